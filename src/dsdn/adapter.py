@@ -1,0 +1,94 @@
+"""DSDNAdapter: everything DSDN trains on top of a frozen base, saved apart from it.
+
+Like AnimateDiff's ``MotionAdapter``, the adapter is what a DSDN checkpoint *is*: the motion
+stream (3D UNet), the dual-stream interaction blocks and the settings that interpret them
+(LoRA rank and targets, motion scale ``s_m``, default motion coherence ``γ``). The content LoRA
+lives inside the base UNet while running (PEFT) and is saved next to the adapter in diffusers'
+LoRA format (``pytorch_lora_weights.safetensors``), so it also loads into any SD pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from diffusers import UNet2DConditionModel, UNet3DConditionModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+
+from .content_stream import DEFAULT_LORA_TARGETS, level_channels
+from .interaction import DualStreamInteraction
+from .motion_codec import _check_scale
+from .motion_stream import inflate_from_content, motion_unet_config
+
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+
+
+class DSDNAdapter(ModelMixin, ConfigMixin):
+    """The trained parts of DSDN except the content LoRA: motion stream + interaction.
+
+    Args:
+        motion_unet_config: kwargs of the :class:`~diffusers.UNet3DConditionModel` motion stream.
+        content_channels: the paired content UNet's level widths (see ``level_channels``).
+        interaction_head_dim: head width of the cross-stream attention.
+        interaction_window: temporal half-window of the cross-stream attention (0 = per frame).
+        lora_rank: rank of the content increment (0 = none).
+        lora_target_modules: attention projections of the base UNet that get the increment.
+        motion_scale: ``s_m`` of the motion decomposer/combiner.
+        motion_coherence: default ``γ`` of the motion combiner.
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        motion_unet_config: dict | None = None,
+        content_channels: Sequence[int] = (32, 64, 64, 64, 32),
+        interaction_head_dim: int = 32,
+        interaction_window: int = 0,
+        lora_rank: int = 4,
+        lora_target_modules: Sequence[str] = DEFAULT_LORA_TARGETS,
+        motion_scale: float = 1.0,
+        motion_coherence: float = 0.5,
+    ):
+        super().__init__()
+        _check_scale(motion_scale)
+        if not 0.0 <= motion_coherence <= 1.0:
+            raise ValueError(f"motion_coherence={motion_coherence} is invalid: must be in [0, 1]")
+        self.motion_unet = UNet3DConditionModel(**(motion_unet_config or {}))
+        motion_channels = level_channels(self.motion_unet.config.block_out_channels)
+        if len(motion_channels) != len(content_channels):
+            raise ValueError(
+                f"motion UNet has {len(motion_channels)} paired levels, content UNet {len(content_channels)}"
+            )
+        self.interaction = DualStreamInteraction(
+            content_channels=tuple(content_channels),
+            motion_channels=tuple(motion_channels),
+            head_dim=interaction_head_dim,
+            window=interaction_window,
+        )
+
+    @classmethod
+    def for_base(
+        cls,
+        unet: UNet2DConditionModel,
+        motion_channels: Sequence[int] | None = None,
+        motion_layers_per_block: int | None = None,
+        motion_num_heads: int = 8,
+        inflate: bool = False,
+        **kwargs,
+    ) -> "DSDNAdapter":
+        """A fresh adapter whose levels pair with the content base ``unet``.
+
+        ``kwargs`` are the remaining constructor arguments (``lora_rank``, ``motion_scale``...).
+        """
+        cfg = motion_unet_config(
+            unet.config,
+            block_out_channels=motion_channels,
+            layers_per_block=motion_layers_per_block,
+            num_heads=motion_num_heads,
+        )
+        adapter = cls(motion_unet_config=cfg, content_channels=level_channels(unet.config.block_out_channels), **kwargs)
+        if inflate:
+            inflate_from_content(adapter.motion_unet, unet)
+        return adapter

@@ -1,0 +1,100 @@
+"""ContentStream: the paper's content base unit + content increment unit (Sec. 3.1).
+
+The content of each frame is drawn by a pretrained text-to-image UNet (a diffusers
+:class:`~diffusers.UNet2DConditionModel`, any SD-1.x compatible one), kept frozen, plus a small
+trainable low-rank increment on its attention projections: ``W' = W + λ·B·A`` (the paper's
+"step length" λ). The increment is a PEFT LoRA adapter injected with diffusers' ``add_adapter``
+(never hand-written), so it saves in diffusers' LoRA format and loads into any SD pipeline.
+``B`` starts at zero: a fresh ContentStream is exactly its base UNet.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from diffusers import UNet2DConditionModel
+
+from ._compat import UNet2DLevels, lora_adapter_scale
+from .frame_vae import fold_frames, unfold_frames
+
+LORA_ADAPTER_NAME = "dsdn_content"
+DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+class ContentStream(torch.nn.Module):
+    """Frozen base UNet run on every frame, plus the DSDN content LoRA.
+
+    Args:
+        unet: the content base unit. Its own weights are frozen here.
+        lora_rank: rank of the increment; ``0`` disables it (pure base).
+        lora_alpha: LoRA alpha (defaults to the rank, i.e. scale 1).
+        lora_targets: attention projections that receive the increment.
+    """
+
+    def __init__(
+        self,
+        unet: UNet2DConditionModel,
+        lora_rank: int = 4,
+        lora_alpha: float | None = None,
+        lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS,
+    ):
+        super().__init__()
+        self.unet = unet
+        self.unet.requires_grad_(False)
+        if lora_rank > 0 and LORA_ADAPTER_NAME not in (getattr(unet, "peft_config", None) or {}):
+            from peft import LoraConfig
+
+            config = LoraConfig(
+                r=lora_rank,
+                lora_alpha=lora_alpha or lora_rank,
+                init_lora_weights=True,  # A random, B zero: the increment starts at exactly 0
+                target_modules=list(lora_targets),
+            )
+            unet.add_adapter(config, adapter_name=LORA_ADAPTER_NAME)
+        self.has_lora = LORA_ADAPTER_NAME in (getattr(unet, "peft_config", None) or {})
+
+    def lora_parameters(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
+        """The increment's parameters (the only trainable part of the content stream)."""
+        for name, p in self.unet.named_parameters():
+            if "lora_" in name and f".{LORA_ADAPTER_NAME}." in name + ".":
+                yield name, p
+
+    @contextmanager
+    def lora_scale(self, scale: float) -> Iterator[None]:
+        """Run with the increment multiplied by ``scale`` (λ); ``0`` is the pure base UNet."""
+        if not self.has_lora or scale == 1.0:
+            yield
+            return
+        with lora_adapter_scale(self.unet, LORA_ADAPTER_NAME, scale):
+            yield
+
+    def levels(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> UNet2DLevels:
+        """Start a level-by-level pass: ``sample (B, C, F, h, w)``, ``timestep (B,)``, ``text (B, L, D)``."""
+        f = sample.shape[2]
+        return UNet2DLevels(
+            self.unet,
+            fold_frames(sample),  # (B·F, C, h, w)
+            timestep.repeat_interleave(f),  # (B·F,)
+            text.repeat_interleave(f, dim=0),  # (B·F, L, D)
+        )
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor, lora_scale: float = 1.0):
+        """Content stream alone (no interaction): ``(B, C, F, h, w)`` -> noise prediction, same shape."""
+        f = sample.shape[2]
+        with self.lora_scale(lora_scale):
+            out = self.unet(
+                fold_frames(sample), timestep.repeat_interleave(f), text.repeat_interleave(f, dim=0)
+            ).sample  # (B·F, C, h, w)
+        return unfold_frames(out, f)
+
+    def level_channels(self) -> list[int]:
+        """Output width of each level in pairing order: down levels, middle, up levels."""
+        return level_channels(self.unet.config.block_out_channels)
+
+
+def level_channels(block_out_channels: Sequence[int]) -> list[int]:
+    """Widths of the paired levels of a UNet with these ``block_out_channels``."""
+    ch = list(block_out_channels)
+    return ch + [ch[-1]] + ch[::-1]

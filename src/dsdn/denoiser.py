@@ -1,0 +1,114 @@
+"""DualStreamDenoiser: the one place where both UNets and the interaction run together (Fig. 2).
+
+Both streams start from their own noisy latents and share one timestep. The content UNet and
+the motion UNet advance one level, the interaction block of that level exchanges their states,
+and so on through every down level, the middle and every up level. The result is one noise
+prediction per stream. This module also declares, in one place, what DSDN trains.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from diffusers import UNet3DConditionModel
+
+from ._compat import UNet3DLevels
+from .content_stream import ContentStream
+from .frame_vae import unfold_frames
+from .interaction import DualStreamInteraction
+
+
+class DualStreamDenoiser(torch.nn.Module):
+    """Content stream + motion stream + interaction, run in lockstep.
+
+    Args:
+        content: the frozen base UNet with its LoRA increment.
+        motion_unet: the motion stream.
+        interaction: cross-stream blocks, one per paired level (``None``: no interaction,
+            an ablation).
+    """
+
+    def __init__(
+        self,
+        content: ContentStream,
+        motion_unet: UNet3DConditionModel,
+        interaction: DualStreamInteraction | None,
+    ):
+        super().__init__()
+        self.content = content
+        self.motion_unet = motion_unet
+        self.interaction = interaction
+        n_c = len(content.unet.down_blocks) + len(content.unet.up_blocks)
+        n_m = len(motion_unet.down_blocks) + len(motion_unet.up_blocks)
+        if n_c != n_m:
+            raise ValueError(f"content UNet has {n_c} down+up levels, motion UNet {n_m}: they cannot be paired")
+        if interaction is not None and len(interaction.blocks) != n_c + 1:
+            raise ValueError(f"interaction has {len(interaction.blocks)} blocks, expected {n_c + 1}")
+
+    def trainable_parameters(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
+        """THE declaration of what DSDN trains: content LoRA, motion stream, interaction.
+
+        Everything else (VAE, text encoder, content base UNet) stays frozen.
+        """
+        for name, p in self.content.lora_parameters():
+            yield f"content.unet.{name}", p
+        for name, p in self.motion_unet.named_parameters():
+            yield f"motion_unet.{name}", p
+        if self.interaction is not None:
+            for name, p in self.interaction.named_parameters():
+                yield f"interaction.{name}", p
+
+    def set_trainable(self) -> list[torch.nn.Parameter]:
+        """Freeze everything, then unfreeze exactly :meth:`trainable_parameters`; returns them."""
+        self.requires_grad_(False)
+        params = [p for _, p in self.trainable_parameters()]
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
+    def forward(
+        self,
+        content_latents: torch.Tensor,
+        motion_latents: torch.Tensor,
+        timestep: torch.Tensor,
+        text: torch.Tensor,
+        motion_text: torch.Tensor | None = None,
+        lora_scale: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict both streams' noise.
+
+        Args:
+            content_latents: noisy content latents ``(B, C, F, h, w)``.
+            motion_latents: noisy motion latents ``(B, C, F, h, w)``.
+            timestep: ``(B,)`` (or a scalar), shared by both streams.
+            text: text states for the content stream ``(B, L, D)``.
+            motion_text: text states for the motion stream ``(B, L', D)``; default ``text``.
+            lora_scale: λ, the content increment's step length.
+
+        Returns:
+            ``(content_noise, motion_noise)``, each ``(B, C, F, h, w)``.
+        """
+        b, _, f = content_latents.shape[:3]
+        if motion_latents.shape[:3] != content_latents.shape[:3]:
+            raise ValueError(
+                f"content {tuple(content_latents.shape)} and motion {tuple(motion_latents.shape)} latents "
+                "must share batch and frame count"
+            )
+        timestep = torch.as_tensor(timestep, device=content_latents.device)
+        if timestep.ndim == 0:
+            timestep = timestep.expand(b)
+        motion_text = text if motion_text is None else motion_text
+        with self.content.lora_scale(lora_scale):
+            c = self.content.levels(content_latents, timestep, text)
+            m = UNet3DLevels(self.motion_unet, motion_latents, timestep, motion_text)
+            level = 0
+            steps = [("down", i) for i in range(c.num_down)] + [("mid", None)] + [("up", i) for i in range(c.num_up)]
+            for kind, i in steps:
+                hc = c.mid() if kind == "mid" else getattr(c, kind)(i)  # (B·F, C_c, h, w)
+                hm = m.mid() if kind == "mid" else getattr(m, kind)(i)  # (B·F, C_m, h, w)
+                if self.interaction is not None:
+                    c.h, m.h = self.interaction(level, hc, hm, f)
+                level += 1
+            content_noise = unfold_frames(c.finish(), f)  # (B·F, C, h, w) -> (B, C, F, h, w)
+        return content_noise, m.finish()

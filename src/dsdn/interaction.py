@@ -1,0 +1,114 @@
+"""DualStreamInteraction: the paper's cross-transformer interaction module (Sec. 3.2, Fig. 2).
+
+At every paired level of the two UNets (each down level, the middle, each up level) content
+tokens attend to motion tokens and motion tokens attend to content tokens. Both directions read
+the *pre-update* states, so the exchange is symmetric. Each direction is pre-norm cross-attention
+(diffusers :class:`~diffusers.models.attention_processor.Attention`, SDPA) with a residual;
+``to_k``/``to_v`` take the other stream's width and ``to_out`` returns to the stream's own width,
+so the streams may have different channel counts.
+
+Our choices: output projections start at zero, so a fresh interaction is the identity and the
+streams start as exactly their own UNets; tokens are per frame (frame ``l`` ↔ frame ``l``) with an
+optional temporal window of ``±window`` neighbouring frames on the key/value side.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention_processor import Attention
+from diffusers.models.modeling_utils import ModelMixin
+
+
+def _tokens(h: torch.Tensor) -> torch.Tensor:
+    """``(N, C, h, w)`` -> ``(N, h·w, C)``."""
+    return h.flatten(2).transpose(1, 2)
+
+
+def _windowed(tokens: torch.Tensor, num_frames: int, window: int) -> torch.Tensor:
+    """Per-frame context of frames ``l-window .. l+window`` (edge frames repeated).
+
+    ``(B·F, T, C)`` -> ``(B·F, (2·window+1)·T, C)``.
+    """
+    if window == 0:
+        return tokens
+    n, t, c = tokens.shape
+    x = tokens.reshape(n // num_frames, num_frames, t, c)  # (B, F, T, C)
+    idx = torch.arange(num_frames, device=tokens.device)
+    parts = [x[:, (idx + o).clamp(0, num_frames - 1)] for o in range(-window, window + 1)]
+    return torch.cat(parts, dim=2).reshape(n, -1, c)
+
+
+class CrossStreamBlock(torch.nn.Module):
+    """One level's bidirectional exchange between a content state and a motion state."""
+
+    def __init__(self, content_dim: int, motion_dim: int, head_dim: int = 32, window: int = 0):
+        super().__init__()
+        self.window = window
+        self.norm_c = torch.nn.LayerNorm(content_dim)
+        self.norm_m = torch.nn.LayerNorm(motion_dim)
+        self.content_from_motion = Attention(
+            query_dim=content_dim,
+            cross_attention_dim=motion_dim,
+            heads=max(1, content_dim // head_dim),
+            dim_head=min(head_dim, content_dim),
+            out_dim=content_dim,
+            bias=False,
+        )
+        self.motion_from_content = Attention(
+            query_dim=motion_dim,
+            cross_attention_dim=content_dim,
+            heads=max(1, motion_dim // head_dim),
+            dim_head=min(head_dim, motion_dim),
+            out_dim=motion_dim,
+            bias=False,
+        )
+        for attn in (self.content_from_motion, self.motion_from_content):
+            torch.nn.init.zeros_(attn.to_out[0].weight)
+            torch.nn.init.zeros_(attn.to_out[0].bias)
+
+    def forward(self, h_c: torch.Tensor, h_m: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``h_c (B·F, C_c, h, w)``, ``h_m (B·F, C_m, h, w)`` -> both updated, same shapes."""
+        n, _, hh, ww = h_c.shape
+        tc = self.norm_c(_tokens(h_c))  # (B·F, h·w, C_c)
+        tm = self.norm_m(_tokens(h_m))  # (B·F, h·w, C_m)
+        dc = self.content_from_motion(tc, encoder_hidden_states=_windowed(tm, num_frames, self.window))
+        dm = self.motion_from_content(tm, encoder_hidden_states=_windowed(tc, num_frames, self.window))
+        # (B·F, h·w, C) -> (B·F, C, h, w)
+        h_c = h_c + dc.transpose(1, 2).reshape(n, -1, hh, ww)
+        h_m = h_m + dm.transpose(1, 2).reshape(n, -1, hh, ww)
+        return h_c, h_m
+
+
+class DualStreamInteraction(ModelMixin, ConfigMixin):
+    """One :class:`CrossStreamBlock` per paired level: down levels, then the middle, then up levels.
+
+    Args:
+        content_channels: output width of each content level, in pairing order.
+        motion_channels: output width of each motion level, same order and length.
+        head_dim: attention head width.
+        window: temporal half-window of the key/value side (0 = frame ``l`` ↔ frame ``l``).
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        content_channels: tuple[int, ...] = (32, 64, 64, 64, 32),
+        motion_channels: tuple[int, ...] = (32, 64, 64, 64, 32),
+        head_dim: int = 32,
+        window: int = 0,
+    ):
+        super().__init__()
+        if len(content_channels) != len(motion_channels):
+            raise ValueError(
+                f"content ({len(content_channels)}) and motion ({len(motion_channels)}) level counts differ"
+            )
+        if window < 0:
+            raise ValueError(f"window={window} is invalid: must be >= 0")
+        self.blocks = torch.nn.ModuleList(
+            CrossStreamBlock(c, m, head_dim=head_dim, window=window) for c, m in zip(content_channels, motion_channels)
+        )
+
+    def forward(self, level: int, h_c: torch.Tensor, h_m: torch.Tensor, num_frames: int):
+        """Exchange at paired level ``level``; see :meth:`CrossStreamBlock.forward`."""
+        return self.blocks[level](h_c, h_m, num_frames)

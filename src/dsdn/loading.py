@@ -1,0 +1,99 @@
+"""Loading a content base: an SD-1.x diffusers folder or a single ``.safetensors`` checkpoint.
+
+Never a hub call: folders are read with ``local_files_only=True``, and single-file checkpoints
+(original ``model.diffusion_model.*`` layout, as distributed by model sites) are interpreted with
+configs that ship inside this package (``dsdn/configs/sd15``), or with a diffusers-format folder
+the caller names (for bases that are not SD-1.5 shaped). Pickle checkpoints (``.ckpt``/``.pt``)
+are refused: convert them to safetensors first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .errors import DSDNInputError
+
+logger = logging.getLogger(__name__)
+
+BASE_COMPONENTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+
+
+def sd15_config_dir() -> Path:
+    """The shipped diffusers-format config folder for SD-1.x single-file checkpoints."""
+    return Path(str(resources.files("dsdn") / "configs" / "sd15"))
+
+
+@lru_cache(maxsize=1)
+def _clip_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    from .tiny import _bytes_to_unicode
+
+    # Rebuild CLIP's vocabulary exactly as OpenAI's SimpleTokenizer does from its BPE list.
+    path = sd15_config_dir() / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"
+    lines = gzip.open(path).read().decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
+    symbols = list(_bytes_to_unicode().values())
+    tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {t: i for i, t in enumerate(tokens)}, merges
+
+
+def sd15_tokenizer():
+    """The 49,408-token CLIP tokenizer of SD-1.x, built offline from the shipped BPE list."""
+    from transformers import CLIPTokenizer
+
+    vocab, merges = _clip_vocab()
+    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=77)
+
+
+def load_base(
+    path: str | Path,
+    config: str | Path | None = None,
+    torch_dtype: torch.dtype | None = None,
+) -> dict:
+    """Load the frozen base components: ``vae``, ``text_encoder``, ``tokenizer``, ``unet``, ``scheduler``.
+
+    Args:
+        path: a diffusers SD folder (``model_index.json``, ``unet/``, ...) or a single
+            ``.safetensors`` checkpoint in the original SD layout.
+        config: for a single file, a diffusers-format folder of configs that describes it
+            (default: the shipped SD-1.5 configs). Ignored for folders.
+        torch_dtype: dtype of the loaded weights (default float32).
+    """
+    from diffusers import StableDiffusionPipeline
+
+    path = Path(path).expanduser()
+    common = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=torch_dtype or torch.float32)
+    if not path.exists():
+        raise DSDNInputError(f"base={str(path)!r} does not exist: give an SD-1.x diffusers folder or a .safetensors file.")
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise DSDNInputError(
+                f"base={str(path)!r} is not a diffusers pipeline folder (no model_index.json): "
+                "give an SD-1.x diffusers folder or a .safetensors checkpoint."
+            )
+        pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=True, **common)
+    elif path.suffix == ".safetensors":
+        config_dir = Path(config).expanduser() if config else sd15_config_dir()
+        if not (config_dir / "model_index.json").is_file():
+            raise DSDNInputError(f"config={str(config_dir)!r} is not a diffusers config folder (no model_index.json).")
+        extra = {}
+        if not (config_dir / "tokenizer" / "tokenizer_config.json").is_file():
+            extra["tokenizer"] = sd15_tokenizer()
+        pipe = StableDiffusionPipeline.from_single_file(
+            str(path), config=str(config_dir), local_files_only=True, **common, **extra
+        )
+    elif path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
+        raise DSDNInputError(
+            f"base={str(path)!r} is a pickle checkpoint, which can run arbitrary code when loaded: "
+            "convert it to .safetensors first (dsdn only loads safetensors)."
+        )
+    else:
+        raise DSDNInputError(f"base={str(path)!r} has an unknown format: expected a folder or a .safetensors file.")
+    logger.info("loaded base from %s", path)
+    return {name: getattr(pipe, name) for name in BASE_COMPONENTS}

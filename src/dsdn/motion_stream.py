@@ -1,0 +1,96 @@
+"""MotionStream: the paper's 3D UNet that denoises motion latents (Sec. 3.1, "motion unit").
+
+A diffusers :class:`~diffusers.UNet3DConditionModel`: per-frame spatial convolutions and
+attention plus temporal convolutions and temporal attention, text-conditioned by
+cross-attention at every attention level. Its level structure is derived from the content UNet
+(same number of levels, same resolutions, same cross-attention width) so the two pair level by
+level; channel widths may differ.
+
+Our choice: it can be *inflated* from the content base — every spatial weight whose name and
+shape match is copied; temporal layers keep their own initialisation.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import torch
+from diffusers import UNet2DConditionModel, UNet3DConditionModel
+
+logger = logging.getLogger(__name__)
+
+_BLOCK_2D_TO_3D = {
+    "CrossAttnDownBlock2D": "CrossAttnDownBlock3D",
+    "DownBlock2D": "DownBlock3D",
+    "CrossAttnUpBlock2D": "CrossAttnUpBlock3D",
+    "UpBlock2D": "UpBlock3D",
+}
+
+
+def motion_unet_config(
+    content_config,
+    block_out_channels: Sequence[int] | None = None,
+    layers_per_block: int | None = None,
+    num_heads: int = 8,
+    norm_num_groups: int | None = None,
+) -> dict:
+    """A :class:`UNet3DConditionModel` config whose levels pair with ``content_config``'s.
+
+    Args:
+        content_config: the content UNet's config (``unet.config``).
+        block_out_channels: motion widths per level (default: the content widths).
+        layers_per_block: default: the content UNet's.
+        num_heads: attention heads (diffusers' UNet3D calls this ``attention_head_dim``).
+        norm_num_groups: default: the content UNet's; must divide every width.
+    """
+    down = [_BLOCK_2D_TO_3D.get(t) for t in content_config.down_block_types]
+    up = [_BLOCK_2D_TO_3D.get(t) for t in content_config.up_block_types]
+    if None in down or None in up:
+        raise ValueError(
+            f"cannot pair a motion UNet with content blocks {content_config.down_block_types} / "
+            f"{content_config.up_block_types}: supported are {sorted(_BLOCK_2D_TO_3D)}"
+        )
+    channels = list(block_out_channels or content_config.block_out_channels)
+    if len(channels) != len(down):
+        raise ValueError(f"motion block_out_channels {channels} must have {len(down)} entries, one per level")
+    groups = norm_num_groups or content_config.norm_num_groups
+    bad = [c for c in channels if c % groups]
+    if bad:
+        raise ValueError(f"norm_num_groups={groups} must divide every motion width; {bad} are not divisible")
+    lpb = content_config.layers_per_block
+    return dict(
+        sample_size=content_config.sample_size,
+        in_channels=content_config.in_channels,
+        out_channels=content_config.out_channels,
+        down_block_types=down,
+        up_block_types=up,
+        block_out_channels=channels,
+        layers_per_block=int(layers_per_block or (lpb if isinstance(lpb, int) else lpb[0])),
+        norm_num_groups=groups,
+        cross_attention_dim=content_config.cross_attention_dim,
+        attention_head_dim=num_heads,
+    )
+
+
+@torch.no_grad()
+def inflate_from_content(motion_unet: UNet3DConditionModel, content_unet: UNet2DConditionModel) -> list[str]:
+    """Copy every content weight whose name and shape match into the motion UNet; returns their names."""
+    target = motion_unet.state_dict()
+    copied = []
+    for name, value in content_unet.state_dict().items():
+        name = name.replace(".base_layer.", ".")  # a LoRA-wrapped base keeps its weights under base_layer
+        if "lora_" in name or name not in target or target[name].shape != value.shape:
+            continue
+        target[name].copy_(value)
+        copied.append(name)
+    logger.info("inflated %d of %d motion UNet tensors from the content base", len(copied), len(target))
+    return copied
+
+
+def build_motion_unet(content_unet: UNet2DConditionModel, inflate: bool = False, **config_overrides) -> UNet3DConditionModel:
+    """Create the motion stream for ``content_unet`` (optionally inflated from its weights)."""
+    motion = UNet3DConditionModel(**motion_unet_config(content_unet.config, **config_overrides))
+    if inflate:
+        inflate_from_content(motion, content_unet)
+    return motion

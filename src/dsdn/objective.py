@@ -1,0 +1,107 @@
+"""The DSDN training objective (paper Sec. 3.4, Eq. for the joint denoising loss).
+
+A pure function of the denoiser, a batch and a noise scheduler: the content latents are
+decomposed into motion latents, one timestep is drawn per video and shared by both streams,
+each stream gets its own Gaussian noise, and the loss is the sum of both streams' denoising
+errors (``ε`` or ``v`` targets, following the scheduler's ``prediction_type``):
+
+    loss = mse(ê_c, e_c) + w_m · mse(ê_m, e_m)
+
+Text is replaced by the empty prompt with probability ``text_dropout`` (classifier-free
+guidance). Our optional extra term: ``combine_weight`` penalises the motion combiner's
+reconstruction of the clean content from the predicted clean latents (0 = off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .motion_codec import combine_motion, decompose_motion
+
+
+@dataclass
+class DSDNLoss:
+    """Total loss and its parts (detached parts are for logging)."""
+
+    loss: torch.Tensor
+    content: torch.Tensor
+    motion: torch.Tensor
+    combine: torch.Tensor | None = None
+
+
+def _target(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(clean, noise, t)
+    raise ValueError(f"prediction_type={kind!r} is not supported: use 'epsilon' or 'v_prediction'")
+
+
+def _predicted_clean(scheduler, noisy: torch.Tensor, pred: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    a = scheduler.alphas_cumprod.to(noisy.device)[t].view(-1, 1, 1, 1, 1).to(noisy.dtype)
+    if scheduler.config.prediction_type == "v_prediction":
+        return a.sqrt() * noisy - (1 - a).sqrt() * pred
+    return (noisy - (1 - a).sqrt() * pred) / a.sqrt()
+
+
+def dsdn_loss(
+    denoiser,
+    content_latents: torch.Tensor,
+    text: torch.Tensor,
+    null_text: torch.Tensor,
+    scheduler,
+    motion_scale: float,
+    motion_weight: float = 1.0,
+    text_dropout: float = 0.1,
+    combine_weight: float = 0.0,
+    motion_coherence: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> DSDNLoss:
+    """Joint denoising loss of both streams.
+
+    Args:
+        denoiser: a :class:`~dsdn.denoiser.DualStreamDenoiser` (or anything with its call signature).
+        content_latents: clean, scaled VAE latents ``(B, C, F, h, w)``.
+        text: text-encoder states ``(B, L, D)``.
+        null_text: states of the empty prompt ``(1, L, D)`` (or ``(B, L, D)``).
+        scheduler: a diffusers noise scheduler with ``add_noise`` (e.g. ``DDPMScheduler``).
+        motion_scale: ``s_m`` of the motion decomposer.
+        motion_weight: ``w_m``.
+        text_dropout: probability of replacing a video's text by the empty prompt.
+        combine_weight: weight of the optional combiner reconstruction term.
+        motion_coherence: ``γ`` used by that term.
+        generator: makes timesteps, noises and dropout reproducible.
+    """
+    b = content_latents.shape[0]
+    device = content_latents.device
+    z0 = content_latents
+    m0 = decompose_motion(z0, motion_scale)
+    n_train = scheduler.config.num_train_timesteps
+    t = torch.randint(0, n_train, (b,), generator=generator, device="cpu").to(device)
+    e_c = torch.randn(z0.shape, generator=generator, device="cpu", dtype=z0.dtype).to(device)
+    e_m = torch.randn(m0.shape, generator=generator, device="cpu", dtype=z0.dtype).to(device)
+    z_t = scheduler.add_noise(z0, e_c, t)
+    m_t = scheduler.add_noise(m0, e_m, t)
+
+    drop = (torch.rand(b, generator=generator, device="cpu") < text_dropout).to(device)
+    text = torch.where(drop[:, None, None], null_text.to(text.dtype).expand_as(text), text)
+
+    pred_c, pred_m = denoiser(z_t, m_t, t, text)
+    loss_c = F.mse_loss(pred_c.float(), _target(scheduler, z0, e_c, t).float())
+    loss_m = F.mse_loss(pred_m.float(), _target(scheduler, m0, e_m, t).float())
+    loss = loss_c + motion_weight * loss_m
+    loss_comb = None
+    if combine_weight > 0:
+        z_hat = combine_motion(
+            _predicted_clean(scheduler, z_t, pred_c, t),
+            _predicted_clean(scheduler, m_t, pred_m, t),
+            motion_scale,
+            motion_coherence,
+        )
+        loss_comb = F.mse_loss(z_hat.float(), z0.float())
+        loss = loss + combine_weight * loss_comb
+    return DSDNLoss(loss=loss, content=loss_c.detach(), motion=loss_m.detach(), combine=loss_comb)

@@ -1,0 +1,328 @@
+"""DSDNPipeline: text-to-video sampling with the Dual-Stream Diffusion Net.
+
+Both latent streams start from independent Gaussian noise and are denoised together by the
+:class:`~dsdn.denoiser.DualStreamDenoiser`, with classifier-free guidance on both; the two
+streams are stepped by *one* scheduler call on the stacked latents, so any diffusers scheduler
+(including multistep ones with history) sees a consistent state. At the end the motion combiner
+folds the motion latents into the content latents and the frame-wise VAE decodes the video.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+
+from .adapter import LORA_WEIGHT_NAME, DSDNAdapter
+from .content_stream import LORA_ADAPTER_NAME, ContentStream
+from .denoiser import DualStreamDenoiser
+from .errors import DSDNInputError, check_choice, invalid
+from .frame_vae import FrameVAE
+from .loading import load_base
+from .motion_codec import combine_motion
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+
+
+@dataclass
+class DSDNPipelineOutput(BaseOutput):
+    """``frames``: np ``(B, F, H, W, 3)`` in [0, 1], pt ``(B, F, 3, H, W)``, pil ``list[list[Image]]``,
+    or, for ``output_type="latent"``, the combined latents ``(B, C, F, h, w)``."""
+
+    frames: Any
+
+
+def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
+    if prompt is None and allow_none:
+        return None
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise invalid(name, prompt, "must be a non-empty string or a list of them")
+    if any(not p.strip() for p in prompts):
+        raise invalid(name, prompt, "must not be empty or blank", "Describe the video, e.g. 'a red ball moving left'.")
+    return list(prompts)
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise invalid(name, value, f"must be an integer >= {low}")
+    return int(value)
+
+
+def _check_float(name: str, value, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise invalid(name, value, "must be a number")
+    v = float(value)
+    if not math.isfinite(v) or not low <= v <= high:
+        raise invalid(name, value, f"must be a finite number in [{low}, {high}]")
+    return v
+
+
+class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
+    """Dual-Stream Diffusion Net text-to-video pipeline.
+
+    Components: ``vae`` (frame-wise, frozen), ``text_encoder`` + ``tokenizer`` (frozen), ``unet``
+    (the frozen content base, carrying the DSDN content LoRA), ``adapter`` (motion stream +
+    interaction, :class:`~dsdn.adapter.DSDNAdapter`) and ``scheduler`` (any diffusers scheduler).
+    """
+
+    model_cpu_offload_seq = "text_encoder->unet->adapter->vae"
+
+    def __init__(self, vae: AutoencoderKL, text_encoder, tokenizer, unet: UNet2DConditionModel, adapter: DSDNAdapter, scheduler):
+        super().__init__()
+        self.register_modules(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, adapter=adapter, scheduler=scheduler
+        )
+        self.content_stream = ContentStream(
+            unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules
+        )
+        self.frame_vae = FrameVAE(vae)
+        self.vae_scale_factor = self.frame_vae.scale_factor
+        self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
+
+    # ------------------------------------------------------------------ construction / saving
+    @classmethod
+    def from_base(cls, base, adapter: DSDNAdapter, base_config=None, torch_dtype=None) -> "DSDNPipeline":
+        """Pipeline from a base (SD folder or ``.safetensors``, see :func:`~dsdn.loading.load_base`) and an adapter."""
+        return cls(**load_base(base, config=base_config, torch_dtype=torch_dtype), adapter=adapter)
+
+    @classmethod
+    def from_pretrained(cls, path, base=None, base_config=None, torch_dtype=None, **_ignored) -> "DSDNPipeline":
+        """Load DSDN weights saved by :meth:`save_pretrained` onto a base.
+
+        Args:
+            path: folder with the adapter (``config.json``, ``diffusion_pytorch_model.safetensors``)
+                and the content LoRA (``pytorch_lora_weights.safetensors``).
+            base: SD-1.x folder or ``.safetensors`` checkpoint; default ``path/base``.
+            base_config: config folder for a single-file base (see :func:`~dsdn.loading.load_base`).
+        """
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise DSDNInputError(f"model={str(path)!r} is not a folder: give a folder saved by DSDNPipeline.save_pretrained.")
+        if not (path / "config.json").is_file():
+            raise DSDNInputError(f"model={str(path)!r} has no config.json: it is not a DSDN model folder.")
+        if base is None:
+            base = path / "base"
+            if not base.exists():
+                raise DSDNInputError(
+                    f"model={str(path)!r} holds DSDN weights only (no base/ folder): pass the SD base it was trained on."
+                )
+        adapter = DSDNAdapter.from_pretrained(path, torch_dtype=torch_dtype)
+        components = load_base(base, config=base_config, torch_dtype=torch_dtype)
+        if (path / LORA_WEIGHT_NAME).is_file():
+            components["unet"].load_lora_adapter(
+                str(path), weight_name=LORA_WEIGHT_NAME, adapter_name=LORA_ADAPTER_NAME, prefix="unet"
+            )
+        return cls(**components, adapter=adapter)
+
+    def save_pretrained(self, save_directory, include_base: bool = False, **_ignored) -> None:
+        """Save DSDN's own trained parts (adapter + content LoRA); with ``include_base`` also the
+        frozen base as a standard SD folder in ``base/`` (loadable by diffusers' StableDiffusionPipeline)."""
+        from peft.utils import get_peft_model_state_dict
+
+        out = Path(save_directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.adapter.save_pretrained(out)
+        if self.content_stream.has_lora:
+            lora = get_peft_model_state_dict(self.unet, adapter_name=LORA_ADAPTER_NAME)
+            self.save_lora_weights(out, unet_lora_layers=lora, weight_name=LORA_WEIGHT_NAME, safe_serialization=True)
+        if include_base:
+            from diffusers import StableDiffusionPipeline
+
+            StableDiffusionPipeline(
+                vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=self.base_unet_copy(),
+                scheduler=self.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+            ).save_pretrained(out / "base")  # fmt: skip
+
+    def base_unet_copy(self) -> UNet2DConditionModel:
+        """A plain copy of the content base UNet without the DSDN LoRA layers."""
+        state = {
+            k.replace(".base_layer.", "."): v for k, v in self.unet.state_dict().items() if "lora_" not in k
+        }
+        unet = UNet2DConditionModel.from_config(self.unet.config)
+        unet.load_state_dict(state)
+        return unet.to(self.unet.dtype)
+
+    def denoiser(self, use_interaction: bool = True) -> DualStreamDenoiser:
+        """The dual-stream denoiser over this pipeline's components."""
+        return DualStreamDenoiser(
+            self.content_stream, self.adapter.motion_unet, self.adapter.interaction if use_interaction else None
+        )
+
+    # ------------------------------------------------------------------ sampling helpers
+    @property
+    def size_factor(self) -> int:
+        """Height and width must be multiples of this (VAE factor × UNet down-sampling)."""
+        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    def vocabulary_check(self, prompts: list[str]) -> None:
+        """Hook for models with a closed vocabulary (the tiny preset); the base pipeline accepts any text."""
+
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        """Text-encoder states ``(len(prompts), L, D)``; warns when a prompt is truncated."""
+        tok = self.tokenizer(
+            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            return_tensors="pt",
+        )  # fmt: skip
+        full = self.tokenizer(prompts, padding="longest", return_tensors="pt").input_ids
+        if full.shape[-1] > tok.input_ids.shape[-1]:
+            logger.warning("prompt truncated to %d tokens", self.tokenizer.model_max_length)
+        return self.text_encoder(tok.input_ids.to(self.text_encoder.device))[0]
+
+    def check_inputs(self, prompt, negative_prompt, motion_prompt, num_frames, height, width, steps, guidance_scale,
+                     content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size):  # fmt: skip
+        prompts = _check_prompt("prompt", prompt)
+        negatives = None
+        if negative_prompt is not None:  # may be blank: "" is the default unconditional text
+            negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
+            if not isinstance(negatives, (list, tuple)) or not negatives or not all(isinstance(p, str) for p in negatives):
+                raise invalid("negative_prompt", negative_prompt, "must be a string or a list of strings")
+            negatives = list(negatives)
+        motions = _check_prompt("motion_prompt", motion_prompt, allow_none=True)
+        for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
+            if other is not None and len(other) not in (1, len(prompts)):
+                raise invalid(name, other, f"must be one prompt or {len(prompts)} (one per prompt)")
+        _check_int("num_frames", num_frames, 2)
+        factor = self.size_factor
+        for name, v in (("height", height), ("width", width)):
+            _check_int(name, v, factor)
+            if v % factor:
+                raise invalid(name, v, f"must be a multiple of {factor} for this model", f"Try {max(factor, v // factor * factor)}.")
+        _check_int("num_inference_steps", steps, 1)
+        _check_float("guidance_scale", guidance_scale, 0.0)
+        _check_float("content_lora_scale", content_lora_scale)
+        if motion_coherence is not None:
+            _check_float("motion_coherence", motion_coherence, 0.0, 1.0)
+        check_choice("output_type", output_type, OUTPUT_TYPES)
+        _check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
+        _check_int("decode_chunk_size", decode_chunk_size, 1)
+        return prompts, negatives, motions
+
+    def _step_kwargs(self, generator) -> dict:
+        return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        motion_prompt: str | list[str] | None = None,
+        num_frames: int = 8,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 7.5,
+        content_lora_scale: float = 1.0,
+        motion_coherence: float | None = None,
+        num_videos_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: tuple[torch.Tensor, torch.Tensor] | None = None,
+        output_type: str = "np",
+        decode_chunk_size: int = 16,
+        use_interaction: bool = True,
+        return_dict: bool = True,
+        callback_on_step_end: Callable[[int, int, dict], None] | None = None,
+    ) -> DSDNPipelineOutput | tuple:
+        """Generate videos from text.
+
+        Args:
+            prompt: what the video shows (content stream, and motion stream unless ``motion_prompt``).
+            negative_prompt: guidance away from this text (default: the empty prompt).
+            motion_prompt: optional text for the motion stream alone (content/motion disentanglement).
+            num_frames: frames per video (>= 2).
+            height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
+            num_inference_steps: denoising steps.
+            guidance_scale: classifier-free guidance on both streams (<= 1 disables it).
+            content_lora_scale: λ, the content increment's step length (0 = base UNet only).
+            motion_coherence: γ of the motion combiner in [0, 1] (default: the model's).
+            generator: seeds every random draw (one generator, or one per video).
+            latents: optional initial ``(content, motion)`` noise, each ``(B, C, F, h, w)``.
+            output_type: ``"np"``, ``"pt"``, ``"pil"`` or ``"latent"``.
+            decode_chunk_size: frames per VAE decode call (bounds memory).
+            use_interaction: ``False`` runs the no-interaction ablation.
+            callback_on_step_end: called as ``fn(step_index, timestep, {"content": z, "motion": m})``.
+        """
+        height = height or self.unet.config.sample_size * self.vae_scale_factor
+        width = width or self.unet.config.sample_size * self.vae_scale_factor
+        prompts, negatives, motions = self.check_inputs(
+            prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
+            content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size,
+        )  # fmt: skip
+        gamma = self.adapter.config.motion_coherence if motion_coherence is None else float(motion_coherence)
+        self.vocabulary_check(prompts + (negatives or []) + (motions or []))
+        device = self._execution_device
+        n = num_videos_per_prompt
+        b = len(prompts) * n
+        do_cfg = guidance_scale > 1.0
+
+        def per_video(texts: list[str]) -> list[str]:
+            texts = texts * len(prompts) if len(texts) == 1 else texts
+            return [t for t in texts for _ in range(n)]
+
+        # Text is encoded once for the whole call.
+        text = self.encode_prompt(per_video(prompts))  # (B, L, D)
+        motion_text = self.encode_prompt(per_video(motions)) if motions else text
+        if do_cfg:
+            neg = self.encode_prompt(per_video(negatives or [""]))  # (B, L, D)
+            text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
+
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        shape = (b, self.unet.config.in_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            z = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
+            m = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
+        else:
+            z, m = (x.to(device=device, dtype=self.unet.dtype) for x in latents)
+            if z.shape != shape or m.shape != shape:
+                raise invalid("latents", (tuple(z.shape), tuple(m.shape)), f"must both have shape {shape}")
+        x = torch.cat([z, m]) * self.scheduler.init_noise_sigma  # (2B, C, F, h, w): content then motion
+
+        denoiser = self.denoiser(use_interaction)
+        step_kwargs = self._step_kwargs(generator)
+        timesteps = self.scheduler.timesteps
+        with self.progress_bar(total=len(timesteps)) as bar:
+            for i, t in enumerate(timesteps):
+                x_in = self.scheduler.scale_model_input(x, t)
+                z_in, m_in = x_in.chunk(2)
+                if do_cfg:
+                    z_in, m_in = torch.cat([z_in, z_in]), torch.cat([m_in, m_in])
+                tt = t.expand(z_in.shape[0]).to(device)
+                eps_c, eps_m = denoiser(z_in, m_in, tt, text, motion_text, lora_scale=content_lora_scale)
+                if do_cfg:
+                    u_c, c_c = eps_c.chunk(2)
+                    u_m, c_m = eps_m.chunk(2)
+                    eps_c = u_c + guidance_scale * (c_c - u_c)
+                    eps_m = u_m + guidance_scale * (c_m - u_m)
+                x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
+                if callback_on_step_end is not None:
+                    z_cur, m_cur = x.chunk(2)
+                    callback_on_step_end(i, int(t), {"content": z_cur, "motion": m_cur})
+                bar.update()
+
+        z, m = x.chunk(2)
+        video_latents = combine_motion(z, m, self.adapter.config.motion_scale, gamma)  # (B, C, F, h, w)
+        if output_type == "latent":
+            frames = video_latents
+        else:
+            self.frame_vae.chunk_size = decode_chunk_size
+            video = self.frame_vae.decode(video_latents)  # (B, 3, F, H, W)
+            frames = self.video_processor.postprocess_video(video.float(), output_type=output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return DSDNPipelineOutput(frames=frames)
