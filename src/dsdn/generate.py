@@ -1,0 +1,113 @@
+"""Generate one video file from a prompt: the library function behind ``dsdn generate``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import DSDNInputError, check_choice, invalid
+from .schedulers import SCHEDULERS, make_scheduler
+from .video_io import VIDEO_FORMATS, save_video, write_sidecar
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerateConfig:
+    """Everything that determines one generated video (validated on construction)."""
+
+    prompt: str
+    model: str | None = None
+    base: str | None = None
+    out: str = "dsdn.mp4"
+    negative_prompt: str = ""
+    motion_prompt: str | None = None
+    frames: int = 8
+    height: int | None = None
+    width: int | None = None
+    steps: int = 25
+    guidance: float = 7.5
+    lora_scale: float = 1.0
+    motion_coherence: float | None = None
+    scheduler: str = "ddim"
+    seed: int = 0
+    fps: int = 8
+    device: str = "auto"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise invalid("prompt", self.prompt, "must be a non-empty text", "Describe the video, e.g. 'a red ball moving left'.")
+        check_choice("scheduler", self.scheduler, SCHEDULERS)
+        suffix = Path(self.out).suffix.lower()
+        if suffix and suffix not in VIDEO_FORMATS:
+            raise invalid("out", self.out, f"must end in {', '.join(VIDEO_FORMATS)} (or have no suffix for png frames)")
+        if self.fps < 1:
+            raise invalid("fps", self.fps, "must be an integer >= 1")
+        check_choice("device", self.device if self.device in ("auto", "cpu") else self.device.split(":")[0],
+                     ("auto", "cpu", "cuda", "mps", "xpu"))  # fmt: skip
+
+
+def resolve_model_dir(model: str | None) -> Path:
+    """The model folder to load; there is no shipped default model yet, so ``model`` is required."""
+    if model is None:
+        raise DSDNInputError(
+            "--model is required: this version of dsdn ships no default model yet. "
+            "Pass --model DIR, a folder saved by DSDNPipeline.save_pretrained."
+        )
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise DSDNInputError(f"--model={model!r} is not a folder: pass a folder saved by DSDNPipeline.save_pretrained.")
+    return path
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def generate_video(cfg: GenerateConfig, progress: bool = True) -> tuple[Path, Path]:
+    """Load the model, generate, write the video and its JSON sidecar; returns both paths."""
+    from .pipeline import DSDNPipeline
+
+    model_dir = resolve_model_dir(cfg.model)
+    t0 = time.perf_counter()
+    pipe = DSDNPipeline.from_pretrained(model_dir, base=cfg.base)
+    pipe.scheduler = make_scheduler(cfg.scheduler, pipe.scheduler.config)
+    pipe.to(_device(cfg.device))
+    pipe.set_progress_bar_config(disable=not progress, desc="denoising")
+    t_load = time.perf_counter() - t0
+    generator = torch.Generator("cpu").manual_seed(cfg.seed)
+    out = pipe(
+        cfg.prompt,
+        negative_prompt=cfg.negative_prompt,
+        motion_prompt=cfg.motion_prompt,
+        num_frames=cfg.frames,
+        height=cfg.height,
+        width=cfg.width,
+        num_inference_steps=cfg.steps,
+        guidance_scale=cfg.guidance,
+        content_lora_scale=cfg.lora_scale,
+        motion_coherence=cfg.motion_coherence,
+        generator=generator,
+        output_type="np",
+    )
+    video = out.frames[0]  # (F, H, W, 3) in [0, 1]
+    path = save_video(video, cfg.out, fps=cfg.fps)
+    settings = asdict(cfg)
+    settings.pop("extra")
+    settings.update(
+        height=int(video.shape[1]),
+        width=int(video.shape[2]),
+        motion_coherence=cfg.motion_coherence if cfg.motion_coherence is not None else pipe.adapter.config.motion_coherence,
+        load_seconds=round(t_load, 3),
+        total_seconds=round(time.perf_counter() - t0, 3),
+    )
+    sidecar = write_sidecar(path, settings)
+    logger.info("wrote %s and %s", path, sidecar)
+    return path, sidecar

@@ -1,0 +1,136 @@
+"""Writing generated videos: mp4 (H.264 via PyAV), gif, webp, or a folder of png frames, plus a
+JSON sidecar with the prompt, seed, every setting and the package versions.
+
+Files are written to a temporary name in the target folder and renamed into place, so an
+interrupted write never leaves a half-written video under the requested name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DSDNInputError
+
+VIDEO_FORMATS = (".mp4", ".gif", ".webp")
+
+
+def to_uint8(frames) -> np.ndarray:
+    """``(F, H, W, 3)`` floats in [0, 1] (or uint8) -> uint8 ``(F, H, W, 3)``."""
+    arr = np.asarray(frames)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"expected frames (F, H, W, 3), got {arr.shape}")
+    return arr
+
+
+def _write_mp4(path: Path, frames: np.ndarray, fps: int, crf: int = 18) -> None:
+    import av
+
+    h, w = frames.shape[1:3]
+    # yuv420p needs even sizes; pad by edge replication rather than silently resizing.
+    ph, pw = h % 2, w % 2
+    if ph or pw:
+        frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _write_animated(path: Path, frames: np.ndarray, fps: int, fmt: str) -> None:
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    extra = {"lossless": True} if fmt == "WEBP" else {}
+    images[0].save(path, format=fmt, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, **extra)
+
+
+def _write_pngs(folder: Path, frames: np.ndarray) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"frame_{i:04d}.png")
+
+
+def save_video(frames, path: str | Path, fps: int = 8, overwrite: bool = True) -> Path:
+    """Write one video ``(F, H, W, 3)``. The format follows the suffix: ``.mp4``, ``.gif``,
+    ``.webp``; a path with no suffix is a folder of ``frame_XXXX.png``. Returns the path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix and suffix not in VIDEO_FORMATS:
+        raise DSDNInputError(
+            f"out={str(path)!r} has an unsupported suffix: use {', '.join(VIDEO_FORMATS)} or no suffix for png frames."
+        )
+    if not isinstance(fps, int) or fps < 1:
+        raise DSDNInputError(f"fps={fps!r} is invalid: must be an integer >= 1.")
+    if path.exists() and not overwrite:
+        raise DSDNInputError(f"out={str(path)!r} exists: choose another name or allow overwriting.")
+    frames = to_uint8(frames)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write next to the target, then rename: readers never see a partial file.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        staged = tmp / ("video" + suffix)
+        if suffix == ".mp4":
+            _write_mp4(staged, frames, fps)
+        elif suffix in (".gif", ".webp"):
+            _write_animated(staged, frames, fps, suffix[1:].upper())
+        else:
+            _write_pngs(staged, frames)
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """Decode a video file to uint8 ``(F, H, W, 3)`` with PyAV."""
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("dsdn", "torch", "diffusers", "transformers", "peft", "accelerate", "av"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def sidecar_path(video_path: str | Path) -> Path:
+    p = Path(video_path)
+    return p.with_name(p.name + ".json") if not p.suffix else p.with_suffix(".json")
+
+
+def write_sidecar(video_path: str | Path, settings: dict[str, Any]) -> Path:
+    """Write ``<video>.json`` with ``settings`` and the package versions (atomically)."""
+    path = sidecar_path(video_path)
+    data = {"video": Path(video_path).name, **settings, "versions": package_versions()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

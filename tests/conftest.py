@@ -1,0 +1,66 @@
+"""Shared tiny components: built in code, seeded, CPU only, no network."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+import torch
+
+from dsdn import DSDNAdapter, DSDNPipeline
+from dsdn.tiny import tiny_sd_components
+
+torch.set_num_threads(2)
+
+SIZE = 16  # pixels; the tiny VAE has factor 2 and the tiny UNet one down-sampling: multiples of 4
+
+
+def make_pipeline(seed: int = 0, **adapter_kwargs) -> DSDNPipeline:
+    components = tiny_sd_components(seed)
+    adapter_kwargs.setdefault("motion_num_heads", 4)
+    torch.manual_seed(seed + 1)
+    adapter = DSDNAdapter.for_base(components["unet"], **adapter_kwargs)
+    pipe = DSDNPipeline(**components, adapter=adapter)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def perturb_(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> None:
+    """Training-like change: add noise to every trainable tensor of ``module`` (in place)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * std)
+
+
+def perturb_trained_parts_(pipe: DSDNPipeline, seed: int = 0) -> None:
+    """Make LoRA B and interaction outputs non-zero, as after training."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in pipe.denoiser().trainable_parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+
+
+@pytest.fixture
+def pipe() -> DSDNPipeline:
+    return make_pipeline()
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory):
+    """A self-contained DSDN model folder (base included) with non-zero trained parts."""
+    pipe = make_pipeline(seed=3)
+    perturb_trained_parts_(pipe, seed=4)
+    out = tmp_path_factory.mktemp("model")
+    pipe.save_pretrained(out, include_base=True)
+    return out
+
+
+def gen_kwargs(seed: int = 0, **kw) -> dict:
+    base = dict(num_frames=4, height=SIZE, width=SIZE, num_inference_steps=3, output_type="np")
+    base.update(kw)
+    base["generator"] = torch.Generator().manual_seed(seed)
+    return base

@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from dsdn import DSDNInputError, MotionCombiner, MotionDecomposer, combine_motion, decompose_motion, estimate_motion_scale
+
+
+@pytest.fixture
+def z():
+    return torch.randn(2, 4, 6, 5, 7, generator=torch.Generator().manual_seed(0))
+
+
+def test_decompose_first_frame_zero_and_scaled_differences(z):
+    m = decompose_motion(z, motion_scale=2.5)
+    assert m.shape == z.shape
+    assert torch.equal(m[:, :, 0], torch.zeros_like(m[:, :, 0]))
+    torch.testing.assert_close(m[:, :, 3], 2.5 * (z[:, :, 3] - z[:, :, 2]))
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.5, 0.25])
+def test_combine_inverts_decompose_when_content_is_exact(z, gamma):
+    m = decompose_motion(z, motion_scale=3.0)
+    torch.testing.assert_close(combine_motion(z, m, motion_scale=3.0, coherence=gamma), z, atol=1e-5, rtol=1e-5)
+
+
+def test_gamma_zero_returns_content_unchanged(z):
+    m = torch.randn_like(z)
+    assert combine_motion(z, m, 1.0, 0.0) is z
+
+
+def test_gamma_one_integrates_motion_from_first_frame(z):
+    m = decompose_motion(z, 1.0)
+    noisy_content = z + torch.randn_like(z)
+    out = combine_motion(noisy_content, m, 1.0, 1.0)
+    # Only frame 1 of the content is used; the rest follows the motion.
+    torch.testing.assert_close(out - out[:, :, :1], z - z[:, :, :1], atol=1e-5, rtol=1e-5)
+
+
+def test_combiner_smooths_flicker():
+    # A static video whose content flickers per frame; motion says "nothing moves".
+    clean = torch.ones(1, 1, 16, 4, 4)
+    flicker = clean + 0.5 * torch.randn(1, 1, 16, 4, 4, generator=torch.Generator().manual_seed(1))
+    out = combine_motion(flicker, torch.zeros_like(flicker), 1.0, 0.8)
+    tv = lambda v: (v[:, :, 1:] - v[:, :, :-1]).abs().mean()  # noqa: E731
+    assert tv(out) < 0.5 * tv(flicker)
+
+
+def test_modules_and_scale_estimate(z):
+    s = estimate_motion_scale(z)
+    m = MotionDecomposer(s)(z)
+    assert abs(float(m[:, :, 1:].std()) - 1.0) < 1e-4
+    torch.testing.assert_close(MotionCombiner(s, 0.7)(z, m), z, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_motion_scale(z, bad):
+    with pytest.raises(DSDNInputError, match="motion_scale"):
+        decompose_motion(z, bad)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_bad_coherence(z, bad):
+    with pytest.raises(DSDNInputError, match="motion_coherence"):
+        combine_motion(z, z, 1.0, bad)
+
+
+def test_static_latents_cannot_estimate_scale():
+    with pytest.raises(ValueError, match="do not change"):
+        estimate_motion_scale(torch.ones(1, 4, 3, 2, 2))

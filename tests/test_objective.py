@@ -1,0 +1,99 @@
+import copy
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from dsdn import dsdn_loss
+
+from conftest import make_pipeline
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(2, 4, 3, 8, 8, generator=g), torch.randn(2, 16, 32, generator=g), torch.zeros(1, 16, 32)
+
+
+def _sched(kind="epsilon"):
+    return DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, prediction_type=kind)
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
+def test_loss_is_finite_and_reproducible(kind):
+    den = make_pipeline().denoiser()
+    z0, text, null = _batch()
+    a = dsdn_loss(den, z0, text, null, _sched(kind), 1.0, generator=torch.Generator().manual_seed(1))
+    b = dsdn_loss(den, z0, text, null, _sched(kind), 1.0, generator=torch.Generator().manual_seed(1))
+    c = dsdn_loss(den, z0, text, null, _sched(kind), 1.0, generator=torch.Generator().manual_seed(2))
+    assert torch.isfinite(a.loss) and torch.equal(a.loss, b.loss) and not torch.equal(a.loss, c.loss)
+    torch.testing.assert_close(a.loss, a.content + a.motion)
+
+
+def test_shared_timestep_independent_noises_and_text_dropout():
+    seen = {}
+
+    def spy(z_t, m_t, t, text):
+        seen.update(z_t=z_t, m_t=m_t, t=t, text=text)
+        return torch.zeros_like(z_t), torch.zeros_like(m_t)
+
+    z0, text, null = _batch()
+    sched = _sched()
+    out = dsdn_loss(spy, z0, text, null, sched, 2.0, motion_weight=0.5, text_dropout=1.0,
+                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert seen["t"].shape == (2,)  # one timestep per video, used by both streams
+    assert torch.equal(seen["text"], null.expand_as(text))  # dropout 1.0: always the empty prompt
+    # With zero predictions the losses are the noise energies; the streams' noises differ.
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 1000, (2,), generator=g)
+    e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(z0.shape, generator=g)
+    assert torch.equal(t, seen["t"])
+    torch.testing.assert_close(seen["z_t"], sched.add_noise(z0, e_c, t))
+    torch.testing.assert_close(out.content, (e_c**2).mean())
+    torch.testing.assert_close(out.loss, (e_c**2).mean() + 0.5 * (e_m**2).mean())
+    dsdn_loss(spy, z0, text, null, sched, 2.0, text_dropout=0.0)
+    assert torch.equal(seen["text"], text)
+
+
+def test_optimizer_step_moves_only_the_trainable_set():
+    pipe = make_pipeline()
+    den = pipe.denoiser()
+    params = den.set_trainable()
+    frozen = {
+        "vae": copy.deepcopy(pipe.vae.state_dict()),
+        "text_encoder": copy.deepcopy(pipe.text_encoder.state_dict()),
+        "unet": {k: v.clone() for k, v in pipe.unet.state_dict().items() if "lora_" not in k},
+    }
+    trainable_before = {n: p.detach().clone() for n, p in den.trainable_parameters()}
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    z0, text, null = _batch()
+    loss = dsdn_loss(den, z0, text, null, _sched(), 1.0, combine_weight=0.1, generator=torch.Generator().manual_seed(0))
+    loss.loss.backward()
+    grads = {n: p.grad for n, p in den.trainable_parameters()}
+    assert all(g is not None for g in grads.values())
+    assert not any(p.grad is not None for n, p in pipe.unet.named_parameters() if "lora_" not in n)
+    opt.step()
+    for name, module in (("vae", pipe.vae), ("text_encoder", pipe.text_encoder)):
+        for k, v in module.state_dict().items():
+            assert torch.equal(v, frozen[name][k]), (name, k)
+    for k, v in pipe.unet.state_dict().items():
+        if "lora_" not in k:
+            assert torch.equal(v, frozen["unet"][k]), k
+    moved = [n for n, p in den.trainable_parameters() if not torch.equal(p, trainable_before[n])]
+    assert any("lora_B" in n for n in moved) and any("interaction" in n for n in moved)
+    assert any(n.startswith("motion_unet") for n in moved)
+
+
+def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    den = make_pipeline().denoiser()
+    opt = torch.optim.AdamW(den.set_trainable(), lr=2e-3)
+    z0, text, null = _batch()
+    sched = _sched()
+    losses = []
+    for _ in range(12):
+        out = dsdn_loss(den, z0, text, null, sched, 1.0, text_dropout=0.0, generator=torch.Generator().manual_seed(7))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.item())
+    assert losses[-1] < 0.8 * losses[0]
