@@ -68,7 +68,7 @@ def load_base(
     from diffusers import StableDiffusionPipeline
 
     path = Path(path).expanduser()
-    common = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=torch_dtype or torch.float32)
+    common = dict(safety_checker=None, requires_safety_checker=False)
     if not path.exists():
         raise DSDNInputError(f"base={str(path)!r} does not exist: give an SD-1.x diffusers folder or a .safetensors file.")
     if path.is_dir():
@@ -95,5 +95,7 @@ def load_base(
         )
     else:
         raise DSDNInputError(f"base={str(path)!r} has an unknown format: expected a folder or a .safetensors file.")
+    if torch_dtype is not None:
+        pipe.to(dtype=torch_dtype)
     logger.info("loaded base from %s", path)
     return {name: getattr(pipe, name) for name in BASE_COMPONENTS}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -43,6 +44,19 @@ class DSDNPipelineOutput(BaseOutput):
     or, for ``output_type="latent"``, the combined latents ``(B, C, F, h, w)``."""
 
     frames: Any
+
+
+@contextmanager
+def _eval_mode(*modules: torch.nn.Module):
+    """Sample with dropout off even when called from a training loop; restore the modes after."""
+    modes = [(m, m.training) for mod in modules for m in mod.modules()]
+    for mod in modules:
+        mod.eval()
+    try:
+        yield
+    finally:
+        for m, was_training in modes:
+            m.train(was_training)
 
 
 def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
@@ -120,7 +134,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 raise DSDNInputError(
                     f"model={str(path)!r} holds DSDN weights only (no base/ folder): pass the SD base it was trained on."
                 )
-        adapter = DSDNAdapter.from_pretrained(path, torch_dtype=torch_dtype)
+        adapter = DSDNAdapter.from_pretrained(path)
+        if torch_dtype is not None:
+            adapter.to(dtype=torch_dtype)
         components = load_base(base, config=base_config, torch_dtype=torch_dtype)
         if (path / LORA_WEIGHT_NAME).is_file():
             components["unet"].load_lora_adapter(
@@ -263,6 +279,21 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
             content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size,
         )  # fmt: skip
+        with _eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
+            frames = self._generate(
+                prompts, negatives, motions, num_frames, height, width, num_inference_steps, guidance_scale,
+                content_lora_scale, motion_coherence, num_videos_per_prompt, generator, latents, output_type,
+                decode_chunk_size, use_interaction, callback_on_step_end,
+            )  # fmt: skip
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return DSDNPipelineOutput(frames=frames)
+
+    def _generate(self, prompts, negatives, motions, num_frames, height, width, num_inference_steps, guidance_scale,
+                  content_lora_scale, motion_coherence, num_videos_per_prompt, generator, latents, output_type,
+                  decode_chunk_size, use_interaction, callback_on_step_end):  # fmt: skip
+        """The sampling loop of :meth:`__call__` (inputs already validated)."""
         gamma = self.adapter.config.motion_coherence if motion_coherence is None else float(motion_coherence)
         self.vocabulary_check(prompts + (negatives or []) + (motions or []))
         device = self._execution_device
@@ -322,7 +353,4 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             self.frame_vae.chunk_size = decode_chunk_size
             video = self.frame_vae.decode(video_latents)  # (B, 3, F, H, W)
             frames = self.video_processor.postprocess_video(video.float(), output_type=output_type)
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (frames,)
-        return DSDNPipelineOutput(frames=frames)
+        return frames

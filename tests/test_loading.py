@@ -1,0 +1,112 @@
+"""Base loading (folder and single file), DSDN save/load, LoRA interoperability, shipped SD-1.5 configs."""
+
+import numpy as np
+import pytest
+import torch
+from accelerate import init_empty_weights
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+
+from dsdn import DSDNAdapter, DSDNInputError, DSDNPipeline, load_base
+from dsdn.loading import sd15_config_dir, sd15_tokenizer
+from dsdn.tiny import tiny_sd_pipeline
+
+from conftest import gen_kwargs, make_pipeline, perturb_trained_parts_
+from ldm_export import save_single_file
+
+
+@pytest.fixture(scope="module")
+def base_dir_and_file(tmp_path_factory):
+    d = tmp_path_factory.mktemp("base")
+    sd = tiny_sd_pipeline(seed=1)
+    sd.save_pretrained(d / "folder")
+    save_single_file(sd, d / "tiny-sd.safetensors")
+    return d / "folder", d / "tiny-sd.safetensors"
+
+
+def test_folder_and_single_file_give_identical_outputs(base_dir_and_file):
+    folder, single = base_dir_and_file
+    a = load_base(folder)
+    b = load_base(single, config=folder)
+    for name in ("unet", "vae", "text_encoder"):
+        sa, sb = a[name].state_dict(), b[name].state_dict()
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    torch.manual_seed(0)
+    adapter = DSDNAdapter.for_base(a["unet"], motion_num_heads=4)
+    frames = []
+    for comps in (a, b):
+        pipe = DSDNPipeline(**comps, adapter=adapter)
+        pipe.set_progress_bar_config(disable=True)
+        frames.append(pipe("a red ball", **gen_kwargs()).frames)
+    assert np.array_equal(frames[0], frames[1])
+
+
+def test_dsdn_weights_round_trip_bit_exactly(tmp_path, base_dir_and_file):
+    folder, _ = base_dir_and_file
+    comps = load_base(folder)
+    torch.manual_seed(0)
+    pipe = DSDNPipeline(**comps, adapter=DSDNAdapter.for_base(comps["unet"], motion_num_heads=4, motion_scale=2.0))
+    pipe.set_progress_bar_config(disable=True)
+    perturb_trained_parts_(pipe)
+    pipe.save_pretrained(tmp_path / "dsdn")
+    saved = sorted(p.name for p in (tmp_path / "dsdn").iterdir())
+    assert saved == ["config.json", "diffusion_pytorch_model.safetensors", "pytorch_lora_weights.safetensors"]
+    again = DSDNPipeline.from_pretrained(tmp_path / "dsdn", base=folder)
+    again.set_progress_bar_config(disable=True)
+    a = dict(pipe.denoiser().trainable_parameters())
+    b = dict(again.denoiser().trainable_parameters())
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert again.adapter.config.motion_scale == 2.0
+    assert np.array_equal(pipe("a ball", **gen_kwargs()).frames, again("a ball", **gen_kwargs()).frames)
+
+
+def test_self_contained_folder_loads_and_base_is_a_plain_sd_pipeline(trained_model_dir):
+    pipe = DSDNPipeline.from_pretrained(trained_model_dir)
+    assert not any("lora" in k for k in UNet2DConditionModel.from_pretrained(trained_model_dir / "base" / "unet").state_dict())
+    sd = StableDiffusionPipeline.from_pretrained(trained_model_dir / "base", safety_checker=None, requires_safety_checker=False)
+    sd.set_progress_bar_config(disable=True)
+    img = sd("a red ball", height=16, width=16, num_inference_steps=2, output_type="np").images
+    assert img.shape == (1, 16, 16, 3)
+    # The DSDN content LoRA is in diffusers' LoRA format: any SD pipeline can load it.
+    sd.load_lora_weights(trained_model_dir, weight_name="pytorch_lora_weights.safetensors", adapter_name="dsdn")
+    ours = {k: v for k, v in pipe.unet.state_dict().items() if "lora_" in k}
+    theirs = {k.replace(".dsdn.", ".dsdn_content."): v for k, v in sd.unet.state_dict().items() if "lora_" in k}
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_base_unet_copy_has_no_lora_and_matches_base():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    copy = pipe.base_unet_copy()
+    ref = make_pipeline().unet  # same seed, untouched
+    x, t, text = torch.randn(2, 4, 8, 8), torch.tensor([3, 600]), torch.randn(2, 16, 32)
+    with torch.no_grad():
+        assert torch.equal(copy(x, t, text).sample, ref(x, t, text).sample)
+
+
+def test_shipped_sd15_configs_describe_sd15():
+    d = sd15_config_dir()
+    with init_empty_weights():
+        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(d / "unet"))
+        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(d / "vae"))
+    assert 855e6 < sum(p.numel() for p in unet.parameters()) < 865e6  # SD-1.5 UNet: 859.5M
+    assert 83e6 < sum(p.numel() for p in vae.parameters()) < 84e6  # SD VAE: 83.7M
+
+
+def test_sd15_tokenizer_matches_clip_ids():
+    tok = sd15_tokenizer()
+    assert len(tok) == 49408 and tok.model_max_length == 77
+    ids = tok("a photo of a cat").input_ids
+    assert ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(DSDNInputError, match="does not exist"):
+        load_base(tmp_path / "nope")
+    with pytest.raises(DSDNInputError, match="no model_index.json"):
+        load_base(tmp_path)
+    (tmp_path / "model.ckpt").write_bytes(b"\x80\x04")
+    with pytest.raises(DSDNInputError, match="pickle"):
+        load_base(tmp_path / "model.ckpt")
+    with pytest.raises(DSDNInputError, match="no config.json"):
+        DSDNPipeline.from_pretrained(tmp_path)

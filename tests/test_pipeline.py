@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import torch
+
+from dsdn import DSDNInputError
+from dsdn.schedulers import SCHEDULERS, make_scheduler
+
+from conftest import SIZE, gen_kwargs, make_pipeline, perturb_trained_parts_
+
+
+def test_frames_have_requested_count_and_size(pipe):
+    out = pipe("a red ball moving left", **gen_kwargs(num_frames=5, height=SIZE, width=2 * SIZE))
+    assert out.frames.shape == (1, 5, SIZE, 2 * SIZE, 3)
+    assert out.frames.dtype == np.float32 and 0.0 <= out.frames.min() and out.frames.max() <= 1.0
+
+
+def test_batch_of_prompts_and_videos_per_prompt(pipe):
+    out = pipe(["a red ball", "a blue square"], num_videos_per_prompt=2, **gen_kwargs())
+    assert out.frames.shape[:2] == (4, 4)
+
+
+def test_same_seed_bit_identical_different_seed_differs(pipe):
+    a = pipe("a red ball", **gen_kwargs(seed=1)).frames
+    b = pipe("a red ball", **gen_kwargs(seed=1)).frames
+    c = pipe("a red ball", **gen_kwargs(seed=2)).frames
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_every_listed_scheduler_runs(pipe, name):
+    pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
+    out = pipe("a red ball", **gen_kwargs(num_inference_steps=4, output_type="pt"))
+    assert out.frames.shape == (1, 4, 3, SIZE, SIZE) and torch.isfinite(out.frames).all()
+
+
+def test_output_types(pipe):
+    pil = pipe("a ball", **gen_kwargs(output_type="pil")).frames
+    assert len(pil) == 1 and len(pil[0]) == 4 and pil[0][0].size == (SIZE, SIZE)
+    lat = pipe("a ball", **gen_kwargs(output_type="latent")).frames
+    assert lat.shape == (1, 4, 4, SIZE // 2, SIZE // 2)
+
+
+def test_knobs_change_the_result_as_documented():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    ref = pipe("a red ball", **gen_kwargs(output_type="latent")).frames
+    for kw in (dict(content_lora_scale=0.0), dict(motion_coherence=0.0), dict(motion_prompt="moving left"),
+               dict(negative_prompt="blue"), dict(use_interaction=False)):  # fmt: skip
+        assert not torch.equal(pipe("a red ball", **gen_kwargs(output_type="latent", **kw)).frames, ref), kw
+
+
+def test_gamma_zero_is_content_only():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    seen = {}
+    cb = lambda i, t, s: seen.update(s)  # noqa: E731
+    out = pipe("a red ball", **gen_kwargs(output_type="latent", motion_coherence=0.0), callback_on_step_end=cb)
+    assert torch.equal(out.frames, seen["content"])
+
+
+def test_no_guidance_runs_single_batch(pipe):
+    out = pipe("a ball", **gen_kwargs(guidance_scale=1.0))
+    assert out.frames.shape == (1, 4, SIZE, SIZE, 3)
+
+
+def test_progress_bar_is_shown_by_default(capsys):
+    pipe = make_pipeline()
+    pipe.set_progress_bar_config(disable=False)
+    pipe("a ball", **gen_kwargs())
+    assert "3/3" in capsys.readouterr().err
+
+
+BAD = [
+    (dict(prompt=""), "prompt"),
+    (dict(prompt="   "), "prompt"),
+    (dict(prompt=3), "prompt"),
+    (dict(num_frames=1), "num_frames"),
+    (dict(num_frames=2.5), "num_frames"),
+    (dict(height=SIZE + 2), "height"),
+    (dict(width=2), "width"),
+    (dict(num_inference_steps=0), "num_inference_steps"),
+    (dict(guidance_scale=float("nan")), "guidance_scale"),
+    (dict(content_lora_scale=float("inf")), "content_lora_scale"),
+    (dict(motion_coherence=1.5), "motion_coherence"),
+    (dict(output_type="gif"), "output_type"),
+    (dict(motion_prompt=["a", "b", "c"]), "motion_prompt"),
+]
+
+
+@pytest.mark.parametrize("kwargs,name", BAD, ids=[b[1] + str(i) for i, b in enumerate(BAD)])
+def test_bad_input_names_the_argument(pipe, kwargs, name):
+    kw = gen_kwargs()
+    prompt = kwargs.pop("prompt", "a ball")
+    kw.update(kwargs)
+    with pytest.raises(DSDNInputError) as err:
+        pipe(prompt, **kw)
+    msg = str(err.value)
+    assert msg.startswith(f"{name}=") and "\n" not in msg
+
+
+def test_size_error_suggests_a_valid_size(pipe):
+    with pytest.raises(DSDNInputError, match=r"multiple of 4.*Try 16"):
+        pipe("a ball", **gen_kwargs(height=18))
+
+
+def test_sampling_ignores_train_mode_and_restores_it():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    pipe.adapter.train()  # e.g. validation samples from inside a training loop: dropout must be off
+    a = pipe("a ball", **gen_kwargs()).frames
+    assert pipe.adapter.training
+    pipe.adapter.eval()
+    assert np.array_equal(a, pipe("a ball", **gen_kwargs()).frames)
