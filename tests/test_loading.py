@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import torch
 from accelerate import init_empty_weights
+from conftest import gen_kwargs, make_pipeline, perturb_trained_parts_
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from ldm_export import save_single_file
 
 from dsdn import DSDNAdapter, DSDNInputError, DSDNPipeline, load_base
 from dsdn.loading import sd15_config_dir, sd15_tokenizer
 from dsdn.tiny import tiny_sd_pipeline
-
-from conftest import gen_kwargs, make_pipeline, perturb_trained_parts_
-from ldm_export import save_single_file
 
 
 @pytest.fixture(scope="module")

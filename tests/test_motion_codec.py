@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from dsdn import DSDNInputError, MotionCombiner, MotionDecomposer, combine_motion, decompose_motion, estimate_motion_scale
+from dsdn import (
+    DSDNInputError,
+    MotionCombiner,
+    MotionDecomposer,
+    combine_motion,
+    decompose_motion,
+    estimate_motion_scale,
+)
 
 
 @pytest.fixture

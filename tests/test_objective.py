@@ -2,11 +2,10 @@ import copy
 
 import pytest
 import torch
+from conftest import make_pipeline
 from diffusers import DDPMScheduler
 
 from dsdn import dsdn_loss
-
-from conftest import make_pipeline
 
 
 def _batch(seed=0):

@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from conftest import SIZE, gen_kwargs, make_pipeline, perturb_trained_parts_
 
 from dsdn import DSDNInputError
 from dsdn.schedulers import SCHEDULERS, make_scheduler
-
-from conftest import SIZE, gen_kwargs, make_pipeline, perturb_trained_parts_
 
 
 def test_frames_have_requested_count_and_size(pipe):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
 from typing import Any, Iterable
 
 
@@ -21,3 +23,18 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
     choices = list(choices)
     if value not in choices:
         raise invalid(name, value, "must be one of " + ", ".join(repr(c) for c in choices))
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise invalid(name, value, f"must be an integer >= {low}")
+    return int(value)
+
+
+def check_float(name: str, value: Any, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise invalid(name, value, "must be a number")
+    v = float(value)
+    if not math.isfinite(v) or not low <= v <= high:
+        raise invalid(name, value, f"must be a finite number in [{low}, {high}]")
+    return v

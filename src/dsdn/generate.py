@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DSDNInputError, check_choice, invalid
+from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
 from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import VIDEO_FORMATS, save_video, write_sidecar
 
@@ -43,11 +43,21 @@ class GenerateConfig:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise invalid("prompt", self.prompt, "must be a non-empty text", "Describe the video, e.g. 'a red ball moving left'.")
         check_choice("scheduler", self.scheduler, SCHEDULERS)
+        # Checked here, before any model is loaded, so a typo fails in milliseconds.
+        check_int("frames", self.frames, 2)
+        check_int("steps", self.steps, 1)
+        for name in ("height", "width"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        check_float("guidance", self.guidance, 0.0)
+        check_float("lora_scale", self.lora_scale)
+        if self.motion_coherence is not None:
+            check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
         suffix = Path(self.out).suffix.lower()
         if suffix and suffix not in VIDEO_FORMATS:
             raise invalid("out", self.out, f"must end in {', '.join(VIDEO_FORMATS)} (or have no suffix for png frames)")
-        if self.fps < 1:
-            raise invalid("fps", self.fps, "must be an integer >= 1")
+        check_int("fps", self.fps, 1)
+        check_int("seed", self.seed, 0)
         check_choice("device", self.device if self.device in ("auto", "cpu") else self.device.split(":")[0],
                      ("auto", "cpu", "cuda", "mps", "xpu"))  # fmt: skip
 

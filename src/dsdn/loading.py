@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -51,6 +52,24 @@ def sd15_tokenizer():
     return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=77)
 
 
+@contextmanager
+def quiet_loading():
+    """Hide diffusers'/transformers' per-component loading bars (loading a small base takes < 1 s)."""
+    from diffusers.utils import logging as d_logging
+    from transformers.utils import logging as t_logging
+
+    d_was, t_was = d_logging.is_progress_bar_enabled(), t_logging.is_progress_bar_enabled()
+    d_logging.disable_progress_bar()
+    t_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if d_was:
+            d_logging.enable_progress_bar()
+        if t_was:
+            t_logging.enable_progress_bar()
+
+
 def load_base(
     path: str | Path,
     config: str | Path | None = None,
@@ -77,7 +96,8 @@ def load_base(
                 f"base={str(path)!r} is not a diffusers pipeline folder (no model_index.json): "
                 "give an SD-1.x diffusers folder or a .safetensors checkpoint."
             )
-        pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=True, **common)
+        with quiet_loading():
+            pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=True, **common)
     elif path.suffix == ".safetensors":
         config_dir = Path(config).expanduser() if config else sd15_config_dir()
         if not (config_dir / "model_index.json").is_file():
@@ -85,9 +105,10 @@ def load_base(
         extra = {}
         if not (config_dir / "tokenizer" / "tokenizer_config.json").is_file():
             extra["tokenizer"] = sd15_tokenizer()
-        pipe = StableDiffusionPipeline.from_single_file(
-            str(path), config=str(config_dir), local_files_only=True, **common, **extra
-        )
+        with quiet_loading():
+            pipe = StableDiffusionPipeline.from_single_file(
+                str(path), config=str(config_dir), local_files_only=True, **common, **extra
+            )
     elif path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
         raise DSDNInputError(
             f"base={str(path)!r} is a pickle checkpoint, which can run arbitrary code when loaded: "

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
@@ -28,7 +26,7 @@ from diffusers.video_processor import VideoProcessor
 from .adapter import LORA_WEIGHT_NAME, DSDNAdapter
 from .content_stream import LORA_ADAPTER_NAME, ContentStream
 from .denoiser import DualStreamDenoiser
-from .errors import DSDNInputError, check_choice, invalid
+from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
 from .frame_vae import FrameVAE
 from .loading import load_base
 from .motion_codec import combine_motion
@@ -68,21 +66,6 @@ def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | No
     if any(not p.strip() for p in prompts):
         raise invalid(name, prompt, "must not be empty or blank", "Describe the video, e.g. 'a red ball moving left'.")
     return list(prompts)
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise invalid(name, value, f"must be an integer >= {low}")
-    return int(value)
-
-
-def _check_float(name: str, value, low: float = -math.inf, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise invalid(name, value, "must be a number")
-    v = float(value)
-    if not math.isfinite(v) or not low <= v <= high:
-        raise invalid(name, value, f"must be a finite number in [{low}, {high}]")
-    return v
 
 
 class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
@@ -212,20 +195,20 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
             if other is not None and len(other) not in (1, len(prompts)):
                 raise invalid(name, other, f"must be one prompt or {len(prompts)} (one per prompt)")
-        _check_int("num_frames", num_frames, 2)
+        check_int("num_frames", num_frames, 2)
         factor = self.size_factor
         for name, v in (("height", height), ("width", width)):
-            _check_int(name, v, factor)
+            check_int(name, v, factor)
             if v % factor:
                 raise invalid(name, v, f"must be a multiple of {factor} for this model", f"Try {max(factor, v // factor * factor)}.")
-        _check_int("num_inference_steps", steps, 1)
-        _check_float("guidance_scale", guidance_scale, 0.0)
-        _check_float("content_lora_scale", content_lora_scale)
+        check_int("num_inference_steps", steps, 1)
+        check_float("guidance_scale", guidance_scale, 0.0)
+        check_float("content_lora_scale", content_lora_scale)
         if motion_coherence is not None:
-            _check_float("motion_coherence", motion_coherence, 0.0, 1.0)
+            check_float("motion_coherence", motion_coherence, 0.0, 1.0)
         check_choice("output_type", output_type, OUTPUT_TYPES)
-        _check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
-        _check_int("decode_chunk_size", decode_chunk_size, 1)
+        check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
+        check_int("decode_chunk_size", decode_chunk_size, 1)
         return prompts, negatives, motions
 
     def _step_kwargs(self, generator) -> dict:

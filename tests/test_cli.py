@@ -1,0 +1,77 @@
+"""``dsdn generate`` end to end on a tiny model folder the test creates, and its error messages."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from dsdn.cli import app
+from dsdn.video_io import read_video
+
+runner = CliRunner()
+
+
+def _generate(*args):
+    return runner.invoke(app, ["generate", *args], catch_exceptions=False)
+
+
+def test_generate_writes_a_playable_mp4_and_sidecar(trained_model_dir, tmp_path):
+    out = tmp_path / "clip.mp4"
+    res = _generate("a red ball moving left", "--model", str(trained_model_dir), "--out", str(out), "--frames", "6",
+                    "--height", "16", "--width", "24", "--steps", "3", "--seed", "5", "--scheduler", "dpm++",
+                    "--lora-scale", "0.5", "--motion-coherence", "0.3", "-q")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert f"wrote {out}" in res.output
+    video = read_video(out)
+    assert video.shape == (6, 16, 24, 3)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["prompt"] == "a red ball moving left" and meta["seed"] == 5 and meta["scheduler"] == "dpm++"
+    assert meta["lora_scale"] == 0.5 and meta["motion_coherence"] == 0.3 and meta["frames"] == 6
+    assert meta["versions"]["dsdn"]
+
+
+def test_same_seed_same_video_bytes(trained_model_dir, tmp_path):
+    paths = []
+    for name in ("a", "b"):
+        p = tmp_path / f"{name}.mp4"
+        res = _generate("a ball", "-m", str(trained_model_dir), "-o", str(p), "--frames", "3", "--height", "16",
+                        "--width", "16", "--steps", "2", "-q")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        paths.append(p.read_bytes())
+    assert paths[0] == paths[1]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["", "--model", "{model}"], "prompt="),
+        (["a ball", "--model", "{model}", "--frames", "1"], "frames=1"),
+        (["a ball", "--model", "{model}", "--height", "18", "--steps", "1"], "height=18"),
+        (["a ball", "--model", "{model}", "--steps", "0"], "steps=0"),
+        (["a ball", "--model", "{model}", "--scheduler", "magic"], "scheduler='magic'"),
+        (["a ball", "--model", "{tmp}/missing"], "--model="),
+        (["a ball"], "--model is required"),
+        (["a ball", "--model", "{model}", "--out", "{tmp}/x.avi"], "out="),
+        (["a ball", "--model", "{model}", "--motion-coherence", "2"], "motion_coherence=2"),
+    ],
+)
+def test_bad_input_one_line_error_and_nothing_written(trained_model_dir, tmp_path, args, needle):
+    args = [a.format(model=trained_model_dir, tmp=tmp_path) for a in args]
+    out_dir = tmp_path / "outs"
+    out_dir.mkdir()
+    if "--out" not in args:
+        args += ["--out", str(out_dir / "v.mp4")]
+    res = runner.invoke(app, ["generate", *args])
+    assert res.exit_code == 2
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
+    assert "Traceback" not in res.output
+    assert list(out_dir.iterdir()) == []
+
+
+def test_console_script_help_shows_defaults():
+    res = subprocess.run([sys.executable, "-m", "dsdn", "generate", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    assert "--frames" in res.stdout and "default: 8" in res.stdout and "Example:" in res.stdout
