@@ -17,8 +17,10 @@ from .loading import load_base
 from .motion_codec import MotionCombiner, MotionDecomposer, combine_motion, decompose_motion, estimate_motion_scale
 from .objective import dsdn_loss
 from .pipeline import DSDNPipeline, DSDNPipelineOutput
+from .presets import PRESETS, AdapterPreset
 
 __all__ = [
+    "AdapterPreset",
     "ContentStream",
     "DSDNAdapter",
     "DSDNInputError",
@@ -29,6 +31,7 @@ __all__ = [
     "FrameVAE",
     "MotionCombiner",
     "MotionDecomposer",
+    "PRESETS",
     "__version__",
     "combine_motion",
     "decompose_motion",

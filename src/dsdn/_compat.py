@@ -1,7 +1,7 @@
 """The one place that leans on diffusers/peft internals.
 
 DSDN runs two UNets *in lockstep*, level by level, with an exchange between them after every
-level (paper, Fig. 2). diffusers' UNets only expose a monolithic ``forward``, so the classes
+level (the paper's dual-stream design). diffusers' UNets only expose a monolithic ``forward``, so the classes
 below replay those ``forward`` methods one level at a time, using the models' own sub-modules
 (``conv_in``, ``down_blocks``, ``mid_block``, ``up_blocks``, ...). The replay follows
 diffusers 0.42's ``UNet2DConditionModel.forward`` and ``UNet3DConditionModel.forward`` for the

@@ -1,4 +1,4 @@
-"""ContentStream: the paper's content base unit + content increment unit (Sec. 3.1).
+"""ContentStream: the paper's content base unit + content increment unit.
 
 The content of each frame is drawn by a pretrained text-to-image UNet (a diffusers
 :class:`~diffusers.UNet2DConditionModel`, any SD-1.x compatible one), kept frozen, plus a small

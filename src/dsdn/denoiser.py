@@ -1,4 +1,4 @@
-"""DualStreamDenoiser: the one place where both UNets and the interaction run together (Fig. 2).
+"""DualStreamDenoiser: the one place where both UNets and the interaction run together.
 
 Both streams start from their own noisy latents and share one timestep. The content UNet and
 the motion UNet advance one level, the interaction block of that level exchanges their states,

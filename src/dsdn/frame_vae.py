@@ -1,4 +1,4 @@
-"""FrameVAE: the frame-wise, frozen image autoencoder of the paper (Sec. 3, "latent space").
+"""FrameVAE: the frame-wise, frozen image autoencoder of the paper.
 
 DSDN denoises video in the latent space of a pretrained image VAE applied to each frame on its
 own. This wrapper folds frames into the batch, applies the VAE's own ``scaling_factor`` (never a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -37,7 +37,6 @@ class GenerateConfig:
     seed: int = 0
     fps: int = 8
     device: str = "auto"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -110,7 +109,6 @@ def generate_video(cfg: GenerateConfig, progress: bool = True) -> tuple[Path, Pa
     video = out.frames[0]  # (F, H, W, 3) in [0, 1]
     path = save_video(video, cfg.out, fps=cfg.fps)
     settings = asdict(cfg)
-    settings.pop("extra")
     settings.update(
         height=int(video.shape[1]),
         width=int(video.shape[2]),

@@ -1,4 +1,4 @@
-"""DualStreamInteraction: the paper's cross-transformer interaction module (Sec. 3.2, Fig. 2).
+"""DualStreamInteraction: the paper's cross-transformer interaction module.
 
 At every paired level of the two UNets (each down level, the middle, each up level) content
 tokens attend to motion tokens and motion tokens attend to content tokens. Both directions read

@@ -1,4 +1,4 @@
-"""Motion decomposer and motion combiner (paper Sec. 3.3, "motion decomposer and combiner").
+"""Motion decomposer and motion combiner.
 
 The paper adopts a channel-wise motion module (citing STM) to turn content latents into motion
 latents, and a combiner that folds generated motion back into generated content. The concrete

@@ -1,4 +1,4 @@
-"""MotionStream: the paper's 3D UNet that denoises motion latents (Sec. 3.1, "motion unit").
+"""MotionStream: the paper's 3D UNet that denoises motion latents.
 
 A diffusers :class:`~diffusers.UNet3DConditionModel`: per-frame spatial convolutions and
 attention plus temporal convolutions and temporal attention, text-conditioned by

@@ -1,4 +1,4 @@
-"""The DSDN training objective (paper Sec. 3.4, Eq. for the joint denoising loss).
+"""The DSDN training objective.
 
 A pure function of the denoiser, a batch and a noise scheduler: the content latents are
 decomposed into motion latents, one timestep is drawn per video and shared by both streams,

@@ -97,7 +97,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         return cls(**load_base(base, config=base_config, torch_dtype=torch_dtype), adapter=adapter)
 
     @classmethod
-    def from_pretrained(cls, path, base=None, base_config=None, torch_dtype=None, **_ignored) -> "DSDNPipeline":
+    def from_pretrained(cls, path, base=None, base_config=None, torch_dtype=None) -> "DSDNPipeline":
         """Load DSDN weights saved by :meth:`save_pretrained` onto a base.
 
         Args:
@@ -127,7 +127,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             )
         return cls(**components, adapter=adapter)
 
-    def save_pretrained(self, save_directory, include_base: bool = False, **_ignored) -> None:
+    def save_pretrained(self, save_directory, include_base: bool = False) -> None:
         """Save DSDN's own trained parts (adapter + content LoRA); with ``include_base`` also the
         frozen base as a standard SD folder in ``base/`` (loadable by diffusers' StableDiffusionPipeline)."""
         from peft.utils import get_peft_model_state_dict
@@ -166,9 +166,6 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     def size_factor(self) -> int:
         """Height and width must be multiples of this (VAE factor × UNet down-sampling)."""
         return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
-
-    def vocabulary_check(self, prompts: list[str]) -> None:
-        """Hook for models with a closed vocabulary (the tiny preset); the base pipeline accepts any text."""
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
@@ -278,7 +275,6 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                   decode_chunk_size, use_interaction, callback_on_step_end):  # fmt: skip
         """The sampling loop of :meth:`__call__` (inputs already validated)."""
         gamma = self.adapter.config.motion_coherence if motion_coherence is None else float(motion_coherence)
-        self.vocabulary_check(prompts + (negatives or []) + (motions or []))
         device = self._execution_device
         n = num_videos_per_prompt
         b = len(prompts) * n
