@@ -19,6 +19,17 @@ app = typer.Typer(
 )
 
 
+def _setup_logging(debug: bool) -> None:
+    """Our warnings at WARNING; the libraries' import-time chatter only with --debug."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        from diffusers.utils import logging as d_logging
+        from transformers.utils import logging as t_logging
+
+        d_logging.set_verbosity_error()
+        t_logging.set_verbosity_error()
+
+
 def _fail(message: str, debug: bool) -> None:
     if debug:
         raise
@@ -49,9 +60,9 @@ def generate(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Generate a video from a text prompt and write it with a JSON sidecar of its settings."""
+    _setup_logging(debug)
     from .generate import GenerateConfig, generate_video
 
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = GenerateConfig(
             prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
