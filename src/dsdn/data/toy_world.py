@@ -1,0 +1,224 @@
+"""The toy world: a deterministic generator of captioned videos that no one has to download.
+
+Objects are real handwritten digits (scikit-learn's bundled ``load_digits``) and geometric
+shapes, in several colours, moving left, right, up, down or bouncing at two speeds over plain or
+textured backgrounds (texture makes flicker visible). Captions come from templates with
+synonyms. A named split holds out some (object, colour, motion) combinations for a
+compositional test. Every clip is a pure function of its :class:`ClipSpec` (seed included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+SHAPES = ("circle", "square", "triangle")
+OBJECTS = SHAPES + tuple(f"digit {n}" for n in DIGIT_NAMES)
+COLOURS = {
+    "red": (230, 40, 40),
+    "green": (40, 200, 70),
+    "blue": (60, 90, 240),
+    "yellow": (240, 215, 40),
+    "white": (245, 245, 245),
+}
+MOTIONS = ("left", "right", "up", "down", "bouncing")
+SPEEDS = {"slowly": 2, "quickly": 4}  # pixels per frame at 64x64
+BACKGROUNDS = ("plain", "textured")
+#: Combinations never seen in the ``train`` split; the ``heldout`` split is exactly these.
+HELDOUT_COMBOS = frozenset(
+    {
+        ("circle", "blue", "up"),
+        ("square", "red", "left"),
+        ("triangle", "yellow", "bouncing"),
+        ("digit three", "green", "right"),
+        ("digit seven", "white", "down"),
+        ("digit zero", "red", "bouncing"),
+    }
+)
+SPLITS = ("train", "heldout", "all")
+
+_MOTION_PHRASES = {
+    "left": ("moving left", "moves left", "slides to the left", "is moving to the left"),
+    "right": ("moving right", "moves right", "slides to the right", "is moving to the right"),
+    "up": ("moving up", "moves up", "rises", "is moving upwards"),
+    "down": ("moving down", "moves down", "falls", "is moving downwards"),
+    "bouncing": ("bouncing", "bounces", "is bouncing", "bouncing up and down"),
+}
+_TEMPLATES = ("a {colour} {object} {motion}", "the {colour} {object} {motion}", "a {colour} {object} {motion} {speed}")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """Everything that determines one toy-world clip."""
+
+    object: str
+    colour: str
+    motion: str
+    speed: str = "quickly"
+    background: str = "plain"
+    seed: int = 0
+
+    def __post_init__(self):
+        for name, value, allowed in (
+            ("object", self.object, OBJECTS),
+            ("colour", self.colour, tuple(COLOURS)),
+            ("motion", self.motion, MOTIONS),
+            ("speed", self.speed, tuple(SPEEDS)),
+            ("background", self.background, BACKGROUNDS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is invalid: must be one of {', '.join(allowed)}")
+
+    @property
+    def combo(self) -> tuple[str, str, str]:
+        return (self.object, self.colour, self.motion)
+
+
+@lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images / 16.0).astype(np.float32), d.target
+
+
+def _sprite(spec: ClipSpec, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Object mask in [0, 1], ``(size, size)``."""
+    if spec.object.startswith("digit "):
+        images, labels = _digits()
+        idx = rng.choice(np.flatnonzero(labels == DIGIT_NAMES.index(spec.object.split()[1])))
+        scale = size // 8
+        return np.kron(images[idx], np.ones((scale, scale), np.float32))  # nearest-neighbour upscale
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    c = size / 2
+    if spec.object == "circle":
+        return ((yy - c) ** 2 + (xx - c) ** 2 <= (0.45 * size) ** 2).astype(np.float32)
+    if spec.object == "square":
+        m = np.zeros((size, size), np.float32)
+        m[1:-1, 1:-1] = 1.0
+        return m
+    # triangle pointing up
+    return ((yy >= 1) & (np.abs(xx - c) <= (yy - 1) / 2 + 0.5) & (yy <= size - 1)).astype(np.float32)
+
+
+def _background(spec: ClipSpec, rng: np.random.Generator, size: int) -> np.ndarray:
+    if spec.background == "plain":
+        return np.full((size, size, 3), 24.0, np.float32)
+    # Static, low-frequency texture: any per-frame change on it is flicker.
+    coarse = rng.uniform(10, 90, (8, 8, 3)).astype(np.float32)
+    return np.kron(coarse, np.ones((size // 8, size // 8, 1), np.float32))
+
+
+def _positions(spec: ClipSpec, rng: np.random.Generator, num_frames: int, size: int, obj: int) -> np.ndarray:
+    """Top-left ``(y, x)`` per frame, keeping the object fully inside the frame."""
+    room = size - obj
+    step = min(SPEEDS[spec.speed] * size / 64, room / max(num_frames - 1, 1))
+    travel = step * (num_frames - 1)
+    t = np.arange(num_frames, dtype=np.float32)
+    if spec.motion == "bouncing":
+        x = np.full(num_frames, rng.uniform(0, room))
+        phase = (t * step + rng.uniform(0, room)) % (2 * room)
+        y = np.where(phase <= room, room - phase, phase - room)  # a triangle wave: reflects at the walls
+        return np.stack([y, x], 1)
+    start = rng.uniform(0, room - travel) if room > travel else 0.0
+    other = np.full(num_frames, rng.uniform(0, room))
+    along = start + t * step
+    if spec.motion in ("left", "up"):
+        along = room - along
+    return np.stack([other, along], 1) if spec.motion in ("left", "right") else np.stack([along, other], 1)
+
+
+def render_clip(spec: ClipSpec, num_frames: int = 8, size: int = 64) -> np.ndarray:
+    """Render ``spec`` as uint8 ``(F, size, size, 3)``."""
+    if size % 16 or size < 32:
+        raise ValueError(f"size={size} is invalid: must be a multiple of 16, >= 32")
+    if num_frames < 2:
+        raise ValueError(f"num_frames={num_frames} is invalid: must be >= 2")
+    rng = np.random.default_rng(spec.seed)
+    obj = size // 4
+    sprite = _sprite(spec, rng, obj)[..., None]  # (obj, obj, 1)
+    colour = np.asarray(COLOURS[spec.colour], np.float32)
+    bg = _background(spec, rng, size)
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    for i, (y, x) in enumerate(_positions(spec, rng, num_frames, size, obj)):
+        y, x = int(round(float(y))), int(round(float(x)))
+        frame = bg.copy()
+        patch = frame[y : y + obj, x : x + obj]
+        frame[y : y + obj, x : x + obj] = patch * (1 - sprite) + colour * sprite
+        frames[i] = np.clip(frame, 0, 255).astype(np.uint8)
+    return frames
+
+
+def caption_for(spec: ClipSpec, variant: int = 0) -> str:
+    """A caption of ``spec``; ``variant`` picks the template and synonyms deterministically."""
+    phrases = _MOTION_PHRASES[spec.motion]
+    template = _TEMPLATES[variant % len(_TEMPLATES)]
+    return template.format(
+        colour=spec.colour, object=spec.object, motion=phrases[(variant // len(_TEMPLATES)) % len(phrases)],
+        speed=spec.speed,
+    )  # fmt: skip
+
+
+def vocabulary() -> list[str]:
+    """Every word a toy-world caption can contain."""
+    words = set()
+    for spec in (ClipSpec(o, c, m, s) for o in OBJECTS for c in COLOURS for m in MOTIONS for s in SPEEDS):
+        for v in range(len(_TEMPLATES) * 4):
+            words.update(caption_for(spec, v).split())
+    return sorted(words)
+
+
+class ToyWorld:
+    """An indexable, deterministic dataset of toy-world clips.
+
+    Item ``i`` of a world with seed ``s`` is always the same clip. Items are dicts with
+    ``video`` (uint8 ``(F, H, W, 3)``), ``caption`` and the labels of :class:`ClipSpec`.
+
+    Args:
+        split: ``"train"`` (held-out combinations excluded), ``"heldout"`` (only those) or ``"all"``.
+        length: number of clips.
+        num_frames: 8 by default, up to 16.
+        size: frame height and width in pixels.
+        seed: world seed.
+    """
+
+    def __init__(self, split: str = "train", length: int = 10_000, num_frames: int = 8, size: int = 64, seed: int = 0):
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r} is invalid: must be one of {', '.join(SPLITS)}")
+        self.split, self.length, self.num_frames, self.size, self.seed = split, length, num_frames, size, seed
+        combos = [(o, c, m) for o in OBJECTS for c in COLOURS for m in MOTIONS]
+        if split == "train":
+            combos = [k for k in combos if k not in HELDOUT_COMBOS]
+        elif split == "heldout":
+            combos = sorted(HELDOUT_COMBOS)
+        self.combos = combos
+
+    def __len__(self) -> int:
+        return self.length
+
+    def spec(self, index: int) -> ClipSpec:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, index])
+        o, c, m = self.combos[rng.integers(len(self.combos))]
+        return ClipSpec(
+            o, c, m, speed=str(rng.choice(list(SPEEDS))), background=str(rng.choice(BACKGROUNDS)),
+            seed=int(rng.integers(2**31)),
+        )  # fmt: skip
+
+    def __getitem__(self, index: int) -> dict:
+        spec = self.spec(index)
+        variant = int(np.random.default_rng([self.seed, index, 1]).integers(1 << 16))
+        return {
+            "video": render_clip(spec, self.num_frames, self.size),
+            "caption": caption_for(spec, variant),
+            **asdict(spec),
+        }
+
+    def __iter__(self) -> Iterator[dict]:
+        for i in range(self.length):
+            yield self[i]

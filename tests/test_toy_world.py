@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from dsdn.data import HELDOUT_COMBOS, MOTIONS, ClipSpec, ToyWorld, caption_for, render_clip
+from dsdn.data.toy_world import COLOURS, vocabulary
+
+
+def _centroids(video, colour):
+    target = np.asarray(COLOURS[colour], float)
+    out = []
+    for f in video.astype(float):
+        mask = np.abs(f - target).sum(-1) < 60
+        ys, xs = np.nonzero(mask)
+        out.append((ys.mean(), xs.mean()) if len(ys) else (np.nan, np.nan))
+    return np.array(out)
+
+
+def test_same_seed_same_bytes_and_different_seed_differs():
+    a, b = ToyWorld(seed=3, length=5), ToyWorld(seed=3, length=5)
+    assert all(a[i]["video"].tobytes() == b[i]["video"].tobytes() and a[i]["caption"] == b[i]["caption"] for i in range(5))
+    c = ToyWorld(seed=4, length=5)
+    assert any(a[i]["video"].tobytes() != c[i]["video"].tobytes() for i in range(5))
+
+
+def test_shapes_and_16_frames():
+    item = ToyWorld(length=1, num_frames=16)[0]
+    assert item["video"].shape == (16, 64, 64, 3) and item["video"].dtype == np.uint8
+
+
+@pytest.mark.parametrize("motion", MOTIONS)
+@pytest.mark.parametrize("obj", ["circle", "digit seven"])
+def test_object_visible_in_every_frame_and_moves_as_captioned(motion, obj):
+    spec = ClipSpec(obj, "red", motion, speed="quickly", background="textured", seed=5)
+    video = render_clip(spec, num_frames=8)
+    c = _centroids(video, "red")
+    assert not np.isnan(c).any()  # visible in every frame
+    dy, dx = c[-1] - c[0]
+    expected = {"left": dx < -8, "right": dx > 8, "up": dy < -8, "down": dy > 8}
+    if motion == "bouncing":
+        assert np.ptp(c[:, 0]) > 8 and np.ptp(c[:, 1]) < 1
+    else:
+        assert expected[motion], (dy, dx)
+
+
+def test_captions_match_labels():
+    world = ToyWorld(length=50, seed=1)
+    for i in range(50):
+        item = world[i]
+        cap = item["caption"]
+        assert item["colour"] in cap and item["object"] in cap
+        words = {"left": "left", "right": "right", "up": ("up", "rises"), "down": ("down", "falls"), "bouncing": "bounc"}
+        assert any(w in cap for w in np.atleast_1d(words[item["motion"]])), cap
+    assert caption_for(ClipSpec("circle", "red", "left"), 0) == "a red circle moving left"
+    assert {"red", "circle", "left", "bouncing", "seven"} <= set(vocabulary())
+
+
+def test_splits_are_disjoint_and_heldout_is_exact():
+    train = {ToyWorld("train", length=3000).spec(i).combo for i in range(3000)}
+    held = {ToyWorld("heldout", length=200).spec(i).combo for i in range(200)}
+    assert not train & HELDOUT_COMBOS
+    assert held == set(HELDOUT_COMBOS)
+
+
+def test_bad_spec_names_the_field():
+    with pytest.raises(ValueError, match="colour='pink'"):
+        ClipSpec("circle", "pink", "left")
+    with pytest.raises(ValueError, match="split="):
+        ToyWorld("test")
