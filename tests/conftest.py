@@ -28,14 +28,6 @@ def make_pipeline(seed: int = 0, **adapter_kwargs) -> DSDNPipeline:
     return pipe
 
 
-def perturb_(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> None:
-    """Training-like change: add noise to every trainable tensor of ``module`` (in place)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * std)
-
-
 def perturb_trained_parts_(pipe: DSDNPipeline, seed: int = 0) -> None:
     """Make LoRA B and interaction outputs non-zero, as after training."""
     g = torch.Generator().manual_seed(seed)
