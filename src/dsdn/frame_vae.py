@@ -69,10 +69,13 @@ class FrameVAE:
         return unfold_frames(z, f)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Scaled latents ``(B, C, F, h, w)`` -> pixels ``(B, 3, F, H, W)`` in about [-1, 1]."""
+    def decode(self, latents: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+        """Scaled latents ``(B, C, F, h, w)`` -> pixels ``(B, 3, F, H, W)`` in about [-1, 1].
+
+        ``chunk_size`` overrides the frames per VAE call for this call only.
+        """
         f = latents.shape[2]
         z = fold_frames(latents) / self.scaling_factor + self.shift_factor  # (B·F, C, h, w)
         z = z.to(self.vae.dtype)
-        frames = torch.cat([self.vae.decode(chunk).sample for chunk in z.split(self.chunk_size)])
+        frames = torch.cat([self.vae.decode(chunk).sample for chunk in z.split(chunk_size or self.chunk_size)])
         return unfold_frames(frames, f)

@@ -39,6 +39,18 @@ def _windowed(tokens: torch.Tensor, num_frames: int, window: int) -> torch.Tenso
     return torch.cat(parts, dim=2).reshape(n, -1, c)
 
 
+def _cross_attention(query_dim: int, context_dim: int, head_dim: int) -> Attention:
+    """Cross-attention from a stream of width ``query_dim`` to one of width ``context_dim``."""
+    return Attention(
+        query_dim=query_dim,
+        cross_attention_dim=context_dim,
+        heads=max(1, query_dim // head_dim),
+        dim_head=min(head_dim, query_dim),
+        out_dim=query_dim,
+        bias=False,
+    )
+
+
 class CrossStreamBlock(torch.nn.Module):
     """One level's bidirectional exchange between a content state and a motion state."""
 
@@ -47,22 +59,8 @@ class CrossStreamBlock(torch.nn.Module):
         self.window = window
         self.norm_c = torch.nn.LayerNorm(content_dim)
         self.norm_m = torch.nn.LayerNorm(motion_dim)
-        self.content_from_motion = Attention(
-            query_dim=content_dim,
-            cross_attention_dim=motion_dim,
-            heads=max(1, content_dim // head_dim),
-            dim_head=min(head_dim, content_dim),
-            out_dim=content_dim,
-            bias=False,
-        )
-        self.motion_from_content = Attention(
-            query_dim=motion_dim,
-            cross_attention_dim=content_dim,
-            heads=max(1, motion_dim // head_dim),
-            dim_head=min(head_dim, motion_dim),
-            out_dim=motion_dim,
-            bias=False,
-        )
+        self.content_from_motion = _cross_attention(content_dim, motion_dim, head_dim)
+        self.motion_from_content = _cross_attention(motion_dim, content_dim, head_dim)
         for attn in (self.content_from_motion, self.motion_from_content):
             torch.nn.init.zeros_(attn.to_out[0].weight)
             torch.nn.init.zeros_(attn.to_out[0].bias)

@@ -259,77 +259,66 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
             content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size,
         )  # fmt: skip
+        # Sample with dropout off even when called from a training loop (validation samples).
         with _eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
-            frames = self._generate(
-                prompts, negatives, motions, num_frames, height, width, num_inference_steps, guidance_scale,
-                content_lora_scale, motion_coherence, num_videos_per_prompt, generator, latents, output_type,
-                decode_chunk_size, use_interaction, callback_on_step_end,
-            )  # fmt: skip
+            gamma = self.adapter.config.motion_coherence if motion_coherence is None else float(motion_coherence)
+            device = self._execution_device
+            n = num_videos_per_prompt
+            b = len(prompts) * n
+            do_cfg = guidance_scale > 1.0
+
+            def per_video(texts: list[str]) -> list[str]:
+                texts = texts * len(prompts) if len(texts) == 1 else texts
+                return [t for t in texts for _ in range(n)]
+
+            # Text is encoded once for the whole call.
+            text = self.encode_prompt(per_video(prompts))  # (B, L, D)
+            motion_text = self.encode_prompt(per_video(motions)) if motions else text
+            if do_cfg:
+                neg = self.encode_prompt(per_video(negatives or [""]))  # (B, L, D)
+                text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
+
+            self.scheduler.set_timesteps(num_inference_steps, device=device)
+            shape = (b, self.unet.config.in_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
+            if latents is None:
+                z = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
+                m = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
+            else:
+                z, m = (x.to(device=device, dtype=self.unet.dtype) for x in latents)
+                if z.shape != shape or m.shape != shape:
+                    raise invalid("latents", (tuple(z.shape), tuple(m.shape)), f"must both have shape {shape}")
+            x = torch.cat([z, m]) * self.scheduler.init_noise_sigma  # (2B, C, F, h, w): content then motion
+
+            denoiser = self.denoiser(use_interaction)
+            step_kwargs = self._step_kwargs(generator)
+            timesteps = self.scheduler.timesteps
+            with self.progress_bar(total=len(timesteps)) as bar:
+                for i, t in enumerate(timesteps):
+                    x_in = self.scheduler.scale_model_input(x, t)
+                    z_in, m_in = x_in.chunk(2)
+                    if do_cfg:
+                        z_in, m_in = torch.cat([z_in, z_in]), torch.cat([m_in, m_in])
+                    tt = t.expand(z_in.shape[0]).to(device)
+                    eps_c, eps_m = denoiser(z_in, m_in, tt, text, motion_text, lora_scale=content_lora_scale)
+                    if do_cfg:
+                        u_c, c_c = eps_c.chunk(2)
+                        u_m, c_m = eps_m.chunk(2)
+                        eps_c = u_c + guidance_scale * (c_c - u_c)
+                        eps_m = u_m + guidance_scale * (c_m - u_m)
+                    x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
+                    if callback_on_step_end is not None:
+                        z_cur, m_cur = x.chunk(2)
+                        callback_on_step_end(i, int(t), {"content": z_cur, "motion": m_cur})
+                    bar.update()
+
+            z, m = x.chunk(2)
+            video_latents = combine_motion(z, m, self.adapter.config.motion_scale, gamma)  # (B, C, F, h, w)
+            if output_type == "latent":
+                frames = video_latents
+            else:
+                video = self.frame_vae.decode(video_latents, chunk_size=decode_chunk_size)  # (B, 3, F, H, W)
+                frames = self.video_processor.postprocess_video(video.float(), output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,)
         return DSDNPipelineOutput(frames=frames)
-
-    def _generate(self, prompts, negatives, motions, num_frames, height, width, num_inference_steps, guidance_scale,
-                  content_lora_scale, motion_coherence, num_videos_per_prompt, generator, latents, output_type,
-                  decode_chunk_size, use_interaction, callback_on_step_end):  # fmt: skip
-        """The sampling loop of :meth:`__call__` (inputs already validated)."""
-        gamma = self.adapter.config.motion_coherence if motion_coherence is None else float(motion_coherence)
-        device = self._execution_device
-        n = num_videos_per_prompt
-        b = len(prompts) * n
-        do_cfg = guidance_scale > 1.0
-
-        def per_video(texts: list[str]) -> list[str]:
-            texts = texts * len(prompts) if len(texts) == 1 else texts
-            return [t for t in texts for _ in range(n)]
-
-        # Text is encoded once for the whole call.
-        text = self.encode_prompt(per_video(prompts))  # (B, L, D)
-        motion_text = self.encode_prompt(per_video(motions)) if motions else text
-        if do_cfg:
-            neg = self.encode_prompt(per_video(negatives or [""]))  # (B, L, D)
-            text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
-
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        shape = (b, self.unet.config.in_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        if latents is None:
-            z = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
-            m = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
-        else:
-            z, m = (x.to(device=device, dtype=self.unet.dtype) for x in latents)
-            if z.shape != shape or m.shape != shape:
-                raise invalid("latents", (tuple(z.shape), tuple(m.shape)), f"must both have shape {shape}")
-        x = torch.cat([z, m]) * self.scheduler.init_noise_sigma  # (2B, C, F, h, w): content then motion
-
-        denoiser = self.denoiser(use_interaction)
-        step_kwargs = self._step_kwargs(generator)
-        timesteps = self.scheduler.timesteps
-        with self.progress_bar(total=len(timesteps)) as bar:
-            for i, t in enumerate(timesteps):
-                x_in = self.scheduler.scale_model_input(x, t)
-                z_in, m_in = x_in.chunk(2)
-                if do_cfg:
-                    z_in, m_in = torch.cat([z_in, z_in]), torch.cat([m_in, m_in])
-                tt = t.expand(z_in.shape[0]).to(device)
-                eps_c, eps_m = denoiser(z_in, m_in, tt, text, motion_text, lora_scale=content_lora_scale)
-                if do_cfg:
-                    u_c, c_c = eps_c.chunk(2)
-                    u_m, c_m = eps_m.chunk(2)
-                    eps_c = u_c + guidance_scale * (c_c - u_c)
-                    eps_m = u_m + guidance_scale * (c_m - u_m)
-                x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
-                if callback_on_step_end is not None:
-                    z_cur, m_cur = x.chunk(2)
-                    callback_on_step_end(i, int(t), {"content": z_cur, "motion": m_cur})
-                bar.update()
-
-        z, m = x.chunk(2)
-        video_latents = combine_motion(z, m, self.adapter.config.motion_scale, gamma)  # (B, C, F, h, w)
-        if output_type == "latent":
-            frames = video_latents
-        else:
-            self.frame_vae.chunk_size = decode_chunk_size
-            video = self.frame_vae.decode(video_latents)  # (B, 3, F, H, W)
-            frames = self.video_processor.postprocess_video(video.float(), output_type=output_type)
-        return frames
