@@ -56,3 +56,16 @@ def gen_kwargs(seed: int = 0, **kw) -> dict:
     base.update(kw)
     base["generator"] = torch.Generator().manual_seed(seed)
     return base
+
+
+@pytest.fixture(scope="session")
+def toy_base_dir(tmp_path_factory):
+    """A tiny SD-format base trained for a few steps by ``dsdn train base`` at 32×32 (8×8 latents)."""
+    from dsdn.training.base import BaseTrainConfig, train_base
+
+    out = tmp_path_factory.mktemp("toy-base")
+    cfg = BaseTrainConfig(
+        out=str(out), vae_steps=3, vae_batch=4, unet_steps=3, unet_batch=4, latent_pool_clips=8, size=32,
+        text_width=32, unet_channels=(16, 32, 32), vae_channels=(16, 16, 32),
+    )  # fmt: skip
+    return train_base(cfg, progress=False)

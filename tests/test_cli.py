@@ -52,7 +52,7 @@ def test_same_seed_same_video_bytes(trained_model_dir, tmp_path):
         (["a ball", "--model", "{model}", "--steps", "0"], "steps=0"),
         (["a ball", "--model", "{model}", "--scheduler", "magic"], "scheduler='magic'"),
         (["a ball", "--model", "{tmp}/missing"], "--model="),
-        (["a ball"], "--model is required"),
+        (["a purple dog moving left"], "does not know: 'dog', 'purple'"),  # the shipped model's closed vocabulary
         (["a ball", "--model", "{model}", "--out", "{tmp}/x.avi"], "out="),
         (["a ball", "--model", "{model}", "--motion-coherence", "2"], "motion_coherence=2"),
     ],
@@ -69,6 +69,15 @@ def test_bad_input_one_line_error_and_nothing_written(trained_model_dir, tmp_pat
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
     assert "Traceback" not in res.output
     assert list(out_dir.iterdir()) == []
+
+
+def test_generate_without_model_uses_the_shipped_default(tmp_path):
+    out = tmp_path / "circle.mp4"
+    res = runner.invoke(app, ["generate", "a red circle moving right", "--out", str(out), "--steps", "3", "-q"])
+    assert res.exit_code == 0, res.output
+    frames = read_video(out)
+    assert frames.shape == (8, 64, 64, 3)
+    assert json.loads(out.with_suffix(".json").read_text())["model"].endswith("default_model")
 
 
 def test_console_script_help_shows_defaults():

@@ -23,6 +23,24 @@ from .motion_stream import inflate_from_content, motion_unet_config
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
 
+def add_frame_positions(motion_unet: UNet3DConditionModel, max_frames: int) -> int:
+    """Give every temporal transformer block of ``motion_unet`` a sinusoidal frame-position encoding.
+
+    Uses diffusers' own mechanism (``BasicTransformerBlock.pos_embed``, as AnimateDiff's motion
+    modules do); the encoding has no parameters. Returns the number of blocks changed.
+    """
+    from diffusers.models.embeddings import SinusoidalPositionalEmbedding
+    from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
+
+    n = 0
+    for module in motion_unet.modules():
+        if isinstance(module, TransformerTemporalModel):
+            for block in module.transformer_blocks:
+                block.pos_embed = SinusoidalPositionalEmbedding(block.norm1.normalized_shape[0], max_seq_length=max_frames)
+                n += 1
+    return n
+
+
 class DSDNAdapter(ModelMixin, ConfigMixin):
     """The trained parts of DSDN except the content LoRA: motion stream + interaction.
 
@@ -35,6 +53,10 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         lora_target_modules: attention projections of the base UNet that get the increment.
         motion_scale: ``s_m`` of the motion decomposer/combiner.
         motion_coherence: default ``γ`` of the motion combiner.
+        motion_frame_positions: sinusoidal frame-position encoding in every temporal
+            transformer of the motion stream, for clips of up to this many frames (0 = none, as
+            in diffusers' ``UNet3DConditionModel``, whose temporal attention cannot tell frame
+            order apart).
     """
 
     config_name = "config.json"
@@ -50,12 +72,15 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         lora_target_modules: Sequence[str] = DEFAULT_LORA_TARGETS,
         motion_scale: float = 1.0,
         motion_coherence: float = 0.5,
+        motion_frame_positions: int = 32,
     ):
         super().__init__()
         _check_scale(motion_scale)
         if not 0.0 <= motion_coherence <= 1.0:
             raise ValueError(f"motion_coherence={motion_coherence} is invalid: must be in [0, 1]")
         self.motion_unet = UNet3DConditionModel(**(motion_unet_config or {}))
+        if motion_frame_positions:
+            add_frame_positions(self.motion_unet, motion_frame_positions)
         motion_channels = level_channels(self.motion_unet.config.block_out_channels)
         if len(motion_channels) != len(content_channels):
             raise ValueError(
@@ -76,6 +101,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_layers_per_block: int | None = None,
         motion_num_heads: int = 8,
         inflate: bool = False,
+        motion_top_attention: bool = True,
         **kwargs,
     ) -> "DSDNAdapter":
         """A fresh adapter whose levels pair with the content base ``unet``.
@@ -87,6 +113,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             block_out_channels=motion_channels,
             layers_per_block=motion_layers_per_block,
             num_heads=motion_num_heads,
+            top_attention=motion_top_attention,
         )
         adapter = cls(motion_unet_config=cfg, content_channels=level_channels(unet.config.block_out_channels), **kwargs)
         if inflate:

@@ -75,6 +75,138 @@ def generate(
     typer.echo(f"wrote {path} (settings in {sidecar})")
 
 
+train_app = typer.Typer(help="Train the tiny base or DSDN itself.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("base", epilog="Example: dsdn train base --out outputs/tiny-base")
+def train_base_cmd(
+    out: str = typer.Option("outputs/tiny-base", help="Folder for the SD-format base (save_pretrained layout)."),
+    vae_steps: int = typer.Option(1200, help="Autoencoder training steps."),
+    vae_batch: int = typer.Option(16, help="Frames per autoencoder step."),
+    unet_steps: int = typer.Option(2000, help="Text encoder + UNet2D training steps."),
+    unet_batch: int = typer.Option(32, help="Frames per text encoder + UNet2D step."),
+    latent_pool_clips: int = typer.Option(3000, help="Toy-world clips encoded once for the UNet stage."),
+    seed: int = typer.Option(0, help="Seed of the world, the initialisation and the batches."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Train the tiny SD-format base (VAE, then text encoder + UNet2D) from scratch on the toy world."""
+    _setup_logging(debug)
+    from .training.base import BaseTrainConfig, train_base
+
+    try:
+        cfg = BaseTrainConfig(
+            out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
+            unet_batch=unet_batch, latent_pool_clips=latent_pool_clips,
+        )  # fmt: skip
+        path = train_base(cfg, progress=not quiet)
+    except DSDNInputError as e:
+        _fail(str(e), debug)
+    typer.echo(f"wrote {path}")
+
+
+@train_app.command("video", epilog=(
+    "Example: dsdn train video --base outputs/tiny-base --out outputs/runs/dsdn-tiny\n\n"
+    "Many GPUs: accelerate launch -m dsdn train video --base ... --preset sd15 --data clips/ --mixed-precision bf16"
+))  # fmt: skip
+def train_video_cmd(
+    base: str = typer.Option(..., help="Frozen SD-1.x base: a diffusers folder or a single .safetensors file."),
+    out: str = typer.Option("outputs/runs/dsdn-tiny", help="Run folder: checkpoints, samples, metrics, final model/."),
+    preset: str = typer.Option("tiny", help="Adapter preset: tiny, sd15, or a YAML file."),
+    data: str = typer.Option("toy", help="'toy' (the toy world's train split) or a folder of videos."),
+    captions: Optional[str] = typer.Option(None, help="CSV/JSONL captions file (default: DATA/captions.csv|jsonl)."),
+    video_column: str = typer.Option("video", help="Captions column with the video file (WebVid: videoid)."),
+    caption_column: str = typer.Option("caption", help="Captions column with the text (WebVid: name)."),
+    toy_clips: int = typer.Option(4000, help="Toy-world clips to train on (with --data toy)."),
+    frames: int = typer.Option(8, help="Frames per training clip."),
+    frame_stride: int = typer.Option(1, help="Take every N-th frame of real videos."),
+    size: Optional[int] = typer.Option(None, help="Frame size in pixels (default: the base's native size)."),
+    steps: int = typer.Option(3000, help="Optimisation steps in total (a resumed run continues to this)."),
+    batch_size: int = typer.Option(8, help="Clips per step and process."),
+    lr: float = typer.Option(5e-4, help="AdamW learning rate."),
+    warmup_steps: int = typer.Option(100, help="Linear LR warm-up steps."),
+    lr_schedule: str = typer.Option("cosine", help="cosine, linear or constant (after warm-up)."),
+    max_grad_norm: float = typer.Option(1.0, help="Gradient clipping norm (0 = off)."),
+    ema_decay: float = typer.Option(0.0, help="EMA of the trained weights (0 = off, e.g. 0.999)."),
+    mixed_precision: str = typer.Option("no", help="no, bf16 or fp16 (where the device supports it)."),
+    gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory (useful for sd15)."),
+    cache_latents: bool = typer.Option(True, help="Encode every clip once before training."),
+    checkpoint_every: int = typer.Option(250, help="Steps between checkpoints."),
+    keep_checkpoints: int = typer.Option(3, help="Checkpoints kept (oldest are deleted)."),
+    validate_every: int = typer.Option(500, help="Steps between validation samples and direction/colour checks (0 = never)."),
+    seed: int = typer.Option(0, help="Seed of initialisation, batches and noise."),
+    resume: bool = typer.Option(False, help="Continue from the newest checkpoint in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Train DSDN (content LoRA + motion stream + interaction) on videos over a frozen base."""
+    _setup_logging(debug)
+    from .training.video import TrainingDiverged, VideoTrainConfig, train_video
+
+    try:
+        cfg = VideoTrainConfig(
+            base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
+            caption_column=caption_column, toy_clips=toy_clips, num_frames=frames, frame_stride=frame_stride,
+            size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
+            max_grad_norm=max_grad_norm, ema_decay=ema_decay, mixed_precision=mixed_precision,
+            gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
+            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
+            seed=seed, resume=resume,
+        )  # fmt: skip
+        path = train_video(cfg, progress=not quiet)
+    except (DSDNInputError, TrainingDiverged) as e:
+        _fail(str(e), debug)
+    typer.echo(f"wrote {path}")
+
+
+eval_app = typer.Typer(help="Evaluate a model.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("toy", epilog="Example: dsdn eval toy --prompts 48 --json toy-eval.json")
+def eval_toy_cmd(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
+    prompts: int = typer.Option(48, help="Prompts from the training vocabulary (held-out combinations excluded)."),
+    heldout_prompts: int = typer.Option(12, help="Prompts of the held-out compositions (cycled over seeds)."),
+    steps: int = typer.Option(25, help="Denoising steps."),
+    seed: int = typer.Option(0, help="Prompt i uses seed + i."),
+    save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write figures and per-clip records as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Judge generated toy-world clips by their pixels: motion direction (Farneback flow over the
+    object), colour and visibility, on training-vocabulary prompts and on held-out compositions."""
+    _setup_logging(debug)
+    import json
+    from pathlib import Path
+
+    from .evaluation.toy import evaluate_prompts, toy_prompts
+    from .generate import resolve_model_dir
+    from .pipeline import DSDNPipeline
+
+    try:
+        pipe = DSDNPipeline.from_pretrained(resolve_model_dir(model))
+    except DSDNInputError as e:
+        _fail(str(e), debug)
+    pipe.set_progress_bar_config(disable=True)
+    results = {}
+    for split, count in (("train", prompts), ("heldout", heldout_prompts)):
+        if count <= 0:
+            continue
+        sub = None if save_dir is None else Path(save_dir) / split
+        r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
+                             save_dir=sub)  # fmt: skip
+        results[split] = r
+        typer.echo(
+            f"{split:8s} clips={r['clips']:3d}  direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
+            f"visible-every-frame={r['visible_acc']:.1%}"
+        )
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=2))
+
+
 @app.command()
 def version() -> None:
     """Print the versions of dsdn and its main dependencies."""

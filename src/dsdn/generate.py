@@ -61,13 +61,21 @@ class GenerateConfig:
                      ("auto", "cpu", "cuda", "mps", "xpu"))  # fmt: skip
 
 
+def default_model_dir() -> Path:
+    """The shipped default model: a tiny DSDN trained on the toy world (see its MODEL_CARD.md)."""
+    return Path(__file__).parent / "default_model"
+
+
 def resolve_model_dir(model: str | None) -> Path:
-    """The model folder to load; there is no shipped default model yet, so ``model`` is required."""
+    """The model folder to load: ``model``, or the shipped default model when ``None``."""
     if model is None:
-        raise DSDNInputError(
-            "--model is required: this version of dsdn ships no default model yet. "
-            "Pass --model DIR, a folder saved by DSDNPipeline.save_pretrained."
-        )
+        path = default_model_dir()
+        if not (path / "config.json").is_file():
+            raise DSDNInputError(
+                f"the shipped default model is missing from {path} (a broken install?): "
+                "reinstall dsdn, or pass --model DIR, a folder saved by DSDNPipeline.save_pretrained."
+            )
+        return path
     path = Path(model).expanduser()
     if not path.is_dir():
         raise DSDNInputError(f"--model={model!r} is not a folder: pass a folder saved by DSDNPipeline.save_pretrained.")
@@ -110,6 +118,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True) -> tuple[Path, Pa
     path = save_video(video, cfg.out, fps=cfg.fps)
     settings = asdict(cfg)
     settings.update(
+        model=str(model_dir),
         height=int(video.shape[1]),
         width=int(video.shape[2]),
         motion_coherence=cfg.motion_coherence if cfg.motion_coherence is not None else pipe.adapter.config.motion_coherence,

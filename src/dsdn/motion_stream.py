@@ -34,6 +34,7 @@ def motion_unet_config(
     layers_per_block: int | None = None,
     num_heads: int = 8,
     norm_num_groups: int | None = None,
+    top_attention: bool = True,
 ) -> dict:
     """A :class:`UNet3DConditionModel` config whose levels pair with ``content_config``'s.
 
@@ -43,6 +44,9 @@ def motion_unet_config(
         layers_per_block: default: the content UNet's.
         num_heads: attention heads (diffusers' UNet3D calls this ``attention_head_dim``).
         norm_num_groups: default: the content UNet's; must divide every width.
+        top_attention: ``False`` drops the spatial and temporal transformers of the
+            highest-resolution level (its resnets and temporal convolutions stay); they cost most
+            there, and the lower levels still see the text and attend over time.
     """
     down = [_BLOCK_2D_TO_3D.get(t) for t in content_config.down_block_types]
     up = [_BLOCK_2D_TO_3D.get(t) for t in content_config.up_block_types]
@@ -51,6 +55,9 @@ def motion_unet_config(
             f"cannot pair a motion UNet with content blocks {content_config.down_block_types} / "
             f"{content_config.up_block_types}: supported are {sorted(_BLOCK_2D_TO_3D)}"
         )
+    if not top_attention:
+        down[0] = "DownBlock3D"
+        up[-1] = "UpBlock3D"
     channels = list(block_out_channels or content_config.block_out_channels)
     if len(channels) != len(down):
         raise ValueError(f"motion block_out_channels {channels} must have {len(down)} entries, one per level")

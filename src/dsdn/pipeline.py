@@ -10,6 +10,7 @@ folds the motion latents into the content latents and the frame-wise VAE decodes
 from __future__ import annotations
 
 import inspect
+import re
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,22 @@ def _eval_mode(*modules: torch.nn.Module):
             m.train(was_training)
 
 
+VOCABULARY_FILE = "dsdn_vocabulary.txt"
+
+
+def prompt_words(text: str) -> list[str]:
+    """Lower-case words of a prompt, punctuation dropped (as compared with a closed vocabulary)."""
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def read_vocabulary(base) -> frozenset[str] | None:
+    """The closed vocabulary a base folder declares in ``dsdn_vocabulary.txt`` (``None``: open)."""
+    path = Path(base) / VOCABULARY_FILE
+    if not path.is_file():
+        return None
+    return frozenset(w for w in path.read_text(encoding="utf-8").split() if w)
+
+
 def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
     if prompt is None and allow_none:
         return None
@@ -87,6 +104,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules
         )
         self.frame_vae = FrameVAE(vae)
+        #: The closed vocabulary of a base trained on the toy world (``None``: any text).
+        self.known_words: frozenset[str] | None = None
         self.vae_scale_factor = self.frame_vae.scale_factor
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
 
@@ -125,7 +144,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             components["unet"].load_lora_adapter(
                 str(path), weight_name=LORA_WEIGHT_NAME, adapter_name=LORA_ADAPTER_NAME, prefix="unet"
             )
-        return cls(**components, adapter=adapter)
+        pipe = cls(**components, adapter=adapter)
+        pipe.known_words = read_vocabulary(base)
+        return pipe
 
     def save_pretrained(self, save_directory, include_base: bool = False) -> None:
         """Save DSDN's own trained parts (adapter + content LoRA); with ``include_base`` also the
@@ -145,6 +166,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=self.base_unet_copy(),
                 scheduler=self.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
             ).save_pretrained(out / "base")  # fmt: skip
+            if self.known_words is not None:
+                (out / "base" / VOCABULARY_FILE).write_text("\n".join(sorted(self.known_words)) + "\n")
 
     def base_unet_copy(self) -> UNet2DConditionModel:
         """A plain copy of the content base UNet without the DSDN LoRA layers."""
@@ -189,10 +212,21 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 raise invalid("negative_prompt", negative_prompt, "must be a string or a list of strings")
             negatives = list(negatives)
         motions = _check_prompt("motion_prompt", motion_prompt, allow_none=True)
+        if self.known_words is not None:
+            for name, texts in (("prompt", prompts), ("negative_prompt", negatives), ("motion_prompt", motions)):
+                unknown = sorted({w for t in texts or [] for w in prompt_words(t)} - self.known_words)
+                if unknown:
+                    raise DSDNInputError(
+                        f"{name} uses words this model does not know: {', '.join(map(repr, unknown))}. "
+                        f"It was trained on these words only: {', '.join(sorted(self.known_words))}."
+                    )
         for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
             if other is not None and len(other) not in (1, len(prompts)):
                 raise invalid(name, other, f"must be one prompt or {len(prompts)} (one per prompt)")
         check_int("num_frames", num_frames, 2)
+        max_frames = getattr(self.adapter.config, "motion_frame_positions", 0)
+        if max_frames and num_frames > max_frames:
+            raise invalid("num_frames", num_frames, f"must be <= {max_frames}, the most frames this model encodes")
         factor = self.size_factor
         for name, v in (("height", height), ("width", width)):
             check_int(name, v, factor)

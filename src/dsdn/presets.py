@@ -25,6 +25,7 @@ class AdapterPreset:
         interaction_window: temporal half-window of the cross-stream attention.
         motion_coherence: default γ.
         inflate: copy matching spatial weights from the base into the motion stream.
+        motion_top_attention: keep the motion stream's transformers at the highest resolution.
     """
 
     motion_channels: tuple[int, ...] | None = None
@@ -35,6 +36,7 @@ class AdapterPreset:
     interaction_window: int = 0
     motion_coherence: float = 0.5
     inflate: bool = True
+    motion_top_attention: bool = True
 
     def __post_init__(self):
         if self.motion_channels is not None:
@@ -79,6 +81,7 @@ class AdapterPreset:
             motion_layers_per_block=self.motion_layers_per_block,
             motion_num_heads=self.motion_num_heads,
             inflate=self.inflate,
+            motion_top_attention=self.motion_top_attention,
             interaction_head_dim=self.interaction_head_dim,
             interaction_window=self.interaction_window,
             lora_rank=self.lora_rank,
@@ -88,8 +91,11 @@ class AdapterPreset:
 
 
 PRESETS: dict[str, AdapterPreset] = {
-    # Same widths as the tiny base, inflated from it: cheap enough to train on a CPU.
-    "tiny": AdapterPreset(motion_num_heads=4, lora_rank=4, interaction_head_dim=32, inflate=True),
+    # Same widths as the tiny base, inflated from it, no motion transformers at the 16x16 level:
+    # cheap enough to train on a CPU.
+    "tiny": AdapterPreset(
+        motion_num_heads=4, lora_rank=4, interaction_head_dim=32, inflate=True, motion_top_attention=False
+    ),
     # SD-1.x: a motion stream at 0.4x the content widths (one resnet per level), rank-16 LoRA.
     "sd15": AdapterPreset(
         motion_channels=(128, 256, 512, 512), motion_num_heads=8, motion_layers_per_block=1, lora_rank=16,

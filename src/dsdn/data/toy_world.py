@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -222,3 +223,27 @@ class ToyWorld:
     def __iter__(self) -> Iterator[dict]:
         for i in range(self.length):
             yield self[i]
+
+
+def write_video_folder(world: ToyWorld, root: str | Path, fps: int = 8) -> Path:
+    """Write every clip of ``world`` as ``root/clip_XXXXXX.mp4`` plus ``root/captions.csv``.
+
+    The CSV has the columns ``video`` and ``caption`` (what :class:`~dsdn.data.VideoFolder`
+    reads by default) and every label. mp4 is lossy (H.264), so re-read frames differ slightly.
+    """
+    import csv
+
+    from ..video_io import save_video
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fields = ["video", "caption", "object", "colour", "motion", "speed", "background", "seed"]
+    with open(root / "captions.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for i in range(len(world)):
+            item = world[i]
+            name = f"clip_{i:06d}.mp4"
+            save_video(item["video"], root / name, fps=fps)
+            writer.writerow({"video": name, **{k: item[k] for k in fields[1:]}})
+    return root

@@ -1,0 +1,1 @@
+"""Training: the tiny SD-format base (``dsdn train base``) and DSDN itself (``dsdn train video``)."""

@@ -1,0 +1,228 @@
+"""Train the tiny SD-format base from scratch on toy-world frames (``dsdn train base``).
+
+Two stages, as Stable Diffusion was built: an :class:`~diffusers.AutoencoderKL` (64×64 RGB →
+16×16×4 latents), then a :class:`~transformers.CLIPTextModel` (with a ``CLIPTokenizer`` whose
+vocabulary is exactly the toy world's words) and a :class:`~diffusers.UNet2DConditionModel`
+trained jointly on (frame latent, caption) pairs. The result is saved with
+``StableDiffusionPipeline.save_pretrained``, so every diffusers pipeline loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.toy_world import ToyWorld, vocabulary
+from ..errors import check_int
+from ..pipeline import VOCABULARY_FILE
+
+logger = logging.getLogger(__name__)
+
+MAX_TOKENS = 16
+
+
+@dataclass
+class BaseTrainConfig:
+    """Everything that determines a tiny-base run."""
+
+    out: str = "outputs/tiny-base"
+    seed: int = 0
+    vae_steps: int = 1200
+    vae_batch: int = 16
+    vae_lr: float = 1e-3
+    unet_steps: int = 2000
+    unet_batch: int = 32
+    unet_lr: float = 5e-4
+    latent_pool_clips: int = 3000
+    num_frames: int = 8
+    size: int = 64
+    text_width: int = 64
+    unet_channels: tuple[int, ...] = (32, 64, 64)
+    vae_channels: tuple[int, ...] = (16, 32, 64)
+
+    def __post_init__(self):
+        for name in ("vae_steps", "vae_batch", "unet_steps", "unet_batch", "text_width", "latent_pool_clips"):
+            check_int(name, getattr(self, name), 1)
+        self.unet_channels = tuple(self.unet_channels)
+        self.vae_channels = tuple(self.vae_channels)
+
+
+def build_tiny_base(cfg: BaseTrainConfig, words: list[str]) -> dict:
+    """Fresh (untrained) components of the tiny base, in SD format."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from ..tiny import sd_scheduler, tiny_clip_tokenizer
+
+    torch.manual_seed(cfg.seed)
+    tokenizer = tiny_clip_tokenizer(words, max_length=MAX_TOKENS)
+    n = len(cfg.vae_channels)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=cfg.vae_channels, latent_channels=4,
+        norm_num_groups=16, layers_per_block=1, sample_size=cfg.size,
+    )  # fmt: skip
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=cfg.text_width,
+            intermediate_size=4 * cfg.text_width, num_attention_heads=4, num_hidden_layers=2,
+            vocab_size=len(tokenizer), max_position_embeddings=MAX_TOKENS, projection_dim=cfg.text_width,
+        )
+    )  # fmt: skip
+    k = len(cfg.unet_channels)
+    unet = UNet2DConditionModel(
+        sample_size=cfg.size // 2 ** (n - 1), in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D",) * (k - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (k - 1),
+        block_out_channels=cfg.unet_channels, layers_per_block=1, cross_attention_dim=cfg.text_width,
+        norm_num_groups=16, attention_head_dim=8,
+    )  # fmt: skip
+    return dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sd_scheduler())
+
+
+def _frames(world: ToyWorld, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, list[str]]:
+    """``batch`` random single frames in [-1, 1] ``(B, 3, H, W)`` and their clips' captions."""
+    images, captions = [], []
+    for i in rng.integers(len(world), size=batch):
+        item = world[int(i)]
+        images.append(item["video"][rng.integers(item["video"].shape[0])])
+        captions.append(item["caption"])
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return x, captions
+
+
+def _cosine_lr(step: int, total: int, warmup: int = 100) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+
+def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True) -> float:
+    """Reconstruction (L1 + MSE) + a small KL, as SD's VAE; returns the latent scaling factor."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.vae_steps))
+    vae.train()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    for step in tqdm(range(cfg.vae_steps), desc="vae", disable=not progress):
+        x, _ = _frames(world, rng, cfg.vae_batch)
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.sample(gen)).sample
+        kl = post.kl().mean() / x[0].numel()
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + 1e-4 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == cfg.vae_steps - 1:
+            log({"stage": "vae", "step": step, "loss": loss.item(), "kl": kl.item()})
+    vae.eval()
+    with torch.no_grad():
+        x, _ = _frames(world, np.random.default_rng([cfg.seed, 2]), 256)
+        z = vae.encode(x).latent_dist.sample(gen)
+        rec = vae.decode(vae.encode(x).latent_dist.mode()).sample
+    psnr = float(10 * torch.log10(4.0 / F.mse_loss(rec, x)))
+    scale = float(1.0 / z.std())
+    log({"stage": "vae", "eval_psnr_db": psnr, "latent_std": float(z.std()), "scaling_factor": scale})
+    return scale
+
+
+@torch.no_grad()
+def encode_latent_pool(vae, world, num_clips: int, batch: int = 16, progress: bool = True):
+    """Encode the first ``num_clips`` clips of ``world`` once: scaled latents ``(N, C, F, h, w)`` and captions.
+
+    The VAE is frozen after its stage, so encoding every clip once instead of every step is
+    exact (posterior means are used) and removes most of the per-step cost.
+    """
+    from ..frame_vae import FrameVAE
+
+    fv = FrameVAE(vae)
+    latents, captions = [], []
+    for start in tqdm(range(0, num_clips, batch), desc="encoding", disable=not progress):
+        items = [world[i] for i in range(start, min(start + batch, num_clips))]
+        video = torch.from_numpy(np.stack([it["video"] for it in items])).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+        latents.append(fv.encode(video, sample=False))
+        captions += [it["caption"] for it in items]
+    return torch.cat(latents), captions
+
+
+def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True) -> None:
+    """Text encoder + UNet2D jointly, ε-prediction on frame latents, 10% empty captions (for CFG)."""
+    vae, text_encoder, tokenizer, unet, scheduler = (
+        components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+    )
+    rng = np.random.default_rng([cfg.seed, 3])
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    vae.eval().requires_grad_(False)
+    latents, captions = encode_latent_pool(vae, world, cfg.latent_pool_clips, progress=progress)
+    params = list(text_encoder.parameters()) + list(unet.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.unet_steps))
+    text_encoder.train()
+    unet.train()
+    for step in tqdm(range(cfg.unet_steps), desc="text+unet", disable=not progress):
+        clip = rng.integers(latents.shape[0], size=cfg.unet_batch)
+        frame = rng.integers(latents.shape[2], size=cfg.unet_batch)
+        z0 = latents[torch.from_numpy(clip), :, torch.from_numpy(frame)]  # (B, C, h, w)
+        batch_captions = ["" if rng.random() < 0.1 else captions[i] for i in clip]
+        ids = tokenizer(batch_captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
+        text = text_encoder(ids.input_ids)[0]
+        noise = torch.randn(z0.shape, generator=gen)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (z0.shape[0],), generator=gen)
+        pred = unet(scheduler.add_noise(z0, noise, t), t, text).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == cfg.unet_steps - 1:
+            log({"stage": "text+unet", "step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0]})
+    text_encoder.eval()
+    unet.eval()
+
+
+def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
+    """Run both stages and save a standard SD folder (plus ``dsdn_vocabulary.txt``) to ``cfg.out``."""
+    from diffusers import StableDiffusionPipeline
+
+    from ..video_io import package_versions
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "train_log.jsonl"
+    t0 = time.perf_counter()
+
+    def log(record: dict) -> None:
+        record = {"time_s": round(time.perf_counter() - t0, 1), **record}
+        with open(log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        logger.info("%s", record)
+
+    words = vocabulary()
+    components = build_tiny_base(cfg, words)
+    world = ToyWorld("train", length=100_000, num_frames=cfg.num_frames, size=cfg.size, seed=cfg.seed)
+    scale = train_vae(components["vae"], world, cfg, log, progress)
+    components["vae"].register_to_config(scaling_factor=scale)
+    train_text_unet(components, world, cfg, log, progress)
+    pipe = StableDiffusionPipeline(
+        **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    pipe.save_pretrained(out, safe_serialization=True)
+    (out / VOCABULARY_FILE).write_text("\n".join(words) + "\n")
+    wall = time.perf_counter() - t0
+    (out / "dsdn_train_base.json").write_text(
+        json.dumps({"config": asdict(cfg), "wall_seconds": round(wall, 1), "versions": package_versions()}, indent=2)
+    )
+    log({"stage": "done", "wall_seconds": round(wall, 1)})
+    return out

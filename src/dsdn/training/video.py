@@ -1,0 +1,459 @@
+"""Train DSDN on videos over a frozen base (``dsdn train video``), with Hugging Face Accelerate.
+
+The same function runs on one CPU, or on many GPUs/nodes when started by ``accelerate launch``
+(DDP; FSDP/DeepSpeed through Accelerate's config). What trains is exactly
+:meth:`~dsdn.denoiser.DualStreamDenoiser.trainable_parameters` (content LoRA, motion stream,
+interaction); the VAE, text encoder and base UNet stay frozen.
+
+Reproducibility and resume: every random draw of step ``k`` on process ``r`` (batch indices,
+timesteps, noises, text dropout, dropout layers) is seeded from ``(seed, k, r)``. A checkpoint
+holds the trainable weights, optimizer, LR schedule, EMA and step, so ``--resume`` continues
+from the newest checkpoint along the same loss curve as an uninterrupted run.
+
+Checkpoints are folders ``checkpoint-NNNNNNN`` written under a temporary name and renamed
+into place (a crash never leaves a half-written newest checkpoint); only the last
+``keep_checkpoints`` are kept. Each run writes its resolved config, seed and package versions
+to ``run.json`` and its metrics to ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import DSDNInputError, check_choice, check_float, check_int
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "checkpoint-"
+TRAINABLE_FILE = "trainable.safetensors"
+EMA_FILE = "ema.safetensors"
+STATE_FILE = "state.pt"
+
+DEFAULT_VALIDATION_PROMPTS = (
+    "a red circle moving right",
+    "a green square moving left",
+    "a blue digit one moving up",
+    "a yellow triangle moving down",
+    "a white digit five moving left",
+    "a red digit eight moving up",
+    "a green circle moving down",
+    "a blue square moving right",
+)
+
+
+@dataclass
+class VideoTrainConfig:
+    """Everything that determines a DSDN training run (validated on construction)."""
+
+    base: str
+    out: str = "outputs/runs/dsdn-tiny"
+    preset: str = "tiny"
+    data: str = "toy"
+    captions: str | None = None
+    video_column: str = "video"
+    caption_column: str = "caption"
+    toy_clips: int = 4000
+    num_frames: int = 8
+    frame_stride: int = 1
+    size: int | None = None
+    steps: int = 3000
+    batch_size: int = 8
+    lr: float = 5e-4
+    weight_decay: float = 1e-2
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.0
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    text_dropout: float = 0.1
+    motion_weight: float = 1.0
+    combine_weight: float = 0.0
+    cache_latents: bool = True
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 3
+    validate_every: int = 500
+    validation_prompts: tuple[str, ...] = DEFAULT_VALIDATION_PROMPTS
+    validation_steps: int = 20
+    seed: int = 0
+    resume: bool = False
+    log_every: int = 10
+
+    def __post_init__(self):
+        for name, low in (("toy_clips", 1), ("num_frames", 2), ("frame_stride", 1), ("steps", 1), ("batch_size", 1),
+                          ("warmup_steps", 0), ("checkpoint_every", 1), ("keep_checkpoints", 1),
+                          ("validate_every", 0), ("validation_steps", 1), ("seed", 0), ("log_every", 1)):  # fmt: skip
+            check_int(name, getattr(self, name), low)
+        if self.size is not None:
+            check_int("size", self.size, 8)
+        check_float("lr", self.lr, 0.0)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        check_float("max_grad_norm", self.max_grad_norm, 0.0)
+        check_float("ema_decay", self.ema_decay, 0.0, 1.0)
+        check_float("text_dropout", self.text_dropout, 0.0, 1.0)
+        check_float("motion_weight", self.motion_weight, 0.0)
+        check_float("combine_weight", self.combine_weight, 0.0)
+        check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
+        check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
+        self.validation_prompts = tuple(self.validation_prompts)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+# ---------------------------------------------------------------------------------------- checkpoints
+def list_checkpoints(out: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (temporary folders are ignored)."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    found = [p for p in out.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def save_checkpoint(out: Path, step: int, trainable: dict, optimizer, lr_scheduler, ema=None, extra: dict | None = None,
+                    keep: int = 3) -> Path:  # fmt: skip
+    """Write ``out/checkpoint-<step>`` atomically (temp folder + rename) and prune to the last ``keep``."""
+    from safetensors.torch import save_file
+
+    final = out / f"{CHECKPOINT_PREFIX}{step:07d}"
+    tmp = out / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in trainable.items()}, tmp / TRAINABLE_FILE)
+    if ema is not None:
+        save_file({f"{i}": p.detach().contiguous().cpu() for i, p in enumerate(ema.shadow_params)}, tmp / EMA_FILE)
+    torch.save(
+        {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(), **(extra or {})},
+        tmp / STATE_FILE,
+    )
+    _fsync_dir(tmp)
+    if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(out)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: Path) -> tuple[dict, dict, dict | None]:
+    """``(trainable weights, state, ema weights or None)`` of a checkpoint folder (no pickled code is run)."""
+    from safetensors.torch import load_file
+
+    trainable = load_file(path / TRAINABLE_FILE)
+    state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    ema = load_file(path / EMA_FILE) if (path / EMA_FILE).is_file() else None
+    return trainable, state, ema
+
+
+# ---------------------------------------------------------------------------------------- data
+def build_dataset(cfg: VideoTrainConfig, size: int):
+    """The training clips: the toy world's train split, or a folder of real videos."""
+    from ..data import ToyWorld, VideoFolder
+
+    if cfg.data == "toy":
+        return ToyWorld("train", length=cfg.toy_clips, num_frames=cfg.num_frames, size=size, seed=cfg.seed)
+    return VideoFolder(
+        cfg.data, captions=cfg.captions, video_column=cfg.video_column, caption_column=cfg.caption_column,
+        num_frames=cfg.num_frames, frame_stride=cfg.frame_stride, size=size,
+    )  # fmt: skip
+
+
+def _to_video_tensor(items: list[dict], device) -> torch.Tensor:
+    video = torch.from_numpy(np.stack([it["video"] for it in items]))  # (B, F, H, W, 3) uint8
+    return (video.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0).to(device)  # (B, 3, F, H, W)
+
+
+@torch.no_grad()
+def encode_dataset(dataset, frame_vae, device, batch: int = 16, progress: bool = True):
+    """Encode every readable clip once: latents ``(N, C, F, h, w)`` on CPU and captions."""
+    get = getattr(dataset, "get", dataset.__getitem__)
+    latents, captions, pending = [], [], []
+
+    def flush():
+        latents.append(frame_vae.encode(_to_video_tensor(pending, device), sample=False).cpu())
+        captions.extend(it["caption"] for it in pending)
+        pending.clear()
+
+    for i in tqdm(range(len(dataset)), desc="encoding clips", disable=not progress):
+        item = get(i)
+        if item is not None:
+            pending.append(item)
+        if len(pending) == batch:
+            flush()
+    if pending:
+        flush()
+    if not latents:
+        raise DSDNInputError(f"none of the {len(dataset)} clips could be read: check the video files and captions.")
+    return torch.cat(latents), captions
+
+
+# ---------------------------------------------------------------------------------------- training
+def _step_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.default_rng([seed, step, rank]).integers(2**62))
+
+
+def _resolve_preset(name: str):
+    from ..presets import AdapterPreset, get_preset
+
+    if name.endswith((".yaml", ".yml")):
+        return AdapterPreset.from_yaml(name)
+    return get_preset(name)
+
+
+def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) a DSDN training run; returns the folder of the final model."""
+    from accelerate import Accelerator
+    from diffusers import DDPMScheduler
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    from ..adapter import DSDNAdapter
+    from ..content_stream import ContentStream
+    from ..denoiser import DualStreamDenoiser
+    from ..frame_vae import FrameVAE
+    from ..loading import load_base
+    from ..motion_codec import estimate_motion_scale
+    from ..objective import dsdn_loss
+    from ..pipeline import read_vocabulary
+    from ..video_io import package_versions
+
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    out = Path(cfg.out)
+    checkpoints = list_checkpoints(out) if cfg.resume else []
+    if not cfg.resume and list_checkpoints(out):
+        raise DSDNInputError(f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out.")
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+
+    # ---- frozen base
+    base = load_base(cfg.base)
+    base["known_words"] = read_vocabulary(cfg.base) if Path(cfg.base).is_dir() else None
+    vae, text_encoder, tokenizer, unet = base["vae"], base["text_encoder"], base["tokenizer"], base["unet"]
+    for m in (vae, text_encoder, unet):
+        m.requires_grad_(False).eval().to(device)
+    frame_vae = FrameVAE(vae)
+    size = cfg.size or unet.config.sample_size * frame_vae.scale_factor
+    noise_scheduler = DDPMScheduler.from_config(base["scheduler"].config)
+
+    # ---- data (encoded once when caching)
+    dataset = build_dataset(cfg, size)
+    latents = captions = None
+    if cfg.cache_latents:
+        latents, captions = encode_dataset(dataset, frame_vae, device, progress=progress and accelerator.is_local_main_process)
+        n_clips = len(captions)
+    else:
+        n_clips = len(dataset)
+
+    # ---- trainable parts
+    resume_state = None
+    if checkpoints:
+        trainable_sd, resume_state, ema_sd = load_checkpoint(checkpoints[-1])
+        adapter = DSDNAdapter.from_config(resume_state["adapter_config"])
+    else:
+        sample = latents[:64] if latents is not None else FrameVAE(vae).encode(
+            _to_video_tensor([dataset[i] for i in range(min(8, len(dataset)))], device), sample=False
+        )  # fmt: skip
+        motion_scale = estimate_motion_scale(sample)
+        torch.manual_seed(cfg.seed)
+        adapter = _resolve_preset(cfg.preset).build(unet, motion_scale=motion_scale)
+    torch.manual_seed(cfg.seed + 1)
+    content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
+    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction).to(device)
+    names = [n for n, _ in denoiser.trainable_parameters()]
+    if resume_state is not None:
+        missing = [n for n in names if n not in trainable_sd]
+        if missing:
+            raise DSDNInputError(f"{checkpoints[-1]} does not match this model: it lacks {missing[0]!r}.")
+        with torch.no_grad():
+            for n, p in denoiser.trainable_parameters():
+                p.copy_(trainable_sd[n])
+    params = denoiser.set_trainable()
+    if cfg.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        adapter.motion_unet.enable_gradient_checkpointing()
+
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr_scheduler = get_scheduler(
+        cfg.lr_schedule if cfg.lr_schedule != "constant" else "constant_with_warmup", optimizer,
+        num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.steps,
+    )  # fmt: skip
+    ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    start = 0
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        lr_scheduler.load_state_dict(resume_state["lr_scheduler"])
+        start = int(resume_state["step"])
+        if ema is not None and ema_sd is not None:
+            ema.shadow_params = [ema_sd[str(i)].to(device) for i in range(len(params))]
+            ema.optimization_step = int(resume_state.get("ema_step", start))
+        logger.info("resumed from %s at step %d", checkpoints[-1], start)
+    # The LR schedule is stepped by hand once per optimisation step (not handed to Accelerate,
+    # which would step it once per process).
+    ddp_denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
+
+    null_ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
+    with torch.no_grad():
+        null_text = text_encoder(null_ids.input_ids.to(device))[0]
+
+    def batch_latents(step: int, rng: np.random.Generator) -> tuple[torch.Tensor, list[str]]:
+        idx = rng.integers(n_clips, size=cfg.batch_size)
+        if latents is not None:
+            return latents[torch.from_numpy(idx)].to(device), [captions[i] for i in idx]
+        from ..data import next_readable
+
+        items = [next_readable(dataset, int(i)) for i in idx]
+        with torch.no_grad():
+            z = frame_vae.encode(_to_video_tensor(items, device), sample=False)
+        return z, [it["caption"] for it in items]
+
+    if accelerator.is_main_process:
+        run = {"config": asdict(cfg), "resolved": {"size": size, "clips": n_clips, "processes": world,
+               "adapter": dict(adapter.config), "trainable_parameters": sum(p.numel() for p in params),
+               "resumed_from_step": start}, "versions": package_versions()}  # fmt: skip
+        (out / "run.json").write_text(json.dumps(run, indent=2, default=str))
+
+    metrics_path = out / "metrics.jsonl"
+    t0 = time.perf_counter()
+    last_ckpt = checkpoints[-1] if checkpoints else None
+
+    def log(record: dict) -> None:
+        if accelerator.is_main_process:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def checkpoint(step: int) -> Path | None:
+        accelerator.wait_for_everyone()
+        path = None
+        if accelerator.is_main_process:
+            trainable = {n: p for n, p in accelerator.unwrap_model(ddp_denoiser).trainable_parameters()}
+            path = save_checkpoint(
+                out, step, trainable, optimizer, lr_scheduler, ema,
+                extra={"adapter_config": dict(adapter.config), "ema_step": ema.optimization_step if ema else 0},
+                keep=cfg.keep_checkpoints,
+            )  # fmt: skip
+        accelerator.wait_for_everyone()
+        return path
+
+    ddp_denoiser.train()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
+               disable=not (progress and accelerator.is_local_main_process))  # fmt: skip
+    for step in bar:
+        seed = _step_seed(cfg.seed, step, rank)
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)  # dropout layers
+        gen = torch.Generator("cpu").manual_seed(seed)
+        z0, texts = batch_latents(step, rng)
+        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors="pt")  # fmt: skip
+        with torch.no_grad():
+            text = text_encoder(ids.input_ids.to(device))[0]
+        with accelerator.autocast():
+            parts = dsdn_loss(
+                ddp_denoiser, z0, text, null_text, noise_scheduler, adapter.config.motion_scale,
+                motion_weight=cfg.motion_weight, text_dropout=cfg.text_dropout, combine_weight=cfg.combine_weight,
+                motion_coherence=adapter.config.motion_coherence, generator=gen,
+            )  # fmt: skip
+        loss = parts.loss
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss is {loss.item()} at step {step}; the last good checkpoint is "
+                f"{last_ckpt or 'none (no checkpoint yet)'}. Lower --lr or raise --warmup-steps, then --resume."
+            )
+        accelerator.backward(loss)
+        grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
+        optimizer.step()
+        lr_scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(params)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            record = {"step": done, "loss": loss.item(), "content": parts.content.item(), "motion": parts.motion.item(),
+                      "lr": lr_scheduler.get_last_lr()[0], "time_s": round(time.perf_counter() - t0, 2)}  # fmt: skip
+            if grad_norm is not None:
+                record["grad_norm"] = float(grad_norm)
+            log(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            last_ckpt = checkpoint(done) or last_ckpt
+        if cfg.validate_every and (done % cfg.validate_every == 0 or done == cfg.steps) and accelerator.is_main_process:
+            log({"step": done, **validate(base, adapter, ema, params, cfg, out / "samples" / f"step-{done:07d}")})
+    bar.close()
+
+    model_dir = out / "model"
+    if accelerator.is_main_process:
+        if ema is not None:
+            ema.copy_to(params)
+        pipe = _pipeline(base, adapter)
+        tmp = out / ".tmp-model"
+        shutil.rmtree(tmp, ignore_errors=True)
+        pipe.save_pretrained(tmp, include_base=True)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        os.replace(tmp, model_dir)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return model_dir
+
+
+def _pipeline(base: dict, adapter):
+    from ..pipeline import DSDNPipeline
+
+    pipe = DSDNPipeline(**{k: base[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}, adapter=adapter)
+    pipe.known_words = base.get("known_words")
+    return pipe
+
+
+@torch.no_grad()
+def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Path) -> dict:
+    """Sample the validation prompts (seeded), write mp4s, and judge direction and colour by pixels."""
+    from ..evaluation.toy import judge_clip, parse_prompt
+    from ..video_io import save_video
+
+    if ema is not None:
+        ema.store(params)
+        ema.copy_to(params)
+    try:
+        pipe = _pipeline(base, adapter)
+        pipe.set_progress_bar_config(disable=True)
+        gen = torch.Generator("cpu").manual_seed(cfg.seed)
+        frames = pipe(list(cfg.validation_prompts), num_frames=cfg.num_frames, num_inference_steps=cfg.validation_steps,
+                      generator=gen, output_type="np").frames  # fmt: skip
+    finally:
+        if ema is not None:
+            ema.restore(params)
+    folder.mkdir(parents=True, exist_ok=True)
+    direction_ok = colour_ok = visible = judged = 0
+    for i, (prompt, video) in enumerate(zip(cfg.validation_prompts, frames)):
+        save_video(video, folder / f"{i:02d}_{prompt.replace(' ', '_')[:60]}.mp4", fps=8)
+        want = parse_prompt(prompt)
+        got = judge_clip(video)
+        if want is None:
+            continue
+        judged += 1
+        direction_ok += got.direction == want["motion"]
+        colour_ok += got.colour == want["colour"]
+        visible += got.visible_every_frame
+    if not judged:
+        return {"validation_clips": len(frames)}
+    return {"val_direction_acc": direction_ok / judged, "val_colour_acc": colour_ok / judged,
+            "val_visible": visible / judged, "validation_clips": judged}  # fmt: skip

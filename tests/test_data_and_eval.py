@@ -1,0 +1,100 @@
+"""Video folders (real files, corrupt ones skipped) and the pixel judges of toy-world clips."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from dsdn.data import ClipSpec, ToyWorld, VideoFolder, next_readable, render_clip, write_video_folder
+from dsdn.errors import DSDNInputError
+from dsdn.evaluation.toy import direction_of, judge_clip, parse_prompt, toy_prompts
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    write_video_folder(ToyWorld("train", length=4, seed=1), root)
+    return root
+
+
+def test_written_folder_reads_back_as_the_same_clips(folder):
+    ds = VideoFolder(folder, num_frames=8, size=64)
+    world = ToyWorld("train", length=4, seed=1)
+    assert len(ds) == 4
+    for i in range(4):
+        item = ds[i]
+        assert item["caption"] == world[i]["caption"]
+        assert item["video"].shape == (8, 64, 64, 3)
+        # H.264 is lossy, but the frames are the same picture
+        assert np.abs(item["video"].astype(float) - world[i]["video"]).mean() < 6
+
+
+def test_resize_center_crop_and_stride(folder):
+    item = VideoFolder(folder, num_frames=3, frame_stride=2, size=32)[0]
+    assert item["video"].shape == (3, 32, 32, 3)
+
+
+def test_corrupt_and_missing_clips_are_skipped_counted_and_logged(folder, tmp_path, caplog):
+    (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 definitely not a video")
+    rows = (folder / "captions.csv").read_text().splitlines()
+    csv = "\n".join(rows[:2] + ["broken.mp4,a broken clip,,,,,,", "missing.mp4,a missing clip,,,,,,"] + rows[2:])
+    captions = tmp_path / "captions.csv"
+    captions.write_text(csv + "\n")
+    ds = VideoFolder(folder, captions=captions)
+    with caplog.at_level(logging.WARNING):
+        assert ds.get(1) is None and ds.get(2) is None
+        assert ds.get(1) is None  # logged and counted once
+    assert ds.skipped == 2
+    assert sum("skipping clip" in r.message for r in caplog.records) == 2
+    assert next_readable(ds, 1)["caption"] == ds[3]["caption"]
+
+
+def test_folder_of_only_bad_clips_fails_clearly_instead_of_looping(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"junk")
+    (tmp_path / "captions.jsonl").write_text('{"video": "a.mp4", "caption": "junk"}\n')
+    ds = VideoFolder(tmp_path)
+    with pytest.raises(DSDNInputError, match="none of the 1 clips"):
+        next_readable(ds, 0)
+
+
+def test_captions_file_problems_are_named(tmp_path):
+    (tmp_path / "captions.csv").write_text("file,text\na.mp4,hello\n")
+    with pytest.raises(DSDNInputError, match="no column 'video'.*file"):
+        VideoFolder(tmp_path)
+    with pytest.raises(DSDNInputError, match="not a folder"):
+        VideoFolder(tmp_path / "nope")
+
+
+def test_paths_outside_the_folder_are_refused(tmp_path, caplog):
+    (tmp_path / "captions.csv").write_text("video,caption\n../../etc/passwd,x\n")
+    ds = VideoFolder(tmp_path)
+    assert ds.get(0) is None and ds.skipped == 1
+
+
+@pytest.mark.parametrize("motion", ["left", "right", "up", "down"])
+@pytest.mark.parametrize("colour", ["red", "green", "blue", "yellow", "white"])
+def test_judge_reads_direction_and_colour_of_real_clips(motion, colour):
+    for obj, bg in (("circle", "plain"), ("digit four", "textured")):
+        j = judge_clip(render_clip(ClipSpec(obj, colour, motion, "slowly", bg, seed=2)))
+        assert (j.direction, j.colour, j.visible_every_frame) == (motion, colour, True)
+
+
+def test_judge_static_and_empty_clips():
+    still = np.repeat(render_clip(ClipSpec("square", "red", "left", seed=1))[:1], 8, axis=0)
+    assert judge_clip(still).direction is None
+    empty = np.full((8, 64, 64, 3), 24, np.uint8)
+    j = judge_clip(empty)
+    assert (j.colour, j.visible_every_frame, j.min_object_pixels) == (None, False, 0)
+    assert direction_of(np.array([0.1, -0.05])) is None
+
+
+def test_prompt_sets_and_parsing():
+    train = toy_prompts("train", 48)
+    assert len(set(train)) == 48 and all(parse_prompt(p) for p in train)
+    held = toy_prompts("heldout", 12)
+    assert {tuple(parse_prompt(p).values()) for p in held} <= {
+        ("circle", "blue", "up"), ("square", "red", "left"), ("digit three", "green", "right"),
+        ("digit seven", "white", "down"),
+    }  # fmt: skip
+    assert not {tuple(parse_prompt(p).values()) for p in train} & {tuple(parse_prompt(p).values()) for p in held}
+    assert parse_prompt("the white digit seven falls") == {"object": "digit seven", "colour": "white", "motion": "down"}

@@ -1,0 +1,113 @@
+"""Training: the tiny base loads in diffusers, DSDN learns, checkpoints resume exactly, DDP runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import dsdn.training.video as tv
+from dsdn.errors import DSDNInputError
+from dsdn.pipeline import DSDNPipeline
+from dsdn.training.video import VideoTrainConfig, list_checkpoints, load_checkpoint, train_video
+
+
+def test_trained_base_loads_in_diffusers_stable_diffusion_pipeline(toy_base_dir):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(toy_base_dir, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe("a red circle", num_inference_steps=2, height=32, width=32, output_type="np").images
+    assert image.shape == (1, 32, 32, 3) and np.isfinite(image).all()
+    assert "circle" in (toy_base_dir / "dsdn_vocabulary.txt").read_text().split()
+    # the tokenizer knows every toy-world word as one token: nothing falls back to bytes
+    ids = pipe.tokenizer("a yellow digit seven is moving to the left quickly").input_ids
+    assert len(ids) == 2 + 10
+
+
+def _cfg(base, out, **kw):
+    kw = {"toy_clips": 6, "steps": 4, "batch_size": 2, "checkpoint_every": 2, "validate_every": 0, "log_every": 1,
+          "warmup_steps": 1, "lr": 1e-3, **kw}  # fmt: skip
+    return VideoTrainConfig(base=str(base), out=str(out), **kw)
+
+
+def _trainable(run):
+    return load_file(list_checkpoints(run)[-1] / tv.TRAINABLE_FILE)
+
+
+def test_training_reduces_the_loss_on_a_fixed_batch(toy_base_dir, tmp_path):
+    # one clip, trained on repeatedly: the loss at a fixed seed must go down
+    cfg = _cfg(toy_base_dir, tmp_path / "run", toy_clips=1, steps=30, checkpoint_every=30, text_dropout=0.0, lr=3e-3)
+    train_video(cfg, progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    model = train_video(_cfg(toy_base_dir, full, ema_decay=0.9), progress=False)
+    assert (model / "config.json").is_file() and (model / "base" / "dsdn_vocabulary.txt").is_file()
+
+    # Interrupt a second run right after its step-2 checkpoint is on disk.
+    real_save = tv.save_checkpoint
+
+    def save_then_die(out, step, *a, **kw):
+        path = real_save(out, step, *a, **kw)
+        if step == 2:
+            raise KeyboardInterrupt
+        return path
+
+    cut = tmp_path / "cut"
+    monkeypatch.setattr(tv, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_video(_cfg(toy_base_dir, cut, ema_decay=0.9), progress=False)
+    monkeypatch.setattr(tv, "save_checkpoint", real_save)
+    assert [p.name for p in list_checkpoints(cut)] == ["checkpoint-0000002"]
+    _, state, _ = load_checkpoint(list_checkpoints(cut)[-1])
+    assert state["step"] == 2 and state["optimizer"]["state"] and state["lr_scheduler"]["last_epoch"] == 2
+
+    with pytest.raises(DSDNInputError, match="--resume"):
+        train_video(_cfg(toy_base_dir, cut, ema_decay=0.9), progress=False)
+    train_video(_cfg(toy_base_dir, cut, ema_decay=0.9, resume=True), progress=False)
+
+    a, b = _trainable(full), _trainable(cut)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    ea, eb = (load_file(list_checkpoints(r)[-1] / tv.EMA_FILE) for r in (full, cut))
+    for k in ea:
+        torch.testing.assert_close(ea[k], eb[k], rtol=0, atol=1e-6)
+    curve = lambda run: [json.loads(s)["loss"] for s in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    np.testing.assert_allclose(curve(full), curve(cut), rtol=1e-5)
+    # the newest checkpoints are kept, older ones pruned; no temporary folders remain
+    assert [p.name for p in list_checkpoints(cut)] == ["checkpoint-0000002", "checkpoint-0000004"]
+    assert not [p for p in cut.iterdir() if p.name.startswith(".tmp")]
+    run = json.loads((cut / "run.json").read_text())
+    assert run["resolved"]["resumed_from_step"] == 2 and run["config"]["seed"] == 0 and "torch" in run["versions"]
+
+
+def test_trained_model_generates_and_refuses_unknown_words(toy_base_dir, tmp_path):
+    model = train_video(_cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1), progress=False)
+    pipe = DSDNPipeline.from_pretrained(model)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe("a red circle moving right", num_frames=4, num_inference_steps=2, output_type="np").frames
+    assert out.shape == (1, 4, 32, 32, 3)
+    with pytest.raises(DSDNInputError, match=r"does not know: 'dog', 'purple'.*trained on these words only: .*circle"):
+        pipe("a purple dog moving right", num_frames=4, num_inference_steps=2)
+
+
+def test_two_process_gloo_run(toy_base_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "dsdn", "train", "video", "--base", str(toy_base_dir), "--out", str(out), "--steps", "2",
+           "--batch-size", "1", "--toy-clips", "4", "--validate-every", "0", "--checkpoint-every", "2", "-q"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["resolved"]["processes"] == 2
+    assert (out / "model" / "config.json").is_file() and list_checkpoints(out)
