@@ -206,6 +206,13 @@ def encode_dataset(dataset, frame_vae, device, batch: int = 16, progress: bool =
 
 
 # ---------------------------------------------------------------------------------------- training
+def _has_accelerator_device() -> bool:
+    xpu = getattr(torch, "xpu", None)
+    return bool(
+        torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu is not None and xpu.is_available())
+    )
+
+
 def _step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.default_rng([seed, step, rank]).integers(2**62))
 
@@ -235,7 +242,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     from ..pipeline import read_vocabulary
     from ..video_io import package_versions
 
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    # Without an accelerator, run on CPU; several processes then use gloo (torchrun or accelerate launch).
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not _has_accelerator_device())
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     out = Path(cfg.out)
     checkpoints = list_checkpoints(out) if cfg.resume else []
