@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs}
-VIDEO_STEPS=${VIDEO_STEPS:-2000}
+VIDEO_STEPS=${VIDEO_STEPS:-4500}
 
 dsdn train base --out "$OUT/tiny-base" --seed 0
 dsdn train video --base "$OUT/tiny-base" --out "$OUT/runs/dsdn-tiny" --preset tiny --seed 0 \

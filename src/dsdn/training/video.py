@@ -465,3 +465,26 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
         return {"validation_clips": len(frames)}
     return {"val_direction_acc": direction_ok / judged, "val_colour_acc": colour_ok / judged,
             "val_visible": visible / judged, "validation_clips": judged}  # fmt: skip
+
+
+def pipeline_from_checkpoint(base: str, checkpoint: str | Path, use_ema: bool = True):
+    """A :class:`~dsdn.pipeline.DSDNPipeline` from a training checkpoint folder and its base
+    (the EMA weights when the checkpoint has them and ``use_ema``)."""
+    from ..adapter import DSDNAdapter
+    from ..content_stream import ContentStream
+    from ..denoiser import DualStreamDenoiser
+    from ..loading import load_base
+    from ..pipeline import read_vocabulary
+
+    trainable, state, ema = load_checkpoint(Path(checkpoint))
+    components = load_base(base)
+    components["known_words"] = read_vocabulary(base) if Path(base).is_dir() else None
+    adapter = DSDNAdapter.from_config(state["adapter_config"])
+    content = ContentStream(components["unet"], lora_rank=adapter.config.lora_rank,
+                            lora_targets=adapter.config.lora_target_modules)  # fmt: skip
+    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction)
+    named = list(denoiser.trainable_parameters())
+    with torch.no_grad():
+        for i, (name, p) in enumerate(named):
+            p.copy_(ema[str(i)] if (use_ema and ema is not None) else trainable[name])
+    return _pipeline(components, adapter)
