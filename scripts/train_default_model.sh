@@ -23,4 +23,5 @@ cp "$OUT/runs/dsdn-tiny/run.json" "$dest.tmp/training/video_run.json"
 [ -f "$dest/MODEL_CARD.md" ] && cp "$dest/MODEL_CARD.md" "$dest.tmp/"
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
 
+python scripts/choose_motion_coherence.py --model "$dest" --write | tee "$dest/training/motion_coherence.txt"
 dsdn eval toy --model "$dest" --prompts 48 --heldout-prompts 12 --json "$dest/training/toy_eval.json"

@@ -94,8 +94,14 @@ def test_trained_model_generates_and_refuses_unknown_words(toy_base_dir, tmp_pat
     model = train_video(_cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1), progress=False)
     pipe = DSDNPipeline.from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
-    out = pipe("a red circle moving right", num_frames=4, num_inference_steps=2, output_type="np").frames
+    kw = dict(num_frames=4, num_inference_steps=2, output_type="np")
+    out = pipe("a red circle moving right", generator=torch.Generator().manual_seed(0), **kw).frames
     assert out.shape == (1, 4, 32, 32, 3)
+    # the last checkpoint is the same model as the final folder
+    ckpt = tv.pipeline_from_checkpoint(str(toy_base_dir), list_checkpoints(tmp_path / "run")[-1])
+    ckpt.set_progress_bar_config(disable=True)
+    same = ckpt("a red circle moving right", generator=torch.Generator().manual_seed(0), **kw).frames
+    np.testing.assert_allclose(out, same, atol=1e-6)
     with pytest.raises(DSDNInputError, match=r"does not know: 'dog', 'purple'.*trained on these words only: .*circle"):
         pipe("a purple dog moving right", num_frames=4, num_inference_steps=2)
 
