@@ -84,3 +84,52 @@ def test_console_script_help_shows_defaults():
     res = subprocess.run([sys.executable, "-m", "dsdn", "generate", "--help"], capture_output=True, text=True)
     assert res.returncode == 0
     assert "--frames" in res.stdout and "default: 8" in res.stdout and "Example:" in res.stdout
+
+
+def test_info_describes_model_base_vocabulary_versions_and_device(trained_model_dir, tmp_path):
+    res = runner.invoke(app, ["info", "--model", str(trained_model_dir)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    for needle in ("model: ", "LoRA rank", "DSDN parameters", "base: ", "vocabulary: open", "versions: ", "torch ",
+                   "device: cpu"):  # fmt: skip
+        assert needle in res.output
+    shipped = runner.invoke(app, ["info", "--words"], catch_exceptions=False)
+    assert shipped.exit_code == 0 and "shipped default" in shipped.output
+    assert "vocabulary: closed" in shipped.output and " circle " in shipped.output
+    res = runner.invoke(app, ["info", "--model", str(tmp_path)])
+    assert res.exit_code == 2 and "no config.json" in res.output and "Traceback" not in res.output
+
+
+def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
+    judge = tmp_path / "judge"
+    res = runner.invoke(app, ["eval", "train-judge", "--out", str(judge), "--steps", "20", "--train-clips", "20",
+                              "--test-clips", "4", "-q"], catch_exceptions=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "clip accuracy=" in res.output and (judge / "judge.safetensors").is_file()
+    out = tmp_path / "eval.json"
+    res = runner.invoke(app, ["eval", "toy", "--prompts", "2", "--heldout-prompts", "1", "--steps", "2", "--judge",
+                              str(judge), "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "object=" in res.output and "frame-consistency=" in res.output
+    result = json.loads(out.read_text())
+    assert result["train"]["clips"] == 2 and 0 <= result["train"]["object_acc"] <= 1
+    assert {"object", "want_object", "frame_consistency"} <= set(result["heldout"]["records"][0])
+    res = runner.invoke(app, ["eval", "toy", "--judge", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "train-judge" in res.output
+
+
+def test_eval_video_reports_flicker_and_refuses_unreadable_files(tmp_path):
+    from dsdn.video_io import save_video
+    from test_metrics import shifted
+
+    clean = tmp_path / "clean.mp4"
+    save_video(shifted(2, 0, frames=8), clean, fps=8)
+    out = tmp_path / "m.json"
+    res = runner.invoke(app, ["eval", "video", str(clean), "--json", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    figures = json.loads(out.read_text())[str(clean)]
+    assert figures["dynamic_degree"] == pytest.approx(2.0, abs=0.5)
+    assert {"warping_error", "static_flicker"} <= set(figures)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    res = runner.invoke(app, ["eval", "video", str(broken)])
+    assert res.exit_code == 2 and "could not be decoded" in res.output and "Traceback" not in res.output

@@ -87,6 +87,10 @@ def train_base_cmd(
     unet_steps: int = typer.Option(2000, help="Text encoder + UNet2D training steps."),
     unet_batch: int = typer.Option(32, help="Frames per text encoder + UNet2D step."),
     latent_pool_clips: int = typer.Option(3000, help="Toy-world clips encoded once for the UNet stage."),
+    text_token_weight: float = typer.Option(
+        0.1, help="Weight of the token-identity term that keeps every word (motion words too) in the text states."
+    ),
+    device: Optional[str] = typer.Option(None, help="Torch device (default: CUDA when present, else CPU)."),
     seed: int = typer.Option(0, help="Seed of the world, the initialisation and the batches."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
@@ -98,7 +102,8 @@ def train_base_cmd(
     try:
         cfg = BaseTrainConfig(
             out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
-            unet_batch=unet_batch, latent_pool_clips=latent_pool_clips,
+            unet_batch=unet_batch, latent_pool_clips=latent_pool_clips, text_token_weight=text_token_weight,
+            device=device,
         )  # fmt: skip
         path = train_base(cfg, progress=not quiet)
     except DSDNInputError as e:
@@ -172,6 +177,9 @@ def eval_toy_cmd(
     steps: int = typer.Option(25, help="Denoising steps."),
     seed: int = typer.Option(0, help="Prompt i uses seed + i."),
     save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
+    judge: Optional[str] = typer.Option(
+        None, help="A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
+    ),
     json_out: Optional[str] = typer.Option(None, "--json", help="Write figures and per-clip records as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
@@ -187,6 +195,11 @@ def eval_toy_cmd(
     from .pipeline import DSDNPipeline
 
     try:
+        classifier = None
+        if judge is not None:
+            from .evaluation.judge import ToyJudge
+
+            classifier = ToyJudge.load(judge)
         pipe = DSDNPipeline.from_pretrained(resolve_model_dir(model))
     except DSDNInputError as e:
         _fail(str(e), debug)
@@ -197,14 +210,157 @@ def eval_toy_cmd(
             continue
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
-                             save_dir=sub)  # fmt: skip
+                             save_dir=sub, judge=classifier)  # fmt: skip
         results[split] = r
+        extra = "" if classifier is None else (
+            f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
+        )  # fmt: skip
         typer.echo(
             f"{split:8s} clips={r['clips']:3d}  direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
-            f"visible-every-frame={r['visible_acc']:.1%}"
+            f"visible-every-frame={r['visible_acc']:.1%}{extra}"
         )
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=2))
+
+
+@eval_app.command("video", epilog="Example: dsdn eval video dsdn.mp4 framewise.mp4 --judge outputs/judge --json m.json")
+def eval_video_cmd(
+    videos: list[str] = typer.Argument(..., help="Video files (mp4, webm, gif...)."),
+    judge: Optional[str] = typer.Option(None, help="A judge from 'dsdn eval train-judge': adds frame consistency."),
+    clip: Optional[str] = typer.Option(None, help="Local CLIP folder: adds the paper's CLIP frame consistency."),
+    prompt: Optional[str] = typer.Option(None, help="With --clip: the prompt for CLIP text alignment."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write every figure as JSON."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Flicker (warping error, static flicker), dynamic degree and consistency of existing videos."""
+    _setup_logging(debug)
+    import json
+    from pathlib import Path
+
+    from .evaluation.metrics import load_clip, video_metrics
+    from .video_io import read_video
+
+    try:
+        models = {}
+        if judge is not None:
+            from .evaluation.judge import ToyJudge
+
+            models["judge"] = ToyJudge.load(judge)
+        if clip is not None:
+            models["clip"] = load_clip(clip)
+        results = {}
+        for path in videos:
+            if not Path(path).is_file():
+                raise DSDNInputError(f"{path!r} is not a file")
+            try:
+                frames = read_video(path)
+            except Exception as e:  # PyAV raises many types for unreadable files
+                raise DSDNInputError(f"{path!r} could not be decoded as a video ({type(e).__name__}: {e})") from None
+            if len(frames) < 2:
+                raise DSDNInputError(f"{path!r} has {len(frames)} frame(s): the metrics need at least 2")
+            results[path] = video_metrics(frames, prompt=prompt, **models)
+    except DSDNInputError as e:
+        _fail(str(e), debug)
+    for path, figures in results.items():
+        typer.echo(path + "  " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items()))
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=2))
+
+
+@eval_app.command("train-judge", epilog="Example: dsdn eval train-judge --out outputs/judge")
+def train_judge_cmd(
+    out: str = typer.Option("outputs/judge", help="Folder for judge.safetensors and judge_config.json."),
+    steps: int = typer.Option(600, help="Training steps."),
+    train_clips: int = typer.Option(3000, help="Real toy-world clips (train split) whose frames it learns from."),
+    test_clips: int = typer.Option(400, help="Unseen real clips per split for the reported accuracy."),
+    seed: int = typer.Option(0, help="Seed of the data, the initialisation and the batches."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Train the toy-world judge (a small CNN naming the object in a frame) on real toy-world frames,
+    and print its own accuracy on unseen real clips."""
+    _setup_logging(debug)
+    from .evaluation.judge import JudgeTrainConfig, train_judge
+
+    try:
+        cfg = JudgeTrainConfig(out=out, steps=steps, train_clips=train_clips, test_clips=test_clips, seed=seed)
+        report = train_judge(cfg, progress=not quiet)
+    except DSDNInputError as e:
+        _fail(str(e), debug)
+    for split in ("test_train_split", "test_heldout_split"):
+        r = report[split]
+        typer.echo(f"{split}: clips={r['clips']} frame accuracy={r['frame_acc']:.1%} clip accuracy={r['clip_acc']:.1%}")
+    typer.echo(f"wrote {out} ({report['wall_seconds']} s)")
+
+
+def _count_parameters(files) -> int:
+    """Parameters stored in safetensors files, read from their headers (no tensor is loaded)."""
+    from math import prod
+
+    from safetensors import safe_open
+
+    total = 0
+    for f in files:
+        with safe_open(str(f), framework="pt") as st:
+            total += sum(prod(st.get_slice(k).get_shape()) for k in st.keys())
+    return total
+
+
+@app.command(epilog="Example: dsdn info --model ./my-dsdn")
+def info(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
+    words: bool = typer.Option(False, "--words", help="List every word of a closed vocabulary."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Print a model's settings, parameter counts, base and vocabulary, the package versions and the device."""
+    _setup_logging(debug)
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from .generate import resolve_model_dir
+    from .pipeline import read_vocabulary
+    from .video_io import package_versions
+
+    try:
+        path = resolve_model_dir(model)
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise DSDNInputError(f"--model={str(path)!r} has no config.json: it is not a DSDN model folder.")
+        try:
+            config = json.loads(config_file.read_text())
+        except ValueError as e:
+            raise DSDNInputError(f"{config_file} is not valid JSON ({e}): the model folder is damaged.") from None
+    except DSDNInputError as e:
+        _fail(str(e), debug)
+    typer.echo(f"model: {path}{'  (shipped default)' if model is None else ''}")
+    motion = config.get("motion_unet_config", {})
+    typer.echo(
+        f"  motion stream: channels {motion.get('block_out_channels')}, {motion.get('sample_size')}-pixel latents; "
+        f"LoRA rank {config.get('lora_rank')}; motion coherence γ {config.get('motion_coherence')}; "
+        f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
+    )
+    own = sorted(path.glob("*.safetensors"))
+    typer.echo(f"  DSDN parameters (motion stream, interaction, LoRA): {_count_parameters(own):,}")
+    base = path / "base"
+    if base.is_dir():
+        frozen = sorted(f for part in ("unet", "vae", "text_encoder") for f in (base / part).glob("*.safetensors"))
+        typer.echo(f"base: {base}  (frozen parameters: {_count_parameters(frozen):,})")
+        vocab = read_vocabulary(base)
+        if vocab is None:
+            typer.echo("  vocabulary: open (the base's tokenizer)")
+        else:
+            typer.echo(f"  vocabulary: closed, {len(vocab)} words" + (": " + " ".join(sorted(vocab)) if words else
+                                                                         " (--words lists them)"))  # fmt: skip
+    else:
+        typer.echo("base: not included (pass --base to generate; DSDN weights only)")
+    card = path / "MODEL_CARD.md"
+    if card.is_file():
+        typer.echo(f"model card: {card}")
+    typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
+    device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+    typer.echo(f"device: {device}, {torch.get_num_threads()} CPU threads")
 
 
 @app.command()

@@ -19,22 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.toy_world import COLOURS, OBJECTS
+from .metrics import as_uint8, mean_flow
 
 DIRECTIONS = ("left", "right", "up", "down")
 
 
-def _uint8(frames: np.ndarray) -> np.ndarray:
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be (F, H, W, 3), got {frames.shape}")
-    if frames.dtype != np.uint8:
-        frames = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
-    return frames
-
-
 def object_mask(frames: np.ndarray, threshold: int = 140) -> np.ndarray:
     """Boolean ``(F, H, W)``: pixels bright enough to be the object."""
-    return _uint8(frames).max(axis=-1) >= threshold
+    return as_uint8(frames).max(axis=-1) >= threshold
 
 
 def motion_vector(frames: np.ndarray, threshold: int = 140) -> np.ndarray:
@@ -43,18 +35,7 @@ def motion_vector(frames: np.ndarray, threshold: int = 140) -> np.ndarray:
     Each pair of consecutive frames contributes the Farneback flow averaged over the object
     mask of its first frame; pairs whose first frame shows no object contribute nothing.
     """
-    import cv2
-
-    frames = _uint8(frames)
-    masks = object_mask(frames, threshold)
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    flows = []
-    for i in range(len(frames) - 1):
-        if not masks[i].any():
-            continue
-        flow = cv2.calcOpticalFlowFarneback(grey[i], grey[i + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        flows.append(flow[masks[i]].mean(axis=0))
-    return np.mean(flows, axis=0) if flows else np.zeros(2, np.float32)
+    return mean_flow(frames, object_mask(frames, threshold))
 
 
 def direction_of(vector: np.ndarray, min_speed: float = 0.25) -> str | None:
@@ -69,7 +50,7 @@ def direction_of(vector: np.ndarray, min_speed: float = 0.25) -> str | None:
 
 def object_colour(frames: np.ndarray, threshold: int = 140) -> str | None:
     """The toy-world colour nearest to the object's mean colour (``None`` when no object shows)."""
-    frames = _uint8(frames)
+    frames = as_uint8(frames)
     pixels = frames[object_mask(frames, threshold)].astype(np.float32)
     if len(pixels) == 0:
         return None
@@ -110,7 +91,7 @@ class ClipJudgement:
 
 def judge_clip(frames: np.ndarray, threshold: int = 140, min_pixels: int = 12) -> ClipJudgement:
     """Direction, colour and visibility of the object in ``frames`` (``(F, H, W, 3)``, uint8 or [0, 1])."""
-    frames = _uint8(frames)
+    frames = as_uint8(frames)
     counts = object_mask(frames, threshold).reshape(len(frames), -1).sum(axis=1)
     v = motion_vector(frames, threshold)
     return ClipJudgement(
@@ -145,10 +126,12 @@ def toy_prompts(split: str = "train", count: int = 48, seed: int = 0) -> list[st
 
 
 def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, num_frames: int = 8,
-                     steps: int = 25, progress: bool = True, save_dir=None, **call_kwargs) -> dict:  # fmt: skip
+                     steps: int = 25, progress: bool = True, save_dir=None, judge=None, **call_kwargs) -> dict:  # fmt: skip
     """Generate one clip per prompt (prompt ``i`` uses seed ``seed + i``) and judge it.
 
     Returns accuracies of direction, colour and all-frames visibility, and per-clip records.
+    With a :class:`~dsdn.evaluation.judge.ToyJudge`, also object accuracy and the mean frame
+    consistency of its features.
     """
     import torch
     from tqdm.auto import tqdm
@@ -173,11 +156,20 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
                 "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
                 "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
             })  # fmt: skip
+            if judge is not None:
+                from .metrics import frame_consistency
+
+                records[-1].update(want_object=want["object"], object=judge.object_of(video),
+                                   frame_consistency=frame_consistency(judge.frame_features(video)))  # fmt: skip
     n = len(records)
     return {
         "clips": n,
         "direction_acc": sum(r["direction"] == r["want_direction"] for r in records) / n,
         "colour_acc": sum(r["colour"] == r["want_colour"] for r in records) / n,
         "visible_acc": sum(r["visible_every_frame"] for r in records) / n,
+        **({} if judge is None else {
+            "object_acc": sum(r["object"] == r["want_object"] for r in records) / n,
+            "frame_consistency": float(np.mean([r["frame_consistency"] for r in records])),
+        }),  # fmt: skip
         "records": records,
     }

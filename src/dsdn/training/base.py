@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.toy_world import ToyWorld, vocabulary
-from ..errors import check_int
+from ..errors import check_float, check_int
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -48,12 +48,22 @@ class BaseTrainConfig:
     text_width: int = 64
     unet_channels: tuple[int, ...] = (32, 64, 64)
     vae_channels: tuple[int, ...] = (16, 32, 64)
+    text_token_weight: float = 0.1
+    device: str | None = None
 
     def __post_init__(self):
         for name in ("vae_steps", "vae_batch", "unet_steps", "unet_batch", "text_width", "latent_pool_clips"):
             check_int(name, getattr(self, name), 1)
         self.unet_channels = tuple(self.unet_channels)
         self.vae_channels = tuple(self.vae_channels)
+        check_float("text_token_weight", self.text_token_weight, 0.0)
+
+
+def _device(cfg: BaseTrainConfig) -> torch.device:
+    """``cfg.device``, else CUDA when present, else the CPU."""
+    if cfg.device:
+        return torch.device(cfg.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def build_tiny_base(cfg: BaseTrainConfig, words: list[str]) -> dict:
@@ -109,14 +119,18 @@ def _cosine_lr(step: int, total: int, warmup: int = 100) -> float:
 def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True) -> float:
     """Reconstruction (L1 + MSE) + a small KL, as SD's VAE; returns the latent scaling factor."""
     rng = np.random.default_rng([cfg.seed, 1])
+    device = _device(cfg)
+    vae.to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.vae_steps))
     vae.train()
     gen = torch.Generator().manual_seed(cfg.seed)
     for step in tqdm(range(cfg.vae_steps), desc="vae", disable=not progress):
         x, _ = _frames(world, rng, cfg.vae_batch)
+        x = x.to(device)
         post = vae.encode(x).latent_dist
-        rec = vae.decode(post.sample(gen)).sample
+        eps = torch.randn(post.mean.shape, generator=gen).to(device)
+        rec = vae.decode(post.mean + post.std * eps).sample
         kl = post.kl().mean() / x[0].numel()
         loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + 1e-4 * kl
         opt.zero_grad(set_to_none=True)
@@ -129,8 +143,10 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
     vae.eval()
     with torch.no_grad():
         x, _ = _frames(world, np.random.default_rng([cfg.seed, 2]), 256)
-        z = vae.encode(x).latent_dist.sample(gen)
-        rec = vae.decode(vae.encode(x).latent_dist.mode()).sample
+        x = x.to(device)
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
+        rec = vae.decode(post.mode()).sample
     psnr = float(10 * torch.log10(4.0 / F.mse_loss(rec, x)))
     scale = float(1.0 / z.std())
     log({"stage": "vae", "eval_psnr_db": psnr, "latent_std": float(z.std()), "scaling_factor": scale})
@@ -151,21 +167,33 @@ def encode_latent_pool(vae, world, num_clips: int, batch: int = 16, progress: bo
     for start in tqdm(range(0, num_clips, batch), desc="encoding", disable=not progress):
         items = [world[i] for i in range(start, min(start + batch, num_clips))]
         video = torch.from_numpy(np.stack([it["video"] for it in items])).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
-        latents.append(fv.encode(video, sample=False))
+        latents.append(fv.encode(video.to(vae.device), sample=False))
         captions += [it["caption"] for it in items]
     return torch.cat(latents), captions
 
 
 def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True) -> None:
-    """Text encoder + UNet2D jointly, ε-prediction on frame latents, 10% empty captions (for CFG)."""
+    """Text encoder + UNet2D jointly, ε-prediction on frame latents, 10% empty captions (for CFG).
+
+    A still frame does not show which way its object moves, so the denoising loss alone
+    teaches the text encoder to ignore motion words ("up" and "down" ended up 3.5% apart in
+    its output states, colours 50%), and a frozen encoder then hides them from the motion
+    stream. SD's CLIP encoder knows every word from its own pre-training; ours gets the same
+    from a token-identity term *(ours)*: a linear head, dropped after training, must read each
+    token back from its output state (cross-entropy, weight ``cfg.text_token_weight``).
+    """
     vae, text_encoder, tokenizer, unet, scheduler = (
         components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
     )
+    device = _device(cfg)
     rng = np.random.default_rng([cfg.seed, 3])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    vae.eval().requires_grad_(False)
+    vae.to(device).eval().requires_grad_(False)
+    text_encoder.to(device)
+    unet.to(device)
+    token_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
     latents, captions = encode_latent_pool(vae, world, cfg.latent_pool_clips, progress=progress)
-    params = list(text_encoder.parameters()) + list(unet.parameters())
+    params = list(text_encoder.parameters()) + list(unet.parameters()) + list(token_head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.unet_steps))
     text_encoder.train()
@@ -173,23 +201,63 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     for step in tqdm(range(cfg.unet_steps), desc="text+unet", disable=not progress):
         clip = rng.integers(latents.shape[0], size=cfg.unet_batch)
         frame = rng.integers(latents.shape[2], size=cfg.unet_batch)
-        z0 = latents[torch.from_numpy(clip), :, torch.from_numpy(frame)]  # (B, C, h, w)
+        z0 = latents[torch.from_numpy(clip).to(device), :, torch.from_numpy(frame).to(device)]  # (B, C, h, w)
         batch_captions = ["" if rng.random() < 0.1 else captions[i] for i in clip]
         ids = tokenizer(batch_captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
-        text = text_encoder(ids.input_ids)[0]
-        noise = torch.randn(z0.shape, generator=gen)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (z0.shape[0],), generator=gen)
+        input_ids, mask = ids.input_ids.to(device), ids.attention_mask.to(device).bool()
+        text = text_encoder(input_ids)[0]  # (B, L, D)
+        noise = torch.randn(z0.shape, generator=gen).to(device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (z0.shape[0],), generator=gen).to(device)
         pred = unet(scheduler.add_noise(z0, noise, t), t, text).sample
-        loss = F.mse_loss(pred, noise)
+        loss_denoise = F.mse_loss(pred, noise)
+        loss_tokens = F.cross_entropy(token_head(text[mask]), input_ids[mask])
+        loss = loss_denoise + cfg.text_token_weight * loss_tokens
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         if step % 50 == 0 or step == cfg.unet_steps - 1:
-            log({"stage": "text+unet", "step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0]})
+            log({
+                "stage": "text+unet", "step": step, "loss": loss_denoise.item(), "token_loss": loss_tokens.item(),
+                "lr": sched.get_last_lr()[0],
+            })  # fmt: skip
     text_encoder.eval()
     unet.eval()
+
+
+@torch.no_grad()
+def word_separation(text_encoder, tokenizer) -> dict[str, float]:
+    """How far apart the text states of captions differing in one word are, per word kind.
+
+    For each kind (``direction``: left/right/up/down, ``colour``, ``object``), the mean over
+    word pairs and a few caption frames of ``|T(a) - T(b)| / |T(a)|`` (``T``: the encoder's
+    output states). Near 0 means the encoder cannot tell those words apart, and nothing
+    conditioned on it can either.
+    """
+    from ..data.toy_world import COLOURS, SHAPES
+
+    kinds = {
+        "direction": [("left", "right"), ("up", "down"), ("left", "up"), ("right", "down")],
+        "colour": [("red", "blue"), ("green", "yellow"), ("white", "red")],
+        "object": [("circle", "square"), ("square", "triangle"), ("circle", "triangle")],
+    }
+    frames = [("red", "circle", "up"), ("blue", "square", "left"), ("green", "triangle", "down")]
+    assert all(c in COLOURS and o in SHAPES for c, o, _ in frames)
+    device = next(text_encoder.parameters()).device
+    out = {}
+    for kind, pairs in kinds.items():
+        ratios = []
+        for colour, obj, motion in frames:
+            for a, b in pairs:
+                words = {"colour": colour, "object": obj, "direction": motion}
+                ca = "a {colour} {object} moves {direction}".format(**{**words, kind: a})
+                cb = "a {colour} {object} moves {direction}".format(**{**words, kind: b})
+                ids = tokenizer([ca, cb], padding="max_length", max_length=MAX_TOKENS, return_tensors="pt")
+                ta, tb = text_encoder(ids.input_ids.to(device))[0]
+                ratios.append(float((ta - tb).norm() / ta.norm()))
+        out[kind] = round(float(np.mean(ratios)), 4)
+    return out
 
 
 def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
@@ -215,6 +283,9 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     scale = train_vae(components["vae"], world, cfg, log, progress)
     components["vae"].register_to_config(scaling_factor=scale)
     train_text_unet(components, world, cfg, log, progress)
+    log({"stage": "text+unet", "word_separation": word_separation(components["text_encoder"], components["tokenizer"])})
+    for name in ("vae", "text_encoder", "unet"):
+        components[name].to("cpu")
     pipe = StableDiffusionPipeline(
         **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
     )
