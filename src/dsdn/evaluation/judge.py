@@ -190,7 +190,7 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
         sched.step()
     judge.eval()
     report = {
-        "train_loss": float(loss),
+        "train_loss": loss.item(),
         # Unseen clips: another seed of the training combinations, and the held-out combinations.
         "test_train_split": accuracy_on(judge, ToyWorld("train", cfg.test_clips, size=cfg.size, seed=cfg.seed + 1),
                                         cfg.test_clips),  # fmt: skip
