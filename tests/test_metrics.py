@@ -115,3 +115,12 @@ def test_clip_metrics_follow_the_paper_protocol(tiny_clip):
     # The score is 100 × the cosine of the (normalised) frame and prompt embeddings, averaged over frames.
     single = clip_text_alignment(same[:1], "a red circle", model, processor)
     assert score == pytest.approx(single, abs=1e-4)
+
+
+def test_video_metrics_shares_flows_without_changing_any_figure():
+    from dsdn.evaluation.metrics import video_metrics
+
+    video = shifted(2, 1, frames=5)
+    shared = video_metrics(video)
+    assert shared == {"warping_error": warping_error(video), "static_flicker": static_flicker(video),
+                      "dynamic_degree": dynamic_degree(video)}  # fmt: skip

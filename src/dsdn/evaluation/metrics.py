@@ -47,11 +47,30 @@ def optical_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(a, b, None, **FARNEBACK)
 
 
-def _pairs(frames: np.ndarray):
-    grey = _grey(frames)
-    if len(grey) < 2:
-        raise ValueError(f"a video needs at least 2 frames, got {len(grey)}")
-    return grey
+class PairFlows:
+    """Grey frames of a video and the Farneback flows of its consecutive pairs, each computed at
+    most once (forward ``t → t+1`` and backward ``t+1 → t``), so that several metrics of one
+    video share them (see :func:`video_metrics`)."""
+
+    def __init__(self, frames: np.ndarray):
+        self.grey = _grey(frames)
+        if len(self.grey) < 2:
+            raise ValueError(f"a video needs at least 2 frames, got {len(self.grey)}")
+        self._fwd: dict[int, np.ndarray] = {}
+        self._back: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.grey) - 1
+
+    def forward(self, i: int) -> np.ndarray:
+        if i not in self._fwd:
+            self._fwd[i] = optical_flow(self.grey[i], self.grey[i + 1])
+        return self._fwd[i]
+
+    def backward(self, i: int) -> np.ndarray:
+        if i not in self._back:
+            self._back[i] = optical_flow(self.grey[i + 1], self.grey[i])
+        return self._back[i]
 
 
 def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -63,17 +82,18 @@ def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def warping_error(frames: np.ndarray, occlusion_threshold: float = 1.0) -> float:
+def warping_error(frames: np.ndarray, occlusion_threshold: float = 1.0, flows: PairFlows | None = None) -> float:
     """Mean absolute error (grey levels / 255) between frame ``t+1`` and frame ``t`` warped onto it
     by the optical flow, over pixels that pass a forward–backward flow consistency check
     (``|f_back(p) + f_fwd(p + f_back(p))| < occlusion_threshold`` pixels), averaged over frame
     pairs. **Lower is better** (0 for identical frames, and for a perfectly tracked motion).
     """
-    grey = _pairs(frames)
+    flows = flows or PairFlows(frames)
     errors = []
-    for a, b in zip(grey[:-1], grey[1:]):
-        back = optical_flow(b, a)  # for each pixel of b, where it came from in a
-        fwd = optical_flow(a, b)
+    for i in range(len(flows)):
+        a, b = flows.grey[i], flows.grey[i + 1]
+        back = flows.backward(i)  # for each pixel of b, where it came from in a
+        fwd = flows.forward(i)
         round_trip = back + _warp(fwd, back)
         valid = np.linalg.norm(round_trip, axis=-1) < occlusion_threshold
         if not valid.any():
@@ -83,30 +103,30 @@ def warping_error(frames: np.ndarray, occlusion_threshold: float = 1.0) -> float
     return float(np.mean(errors)) if errors else 0.0
 
 
-def static_flicker(frames: np.ndarray, still_speed: float = 0.2) -> float:
+def static_flicker(frames: np.ndarray, still_speed: float = 0.2, flows: PairFlows | None = None) -> float:
     """Mean absolute change (RGB levels / 255) between consecutive frames at pixels whose flow
     is slower than ``still_speed`` pixels per frame in both directions: brightness or texture that
     changes where nothing moves. **Lower is better** (0 for a static or perfectly stable video).
     """
     rgb = as_uint8(frames).astype(np.float32)
-    grey = _pairs(frames)
+    flows = flows or PairFlows(frames)
     values = []
-    for i, (a, b) in enumerate(zip(grey[:-1], grey[1:])):
-        still = (np.linalg.norm(optical_flow(a, b), axis=-1) < still_speed) & (
-            np.linalg.norm(optical_flow(b, a), axis=-1) < still_speed
+    for i in range(len(flows)):
+        still = (np.linalg.norm(flows.forward(i), axis=-1) < still_speed) & (
+            np.linalg.norm(flows.backward(i), axis=-1) < still_speed
         )
         if still.any():
             values.append(float(np.abs(rgb[i + 1] - rgb[i])[still].mean() / 255.0))
     return float(np.mean(values)) if values else 0.0
 
 
-def mean_flow(frames: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def mean_flow(frames: np.ndarray, mask: np.ndarray | None = None, flows: PairFlows | None = None) -> np.ndarray:
     """Mean flow ``(dx, dy)`` in pixels per frame (x right, y down), over ``mask`` ``(F, H, W)`` of
     each pair's first frame when given (pairs with an empty mask are skipped)."""
-    grey = _pairs(frames)
+    flows = flows or PairFlows(frames)
     vectors = []
-    for i, (a, b) in enumerate(zip(grey[:-1], grey[1:])):
-        flow = optical_flow(a, b)
+    for i in range(len(flows)):
+        flow = flows.forward(i)
         if mask is None:
             vectors.append(flow.reshape(-1, 2).mean(axis=0))
         elif mask[i].any():
@@ -114,13 +134,13 @@ def mean_flow(frames: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     return np.mean(vectors, axis=0) if vectors else np.zeros(2, np.float32)
 
 
-def dynamic_degree(frames: np.ndarray, mask: np.ndarray | None = None) -> float:
+def dynamic_degree(frames: np.ndarray, mask: np.ndarray | None = None, flows: PairFlows | None = None) -> float:
     """Mean optical-flow magnitude in pixels per frame (over ``mask`` when given). Not a score:
     compare with real videos; a much lower value means a video too static for its flicker to count."""
-    grey = _pairs(frames)
+    flows = flows or PairFlows(frames)
     mags = []
-    for i, (a, b) in enumerate(zip(grey[:-1], grey[1:])):
-        mag = np.linalg.norm(optical_flow(a, b), axis=-1)
+    for i in range(len(flows)):
+        mag = np.linalg.norm(flows.forward(i), axis=-1)
         if mask is None:
             mags.append(float(mag.mean()))
         elif mask[i].any():
@@ -198,10 +218,11 @@ def video_metrics(frames: np.ndarray, judge=None, clip=None, prompt: str | None 
     """Every metric that applies to one video: flow-based ones always; frame consistency with a
     :class:`~dsdn.evaluation.judge.ToyJudge`; the CLIP ones with ``clip=(model, processor)``
     (text alignment also needs ``prompt``)."""
+    flows = PairFlows(frames)  # five flow fields per pair otherwise; two with sharing
     out = {
-        "warping_error": warping_error(frames),
-        "static_flicker": static_flicker(frames),
-        "dynamic_degree": dynamic_degree(frames),
+        "warping_error": warping_error(frames, flows=flows),
+        "static_flicker": static_flicker(frames, flows=flows),
+        "dynamic_degree": dynamic_degree(frames, flows=flows),
     }
     if judge is not None:
         out["frame_consistency"] = frame_consistency(judge.frame_features(frames))
