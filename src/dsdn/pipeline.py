@@ -257,6 +257,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         width: int | None = None,
         num_inference_steps: int = 25,
         guidance_scale: float = 7.5,
+        motion_guidance_scale: float | None = None,
         content_lora_scale: float = 1.0,
         motion_coherence: float | None = None,
         num_videos_per_prompt: int = 1,
@@ -278,6 +279,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
             num_inference_steps: denoising steps.
             guidance_scale: classifier-free guidance on both streams (<= 1 disables it).
+            motion_guidance_scale: guidance of the motion stream alone (default: ``guidance_scale``);
+                used only when ``guidance_scale > 1``.
             content_lora_scale: λ, the content increment's step length (0 = base UNet only).
             motion_coherence: γ of the motion combiner in [0, 1] (default: the model's).
             generator: seeds every random draw (one generator, or one per video).
@@ -300,6 +303,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             n = num_videos_per_prompt
             b = len(prompts) * n
             do_cfg = guidance_scale > 1.0
+            if motion_guidance_scale is None:
+                motion_guidance_scale = guidance_scale
+            check_float("motion_guidance_scale", motion_guidance_scale, 0.0)
 
             def per_video(texts: list[str]) -> list[str]:
                 texts = texts * len(prompts) if len(texts) == 1 else texts
@@ -338,7 +344,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                         u_c, c_c = eps_c.chunk(2)
                         u_m, c_m = eps_m.chunk(2)
                         eps_c = u_c + guidance_scale * (c_c - u_c)
-                        eps_m = u_m + guidance_scale * (c_m - u_m)
+                        eps_m = u_m + motion_guidance_scale * (c_m - u_m)
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         z_cur, m_cur = x.chunk(2)

@@ -130,7 +130,13 @@ def write_sidecar(video_path: str | Path, settings: dict[str, Any]) -> Path:
     """Write ``<video>.json`` with ``settings`` and the package versions (atomically)."""
     path = sidecar_path(video_path)
     data = {"video": Path(video_path).name, **settings, "versions": package_versions()}
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path

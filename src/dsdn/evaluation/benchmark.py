@@ -1,0 +1,518 @@
+"""``dsdn benchmark``: every method on one prompt set, every metric, one table.
+
+A benchmark is described by a YAML file (:class:`BenchmarkSpec`): the prompts (a toy-world
+prompt set or an explicit list), the seeds, the sampling settings and the methods. Each method
+generates one clip per (prompt, seed); every clip is scored by the pure metrics of
+:mod:`dsdn.evaluation.metrics` and the toy-world judges; the results are written as JSON, a
+Markdown table with 95% intervals and a plain-words verdict, and PNG plots.
+
+Method kinds (``kind:`` in the YAML):
+
+* ``real``: real toy-world clips of the prompt's (object, colour, motion), the ceiling
+  (``size``: pixels, default 64).
+* ``dsdn``: a DSDN model (``model:``, default the shipped one); ablations via ``use_interaction``,
+  ``motion_coherence`` (γ), ``content_lora_scale`` (λ), ``motion_guidance_scale``.
+* ``framewise``: the same frozen base as a text-to-image model, independent noise per frame.
+* ``text2video-zero``: diffusers' ``TextToVideoZeroPipeline`` on the same base.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import DSDNInputError, check_float, check_int, invalid
+
+METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero")
+#: Options each kind accepts besides ``name`` and ``kind``.
+_KIND_OPTIONS = {
+    "real": {"size"},
+    "dsdn": {"model", "use_interaction", "motion_coherence", "content_lora_scale", "motion_guidance_scale"},
+    "framewise": {"model"},
+    "text2video-zero": {"model", "motion_field_strength"},
+}
+#: Metric key -> (label, better, binary).
+METRICS = {
+    "warping_error": ("warping error", "lower", False),
+    "static_flicker": ("static flicker", "lower", False),
+    "dynamic_degree": ("dynamic degree", "closer to real", False),
+    "direction_acc": ("direction acc.", "higher", True),
+    "colour_acc": ("colour acc.", "higher", True),
+    "object_acc": ("object acc.", "higher", True),
+    "visible_acc": ("visible every frame", "higher", True),
+    "frame_consistency": ("frame consistency", "higher", False),
+}
+
+
+@dataclass
+class MethodSpec:
+    """One row of the benchmark."""
+
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise invalid("methods[].name", self.name, "must be a non-empty string")
+        if self.kind not in METHOD_KINDS:
+            raise invalid(f"methods[{self.name}].kind", self.kind, f"must be one of {', '.join(METHOD_KINDS)}")
+        unknown = set(self.options) - _KIND_OPTIONS[self.kind]
+        if unknown:
+            allowed = ", ".join(sorted(_KIND_OPTIONS[self.kind])) or "none"
+            raise invalid(f"methods[{self.name}]", sorted(unknown), f"unknown option(s) for kind {self.kind} (allowed: {allowed})")
+
+
+@dataclass
+class BenchmarkSpec:
+    """What to benchmark; see ``benchmarks/toy.yaml`` for a commented example."""
+
+    methods: list[MethodSpec]
+    prompts: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    steps: int = 25
+    frames: int = 8
+    guidance: float = 7.5
+    judge: str | None = None
+
+    def __post_init__(self):
+        if not self.methods:
+            raise invalid("methods", self.methods, "must list at least one method")
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names):
+            raise invalid("methods", names, "method names must be unique")
+        if not self.prompts or not all(isinstance(p, str) and p.strip() for p in self.prompts):
+            raise invalid("prompts", self.prompts, "must be a non-empty list of non-empty strings")
+        if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds):
+            raise invalid("seeds", self.seeds, "must be a non-empty list of integers >= 0")
+        check_int("steps", self.steps, 1)
+        check_int("frames", self.frames, 2)
+        check_float("guidance", self.guidance, 0.0)
+
+    @classmethod
+    def from_dict(cls, data: dict, base_dir: Path | None = None) -> "BenchmarkSpec":
+        """Validate a parsed YAML mapping (paths are relative to ``base_dir``)."""
+        from .toy import toy_prompts
+
+        if not isinstance(data, dict):
+            raise invalid("benchmark file", type(data).__name__, "must be a YAML mapping")
+        known = {"methods", "prompts", "seeds", "steps", "frames", "guidance", "judge"}
+        unknown = set(data) - known
+        if unknown:
+            raise invalid("benchmark file", sorted(unknown), f"unknown key(s); known: {', '.join(sorted(known))}")
+        prompts = data.get("prompts")
+        if isinstance(prompts, dict):  # a toy-world prompt set: {split, count, seed}
+            extra = set(prompts) - {"split", "count", "seed"}
+            if extra:
+                raise invalid("prompts", sorted(extra), "unknown key(s) of a prompt set; known: split, count, seed")
+            try:
+                prompts = toy_prompts(prompts.get("split", "train"), int(prompts.get("count", 16)), int(prompts.get("seed", 0)))
+            except ValueError as e:
+                raise DSDNInputError(f"prompts: {e}") from None
+        methods = []
+        for m in data.get("methods") or []:
+            if not isinstance(m, dict) or "name" not in m or "kind" not in m:
+                raise invalid("methods[]", m, "each method needs a name and a kind")
+            options = {k: v for k, v in m.items() if k not in ("name", "kind")}
+            for key in ("model",):
+                if options.get(key) is not None and base_dir is not None and not Path(options[key]).is_absolute():
+                    options[key] = str(base_dir / options[key])
+            methods.append(MethodSpec(str(m["name"]), str(m["kind"]), options))
+        judge = data.get("judge")
+        if judge is not None and base_dir is not None and not Path(judge).is_absolute():
+            judge = str(base_dir / judge)
+        return cls(
+            methods=methods, prompts=list(prompts or []), seeds=list(data.get("seeds", [0, 1])),
+            steps=data.get("steps", 25), frames=data.get("frames", 8), guidance=data.get("guidance", 7.5), judge=judge,
+        )  # fmt: skip
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "BenchmarkSpec":
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise DSDNInputError(f"benchmark file {str(path)!r} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise DSDNInputError(f"benchmark file {str(path)!r} is not valid YAML ({str(e).splitlines()[0]})") from None
+        return cls.from_dict(data, base_dir=Path.cwd())
+
+
+# ------------------------------------------------------------------------------------------ methods
+def _real_clip(prompt: str, seed: int, frames: int, size: int) -> np.ndarray:
+    from ..data.toy_world import ClipSpec, render_clip
+    from .toy import parse_prompt
+
+    want = parse_prompt(prompt)
+    if want is None:
+        raise DSDNInputError(f"method kind 'real' needs toy-world prompts (object, colour, motion); got {prompt!r}")
+    rng = np.random.default_rng([seed, 7])
+    spec = ClipSpec(want["object"], want["colour"], want["motion"], speed=str(rng.choice(["slowly", "quickly"])),
+                    background=str(rng.choice(["plain", "textured"])), seed=seed)  # fmt: skip
+    return render_clip(spec, frames, size).astype(np.float32) / 255.0
+
+
+class _Generators:
+    """Builds each method's ``generate(prompt, seed) -> (F, H, W, 3)`` lazily, sharing loaded models."""
+
+    def __init__(self, spec: BenchmarkSpec):
+        self.spec = spec
+        self._pipes: dict[str | None, Any] = {}
+
+    def dsdn_pipe(self, model: str | None):
+        from ..generate import resolve_model_dir
+        from ..pipeline import DSDNPipeline
+
+        key = resolve_model_dir(model)
+        if key not in self._pipes:
+            pipe = DSDNPipeline.from_pretrained(key)
+            pipe.set_progress_bar_config(disable=True)
+            self._pipes[key] = pipe
+        return self._pipes[key]
+
+    def build(self, method: MethodSpec) -> Callable[[str, int], np.ndarray]:
+        import torch
+
+        s, o = self.spec, dict(method.options)
+        if method.kind == "real":
+            size = int(o.get("size", 64))
+            return lambda prompt, seed: _real_clip(prompt, seed, s.frames, size)
+        pipe = self.dsdn_pipe(o.pop("model", None))
+        if method.kind == "dsdn":
+
+            def run(prompt, seed):
+                return pipe(prompt, num_frames=s.frames, num_inference_steps=s.steps, guidance_scale=s.guidance,
+                            generator=torch.Generator().manual_seed(seed), output_type="np", **o).frames[0]  # fmt: skip
+
+            return run
+        from diffusers import DDIMScheduler
+
+        parts = dict(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.base_unet_copy(),
+                     scheduler=DDIMScheduler.from_config(pipe.scheduler.config), safety_checker=None,
+                     feature_extractor=None, requires_safety_checker=False)  # fmt: skip
+        if method.kind == "framewise":
+            from diffusers import StableDiffusionPipeline
+
+            t2i = StableDiffusionPipeline(**parts)
+            t2i.set_progress_bar_config(disable=True)
+
+            def run(prompt, seed):  # independent noise per frame: one image per frame from one generator
+                return t2i(prompt, num_images_per_prompt=s.frames, num_inference_steps=s.steps,
+                           guidance_scale=s.guidance, generator=torch.Generator().manual_seed(seed),
+                           output_type="np").images  # fmt: skip
+
+            return run
+        from diffusers import TextToVideoZeroPipeline
+
+        t2v = TextToVideoZeroPipeline(**parts)
+        t2v.set_progress_bar_config(disable=True)
+        size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        # The default strength (12) is for 512-pixel frames; keep the same motion per pixel.
+        strength = float(o.get("motion_field_strength", 12.0 * size / 512))
+        # t0 < t1 < steps, at the same fractions as diffusers' defaults (44 and 47 of 50 steps).
+        t1 = min(s.steps - 1, max(1, round(0.94 * s.steps)))
+        t0 = min(t1 - 1, round(0.88 * s.steps))
+
+        def run(prompt, seed):
+            out = t2v(prompt, video_length=s.frames, num_inference_steps=s.steps, guidance_scale=s.guidance,
+                      generator=torch.Generator().manual_seed(seed), motion_field_strength_x=strength,
+                      motion_field_strength_y=strength, t0=t0, t1=t1, output_type="np")  # fmt: skip
+            return np.asarray(out.images, dtype=np.float32)
+
+        return run
+
+
+# ------------------------------------------------------------------------------------------ scoring
+def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
+    """Every per-clip figure of the table for one clip ``(F, H, W, 3)``."""
+    from .metrics import video_metrics
+    from .toy import judge_clip, parse_prompt
+
+    out = video_metrics(video, judge=judge)
+    want, got = parse_prompt(prompt), judge_clip(video)
+    if want is not None:
+        out["direction_acc"] = float(got.direction == want["motion"])
+        out["colour_acc"] = float(got.colour == want["colour"])
+        if judge is not None:
+            out["object_acc"] = float(judge.object_of(video) == want["object"])
+    out["visible_acc"] = float(got.visible_every_frame)
+    return out
+
+
+def interval(values, binary: bool = False) -> tuple[float, float, float]:
+    """Mean and 95% interval: Wilson's for 0/1 outcomes, Student's t otherwise."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    n, mean = len(x), float(x.mean())
+    if binary:
+        z = 1.959963984540054
+        centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return mean, centre - half, centre + half
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return mean, mean - half, mean + half
+
+
+def _fvd_with_interval(feats: np.ndarray, real: np.ndarray, resamples: int = 200, seed: int = 0):
+    """Toy-world FVD and a bootstrap 95% interval (clips resampled on both sides)."""
+    from .metrics import frechet_distance
+
+    value = frechet_distance(feats, real)
+    rng = np.random.default_rng(seed)
+    boot = [
+        frechet_distance(feats[rng.integers(len(feats), size=len(feats))], real[rng.integers(len(real), size=len(real))])
+        for _ in range(resamples)
+    ]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(value), float(lo), float(hi)
+
+
+def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, command: str = "",
+                  judge_report: dict | None = None) -> dict:  # fmt: skip
+    """Generate, score and report; returns the summary (also written to ``out/results.json``)."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    judge = None
+    if spec.judge is not None:
+        from .judge import CONFIG_NAME, ToyJudge
+
+        judge = ToyJudge.load(spec.judge)
+        if judge_report is None:
+            judge_report = json.loads((Path(spec.judge) / CONFIG_NAME).read_text()).get("report")
+    gens = _Generators(spec)
+    jobs = [(p, s) for s in spec.seeds for p in spec.prompts]
+    per_clip: dict[str, list[dict]] = {}
+    strip: dict[str, np.ndarray] = {}
+    feats: dict[str, np.ndarray] = {}
+    timing: dict[str, float] = {}
+    bar = tqdm(total=len(jobs) * len(spec.methods), desc="benchmark", disable=not progress)
+    for method in spec.methods:
+        generate = gens.build(method)
+        rows, clip_feats, seconds = [], [], 0.0
+        for i, (prompt, seed) in enumerate(jobs):
+            bar.set_postfix_str(method.name)
+            t0 = time.perf_counter()
+            video = np.clip(np.asarray(generate(prompt, seed), dtype=np.float32), 0.0, 1.0)
+            seconds += time.perf_counter() - t0
+            rows.append({"prompt": prompt, "seed": seed, **score_clip(video, prompt, judge)})
+            if judge is not None:
+                clip_feats.append(judge.clip_features(video))
+            if i == 0:
+                strip[method.name] = video
+            bar.update()
+        per_clip[method.name] = rows
+        timing[method.name] = seconds / len(jobs)
+        if clip_feats:
+            feats[method.name] = np.stack(clip_feats)
+    bar.close()
+
+    summary: dict[str, Any] = {"methods": {}, "spec": _spec_dict(spec), "command": command,
+                               "clips_per_method": len(jobs), "judge": judge_report, "out": str(out.resolve())}  # fmt: skip
+    real_name = next((m.name for m in spec.methods if m.kind == "real"), None)
+    for name, rows in per_clip.items():
+        figures = {}
+        for key, (_, _, binary) in METRICS.items():
+            values = [r[key] for r in rows if key in r]
+            if values:
+                figures[key] = interval(values, binary)
+        if real_name is not None and name in feats and real_name in feats:
+            figures["toy_fvd"] = _fvd_with_interval(feats[name], feats[real_name])
+        figures["seconds_per_clip"] = (timing[name], float("nan"), float("nan"))
+        summary["methods"][name] = figures
+    summary["verdict"] = verdict(summary, spec)
+    (out / "per_clip.json").write_text(json.dumps(per_clip, indent=1))
+    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    write_plots(summary, strip, spec, out / "plots")
+    return summary
+
+
+def _spec_dict(spec: BenchmarkSpec) -> dict:
+    d = asdict(spec)
+    d["methods"] = [{"name": m.name, "kind": m.kind, **m.options} for m in spec.methods]
+    return d
+
+
+# ------------------------------------------------------------------------------------------ reporting
+def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
+    """Plain answers, computed from the intervals: does DSDN flicker less than each peer at a
+    dynamic degree within 20% of real videos, with equal or better toy-world text alignment?"""
+    kinds = {m.name: m.kind for m in spec.methods}
+    methods = summary["methods"]
+    real = next((n for n, k in kinds.items() if k == "real"), None)
+    dsdn = next((m.name for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - {"model"}), None)
+    if dsdn is None or real is None:
+        return ["No verdict: the benchmark needs a `real` row and a plain `dsdn` row (no ablation options)."]
+    d, r = methods[dsdn], methods[real]
+    lines = []
+    dd_ratio = d["dynamic_degree"][0] / r["dynamic_degree"][0] if r["dynamic_degree"][0] > 0 else float("nan")
+    moving = abs(dd_ratio - 1.0) <= 0.2
+    lines.append(
+        f"{dsdn}'s dynamic degree is {dd_ratio:.0%} of the real videos' "
+        + ("(within 20%, so its flicker figures compare fairly)." if moving else "(not within 20%: a lower warping error may only mean less motion).")
+    )
+    align = [k for k in ("direction_acc", "colour_acc", "object_acc") if k in d]
+    for peer, kind in kinds.items():
+        if peer in (dsdn, real) or kind == "real":
+            continue
+        p = methods[peer]
+        we_d, we_p = d["warping_error"], p["warping_error"]
+        if we_d[2] < we_p[1]:
+            flicker = "lower warping error (intervals do not overlap)"
+        elif we_d[1] > we_p[2]:
+            flicker = "higher warping error (intervals do not overlap)"
+        else:
+            flicker = "no clear warping-error difference (intervals overlap)"
+        worse = [METRICS[k][0] for k in align if k in p and d[k][2] < p[k][1]]
+        better = [METRICS[k][0] for k in align if k in p and d[k][1] > p[k][2]]
+        text = "worse " + ", ".join(worse) if worse else "equal or better text alignment (no interval clearly below)"
+        if better and not worse:
+            text += "; clearly better " + ", ".join(better)
+        lines.append(f"vs {peer}: {flicker}; {text}.")
+    return lines
+
+
+def _fmt(v: tuple[float, float, float], key: str) -> str:
+    mean, lo, hi = v
+    scale, digits = (100.0, 1) if key.endswith("_acc") else (1.0, 3 if abs(mean) < 100 else 0)
+    if key == "toy_fvd":
+        digits = 2
+    if key == "seconds_per_clip":
+        return f"{mean:.2f}"
+    if math.isnan(lo):
+        return f"{mean * scale:.{digits}f}"
+    half = (hi - lo) / 2 if key not in ("toy_fvd",) and not key.endswith("_acc") else None
+    if half is not None:
+        return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+
+
+def markdown_table(summary: dict) -> str:
+    methods = summary["methods"]
+    keys = [k for k in (*METRICS, "toy_fvd", "seconds_per_clip") if any(k in f for f in methods.values())]
+    label = {**{k: f"{v[0]} ({v[1]})" for k, v in METRICS.items()}, "toy_fvd": "toy FVD (lower)",
+             "seconds_per_clip": "s / clip"}  # fmt: skip
+    lines = ["| method | " + " | ".join(label[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, figures in methods.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(figures[k], k) if k in figures else "–" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+QUALITY_BEGIN, QUALITY_END = "<!-- dsdn benchmark quality: begin -->", "<!-- dsdn benchmark quality: end -->"
+
+
+def report_section(summary: dict, plots: str = "plots") -> str:
+    """The Markdown of one quality benchmark: settings, table, judge accuracy, verdict, command."""
+    n, spec = summary["clips_per_method"], summary["spec"]
+    lines = [
+        f"Reproduce: `{summary['command']}`" if summary.get("command") else "",
+        "",
+        f"{n} clips per method ({len(spec['prompts'])} prompts × seeds {spec['seeds']}), {spec['frames']} frames, "
+        f"{spec['steps']} denoising steps, guidance {spec['guidance']}. Accuracies are percentages with Wilson 95% "
+        "intervals; other figures are mean ± the half-width of a Student-t 95% interval; toy FVD is computed on the "
+        "judge's clip features against the real row, with a bootstrap 95% interval. s / clip is generation wall time "
+        "on the machine that ran it.",
+        "",
+        markdown_table(summary),
+        "",
+    ]
+    judge = summary.get("judge")
+    if judge:
+        a, b = judge["test_train_split"], judge["test_heldout_split"]
+        lines += [
+            f"The judge (object classifier) on unseen real clips: {a['clip_acc']:.1%} of {a['clips']} training-split "
+            f"clips and {b['clip_acc']:.1%} of {b['clips']} held-out-split clips (frame accuracy {a['frame_acc']:.1%} "
+            f"/ {b['frame_acc']:.1%}).",
+            "",
+        ]
+    lines += ["**Verdict** (computed from the intervals above):", "", *[f"* {v}" for v in summary["verdict"]], "",
+              f"![metrics with 95% intervals]({plots}/metrics.png)", "",
+              f"![first prompt and seed, every method]({plots}/frames.png)"]  # fmt: skip
+    return "\n".join(lines).strip("\n")
+
+
+def write_report_section(summary: dict, path: str | Path) -> Path:
+    """Replace the quality section of the Markdown file ``path`` (created if missing), atomically."""
+    import os
+
+    path = Path(path)
+    plots = Path(os.path.relpath(Path(summary["out"]) / "plots", path.resolve().parent)).as_posix()
+    return replace_marked_section(path, QUALITY_BEGIN, QUALITY_END, report_section(summary, plots))
+
+
+def replace_marked_section(path: str | Path, begin: str, end: str, body: str) -> Path:
+    """Put ``body`` between the ``begin``/``end`` marker lines of ``path`` (appended if absent), atomically;
+    the rest of the file is kept as it is."""
+    from ..video_io import atomic_write_text
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    return atomic_write_text(path, text)
+
+
+def write_plots(summary: dict, strip: dict[str, np.ndarray], spec: BenchmarkSpec, folder: Path) -> None:
+    """``metrics.png`` (one bar chart per metric, 95% intervals as error bars) and
+    ``frames.png`` (the first prompt and seed, one row of frames per method)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = summary["methods"]
+    names = list(methods)
+    keys = [k for k in (*METRICS, "toy_fvd") if any(k in f for f in methods.values())]
+    cols = 3
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        vals = [methods[n].get(key, (np.nan, np.nan, np.nan)) for n in names]
+        mean = np.array([v[0] for v in vals])
+        err = np.array([[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]])
+        ax.bar(range(len(names)), mean, yerr=np.nan_to_num(err), capsize=3, color="#4c72b0")
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+        label = "toy FVD (lower)" if key == "toy_fvd" else f"{METRICS[key][0]} ({METRICS[key][1]})"
+        ax.set_title(label, fontsize=9)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    _save_figure(fig, folder / "metrics.png")
+    plt.close(fig)
+
+    frames = len(next(iter(strip.values())))
+    fig, axes = plt.subplots(len(strip), frames, figsize=(1.1 * frames + 1.6, 1.15 * len(strip)), squeeze=False)
+    for r, (name, video) in enumerate(strip.items()):
+        for c in range(frames):
+            ax = axes[r, c]
+            ax.imshow(video[c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+    fig.suptitle(f"{spec.prompts[0]!r}, seed {spec.seeds[0]}", fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, folder / "frames.png")
+    plt.close(fig)
+
+
+def _save_figure(fig, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)

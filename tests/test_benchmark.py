@@ -1,0 +1,134 @@
+"""``dsdn benchmark quality``: spec validation, intervals, the computed verdict, and one tiny run end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from dsdn.cli import app
+from dsdn.errors import DSDNInputError
+from dsdn.evaluation.benchmark import BenchmarkSpec, interval, verdict, write_report_section
+
+runner = CliRunner()
+PROMPTS = ["a red circle moving right", "a blue square moving up"]
+
+
+def _spec(**kw):
+    data = {"prompts": PROMPTS, "methods": [{"name": "real", "kind": "real"}, {"name": "DSDN", "kind": "dsdn"}]}
+    data.update(kw)
+    return BenchmarkSpec.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"methods": [{"name": "x", "kind": "sora"}]}, "kind"),
+        ({"methods": [{"name": "x", "kind": "dsdn", "guidance": 3}]}, "unknown option"),
+        ({"methods": [{"name": "x", "kind": "real"}, {"name": "x", "kind": "dsdn"}]}, "unique"),
+        ({"methods": []}, "at least one method"),
+        ({"prompts": []}, "prompts"),
+        ({"prompts": {"split": "nowhere"}}, "split"),
+        ({"seeds": [-1]}, "seeds"),
+        ({"steps": 0}, "steps"),
+        ({"colour": "red"}, "unknown key"),
+    ],
+)
+def test_bad_benchmark_specs_name_the_problem(change, needle):
+    with pytest.raises(DSDNInputError, match=needle):
+        _spec(**change)
+
+
+def test_prompt_sets_expand_to_toy_prompts():
+    spec = _spec(prompts={"split": "train", "count": 5, "seed": 3})
+    assert len(spec.prompts) == 5 and len(set(spec.prompts)) == 5
+
+
+def test_intervals():
+    mean, lo, hi = interval([1, 1, 1, 1], binary=True)
+    assert mean == 1.0 and hi == pytest.approx(1.0) and 0.4 < lo < 1.0  # Wilson: never a zero-width interval
+    mean, lo, hi = interval([0.0, 2.0, 4.0])
+    assert mean == 2.0 and lo < 2.0 < hi and (hi - lo) / 2 == pytest.approx(4.303 * 2 / math.sqrt(3), rel=1e-3)
+
+
+def _summary(dsdn_we, peer_we, dsdn_dd=1.0, dsdn_dir=(0.9, 0.8, 1.0), peer_dir=(0.2, 0.1, 0.3)):
+    real = {"warping_error": (0.0, 0, 0), "dynamic_degree": (1.0, 0.9, 1.1), "direction_acc": (1, 1, 1)}
+    return {"methods": {
+        "real": real,
+        "DSDN": {"warping_error": dsdn_we, "dynamic_degree": (dsdn_dd, 0, 2), "direction_acc": dsdn_dir},
+        "peer": {"warping_error": peer_we, "dynamic_degree": (1.0, 0, 2), "direction_acc": peer_dir},
+    }}  # fmt: skip
+
+
+def test_verdict_follows_the_intervals():
+    spec = _spec(methods=[{"name": "real", "kind": "real"}, {"name": "DSDN", "kind": "dsdn"},
+                          {"name": "peer", "kind": "framewise"}])  # fmt: skip
+    lines = verdict(_summary((0.1, 0.05, 0.15), (0.5, 0.4, 0.6)), spec)
+    assert "within 20%" in lines[0] and "vs peer: lower warping error" in lines[1] and "clearly better" in lines[1]
+    lines = verdict(_summary((0.5, 0.3, 0.7), (0.4, 0.2, 0.6), dsdn_dd=0.5), spec)
+    assert "not within 20%" in lines[0] and "no clear warping-error difference" in lines[1]
+    lines = verdict(_summary((0.9, 0.8, 1.0), (0.4, 0.3, 0.5), dsdn_dir=(0.5, 0.4, 0.6), peer_dir=(1.0, 0.95, 1.0)), spec)
+    assert "higher warping error" in lines[1] and "worse direction acc." in lines[1]
+    only = _spec(methods=[{"name": "DSDN", "kind": "dsdn"}])
+    assert verdict({"methods": {}}, only)[0].startswith("No verdict")
+
+
+def test_report_section_is_replaced_not_appended(tmp_path):
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# Benchmarks\n\nintro stays\n")
+    summary = {"methods": {"real": {"warping_error": (0.0, 0.0, 0.0)}}, "verdict": ["v1"], "clips_per_method": 1,
+               "spec": {"prompts": PROMPTS, "seeds": [0], "frames": 4, "steps": 2, "guidance": 7.5},
+               "command": "dsdn benchmark quality x.yaml", "out": str(tmp_path / "bench")}  # fmt: skip
+    write_report_section(summary, report)
+    summary["verdict"] = ["v2"]
+    write_report_section(summary, report)
+    text = report.read_text()
+    assert text.count("dsdn benchmark quality: begin") == 1 and "v2" in text and "v1" not in text
+    assert text.startswith("# Benchmarks\n\nintro stays") and "(bench/plots/metrics.png)" in text
+
+
+def test_benchmark_quality_end_to_end(trained_model_dir, tmp_path):
+    from dsdn.evaluation.judge import JudgeTrainConfig, train_judge
+
+    judge = tmp_path / "judge"
+    train_judge(JudgeTrainConfig(out=str(judge), steps=5, train_clips=8, test_clips=2, size=32), progress=False)
+    config = tmp_path / "bench.yaml"
+    config.write_text(
+        f"prompts: {json.dumps(PROMPTS[:1])}\nseeds: [0, 1]\nsteps: 2\nframes: 4\njudge: {judge}\nmethods:\n"
+        "  - {name: real videos, kind: real, size: 32}\n"
+        f"  - {{name: DSDN, kind: dsdn, model: {trained_model_dir}}}\n"
+        f"  - {{name: 'DSDN, no interaction', kind: dsdn, model: {trained_model_dir}, use_interaction: false}}\n"
+        f"  - {{name: frame-wise T2I, kind: framewise, model: {trained_model_dir}}}\n"
+        f"  - {{name: Text2Video-Zero, kind: text2video-zero, model: {trained_model_dir}}}\n"
+    )
+    out, report = tmp_path / "bench", tmp_path / "BENCHMARKS.md"
+    res = runner.invoke(app, ["benchmark", "quality", str(config), "--out", str(out), "--report", str(report), "-q"],
+                        catch_exceptions=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["methods"]) == ["real videos", "DSDN", "DSDN, no interaction", "frame-wise T2I", "Text2Video-Zero"]
+    dsdn = results["methods"]["DSDN"]
+    assert {"warping_error", "dynamic_degree", "direction_acc", "object_acc", "frame_consistency", "toy_fvd"} <= set(dsdn)
+    assert results["methods"]["real videos"]["toy_fvd"][0] == pytest.approx(0.0, abs=1e-6)
+    assert results["clips_per_method"] == 2 and results["judge"]["test_train_split"]["clips"] == 2
+    per_clip = json.loads((out / "per_clip.json").read_text())
+    assert [r["seed"] for r in per_clip["DSDN"]] == [0, 1]
+    for name in ("metrics.png", "frames.png"):
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = report.read_text()
+    assert "| DSDN |" in text and "Verdict" in text and "Text2Video-Zero" in text
+    # Same seed, same clip: the benchmark is reproducible.
+    res = runner.invoke(app, ["benchmark", "quality", str(config), "--out", str(tmp_path / "again"), "-q"])
+    again = json.loads((tmp_path / "again" / "per_clip.json").read_text())
+    assert again["DSDN"] == per_clip["DSDN"]
+    assert np.isfinite(dsdn["warping_error"][0])
+
+
+def test_benchmark_quality_bad_config_is_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("methods: [{name: a, kind: nope}]\nprompts: [x]\n")
+    res = runner.invoke(app, ["benchmark", "quality", str(bad)])
+    assert res.exit_code == 2 and "kind" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["benchmark", "quality", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2 and "does not exist" in res.output
