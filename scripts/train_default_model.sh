@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs}
-VIDEO_STEPS=${VIDEO_STEPS:-4500}
+VIDEO_STEPS=${VIDEO_STEPS:-3500}
 
 dsdn train base --out "$OUT/tiny-base" --seed 0
 dsdn train video --base "$OUT/tiny-base" --out "$OUT/runs/dsdn-tiny" --preset tiny --seed 0 \
@@ -23,5 +23,5 @@ cp "$OUT/runs/dsdn-tiny/run.json" "$dest.tmp/training/video_run.json"
 [ -f "$dest/MODEL_CARD.md" ] && cp "$dest/MODEL_CARD.md" "$dest.tmp/"
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
 
-python scripts/choose_motion_coherence.py --model "$dest" --write | tee "$dest/training/motion_coherence.txt"
+python scripts/choose_motion_coherence.py --model "$dest" --gammas 0.5,0.75,0.9 --motion-guidances 7.5,15,30,50 --write | tee "$dest/training/motion_coherence.txt"
 dsdn eval toy --model "$dest" --prompts 48 --heldout-prompts 12 --json "$dest/training/toy_eval.json"

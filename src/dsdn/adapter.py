@@ -53,6 +53,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         lora_target_modules: attention projections of the base UNet that get the increment.
         motion_scale: ``s_m`` of the motion decomposer/combiner.
         motion_coherence: default ``γ`` of the motion combiner.
+        motion_guidance_scale: default classifier-free guidance of the motion stream alone
+            (``None``: the same as the content stream's).
         motion_frame_positions: sinusoidal frame-position encoding in every temporal
             transformer of the motion stream, for clips of up to this many frames (0 = none, as
             in diffusers' ``UNet3DConditionModel``, whose temporal attention cannot tell frame
@@ -73,11 +75,14 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_scale: float = 1.0,
         motion_coherence: float = 0.5,
         motion_frame_positions: int = 32,
+        motion_guidance_scale: float | None = None,
     ):
         super().__init__()
         _check_scale(motion_scale)
         if not 0.0 <= motion_coherence <= 1.0:
             raise ValueError(f"motion_coherence={motion_coherence} is invalid: must be in [0, 1]")
+        if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):
+            raise ValueError(f"motion_guidance_scale={motion_guidance_scale} is invalid: must be a finite number >= 0")
         self.motion_unet = UNet3DConditionModel(**(motion_unet_config or {}))
         if motion_frame_positions:
             add_frame_positions(self.motion_unet, motion_frame_positions)

@@ -51,6 +51,9 @@ def generate(
     guidance: float = typer.Option(7.5, help="Classifier-free guidance scale (<= 1 disables guidance)."),
     lora_scale: float = typer.Option(1.0, help="Content increment step length λ (0 = base UNet only)."),
     motion_coherence: Optional[float] = typer.Option(None, help="Motion coherence γ in [0, 1] (default: the model's)."),
+    motion_guidance: Optional[float] = typer.Option(
+        None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
+    ),
     scheduler: str = typer.Option("ddim", help="Sampler: " + ", ".join(SCHEDULERS) + "."),
     negative_prompt: str = typer.Option("", help="Steer away from this text."),
     motion_prompt: Optional[str] = typer.Option(None, help="Separate text for the motion stream only."),
@@ -67,7 +70,8 @@ def generate(
         cfg = GenerateConfig(
             prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
             frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
-            motion_coherence=motion_coherence, scheduler=scheduler, seed=seed, fps=fps, device=device,
+            motion_coherence=motion_coherence, motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps,
+            device=device,
         )  # fmt: skip
         path, sidecar = generate_video(cfg, progress=not quiet)
     except DSDNInputError as e:
@@ -147,7 +151,7 @@ def train_video_cmd(
 ) -> None:
     """Train DSDN (content LoRA + motion stream + interaction) on videos over a frozen base."""
     _setup_logging(debug)
-    from .training.video import TrainingDiverged, VideoTrainConfig, train_video
+    from .training.video import CheckpointWriteError, TrainingDiverged, VideoTrainConfig, train_video
 
     try:
         cfg = VideoTrainConfig(
@@ -160,7 +164,7 @@ def train_video_cmd(
             seed=seed, resume=resume,
         )  # fmt: skip
         path = train_video(cfg, progress=not quiet)
-    except (DSDNInputError, TrainingDiverged) as e:
+    except (DSDNInputError, TrainingDiverged, CheckpointWriteError) as e:
         _fail(str(e), debug)
     typer.echo(f"wrote {path}")
 
@@ -195,6 +199,14 @@ def eval_toy_cmd(
     from .pipeline import DSDNPipeline
 
     try:
+        from .errors import check_int
+
+        check_int("prompts", prompts, 0)
+        check_int("heldout_prompts", heldout_prompts, 0)
+        check_int("steps", steps, 1)
+        check_int("seed", seed, 0)
+        if prompts + heldout_prompts == 0:
+            raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
         classifier = None
         if judge is not None:
             from .evaluation.judge import ToyJudge

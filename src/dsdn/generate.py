@@ -11,7 +11,7 @@ import torch
 
 from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
 from .schedulers import SCHEDULERS, make_scheduler
-from .video_io import VIDEO_FORMATS, save_video, write_sidecar
+from .video_io import check_output_path, save_video, write_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class GenerateConfig:
     guidance: float = 7.5
     lora_scale: float = 1.0
     motion_coherence: float | None = None
+    motion_guidance: float | None = None
     scheduler: str = "ddim"
     seed: int = 0
     fps: int = 8
@@ -52,9 +53,9 @@ class GenerateConfig:
         check_float("lora_scale", self.lora_scale)
         if self.motion_coherence is not None:
             check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
-        suffix = Path(self.out).suffix.lower()
-        if suffix and suffix not in VIDEO_FORMATS:
-            raise invalid("out", self.out, f"must end in {', '.join(VIDEO_FORMATS)} (or have no suffix for png frames)")
+        if self.motion_guidance is not None:
+            check_float("motion_guidance", self.motion_guidance, 0.0)
+        check_output_path(self.out)
         check_int("fps", self.fps, 1)
         check_int("seed", self.seed, 0)
         check_choice("device", self.device if self.device in ("auto", "cpu") else self.device.split(":")[0],
@@ -111,6 +112,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True) -> tuple[Path, Pa
         guidance_scale=cfg.guidance,
         content_lora_scale=cfg.lora_scale,
         motion_coherence=cfg.motion_coherence,
+        motion_guidance_scale=cfg.motion_guidance,
         generator=generator,
         output_type="np",
     )
@@ -122,6 +124,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True) -> tuple[Path, Pa
         height=int(video.shape[1]),
         width=int(video.shape[2]),
         motion_coherence=cfg.motion_coherence if cfg.motion_coherence is not None else pipe.adapter.config.motion_coherence,
+        motion_guidance=cfg.motion_guidance if cfg.motion_guidance is not None else pipe.default_motion_guidance(cfg.guidance),
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),
     )

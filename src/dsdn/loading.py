@@ -70,6 +70,21 @@ def quiet_loading():
             t_logging.enable_progress_bar()
 
 
+@contextmanager
+def _clear_load_errors(path: Path):
+    """Turn any failure while reading a user-supplied base into one line naming the file (no traceback)."""
+    try:
+        yield
+    except DSDNInputError:
+        raise
+    except Exception as e:  # diffusers/transformers/safetensors raise many types for broken files
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise DSDNInputError(
+            f"base={str(path)!r} could not be loaded ({type(e).__name__}: {first}). Is a file missing, truncated, "
+            "or not in safetensors format?"
+        ) from None
+
+
 def load_base(
     path: str | Path,
     config: str | Path | None = None,
@@ -96,8 +111,8 @@ def load_base(
                 f"base={str(path)!r} is not a diffusers pipeline folder (no model_index.json): "
                 "give an SD-1.x diffusers folder or a .safetensors checkpoint."
             )
-        with quiet_loading():
-            pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=True, **common)
+        with quiet_loading(), _clear_load_errors(path):
+            pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=True, use_safetensors=True, **common)
     elif path.suffix == ".safetensors":
         config_dir = Path(config).expanduser() if config else sd15_config_dir()
         if not (config_dir / "model_index.json").is_file():
@@ -105,7 +120,7 @@ def load_base(
         extra = {}
         if not (config_dir / "tokenizer" / "tokenizer_config.json").is_file():
             extra["tokenizer"] = sd15_tokenizer()
-        with quiet_loading():
+        with quiet_loading(), _clear_load_errors(path):
             pipe = StableDiffusionPipeline.from_single_file(
                 str(path), config=str(config_dir), local_files_only=True, **common, **extra
             )

@@ -59,11 +59,17 @@ def _eval_mode(*modules: torch.nn.Module):
 
 
 VOCABULARY_FILE = "dsdn_vocabulary.txt"
+#: Largest height or width accepted: far above what SD-1.x models were trained for, and small
+#: enough that an accidental extra digit fails at once instead of exhausting memory.
+MAX_PIXELS = 4096
 
 
 def prompt_words(text: str) -> list[str]:
-    """Lower-case words of a prompt, punctuation dropped (as compared with a closed vocabulary)."""
-    return re.findall(r"[a-z0-9]+", text.lower())
+    """Lower-case words of a prompt, punctuation dropped (as compared with a closed vocabulary).
+
+    Words are runs of Unicode letters and digits, so a non-ASCII word ("é", "狗") is a word too
+    and a closed vocabulary refuses it instead of silently dropping it."""
+    return re.findall(r"[^\W_]+", text.lower())
 
 
 def read_vocabulary(base) -> frozenset[str] | None:
@@ -83,6 +89,55 @@ def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | No
     if any(not p.strip() for p in prompts):
         raise invalid(name, prompt, "must not be empty or blank", "Describe the video, e.g. 'a red ball moving left'.")
     return list(prompts)
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes from a safetensors header (no tensor is read); a broken file is a one-line error."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # SafetensorError, OSError...: the file is truncated, empty or not safetensors
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise DSDNInputError(f"{str(path)!r} is not a readable safetensors file ({first}): is it truncated?") from None
+
+
+def load_adapter(path: Path) -> DSDNAdapter:
+    """Load a :class:`DSDNAdapter` safely: ``config.json`` is validated by building the model on the
+    meta device (nothing allocated), then the weight file's header is checked against it (every key
+    and shape, the first mismatch named) before any tensor is read."""
+    import json
+
+    cfg_path = path / "config.json"
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DSDNInputError(f"{str(cfg_path)!r} is not valid JSON ({e}).") from None
+    if not isinstance(config, dict) or config.get("_class_name", "DSDNAdapter") != "DSDNAdapter":
+        raise DSDNInputError(f"{str(cfg_path)!r} does not describe a DSDNAdapter (its _class_name is not DSDNAdapter).")
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in DSDNAdapter.from_config(config).state_dict().items()}
+    except Exception as e:  # any bad field: wrong type, impossible widths...
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise DSDNInputError(f"{str(cfg_path)!r} is not a valid DSDN config ({type(e).__name__}: {first}).") from None
+    weights = path / "diffusion_pytorch_model.safetensors"
+    if not weights.is_file():
+        raise DSDNInputError(f"{str(path)!r} has no diffusion_pytorch_model.safetensors (DSDN loads safetensors only).")
+    found = safetensors_shapes(weights)
+    for key, shape in expected.items():
+        if key not in found:
+            raise DSDNInputError(f"{str(weights)!r} does not match its config.json: key {key!r} is missing.")
+        if found[key] != shape:
+            raise DSDNInputError(
+                f"{str(weights)!r} does not match its config.json: {key!r} has shape {found[key]} in the file, "
+                f"{shape} in the config."
+            )
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise DSDNInputError(f"{str(weights)!r} does not match its config.json: unexpected key {extra[0]!r}.")
+    return DSDNAdapter.from_pretrained(path, use_safetensors=True)
 
 
 class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
@@ -136,11 +191,12 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 raise DSDNInputError(
                     f"model={str(path)!r} holds DSDN weights only (no base/ folder): pass the SD base it was trained on."
                 )
-        adapter = DSDNAdapter.from_pretrained(path)
+        adapter = load_adapter(path)
         if torch_dtype is not None:
             adapter.to(dtype=torch_dtype)
         components = load_base(base, config=base_config, torch_dtype=torch_dtype)
         if (path / LORA_WEIGHT_NAME).is_file():
+            safetensors_shapes(path / LORA_WEIGHT_NAME)  # a truncated or foreign file fails here, in one line
             components["unet"].load_lora_adapter(
                 str(path), weight_name=LORA_WEIGHT_NAME, adapter_name=LORA_ADAPTER_NAME, prefix="unet"
             )
@@ -232,6 +288,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             check_int(name, v, factor)
             if v % factor:
                 raise invalid(name, v, f"must be a multiple of {factor} for this model", f"Try {max(factor, v // factor * factor)}.")
+            if v > MAX_PIXELS:
+                raise invalid(name, v, f"must be <= {MAX_PIXELS} pixels")
         check_int("num_inference_steps", steps, 1)
         check_float("guidance_scale", guidance_scale, 0.0)
         check_float("content_lora_scale", content_lora_scale)
@@ -241,6 +299,11 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
         check_int("decode_chunk_size", decode_chunk_size, 1)
         return prompts, negatives, motions
+
+    def default_motion_guidance(self, guidance_scale: float) -> float:
+        """The motion stream's guidance when the caller gives none: the model's default, else ``guidance_scale``."""
+        value = getattr(self.adapter.config, "motion_guidance_scale", None)
+        return guidance_scale if value is None else float(value)
 
     def _step_kwargs(self, generator) -> dict:
         return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
@@ -279,8 +342,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
             num_inference_steps: denoising steps.
             guidance_scale: classifier-free guidance on both streams (<= 1 disables it).
-            motion_guidance_scale: guidance of the motion stream alone (default: ``guidance_scale``);
-                used only when ``guidance_scale > 1``.
+            motion_guidance_scale: guidance of the motion stream alone (default: the model's
+                ``motion_guidance_scale`` if it has one, else ``guidance_scale``); used only when
+                ``guidance_scale > 1``.
             content_lora_scale: λ, the content increment's step length (0 = base UNet only).
             motion_coherence: γ of the motion combiner in [0, 1] (default: the model's).
             generator: seeds every random draw (one generator, or one per video).
@@ -304,7 +368,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             b = len(prompts) * n
             do_cfg = guidance_scale > 1.0
             if motion_guidance_scale is None:
-                motion_guidance_scale = guidance_scale
+                motion_guidance_scale = self.default_motion_guidance(guidance_scale)
             check_float("motion_guidance_scale", motion_guidance_scale, 0.0)
 
             def per_video(texts: list[str]) -> list[str]:

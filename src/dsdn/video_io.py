@@ -68,23 +68,53 @@ def _write_pngs(folder: Path, frames: np.ndarray) -> None:
         Image.fromarray(f).save(folder / f"frame_{i:04d}.png")
 
 
-def save_video(frames, path: str | Path, fps: int = 8, overwrite: bool = True) -> Path:
-    """Write one video ``(F, H, W, 3)``. The format follows the suffix: ``.mp4``, ``.gif``,
-    ``.webp``; a path with no suffix is a folder of ``frame_XXXX.png``. Returns the path."""
+def _is_frame_folder(path: Path) -> bool:
+    """A folder that holds only ``frame_XXXX.png`` files: one that :func:`save_video` wrote."""
+    return all(p.is_file() and p.name.startswith("frame_") and p.suffix == ".png" for p in path.iterdir())
+
+
+def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
+    """Validate where a video will go, before any work is done; raises a one-line :class:`DSDNInputError`.
+
+    Refused: an unsupported suffix; replacing a folder that is not a png-frame folder written by
+    dsdn (a user's folder is never deleted); a file where a frame folder would go, or a folder where a
+    file would go; a parent that cannot be created or written.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix and suffix not in VIDEO_FORMATS:
         raise DSDNInputError(
             f"out={str(path)!r} has an unsupported suffix: use {', '.join(VIDEO_FORMATS)} or no suffix for png frames."
         )
-    if not isinstance(fps, int) or fps < 1:
-        raise DSDNInputError(f"fps={fps!r} is invalid: must be an integer >= 1.")
     if path.exists() and not overwrite:
         raise DSDNInputError(f"out={str(path)!r} exists: choose another name or allow overwriting.")
+    if path.is_dir() and (suffix or not _is_frame_folder(path)):
+        raise DSDNInputError(
+            f"out={str(path)!r} is an existing folder that dsdn did not write: it is never replaced. Choose a new "
+            "name (e.g. out.mp4)."
+        )
+    if not suffix and path.exists() and not path.is_dir():
+        raise DSDNInputError(f"out={str(path)!r} is an existing file: a name without suffix is a folder of png frames.")
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise DSDNInputError(f"out={str(path)!r} cannot be written: {str(parent)!r} is not a writable folder.")
+    return path
+
+
+def save_video(frames, path: str | Path, fps: int = 8, overwrite: bool = True) -> Path:
+    """Write one video ``(F, H, W, 3)``. The format follows the suffix: ``.mp4``, ``.gif``,
+    ``.webp``; a path with no suffix is a folder of ``frame_XXXX.png``. Returns the path."""
+    path = check_output_path(path, overwrite)
+    suffix = path.suffix.lower()
+    if not isinstance(fps, int) or fps < 1:
+        raise DSDNInputError(f"fps={fps!r} is invalid: must be an integer >= 1.")
     frames = to_uint8(frames)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write next to the target, then rename: readers never see a partial file.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write next to the target, then rename: readers never see a partial file.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as e:
+        raise DSDNInputError(f"out={str(path)!r} cannot be written ({e.strerror or e}).") from None
     try:
         staged = tmp / ("video" + suffix)
         if suffix == ".mp4":

@@ -112,6 +112,10 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (e.g. the disk is full); earlier checkpoints are intact."""
+
+
 # ---------------------------------------------------------------------------------------- checkpoints
 def list_checkpoints(out: str | Path) -> list[Path]:
     """Complete checkpoints of a run, oldest first (temporary folders are ignored)."""
@@ -130,27 +134,58 @@ def _fsync_dir(path: Path) -> None:
 
 def save_checkpoint(out: Path, step: int, trainable: dict, optimizer, lr_scheduler, ema=None, extra: dict | None = None,
                     keep: int = 3) -> Path:  # fmt: skip
-    """Write ``out/checkpoint-<step>`` atomically (temp folder + rename) and prune to the last ``keep``."""
+    """Write ``out/checkpoint-<step>`` atomically (temp folder + rename) and prune to the last ``keep``.
+
+    A kill at any moment leaves every listed checkpoint complete: files are written and fsynced in a
+    temporary folder that only a rename makes visible, and a checkpoint is first renamed away before
+    it is deleted (re-saving a step, pruning). If writing fails (e.g. the disk is full), the
+    temporary folder is removed, the earlier checkpoints are untouched, and the error names them.
+    """
     from safetensors.torch import save_file
 
     final = out / f"{CHECKPOINT_PREFIX}{step:07d}"
     tmp = out / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in trainable.items()}, tmp / TRAINABLE_FILE)
-    if ema is not None:
-        save_file({f"{i}": p.detach().contiguous().cpu() for i, p in enumerate(ema.shadow_params)}, tmp / EMA_FILE)
-    torch.save(
-        {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(), **(extra or {})},
-        tmp / STATE_FILE,
-    )
-    _fsync_dir(tmp)
-    if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
-        shutil.rmtree(final)
+    try:
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().contiguous().cpu() for k, v in trainable.items()}, tmp / TRAINABLE_FILE)
+        if ema is not None:
+            save_file({f"{i}": p.detach().contiguous().cpu() for i, p in enumerate(ema.shadow_params)}, tmp / EMA_FILE)
+        torch.save(
+            {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(), **(extra or {})},
+            tmp / STATE_FILE,
+        )
+        _fsync_dir(tmp)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = list_checkpoints(out)
+        kept = f"the last complete checkpoint, {previous[-1]}, is intact" if previous else "no earlier checkpoint exists"
+        raise CheckpointWriteError(
+            f"could not write the step-{step} checkpoint ({e.strerror or e}); {kept}. Free disk space, then --resume."
+        ) from e
+    if final.exists():  # re-saving the same step (e.g. after a resume): move the old one away first
+        _discard(final)
     os.replace(tmp, final)
     for old in list_checkpoints(out)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     return final
+
+
+def _discard(path: Path) -> None:
+    """Delete a folder so that no half-deleted checkpoint is ever listed: rename it away, then remove it."""
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_stale_temporaries(out: Path) -> list[str]:
+    """Remove temporary and half-deleted folders left by a killed run; returns their names."""
+    if not Path(out).is_dir():
+        return []
+    stale = [p for p in Path(out).iterdir() if p.is_dir() and p.name.startswith((".tmp-", ".trash-"))]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return [p.name for p in stale]
 
 
 def load_checkpoint(path: Path) -> tuple[dict, dict, dict | None]:
@@ -240,7 +275,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     from ..motion_codec import estimate_motion_scale
     from ..objective import dsdn_loss
     from ..pipeline import read_vocabulary
-    from ..video_io import package_versions
+    from ..video_io import atomic_write_text, package_versions
 
     # Without an accelerator, run on CPU; several processes then use gloo (torchrun or accelerate launch).
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not _has_accelerator_device())
@@ -249,9 +284,6 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     checkpoints = list_checkpoints(out) if cfg.resume else []
     if not cfg.resume and list_checkpoints(out):
         raise DSDNInputError(f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out.")
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
 
     # ---- frozen base
     base = load_base(cfg.base)
@@ -334,11 +366,18 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
             z = frame_vae.encode(_to_video_tensor(items, device), sample=False)
         return z, [it["caption"] for it in items]
 
+    # The output folder is created only now, after the base, the data and the model are known to be good.
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        stale = remove_stale_temporaries(out)
+        if stale:
+            logger.warning("removed %d unfinished folder(s) left by an interrupted run: %s", len(stale), ", ".join(stale))
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         run = {"config": asdict(cfg), "resolved": {"size": size, "clips": n_clips, "processes": world,
                "adapter": dict(adapter.config), "trainable_parameters": sum(p.numel() for p in params),
                "resumed_from_step": start}, "versions": package_versions()}  # fmt: skip
-        (out / "run.json").write_text(json.dumps(run, indent=2, default=str))
+        atomic_write_text(out / "run.json", json.dumps(run, indent=2, default=str))
 
     metrics_path = out / "metrics.jsonl"
     t0 = time.perf_counter()
@@ -384,7 +423,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         loss = parts.loss
         if not torch.isfinite(loss):
             raise TrainingDiverged(
-                f"loss is {loss.item()} at step {step}; the last good checkpoint is "
+                f"loss is {loss.item()} at step {step + 1}; the last good checkpoint is "
                 f"{last_ckpt or 'none (no checkpoint yet)'}. Lower --lr or raise --warmup-steps, then --resume."
             )
         accelerator.backward(loss)

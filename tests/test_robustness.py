@@ -1,0 +1,210 @@
+"""Bad input everywhere: every row of docs/robustness.md is a case here (or names its own test).
+
+Each CLI case must exit with code 2, print exactly one line starting with ``error:``, show no
+traceback, and leave nothing new behind in its output folder.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from dsdn.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+OK = "a red circle moving right"
+
+
+def _broken_model(kind: str, model: Path, tmp: Path) -> Path:
+    """A copy of a trained model folder with one defect."""
+    bad = tmp / f"model-{kind}"
+    shutil.copytree(model, bad)
+    weights = bad / "diffusion_pytorch_model.safetensors"
+    if kind == "truncated":
+        data = weights.read_bytes()
+        weights.write_bytes(data[: len(data) // 2])
+    elif kind == "empty-weights":
+        weights.write_bytes(b"")
+    elif kind == "bad-json":
+        (bad / "config.json").write_text("{not json")
+    elif kind == "wrong-class":
+        cfg = json.loads((bad / "config.json").read_text())
+        (bad / "config.json").write_text(json.dumps({**cfg, "_class_name": "UNet2DModel"}))
+    elif kind == "wrong-field":
+        cfg = json.loads((bad / "config.json").read_text())
+        (bad / "config.json").write_text(json.dumps({**cfg, "interaction_head_dim": "wide"}))
+    elif kind == "shape-mismatch":  # the config promises other widths than the weights have
+        cfg = json.loads((bad / "config.json").read_text())
+        cfg["lora_rank"] = cfg["lora_rank"]  # unchanged; change the motion stream's widths instead
+        cfg["motion_unet_config"]["block_out_channels"] = [2 * c for c in cfg["motion_unet_config"]["block_out_channels"]]
+        (bad / "config.json").write_text(json.dumps(cfg))
+    elif kind == "pickle-only":
+        weights.rename(bad / "diffusion_pytorch_model.bin")
+    elif kind == "truncated-lora":
+        lora = bad / "pytorch_lora_weights.safetensors"
+        lora.write_bytes(lora.read_bytes()[:100])
+    elif kind == "truncated-base":
+        unet = bad / "base" / "unet" / "diffusion_pytorch_model.safetensors"
+        unet.write_bytes(unet.read_bytes()[:1000])
+    elif kind == "no-base":
+        shutil.rmtree(bad / "base")
+    return bad
+
+
+GENERATE_CASES = [
+    # (id, args, needle); {model} = a valid tiny model, {tmp} = a scratch folder
+    ("empty-prompt", ["", "--model", "{model}"], "prompt="),
+    ("blank-prompt", ["   ", "--model", "{model}"], "prompt="),
+    ("non-ascii-word", ["a red chien é moving right"], "does not know: 'chien', 'é'"),
+    ("zero-frames", [OK, "--frames", "0"], "frames=0"),
+    ("too-many-frames", [OK, "--frames", "100000"], "num_frames=100000"),
+    ("negative-steps", [OK, "--steps", "-1"], "steps=-1"),
+    ("nan-guidance", [OK, "--guidance", "nan"], "guidance=nan"),
+    ("inf-guidance", [OK, "--guidance", "inf"], "guidance=inf"),
+    ("nan-lora-scale", [OK, "--lora-scale", "nan"], "lora_scale=nan"),
+    ("negative-motion-coherence", [OK, "--motion-coherence", "-0.1"], "motion_coherence=-0.1"),
+    ("negative-motion-guidance", [OK, "--motion-guidance", "-1"], "motion_guidance=-1"),
+    ("negative-seed", [OK, "--seed", "-1"], "seed=-1"),
+    ("zero-fps", [OK, "--fps", "0"], "fps=0"),
+    ("odd-height", [OK, "--height", "7"], "height=7"),
+    ("huge-height", [OK, "--height", "100000"], "must be <= 4096"),
+    ("unknown-scheduler", [OK, "--scheduler", "magic"], "scheduler='magic'"),
+    ("unknown-device", [OK, "--device", "tpu"], "device="),
+    ("bad-suffix", [OK, "--out", "{tmp}/x.avi"], "unsupported suffix"),
+    ("out-is-a-users-folder", [OK, "--out", "{tmp}/mine"], "never replaced"),
+    ("out-under-a-file", [OK, "--out", "{tmp}/file.txt/x.mp4"], "not a writable folder"),
+    ("missing-model", [OK, "--model", "{tmp}/missing"], "--model="),
+    ("path-traversal-model", [OK, "--model", "{tmp}/../../../../../../etc"], "no config.json"),
+    ("model-is-a-file", [OK, "--model", "{tmp}/file.txt"], "not a folder"),
+    ("truncated-weights", [OK, "--model", "{bad:truncated}"], "not a readable safetensors file"),
+    ("empty-weights", [OK, "--model", "{bad:empty-weights}"], "not a readable safetensors file"),
+    ("config-not-json", [OK, "--model", "{bad:bad-json}"], "not valid JSON"),
+    ("config-wrong-class", [OK, "--model", "{bad:wrong-class}"], "does not describe a DSDNAdapter"),
+    ("config-wrong-type", [OK, "--model", "{bad:wrong-field}"], "not a valid DSDN config"),
+    ("weights-do-not-match-config", [OK, "--model", "{bad:shape-mismatch}"], "has shape"),
+    ("pickle-weights-only", [OK, "--model", "{bad:pickle-only}"], "safetensors only"),
+    ("truncated-lora", [OK, "--model", "{bad:truncated-lora}"], "pytorch_lora_weights.safetensors"),
+    ("truncated-base", [OK, "--model", "{bad:truncated-base}"], "could not be loaded"),
+    ("model-without-base", [OK, "--model", "{bad:no-base}"], "pass the SD base"),
+]
+
+
+@pytest.mark.parametrize("args, needle", [c[1:] for c in GENERATE_CASES], ids=[c[0] for c in GENERATE_CASES])
+def test_generate_bad_input(trained_model_dir, tmp_path, args, needle):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "mine").mkdir()
+    (scratch / "mine" / "notes.txt").write_text("keep me")
+    (scratch / "file.txt").write_text("a file")
+
+    def fill(a):
+        m = re.fullmatch(r"\{bad:(.+)\}", a)
+        if m:
+            return str(_broken_model(m.group(1), trained_model_dir, tmp_path))
+        return a.format(model=trained_model_dir, tmp=scratch)
+
+    args = [fill(a) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(scratch / "v.mp4")]
+    before = sorted(p.name for p in scratch.rglob("*"))
+    res = runner.invoke(app, ["generate", *args, "-q"])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.output, res.output
+    assert sorted(p.name for p in scratch.rglob("*")) == before  # nothing written, nothing deleted
+    assert (scratch / "mine" / "notes.txt").read_text() == "keep me"
+
+
+OTHER_CASES = [
+    ("train-video-missing-base", ["train", "video", "--base", "{tmp}/none", "--out", "{tmp}/run"], "does not exist"),
+    ("train-video-zero-steps", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--steps", "0"], "steps=0"),
+    ("train-video-nan-lr", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--lr", "nan"], "lr=nan"),
+    ("train-video-negative-batch", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--batch-size", "-2"],
+     "batch_size=-2"),
+    ("train-video-missing-data", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--data", "{tmp}/none"],
+     "data="),
+    ("train-base-negative-token-weight", ["train", "base", "--out", "{tmp}/b", "--text-token-weight", "-1"],
+     "text_token_weight=-1"),
+    ("eval-toy-negative-prompts", ["eval", "toy", "--prompts", "-1"], "prompts=-1"),
+    ("eval-toy-nothing-to-do", ["eval", "toy", "--prompts", "0", "--heldout-prompts", "0"], "nothing to evaluate"),
+    ("eval-video-missing", ["eval", "video", "{tmp}/none.mp4"], "is not a file"),
+    ("eval-video-zero-length", ["eval", "video", "{tmp}/empty.mp4"], "could not be decoded"),
+    ("eval-video-corrupt", ["eval", "video", "{tmp}/corrupt.mp4"], "could not be decoded"),
+    ("eval-video-one-frame", ["eval", "video", "{tmp}/one.mp4"], "has 1 frame(s)"),
+    ("eval-judge-zero-steps", ["eval", "train-judge", "--steps", "0", "--out", "{tmp}/j"], "steps=0"),
+    ("eval-toy-missing-judge", ["eval", "toy", "--judge", "{tmp}/none"], "train-judge"),
+    ("info-missing-model", ["info", "--model", "{tmp}/none"], "--model="),
+    ("benchmark-missing-file", ["benchmark", "quality", "{tmp}/none.yaml"], "does not exist"),
+    ("benchmark-not-yaml", ["benchmark", "quality", "{tmp}/bad.yaml"], "not valid YAML"),
+    ("benchmark-unknown-kind", ["benchmark", "quality", "{tmp}/kind.yaml"], "kind"),
+    ("speed-bad-list", ["benchmark", "speed", "--tiny-frames", "8,x"], "comma-separated integers"),
+    ("speed-zero-repeats", ["benchmark", "speed", "--repeats", "0"], "repeats=0"),
+]
+
+
+@pytest.mark.parametrize("args, needle", [c[1:] for c in OTHER_CASES], ids=[c[0] for c in OTHER_CASES])
+def test_other_commands_bad_input(trained_model_dir, tmp_path, args, needle):
+    from dsdn.video_io import save_video
+
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x17" * 200)
+    save_video(np.zeros((1, 16, 16, 3), np.uint8), tmp_path / "one.mp4")
+    (tmp_path / "bad.yaml").write_text("methods: [unclosed\n")
+    (tmp_path / "kind.yaml").write_text("prompts: [x]\nmethods: [{name: a, kind: nope}]\n")
+    args = [a.format(tmp=tmp_path, base=trained_model_dir / "base") for a in args]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    res = runner.invoke(app, [*args, "-q"] if args[0] in ("train", "benchmark") or args[:2] == ["eval", "toy"]
+                        or args[:2] == ["eval", "train-judge"] else args)  # fmt: skip
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
+    assert "Traceback" not in res.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_decode_chunking_changes_only_the_last_float_bits(pipe):
+    from conftest import gen_kwargs
+
+    whole = pipe("a red ball", **gen_kwargs(num_frames=6, decode_chunk_size=16)).frames
+    chunked = pipe("a red ball", **gen_kwargs(num_frames=6, decode_chunk_size=1)).frames
+    np.testing.assert_allclose(whole, chunked, rtol=0, atol=1e-5)  # batch size picks other conv kernels
+    again = pipe("a red ball", **gen_kwargs(num_frames=6, decode_chunk_size=1)).frames
+    np.testing.assert_array_equal(chunked, again)  # same settings: bit-identical
+
+
+def test_a_wrong_type_is_refused_by_the_parser(tmp_path):
+    res = runner.invoke(app, ["generate", OK, "--frames", "eight", "--out", str(tmp_path / "v.mp4")])
+    assert res.exit_code == 2 and "Invalid value for '--frames'" in res.output and "integer" in res.output
+    assert "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_shows_the_traceback(trained_model_dir, tmp_path):
+    with pytest.raises(Exception):
+        runner.invoke(app, ["generate", OK, "--frames", "0", "--debug", "--out", str(tmp_path / "v.mp4")],
+                      catch_exceptions=False)  # fmt: skip
+
+
+def test_every_row_of_the_robustness_doc_names_a_real_test():
+    doc = (ROOT / "docs" / "robustness.md").read_text()
+    ids = {c[0] for c in GENERATE_CASES} | {c[0] for c in OTHER_CASES}
+    rows = [line for line in doc.splitlines() if line.startswith("| ") and not line.rstrip(" |").endswith("| test")]
+    assert len(rows) >= len(ids)
+    for row in rows:
+        ref = row.rstrip(" |").split("|")[-1].strip().strip("`")
+        if ref.startswith("tests/"):
+            file, _, name = ref.partition("::")
+            name = name.split("[")[0]
+            assert f"def {name}(" in (ROOT / file).read_text(), ref
+        else:
+            assert ref in ids, f"{ref!r} is not a case id of tests/test_robustness.py"
+    documented = {row.rstrip(" |").split("|")[-1].strip().strip("`") for row in rows}
+    assert ids <= documented, sorted(ids - documented)
+    counts = re.search(r"(\d+) bad inputs tried, (\d+) faults injected, 0 files lost", doc)
+    assert counts and int(counts.group(1)) == len(ids) + 1  # + the parser's wrong-type case
+    assert int(counts.group(2)) == 4 + 3  # test_faults.py: KILLS kills, full disk twice, one NaN
