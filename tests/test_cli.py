@@ -86,6 +86,14 @@ def test_console_script_help_shows_defaults():
     assert "--frames" in res.stdout and "default: 8" in res.stdout and "Example:" in res.stdout
 
 
+@pytest.mark.parametrize("command", [["generate"], ["train", "base"], ["train", "video"], ["eval", "toy"], ["eval", "video"],
+                                     ["eval", "train-judge"], ["benchmark", "quality"], ["benchmark", "speed"],
+                                     ["info"], ["version"]])  # fmt: skip
+def test_every_command_help_has_an_example(command):
+    res = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert res.exit_code == 0 and "Example: dsdn " + " ".join(command) in res.output, res.output
+
+
 def test_info_describes_model_base_vocabulary_versions_and_device(trained_model_dir, tmp_path):
     res = runner.invoke(app, ["info", "--model", str(trained_model_dir)], catch_exceptions=False)
     assert res.exit_code == 0, res.output

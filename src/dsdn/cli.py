@@ -470,7 +470,7 @@ def info(
     typer.echo(f"device: {device}, {torch.get_num_threads()} CPU threads")
 
 
-@app.command()
+@app.command(epilog="Example: dsdn version")
 def version() -> None:
     """Print the versions of dsdn and its main dependencies."""
     from .video_io import package_versions
