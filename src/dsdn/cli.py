@@ -335,7 +335,7 @@ def bench_quality_cmd(
 
             typer.echo(f"training the toy-world judge into {spec.judge}")
             judge_report = train_judge(JudgeTrainConfig(out=spec.judge), progress=not quiet)
-        command = f"dsdn benchmark quality {config}" + (f" --report {report}" if report else "")
+        command = f"dsdn benchmark quality {config} --out {out}" + (f" --report {report}" if report else "")
         summary = run_benchmark(spec, out, progress=not quiet, command=command, judge_report=judge_report)
     except DSDNInputError as e:
         _fail(str(e), debug)

@@ -99,12 +99,14 @@ def _count(module) -> int:
 
 
 def motion_adapter_config(unet_config, target_params: int) -> dict:
-    """MotionAdapter settings for ``unet_config`` whose parameter count is closest to ``target_params``."""
+    """MotionAdapter settings for ``unet_config`` whose parameter count is closest to ``target_params``
+    (transformer layers per motion module are varied; the number of modules is fixed by the UNet)."""
     import torch
     from diffusers import MotionAdapter
 
     best = None
-    for layers in (1, 2, 3):
+    # UNetMotionModel.from_unet2d needs one motion module per resnet: the layer count is the UNet's.
+    for layers in (unet_config.layers_per_block,):
         for tlayers in (1, 2, 3, 4, 6, 8):
             cfg = dict(
                 block_out_channels=tuple(unet_config.block_out_channels), motion_layers_per_block=layers,
