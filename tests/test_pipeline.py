@@ -49,6 +49,30 @@ def test_knobs_change_the_result_as_documented():
         assert not torch.equal(pipe("a red ball", **gen_kwargs(output_type="latent", **kw)).frames, ref), kw
 
 
+def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    seen = {}
+
+    def run(**kw):
+        cb = lambda i, t, state: seen.update({k: v.clone() for k, v in state.items()})  # noqa: E731
+        out = pipe("a red ball", **gen_kwargs(output_type="latent", num_inference_steps=1, **kw), callback_on_step_end=cb)
+        return out.frames, dict(seen)
+
+    ref, ref_state = run()
+    same, same_state = run(motion_guidance_scale=7.5)  # the default is the content guidance
+    assert torch.equal(ref, same)
+    strong, strong_state = run(motion_guidance_scale=30.0)
+    # after one step, only the motion latents differ: the content update does not see the motion guidance
+    assert torch.equal(strong_state["content"], ref_state["content"])
+    assert not torch.equal(strong_state["motion"], ref_state["motion"])
+    pipe.adapter.register_to_config(motion_guidance_scale=30.0)  # a model's own default
+    default, _ = run()
+    assert torch.equal(default, strong)
+    with pytest.raises(DSDNInputError, match="motion_guidance_scale"):
+        run(motion_guidance_scale=float("nan"))
+
+
 def test_gamma_zero_is_content_only():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
