@@ -404,13 +404,9 @@ def _count_parameters(files) -> int:
     """Parameters stored in safetensors files, read from their headers (no tensor is loaded)."""
     from math import prod
 
-    from safetensors import safe_open
+    from .pipeline import safetensors_shapes
 
-    total = 0
-    for f in files:
-        with safe_open(str(f), framework="pt") as st:
-            total += sum(prod(st.get_slice(k).get_shape()) for k in st.keys())
-    return total
+    return sum(prod(shape) for f in files for shape in safetensors_shapes(f).values())
 
 
 @app.command(epilog="Example: dsdn info --model ./my-dsdn")

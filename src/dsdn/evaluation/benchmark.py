@@ -120,9 +120,8 @@ class BenchmarkSpec:
             if not isinstance(m, dict) or "name" not in m or "kind" not in m:
                 raise invalid("methods[]", m, "each method needs a name and a kind")
             options = {k: v for k, v in m.items() if k not in ("name", "kind")}
-            for key in ("model",):
-                if options.get(key) is not None and base_dir is not None and not Path(options[key]).is_absolute():
-                    options[key] = str(base_dir / options[key])
+            if options.get("model") is not None and base_dir is not None and not Path(options["model"]).is_absolute():
+                options["model"] = str(base_dir / options["model"])
             methods.append(MethodSpec(str(m["name"]), str(m["kind"]), options))
         judge = data.get("judge")
         if judge is not None and base_dir is not None and not Path(judge).is_absolute():
@@ -379,17 +378,14 @@ def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
 
 def _fmt(v: tuple[float, float, float], key: str) -> str:
     mean, lo, hi = v
-    scale, digits = (100.0, 1) if key.endswith("_acc") else (1.0, 3 if abs(mean) < 100 else 0)
-    if key == "toy_fvd":
-        digits = 2
-    if key == "seconds_per_clip":
+    if key in ("toy_fvd", "seconds_per_clip"):  # single figures
         return f"{mean:.2f}"
+    if key.endswith("_acc"):  # percentages with their (asymmetric) Wilson interval
+        return f"{100 * mean:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    digits = 3 if abs(mean) < 100 else 0
     if math.isnan(lo):
-        return f"{mean * scale:.{digits}f}"
-    half = (hi - lo) / 2 if key not in ("toy_fvd",) and not key.endswith("_acc") else None
-    if half is not None:
-        return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
 
 
 def markdown_table(summary: dict) -> str:

@@ -105,20 +105,18 @@ def motion_adapter_config(unet_config, target_params: int) -> dict:
     from diffusers import MotionAdapter
 
     best = None
-    # UNetMotionModel.from_unet2d needs one motion module per resnet: the layer count is the UNet's.
-    for layers in (unet_config.layers_per_block,):
-        for tlayers in (1, 2, 3, 4, 6, 8):
-            cfg = dict(
-                block_out_channels=tuple(unet_config.block_out_channels), motion_layers_per_block=layers,
-                motion_transformer_layers_per_block=tlayers, motion_transformer_layers_per_mid_block=tlayers,
-                motion_num_attention_heads=8 if unet_config.block_out_channels[0] >= 128 else 4,
-                motion_norm_num_groups=unet_config.norm_num_groups, motion_max_seq_length=32,
-            )  # fmt: skip
-            with torch.device("meta"):
-                n = _count(MotionAdapter(**cfg))
-            err = abs(math.log(n / target_params))
-            if best is None or err < best[0]:
-                best = (err, cfg, n)
+    for tlayers in (1, 2, 3, 4, 6, 8):
+        cfg = dict(
+            # UNetMotionModel.from_unet2d needs one motion module per resnet: the layer count is the UNet's.
+            block_out_channels=tuple(unet_config.block_out_channels), motion_layers_per_block=unet_config.layers_per_block,
+            motion_transformer_layers_per_block=tlayers, motion_transformer_layers_per_mid_block=tlayers,
+            motion_num_attention_heads=8 if unet_config.block_out_channels[0] >= 128 else 4,
+            motion_norm_num_groups=unet_config.norm_num_groups, motion_max_seq_length=32,
+        )  # fmt: skip
+        with torch.device("meta"):
+            err = abs(math.log(_count(MotionAdapter(**cfg)) / target_params))
+        if best is None or err < best[0]:
+            best = (err, cfg)
     return best[1]
 
 
