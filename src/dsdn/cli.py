@@ -169,6 +169,41 @@ def train_video_cmd(
     typer.echo(f"wrote {path}")
 
 
+@train_app.command("peer", epilog=(
+    "Example: dsdn train peer --kind animatediff --out outputs/peers/animatediff --budget-s 3284"
+))  # fmt: skip
+def train_peer_cmd(
+    kind: str = typer.Option(..., help="animatediff (MotionAdapter in the frozen base) or unet3d (one 3D UNet)."),
+    base: Optional[str] = typer.Option(None, help="Frozen SD-1.x base folder (default: the shipped model's base)."),
+    out: str = typer.Option(..., help="Run folder: metrics.jsonl and the trained model/."),
+    budget_s: Optional[float] = typer.Option(None, help="Wall-clock training budget in seconds (ends before --steps)."),
+    steps: int = typer.Option(3500, help="Optimisation steps at most."),
+    data: str = typer.Option("toy", help="'toy' (the toy world's train split) or a folder of videos."),
+    toy_clips: int = typer.Option(4000, help="Toy-world clips to train on (with --data toy)."),
+    frames: int = typer.Option(8, help="Frames per training clip."),
+    batch_size: int = typer.Option(4, help="Clips per step and process."),
+    lr: float = typer.Option(1e-3, help="AdamW learning rate (cosine over the budget after warm-up)."),
+    warmup_steps: int = typer.Option(100, help="Linear LR warm-up steps."),
+    ema_decay: float = typer.Option(0.995, help="EMA of the trained weights (0 = off)."),
+    seed: int = typer.Option(0, help="Seed of initialisation, batches and noise."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Train a benchmark peer (AnimateDiff-style or single-stream 3D UNet) on the same base and data as DSDN."""
+    _setup_logging(debug)
+    from .training.peers import PeerTrainConfig, train_peer
+
+    try:
+        cfg = PeerTrainConfig(
+            kind=kind, base=base, out=out, budget_s=budget_s, steps=steps, data=data, toy_clips=toy_clips,
+            num_frames=frames, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, ema_decay=ema_decay, seed=seed,
+        )  # fmt: skip
+        path = train_peer(cfg, progress=not quiet)
+    except DSDNInputError as e:
+        _fail(str(e), debug)
+    typer.echo(f"wrote {path}")
+
+
 eval_app = typer.Typer(help="Evaluate a model.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
@@ -464,6 +499,27 @@ def info(
     typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     typer.echo(f"device: {device}, {torch.get_num_threads()} CPU threads")
+
+
+@app.command(epilog="Example: dsdn web --port 7860   (then open http://127.0.0.1:7860)")
+def web(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
+    port: int = typer.Option(7860, help="Port on 127.0.0.1 (the page is never served to other machines)."),
+    device: str = typer.Option("auto", help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:1..."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Serve a local web page (Gradio, optional extra 'web') to type a prompt, set seed/frames/λ/γ and watch the video."""
+    _setup_logging(debug)
+    from .errors import invalid
+    from .web import serve
+
+    try:
+        if not 1 <= port <= 65535:
+            raise invalid("port", port, "must be an integer from 1 to 65535")
+        serve(model, port=port, device=device, open_browser=open_browser)
+    except DSDNInputError as e:
+        _fail(str(e), debug)
 
 
 @app.command(epilog="Example: dsdn version")

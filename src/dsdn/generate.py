@@ -89,15 +89,22 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def generate_video(cfg: GenerateConfig, progress: bool = True) -> tuple[Path, Path]:
-    """Load the model, generate, write the video and its JSON sidecar; returns both paths."""
+def load_pipeline(model: str | None = None, base: str | None = None, device: str = "auto"):
+    """The :class:`~dsdn.pipeline.DSDNPipeline` of ``model`` (default: the shipped model) on ``device``."""
     from .pipeline import DSDNPipeline
 
+    pipe = DSDNPipeline.from_pretrained(resolve_model_dir(model), base=base)
+    return pipe.to(_device(device))
+
+
+def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tuple[Path, Path]:
+    """Load the model (unless ``pipe``, already loaded from ``cfg.model``, is given), generate, write
+    the video and its JSON sidecar; returns both paths."""
     model_dir = resolve_model_dir(cfg.model)
     t0 = time.perf_counter()
-    pipe = DSDNPipeline.from_pretrained(model_dir, base=cfg.base)
+    if pipe is None:
+        pipe = load_pipeline(cfg.model, cfg.base, cfg.device)
     pipe.scheduler = make_scheduler(cfg.scheduler, pipe.scheduler.config)
-    pipe.to(_device(cfg.device))
     pipe.set_progress_bar_config(disable=not progress, desc="denoising")
     t_load = time.perf_counter() - t0
     generator = torch.Generator("cpu").manual_seed(cfg.seed)

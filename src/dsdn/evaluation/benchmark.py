@@ -14,6 +14,12 @@ Method kinds (``kind:`` in the YAML):
   ``motion_coherence`` (γ), ``content_lora_scale`` (λ), ``motion_guidance_scale``.
 * ``framewise``: the same frozen base as a text-to-image model, independent noise per frame.
 * ``text2video-zero``: diffusers' ``TextToVideoZeroPipeline`` on the same base.
+* ``animatediff`` / ``unet3d``: the trained peers of :mod:`dsdn.training.peers` (AnimateDiff-style
+  motion modules in the frozen base; one single-stream 3D UNet), sampled with diffusers'
+  ``AnimateDiffPipeline`` / ``TextToVideoSDPipeline``. ``model:`` is the run folder of
+  ``dsdn train peer``; when it holds no trained peer, the benchmark trains one there first (on
+  ``base:``, default the shipped model's base) for ``train_steps`` steps or ``train_budget_s``
+  seconds of wall-clock time on this machine, whichever is fewer steps.
 """
 
 from __future__ import annotations
@@ -29,14 +35,17 @@ import numpy as np
 
 from ..errors import DSDNInputError, check_float, check_int, invalid
 
-METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero")
+METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero", "animatediff", "unet3d")
 #: Options each kind accepts besides ``name`` and ``kind``.
 _KIND_OPTIONS = {
     "real": {"size"},
     "dsdn": {"model", "use_interaction", "motion_coherence", "content_lora_scale", "motion_guidance_scale"},
     "framewise": {"model"},
     "text2video-zero": {"model", "motion_field_strength"},
+    "animatediff": {"model", "base", "train_budget_s", "train_steps"},
+    "unet3d": {"model", "base", "train_budget_s", "train_steps"},
 }
+PEER_KINDS = ("animatediff", "unet3d")
 #: Metric key -> (label, better, binary).
 METRICS = {
     "warping_error": ("warping error", "lower", False),
@@ -67,6 +76,9 @@ class MethodSpec:
         if unknown:
             allowed = ", ".join(sorted(_KIND_OPTIONS[self.kind])) or "none"
             raise invalid(f"methods[{self.name}]", sorted(unknown), f"unknown option(s) for kind {self.kind} (allowed: {allowed})")
+        if self.kind in PEER_KINDS and not self.options.get("model"):
+            raise invalid(f"methods[{self.name}].model", self.options.get("model"),
+                          f"a {self.kind} method needs model: the run folder of `dsdn train peer`")  # fmt: skip
 
 
 @dataclass
@@ -120,8 +132,9 @@ class BenchmarkSpec:
             if not isinstance(m, dict) or "name" not in m or "kind" not in m:
                 raise invalid("methods[]", m, "each method needs a name and a kind")
             options = {k: v for k, v in m.items() if k not in ("name", "kind")}
-            if options.get("model") is not None and base_dir is not None and not Path(options["model"]).is_absolute():
-                options["model"] = str(base_dir / options["model"])
+            for key in ("model", "base"):  # paths relative to base_dir
+                if options.get(key) is not None and base_dir is not None and not Path(options[key]).is_absolute():
+                    options[key] = str(base_dir / options[key])
             methods.append(MethodSpec(str(m["name"]), str(m["kind"]), options))
         judge = data.get("judge")
         if judge is not None and base_dir is not None and not Path(judge).is_absolute():
@@ -184,6 +197,8 @@ class _Generators:
         if method.kind == "real":
             size = int(o.get("size", 64))
             return lambda prompt, seed: _real_clip(prompt, seed, s.frames, size)
+        if method.kind in PEER_KINDS:
+            return self._peer(method.kind, o)
         pipe = self.dsdn_pipe(o.pop("model", None))
         if method.kind == "dsdn":
 
@@ -227,6 +242,33 @@ class _Generators:
             return np.asarray(out.images, dtype=np.float32)
 
         return run
+
+
+    def _peer(self, kind: str, o: dict) -> Callable[[str, int], np.ndarray]:
+        import torch
+
+        from ..loading import load_base
+        from ..training.peers import PEER_FILE, PeerTrainConfig, default_base, peer_pipeline, train_peer
+
+        run, base = Path(o["model"]), o.get("base") or default_base()
+        model = run if (run / PEER_FILE).is_file() else run / "model"
+        if not (model / PEER_FILE).is_file():
+            budget, steps = o.get("train_budget_s"), o.get("train_steps")
+            if budget is None and steps is None:
+                raise DSDNInputError(f"{str(run)!r} holds no trained {kind} peer and the method sets neither train_steps "
+                                     f"nor train_budget_s: train it with `dsdn train peer --kind {kind} --out {run}`")  # fmt: skip
+            cfg = PeerTrainConfig(kind=kind, base=base, out=str(run), budget_s=None if budget is None else float(budget),
+                                  steps=10**6 if steps is None else int(steps))  # fmt: skip
+            model = train_peer(cfg)
+        pipe = peer_pipeline(model, load_base(base))
+        pipe.set_progress_bar_config(disable=True)
+        s = self.spec
+
+        def run_peer(prompt, seed):
+            return pipe(prompt, num_frames=s.frames, num_inference_steps=s.steps, guidance_scale=s.guidance,
+                        generator=torch.Generator().manual_seed(seed), output_type="np").frames[0]  # fmt: skip
+
+        return run_peer
 
 
 # ------------------------------------------------------------------------------------------ scoring

@@ -1,0 +1,326 @@
+"""Train the single-stream peers of the benchmark on the same base and data as DSDN (``dsdn train peer``).
+
+Two peers, each a diffusers model trained here on the toy world (or a video folder) over the same
+frozen SD-format base, so that ``dsdn benchmark quality`` compares methods, not bases:
+
+* ``animatediff``: AnimateDiff's recipe: diffusers' :class:`~diffusers.MotionAdapter` inserted into
+  the frozen base UNet (:class:`~diffusers.UNetMotionModel`); only the motion modules train. Its
+  size is chosen to be closest to DSDN's trainable parameter count. Sampled with diffusers'
+  ``AnimateDiffPipeline``.
+* ``unet3d``: one stream, ModelScope's recipe: a :class:`~diffusers.UNet3DConditionModel` with the
+  base UNet's levels, inflated from the base weights, every weight trained. Its temporal
+  attention gets the same parameter-free frame positions as DSDN's motion stream (without them it
+  cannot tell a clip from its reverse). Sampled with diffusers' ``TextToVideoSDPipeline``.
+
+The budget is wall-clock time (``budget_s``, e.g. DSDN's own training time) or a step count,
+whichever is smaller. A time budget is turned into steps by timing the first steps of the run
+(:data:`PROBE_STEPS` after :data:`PROBE_WARMUP` untimed ones): ``steps = budget_s / seconds per
+step``. So the run's length is fixed by the machine's speed on this model, not by whatever else
+later loads the machine, and the learning rate follows the same warm-up and cosine over the known
+step count as DSDN's run. The loss is the plain denoising loss (``ε`` or ``v``
+following the scheduler) with the same text dropout, batch, optimiser and EMA as DSDN's run.
+
+The result, written atomically to ``out/model``, is a folder with ``peer.json`` (kind, steps, wall
+time, parameters, base) and the trained weights as safetensors (``motion_adapter/`` or
+``unet3d/``). A killed run is started again (no resume: these are benchmark baselines).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..errors import DSDNInputError, check_choice, check_float, check_int
+
+logger = logging.getLogger(__name__)
+
+PEER_KINDS = ("animatediff", "unet3d")
+PEER_FILE = "peer.json"
+#: Steps timed (after untimed warm-up steps) to turn a wall-clock budget into a step count.
+PROBE_WARMUP, PROBE_STEPS = 3, 20
+#: Frame positions given to the ``unet3d`` peer's temporal transformers (as DSDN's motion stream).
+FRAME_POSITIONS = 32
+
+
+@dataclass
+class PeerTrainConfig:
+    """A peer training run (validated on construction)."""
+
+    kind: str
+    base: str | None = None  # default: the shipped model's base
+    out: str = "outputs/peers/animatediff"
+    data: str = "toy"
+    captions: str | None = None
+    video_column: str = "video"
+    caption_column: str = "caption"
+    toy_clips: int = 4000
+    num_frames: int = 8
+    frame_stride: int = 1
+    size: int | None = None
+    budget_s: float | None = None
+    steps: int = 3500
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.995
+    text_dropout: float = 0.1
+    seed: int = 0
+    log_every: int = 10
+
+    def __post_init__(self):
+        check_choice("kind", self.kind, PEER_KINDS)
+        for name, low in (("toy_clips", 1), ("num_frames", 2), ("frame_stride", 1), ("steps", 1), ("batch_size", 1),
+                          ("warmup_steps", 0), ("seed", 0), ("log_every", 1)):  # fmt: skip
+            check_int(name, getattr(self, name), low)
+        if self.size is not None:
+            check_int("size", self.size, 8)
+        if self.budget_s is not None:
+            check_float("budget_s", self.budget_s, 1.0)
+        check_float("lr", self.lr, 0.0)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        check_float("max_grad_norm", self.max_grad_norm, 0.0)
+        check_float("ema_decay", self.ema_decay, 0.0, 1.0)
+        check_float("text_dropout", self.text_dropout, 0.0, 1.0)
+
+
+def default_base() -> str:
+    from ..generate import default_model_dir
+
+    return str(default_model_dir() / "base")
+
+
+def unet3d_from_base(unet2d) -> torch.nn.Module:
+    """The ``unet3d`` peer: a UNet3DConditionModel with the base's levels, inflated from its weights."""
+    from diffusers import UNet3DConditionModel
+
+    from ..adapter import add_frame_positions
+    from ..motion_stream import inflate_from_content, motion_unet_config
+
+    heads = unet2d.config.attention_head_dim
+    model = UNet3DConditionModel(**motion_unet_config(unet2d.config, num_heads=heads if isinstance(heads, int) else heads[0]))
+    inflate_from_content(model, unet2d)
+    add_frame_positions(model, FRAME_POSITIONS)
+    return model
+
+
+def _target_params(base_unet) -> int:
+    """DSDN's trainable parameter count for this base: the tiny preset's adapter plus its content LoRA."""
+    from ..content_stream import ContentStream
+    from ..denoiser import DualStreamDenoiser
+    from ..presets import get_preset
+
+    adapter = get_preset("tiny").build(base_unet, motion_scale=1.0)
+    unet = type(base_unet).from_config(base_unet.config)
+    content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
+    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction)
+    return sum(p.numel() for _, p in denoiser.trainable_parameters())
+
+
+def build_peer(kind: str, base_unet):
+    """``(model to train, its trainable parameters, the MotionAdapter or None)`` for a fresh run."""
+    if kind == "unet3d":
+        model = unet3d_from_base(base_unet)
+        return model, [p for p in model.parameters()], None
+    from diffusers import MotionAdapter, UNetMotionModel
+
+    from ..evaluation.speed import motion_adapter_config
+
+    adapter = MotionAdapter(**motion_adapter_config(base_unet.config, _target_params(base_unet)))
+    model = UNetMotionModel.from_unet2d(base_unet, adapter)
+    model.freeze_unet2d_params()
+    return model, [p for p in model.parameters() if p.requires_grad], adapter
+
+
+def peer_forward(kind: str, model, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """The model's prediction for ``noisy`` ``(B, C, F, h, w)``: UNetMotionModel takes the text once
+    per frame, UNet3DConditionModel once per clip."""
+    if kind == "animatediff":
+        text = text.repeat_interleave(noisy.shape[2], dim=0)
+    return model(noisy, t, encoder_hidden_states=text).sample
+
+
+def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
+    """Train one peer within its budget; returns the saved model folder ``out/model``."""
+    from accelerate import Accelerator
+    from diffusers import DDPMScheduler
+    from diffusers.training_utils import EMAModel
+
+    from ..frame_vae import FrameVAE
+    from ..loading import load_base
+    from ..objective import _target
+    from ..video_io import atomic_write_text, package_versions
+    from .video import _has_accelerator_device, _step_seed, build_dataset, encode_dataset
+
+    accelerator = Accelerator(cpu=not _has_accelerator_device())
+    device = accelerator.device
+    out = Path(cfg.out)
+    base_path = cfg.base or default_base()
+    if (out / "model" / PEER_FILE).is_file():
+        raise DSDNInputError(f"out={str(out)!r} already holds a trained peer: pass another --out, or delete it first.")
+    base = load_base(base_path)
+    vae, text_encoder, tokenizer, unet = base["vae"], base["text_encoder"], base["tokenizer"], base["unet"]
+    for m in (vae, text_encoder):
+        m.requires_grad_(False).eval().to(device)
+    frame_vae = FrameVAE(vae)
+    size = cfg.size or unet.config.sample_size * frame_vae.scale_factor
+    noise_scheduler = DDPMScheduler.from_config(base["scheduler"].config)
+
+    dataset = build_dataset(cfg, size)
+    latents, captions = encode_dataset(dataset, frame_vae, device, progress=progress and accelerator.is_local_main_process)
+    torch.manual_seed(cfg.seed)
+    model, params, adapter = build_peer(cfg.kind, unet)
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    def encode_text(texts: list[str]) -> torch.Tensor:
+        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors="pt")  # fmt: skip
+        with torch.no_grad():
+            return text_encoder(ids.input_ids.to(device))[0]
+
+    null_text = encode_text([""])
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+    metrics_path.unlink(missing_ok=True)
+    n_params = sum(p.numel() for p in params)
+    logger.info("%s peer: %d trainable parameters; budget %s", cfg.kind, n_params,
+                f"{cfg.budget_s:.0f} s" if cfg.budget_s else f"{cfg.steps} steps")  # fmt: skip
+
+    def log(record: dict) -> None:
+        if accelerator.is_main_process:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    bar = tqdm(total=cfg.steps, desc=f"train {cfg.kind}", disable=not (progress and accelerator.is_local_main_process))
+    t0 = time.perf_counter()
+    step, total, seconds_per_step, probe_t0 = 0, cfg.steps, None, t0
+    while step < total:
+        if cfg.budget_s is not None and seconds_per_step is None:
+            now = time.perf_counter()
+            if now - t0 >= cfg.budget_s:  # the budget ran out before the probe finished
+                break
+            if step == PROBE_WARMUP:
+                probe_t0 = now
+            elif step == PROBE_WARMUP + PROBE_STEPS:
+                seconds_per_step = (now - probe_t0) / PROBE_STEPS
+                total = max(step, min(cfg.steps, int(cfg.budget_s / seconds_per_step)))
+                logger.info("%.3f s per step: %d steps fit the %.0f s budget", seconds_per_step, total, cfg.budget_s)
+                bar.reset(total=total)
+                bar.update(step)
+        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * step / total))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        seed = _step_seed(cfg.seed, step, accelerator.process_index)
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator("cpu").manual_seed(seed)
+        idx = rng.integers(len(captions), size=cfg.batch_size)
+        z0 = latents[torch.from_numpy(idx)].to(device)
+        text = encode_text([captions[i] for i in idx])
+        drop = torch.from_numpy(rng.random(cfg.batch_size) < cfg.text_dropout).to(device)
+        text = torch.where(drop[:, None, None], null_text.expand_as(text), text)
+        noise = torch.randn(z0.shape, generator=gen).to(device)
+        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (cfg.batch_size,), generator=gen).to(device)
+        noisy = noise_scheduler.add_noise(z0, noise, t).contiguous()  # (a strided input crashes conv backward)
+        loss = F.mse_loss(peer_forward(cfg.kind, model, noisy, t, text).float(), _target(noise_scheduler, z0, noise, t).float())
+        if not torch.isfinite(loss):
+            raise DSDNInputError(f"the {cfg.kind} peer's loss is {loss.item()} at step {step + 1}: lower --lr.")
+        accelerator.backward(loss)
+        if cfg.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(params)
+        step += 1
+        bar.update(1)
+        record = {"step": step, "loss": loss.item(), "lr": lr, "time_s": round(time.perf_counter() - t0, 2)}
+        if step % cfg.log_every == 0:
+            log(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+    bar.close()
+    wall = time.perf_counter() - t0
+    if step and step % cfg.log_every:
+        log(record)  # the last step, whether the budget or the step count ended the run
+
+    model_dir = out / "model"
+    if accelerator.is_main_process:
+        if ema is not None:
+            ema.copy_to(params)
+        model = accelerator.unwrap_model(model)
+        tmp = out / ".tmp-model"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if cfg.kind == "animatediff":
+            # (UNetMotionModel.save_motion_modules rebuilds the adapter from the UNet's config and loses
+            # the transformer depth; copy the trained modules into the adapter that made them instead.)
+            adapter.load_state_dict({k: v for k, v in model.state_dict().items() if "motion_modules" in k})
+            adapter.save_pretrained(tmp / "motion_adapter", safe_serialization=True)
+        else:
+            model.save_pretrained(tmp / "unet3d", safe_serialization=True)
+        info = {"kind": cfg.kind, "base": str(Path(base_path).resolve()), "steps": step, "train_seconds": round(wall, 1),
+                "probe_seconds_per_step": seconds_per_step,
+                "trainable_parameters": n_params, "frame_positions": FRAME_POSITIONS if cfg.kind == "unet3d" else None,
+                "config": asdict(cfg), "versions": package_versions()}  # fmt: skip
+        atomic_write_text(tmp / PEER_FILE, json.dumps(info, indent=2, default=str))
+        shutil.rmtree(model_dir, ignore_errors=True)
+        os.replace(tmp, model_dir)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return model_dir
+
+
+def read_peer(model_dir: str | Path) -> dict:
+    """The ``peer.json`` of a trained peer folder (clear error when it is not one)."""
+    path = Path(model_dir) / PEER_FILE
+    if not path.is_file():
+        raise DSDNInputError(f"{str(model_dir)!r} is not a trained peer (no {PEER_FILE}): train it with `dsdn train peer`.")
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DSDNInputError(f"{path} is unreadable ({e}): train the peer again with `dsdn train peer`.") from e
+    if info.get("kind") not in PEER_KINDS:
+        raise DSDNInputError(f"{path} names kind {info.get('kind')!r}; expected one of {', '.join(PEER_KINDS)}.")
+    return info
+
+
+def peer_pipeline(model_dir: str | Path, base: dict):
+    """The diffusers pipeline of a trained peer over ``base`` (components as from ``load_base``)."""
+    from diffusers import DDIMScheduler
+
+    info = read_peer(model_dir)
+    model_dir = Path(model_dir)
+    parts = dict(vae=base["vae"], text_encoder=base["text_encoder"], tokenizer=base["tokenizer"],
+                 scheduler=DDIMScheduler.from_config(base["scheduler"].config))  # fmt: skip
+    if info["kind"] == "animatediff":
+        from diffusers import AnimateDiffPipeline, MotionAdapter, UNetMotionModel
+
+        adapter = MotionAdapter.from_pretrained(model_dir / "motion_adapter", use_safetensors=True)
+        unet = UNetMotionModel.from_unet2d(base["unet"], adapter)
+        return AnimateDiffPipeline(unet=unet.eval(), motion_adapter=adapter, **parts)
+    from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
+
+    from ..adapter import add_frame_positions
+
+    from safetensors.torch import load_file
+
+    folder = model_dir / "unet3d"
+    unet = UNet3DConditionModel.from_config(UNet3DConditionModel.load_config(folder))
+    if info.get("frame_positions"):  # parameter-free buffers, saved with the weights: add them before loading
+        add_frame_positions(unet, int(info["frame_positions"]))
+    unet.load_state_dict(load_file(folder / "diffusion_pytorch_model.safetensors"))
+    return TextToVideoSDPipeline(unet=unet.eval(), **parts)

@@ -1,0 +1,77 @@
+"""``dsdn web``: a small local page to type a prompt, set seed, frames, λ and γ, and watch the video.
+
+Built with Gradio (the optional extra ``pip install 'dsdn[web]'``). The model is loaded once;
+every click runs the same code as ``dsdn generate`` (:func:`~dsdn.generate.generate_video`) and
+shows the mp4. The server listens on 127.0.0.1 only: nothing is shared or sent off the machine
+(Gradio's analytics are switched off before it is imported).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+from .errors import DSDNInputError
+
+HOST = "127.0.0.1"
+
+
+def _import_gradio():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio as gr
+    except ImportError:
+        raise DSDNInputError("the web page needs Gradio: pip install 'dsdn[web]' (or -e '.[web]' in a checkout).") from None
+    return gr
+
+
+def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Path | None = None):
+    """The Gradio ``Blocks`` page for ``model`` (default: the shipped model); videos go to ``out_dir``
+    (default: a new temporary folder)."""
+    gr = _import_gradio()
+    from .generate import GenerateConfig, generate_video, load_pipeline
+
+    pipe = load_pipeline(model, device=device)
+    cfg = pipe.adapter.config
+    max_frames = int(getattr(cfg, "motion_frame_positions", 0) or 32)
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="dsdn-web-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
+
+    def run(prompt, seed, frames, lora_scale, motion_coherence, steps, progress=gr.Progress(track_tqdm=True)):
+        try:
+            job = GenerateConfig(
+                prompt=prompt, model=model, out=str(out_dir / f"dsdn-{uuid.uuid4().hex[:8]}.mp4"), frames=int(frames),
+                steps=int(steps), lora_scale=float(lora_scale), motion_coherence=float(motion_coherence),
+                seed=int(seed), device=device,
+            )  # fmt: skip
+            path, _ = generate_video(job, progress=True, pipe=pipe)
+        except (DSDNInputError, TypeError, ValueError) as e:
+            raise gr.Error(str(e)) from None
+        return str(path)
+
+    with gr.Blocks(title="dsdn: text to video") as demo:
+        gr.Markdown("## dsdn: text to video with the Dual-Stream Diffusion Net")
+        if words:
+            gr.Markdown("This model knows only these words: " + ", ".join(words))
+        prompt = gr.Textbox(label="Prompt", value="a red circle moving right", elem_id="prompt")
+        with gr.Row():
+            seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
+            frames = gr.Slider(2, max_frames, value=8, step=1, label="Frames", elem_id="frames")
+            steps = gr.Slider(1, 100, value=25, step=1, label="Denoising steps", elem_id="steps")
+        with gr.Row():
+            lora = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="λ: content LoRA scale", elem_id="lora")
+            gamma = gr.Slider(0.0, 1.0, value=float(cfg.motion_coherence), step=0.05, label="γ: motion coherence",
+                              elem_id="gamma")  # fmt: skip
+        button = gr.Button("Generate", variant="primary", elem_id="generate")
+        video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
+        button.click(run, [prompt, seed, frames, lora, gamma, steps], video, concurrency_limit=1)
+    return demo
+
+
+def serve(model: str | None = None, port: int = 7860, device: str = "auto", open_browser: bool = False):
+    """Build the page and serve it on http://127.0.0.1:PORT until interrupted."""
+    demo = build_demo(model, device=device)
+    demo.queue().launch(server_name=HOST, server_port=port, share=False, inbrowser=open_browser, show_error=True)

@@ -1,0 +1,109 @@
+"""The benchmark's trained peers (``dsdn train peer``): AnimateDiff-style motion modules and a single-stream 3D UNet."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from dsdn.cli import app
+from dsdn.errors import DSDNInputError
+from dsdn.loading import load_base
+from dsdn.training import peers
+from dsdn.training.peers import PeerTrainConfig, peer_pipeline, read_peer, train_peer
+
+runner = CliRunner()
+
+
+def _train(kind, base, out, **kw):
+    kw.setdefault("steps", 4)
+    cfg = PeerTrainConfig(kind=kind, base=str(base), out=str(out), toy_clips=8, num_frames=4, batch_size=2, ema_decay=0.0,
+                          warmup_steps=1, **kw)  # fmt: skip
+    return train_peer(cfg, progress=False)
+
+
+@pytest.mark.parametrize("kind", ["animatediff", "unet3d"])
+def test_peer_trains_saves_and_samples(kind, toy_base_dir, tmp_path):
+    model = _train(kind, toy_base_dir, tmp_path / kind, steps=3)
+    info = read_peer(model)
+    assert info["kind"] == kind and info["steps"] == 3 and info["trainable_parameters"] > 0
+    losses = [json.loads(line)["loss"] for line in (tmp_path / kind / "metrics.jsonl").read_text().splitlines()]
+    assert losses and all(np.isfinite(losses))
+    base = load_base(toy_base_dir)
+    base_unet = {k: v.clone() for k, v in base["unet"].state_dict().items()}
+    if kind == "animatediff":  # only the motion modules train: the saved file holds them and nothing of the base
+        saved = load_file(model / "motion_adapter" / "diffusion_pytorch_model.safetensors")
+        assert saved and all("motion_modules" in k for k in saved)
+    else:  # every weight trains, starting from the base's spatial weights
+        saved = load_file(model / "unet3d" / "diffusion_pytorch_model.safetensors")
+        assert any(not torch.equal(saved[k], base_unet[k]) for k in saved if k in base_unet)
+    pipe = peer_pipeline(model, base)
+    pipe.set_progress_bar_config(disable=True)
+
+    def sample(seed):
+        return pipe("a red circle moving right", num_frames=4, num_inference_steps=2,
+                    generator=torch.Generator().manual_seed(seed), output_type="np").frames[0]  # fmt: skip
+
+    a = sample(0)
+    assert a.shape == (4, 32, 32, 3) and 0.0 <= a.min() and a.max() <= 1.0
+    np.testing.assert_array_equal(a, sample(0))
+    # The frozen base is not changed by sampling the AnimateDiff peer (from_unet2d copies it).
+    assert all(torch.equal(v, base_unet[k]) for k, v in base["unet"].state_dict().items())
+
+
+def test_peer_stops_at_its_wall_clock_budget(toy_base_dir, tmp_path):
+    model = _train("unet3d", toy_base_dir, tmp_path / "p", steps=10**6, budget_s=4.0)
+    info = read_peer(model)
+    per_step = info["probe_seconds_per_step"]
+    if per_step is None:  # a very slow machine: the budget ran out during the timing probe
+        assert 1 <= info["steps"] <= peers.PROBE_WARMUP + peers.PROBE_STEPS
+    else:  # the budget became a step count: budget / the probe's seconds per step
+        assert info["steps"] == max(peers.PROBE_WARMUP + peers.PROBE_STEPS, int(4.0 / per_step))
+
+
+def test_peer_errors_are_one_line(toy_base_dir, tmp_path):
+    with pytest.raises(DSDNInputError, match="kind"):
+        PeerTrainConfig(kind="sora")
+    with pytest.raises(DSDNInputError, match="budget_s"):
+        PeerTrainConfig(kind="unet3d", budget_s=-3)
+    with pytest.raises(DSDNInputError, match="not a trained peer"):
+        read_peer(tmp_path)
+    (tmp_path / "peer.json").write_text("{oops")
+    with pytest.raises(DSDNInputError, match="unreadable"):
+        read_peer(tmp_path)
+    res = runner.invoke(app, ["train", "peer", "--kind", "sora", "--out", str(tmp_path / "x"), "-q"])
+    assert res.exit_code == 2 and "kind" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_path, monkeypatch):
+    from dsdn.evaluation.benchmark import BenchmarkSpec, run_benchmark
+
+    seen = []
+    real_train = peers.train_peer
+
+    def small_train(cfg, progress=True):  # the spec's budget, on a handful of clips
+        seen.append(cfg)
+        return real_train(dataclasses.replace(cfg, toy_clips=4, num_frames=4, batch_size=2, size=32), progress=False)
+
+    monkeypatch.setattr(peers, "train_peer", small_train)
+    run = tmp_path / "peer-run"
+    spec = BenchmarkSpec.from_dict({
+        "prompts": ["a red circle moving right"], "seeds": [0], "steps": 2, "frames": 4,
+        "methods": [{"name": "real", "kind": "real", "size": 32}, {"name": "DSDN", "kind": "dsdn", "model": str(trained_model_dir)},
+                    {"name": "AnimateDiff-style", "kind": "animatediff", "model": str(run), "base": str(trained_model_dir / "base"),
+                     "train_steps": 2}],
+    })  # fmt: skip
+    summary = run_benchmark(spec, tmp_path / "bench", progress=False)
+    assert [(c.steps, c.budget_s) for c in seen] == [(2, None)] and read_peer(run / "model")["kind"] == "animatediff"
+    assert "AnimateDiff-style" in summary["methods"] and any("AnimateDiff-style" in line for line in summary["verdict"])
+    # A peer without a model folder, or missing and without a budget, is refused with the command to run.
+    with pytest.raises(DSDNInputError, match="needs model"):
+        BenchmarkSpec.from_dict({"prompts": ["x"], "methods": [{"name": "u", "kind": "unet3d"}]})
+    spec = BenchmarkSpec.from_dict({"prompts": ["a red circle moving right"], "seeds": [0], "steps": 1, "frames": 4,
+                                    "methods": [{"name": "u", "kind": "unet3d", "model": str(tmp_path / "none")}]})  # fmt: skip
+    with pytest.raises(DSDNInputError, match="neither train_steps"):
+        run_benchmark(spec, tmp_path / "bench2", progress=False)
