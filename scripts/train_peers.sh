@@ -4,8 +4,9 @@
 #   nohup bash scripts/train_peers.sh > peers.log 2>&1 &
 # Their budget is DSDN's training wall time, 3,284 s (the last time_s of
 # src/dsdn/default_model/training/video_metrics.jsonl). On the reference 2-core machine that is
-# 3,324 AnimateDiff-style steps and 5,136 single-stream steps (3,284 s / the seconds per step that
-# `dsdn train peer --budget-s 3284` measured there: 0.988 and 0.639). To spend the same wall time
+# 3,324 AnimateDiff-style steps and 5,136 single-stream steps (3,284 s / the seconds per step measured
+# there on the idle machine, 0.988 and 0.639, by `dsdn train peer --kind K --out DIR --budget-s 3284
+# --steps 24 --toy-clips 64`: probe_seconds_per_step in its peer.json). To spend the same wall time
 # on another machine instead of the same steps:  BUDGET=3284 bash scripts/train_peers.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -86,9 +86,25 @@ def test_console_script_help_shows_defaults():
     assert "--frames" in res.stdout and "default: 8" in res.stdout and "Example:" in res.stdout
 
 
-@pytest.mark.parametrize("command", [["generate"], ["train", "base"], ["train", "video"], ["eval", "toy"], ["eval", "video"],
-                                     ["eval", "train-judge"], ["benchmark", "quality"], ["benchmark", "speed"],
-                                     ["info"], ["version"]])  # fmt: skip
+def _all_commands(group=None, prefix=()) -> list[list[str]]:
+    """Every leaf command of the CLI, e.g. ["train", "peer"] (so a new command cannot be missed)."""
+    import typer
+
+    group = group or typer.main.get_command(app)
+    found = []
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):  # a group (typer vendors its own click)
+            found += _all_commands(cmd, (*prefix, name))
+        else:
+            found.append([*prefix, name])
+    return found
+
+
+def test_the_command_list_is_complete():
+    assert {" ".join(c) for c in _all_commands()} >= {"generate", "train peer", "web", "benchmark speed", "info"}
+
+
+@pytest.mark.parametrize("command", _all_commands(), ids=" ".join)
 def test_every_command_help_has_an_example(command):
     res = runner.invoke(app, [*command, "--help"], terminal_width=200)
     assert res.exit_code == 0 and "Example: dsdn " + " ".join(command) in res.output, res.output

@@ -97,3 +97,14 @@ def test_page_is_served_on_localhost_only(page_url):
 def test_web_command_refuses_a_bad_port():
     res = CliRunner().invoke(app, ["web", "--port", "70000"])
     assert res.exit_code == 2 and "port" in res.output and "Traceback" not in res.output
+
+
+def test_web_without_gradio_says_how_to_install(monkeypatch):
+    import sys
+
+    from dsdn.errors import DSDNInputError
+    from dsdn.web import build_demo
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if the extra were not installed
+    with pytest.raises(DSDNInputError, match=r"pip install 'dsdn\[web\]'"):
+        build_demo()
