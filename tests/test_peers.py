@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -79,8 +80,8 @@ def test_peer_errors_are_one_line(toy_base_dir, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_path, monkeypatch):
-    from dsdn.evaluation.benchmark import BenchmarkSpec, run_benchmark
+def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_path, monkeypatch, caplog):
+    from dsdn.evaluation.benchmark import BenchmarkSpec, report_section, run_benchmark
 
     seen = []
     real_train = peers.train_peer
@@ -100,6 +101,15 @@ def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_
     summary = run_benchmark(spec, tmp_path / "bench", progress=False)
     assert [(c.steps, c.budget_s) for c in seen] == [(2, None)] and read_peer(run / "model")["kind"] == "animatediff"
     assert "AnimateDiff-style" in summary["methods"] and any("AnimateDiff-style" in line for line in summary["verdict"])
+    # The report says how the peer it used was trained, from its peer.json.
+    assert summary["trained_peers"]["AnimateDiff-style"]["steps"] == 2
+    assert "AnimateDiff-style, 2 steps in" in report_section(summary)
+    # An existing peer trained for other steps than the file's train_steps is used, with a warning.
+    spec.methods[-1].options["train_steps"] = 5
+    with caplog.at_level(logging.WARNING, logger="dsdn.evaluation.benchmark"):
+        again = run_benchmark(spec, tmp_path / "bench-again", progress=False)
+    assert len(seen) == 1 and again["trained_peers"]["AnimateDiff-style"]["steps"] == 2
+    assert "trained for 2 steps, not the train_steps 5" in caplog.text
     # A peer without a model folder, or missing and without a budget, is refused with the command to run.
     with pytest.raises(DSDNInputError, match="needs model"):
         BenchmarkSpec.from_dict({"prompts": ["x"], "methods": [{"name": "u", "kind": "unet3d"}]})

@@ -4,11 +4,14 @@ Skipped where Gradio, Playwright or Chromium is missing, unless ``DSDN_REQUIRE_B
 ``.ci/run``, which installs them), in which case their absence fails the test.
 """
 
+import io
 import os
 import shutil
 import socket
 
+import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from dsdn.cli import app
@@ -72,11 +75,15 @@ def test_page_generates_and_shows_a_video(page_url, browser, tmp_path):
     video = page.locator("#video video")
     video.wait_for(state="visible", timeout=120_000)
     assert video.get_attribute("src").split("?")[0].endswith(".mp4")
+    # The browser decodes the mp4 (H.264) and paints a frame: the element's screenshot is not blank.
+    page.wait_for_function("document.querySelector('#video video').readyState >= 2", timeout=60_000)
     shot = tmp_path / "page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     box = video.bounding_box()
     assert box is not None and box["width"] > 0 and box["height"] > 0
+    pixels = np.asarray(Image.open(io.BytesIO(video.screenshot())).convert("RGB"), dtype=np.float32)
+    assert pixels.std() > 5.0, "the video element's screenshot is blank"
     page.close()
 
 

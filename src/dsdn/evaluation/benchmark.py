@@ -25,6 +25,7 @@ Method kinds (``kind:`` in the YAML):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import DSDNInputError, check_float, check_int, invalid
+
+logger = logging.getLogger(__name__)
 
 METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero", "animatediff", "unet3d")
 #: Options each kind accepts besides ``name`` and ``kind``.
@@ -178,6 +181,7 @@ class _Generators:
     def __init__(self, spec: BenchmarkSpec):
         self.spec = spec
         self._pipes: dict[str | None, Any] = {}
+        self.trained: dict[str, dict] = {}  # method name -> how its trained peer was trained (from peer.json)
 
     def dsdn_pipe(self, model: str | None):
         from ..generate import resolve_model_dir
@@ -198,7 +202,7 @@ class _Generators:
             size = int(o.get("size", 64))
             return lambda prompt, seed: _real_clip(prompt, seed, s.frames, size)
         if method.kind in PEER_KINDS:
-            return self._peer(method.kind, o)
+            return self._peer(method, o)
         pipe = self.dsdn_pipe(o.pop("model", None))
         if method.kind == "dsdn":
 
@@ -244,13 +248,13 @@ class _Generators:
         return run
 
 
-    def _peer(self, kind: str, o: dict) -> Callable[[str, int], np.ndarray]:
+    def _peer(self, method: MethodSpec, o: dict) -> Callable[[str, int], np.ndarray]:
         import torch
 
         from ..loading import load_base
-        from ..training.peers import PEER_FILE, PeerTrainConfig, default_base, peer_pipeline, train_peer
+        from ..training.peers import PEER_FILE, PeerTrainConfig, default_base, peer_pipeline, read_peer, train_peer
 
-        run, base = Path(o["model"]), o.get("base") or default_base()
+        kind, run, base = method.kind, Path(o["model"]), o.get("base") or default_base()
         model = run if (run / PEER_FILE).is_file() else run / "model"
         if not (model / PEER_FILE).is_file():
             budget, steps = o.get("train_budget_s"), o.get("train_steps")
@@ -260,6 +264,11 @@ class _Generators:
             cfg = PeerTrainConfig(kind=kind, base=base, out=str(run), budget_s=None if budget is None else float(budget),
                                   steps=10**6 if steps is None else int(steps))  # fmt: skip
             model = train_peer(cfg)
+        info = read_peer(model)
+        if o.get("train_steps") is not None and info.get("steps") != int(o["train_steps"]):
+            logger.warning("%s: the peer in %s was trained for %s steps, not the train_steps %s of the benchmark file "
+                           "(the report gives its real steps)", method.name, model, info.get("steps"), o["train_steps"])  # fmt: skip
+        self.trained[method.name] = {k: info.get(k) for k in ("kind", "steps", "train_seconds", "trainable_parameters")}
         pipe = peer_pipeline(model, load_base(base))
         pipe.set_progress_bar_config(disable=True)
         s = self.spec
@@ -347,7 +356,8 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
     bar.close()
 
     summary: dict[str, Any] = {"methods": {}, "spec": _spec_dict(spec), "command": command,
-                               "clips_per_method": len(jobs), "judge": judge_report, "out": str(out.resolve())}  # fmt: skip
+                               "clips_per_method": len(jobs), "judge": judge_report, "out": str(out.resolve()),
+                               "trained_peers": gens.trained}  # fmt: skip
     real_name = next((m.name for m in spec.methods if m.kind == "real"), None)
     for name, rows in per_clip.items():
         figures = {}
@@ -460,6 +470,11 @@ def report_section(summary: dict, plots: str = "plots") -> str:
         markdown_table(summary),
         "",
     ]
+    trained = summary.get("trained_peers") or {}
+    if trained:
+        parts = [f"{name}, {t['steps']:,} steps in {t['train_seconds']:,.0f} s ({t['trainable_parameters'] / 1e6:.2f} M "
+                 "trainable parameters)" for name, t in trained.items()]  # fmt: skip
+        lines += ["Trained peers as used here (from their `peer.json`): " + "; ".join(parts) + ".", ""]
     judge = summary.get("judge")
     if judge:
         a, b = judge["test_train_split"], judge["test_heldout_split"]
