@@ -8,13 +8,15 @@
 # there on the idle machine, 0.988 and 0.639, by `dsdn train peer --kind K --out DIR --budget-s 3284
 # --steps 24 --toy-clips 64`: probe_seconds_per_step in its peer.json). To spend the same wall time
 # on another machine instead of the same steps:  BUDGET=3284 bash scripts/train_peers.sh
+# Other step counts: AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh (a third of the budget:
+# the peers behind the current BENCHMARKS.md table, see benchmarks/toy.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/peers}
 if [ -n "${BUDGET:-}" ]; then
     AD=(--budget-s "$BUDGET" --steps 1000000); U3=(--budget-s "$BUDGET" --steps 1000000)
 else
-    AD=(--steps 3324); U3=(--steps 5136)
+    AD=(--steps "${AD_STEPS:-3324}"); U3=(--steps "${U3_STEPS:-5136}")
 fi
 dsdn train peer -q --kind animatediff --out "$OUT/animatediff" "${AD[@]}"
 dsdn train peer -q --kind unet3d --out "$OUT/unet3d" "${U3[@]}"
