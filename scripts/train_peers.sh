@@ -10,6 +10,12 @@
 # on another machine instead of the same steps:  BUDGET=3284 bash scripts/train_peers.sh
 # Other step counts: AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh (a third of the budget:
 # the peers behind the current BENCHMARKS.md table, see benchmarks/toy.yaml).
+# DSDN_STEPS=N also trains DSDN itself for N steps into $OUT/dsdn with the shipped model's recipe
+# (its training/video_run.json, on the shipped base; sampled with the shipped γ and motion guidance),
+# so that DSDN is compared at the peers' budget too. The table's "DSDN, peers' budget" row is
+#   DSDN_STEPS=1158 AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh
+# (1,158 steps = the peers' 1,087 s at DSDN's 0.938 s per step there, 3,284 s / 3,500 steps,
+# validation included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/peers}
@@ -20,3 +26,7 @@ else
 fi
 dsdn train peer -q --kind animatediff --out "$OUT/animatediff" "${AD[@]}"
 dsdn train peer -q --kind unet3d --out "$OUT/unet3d" "${U3[@]}"
+if [ -n "${DSDN_STEPS:-}" ]; then
+    python -c "import sys; from dsdn.training.peers import train_dsdn_like_shipped as t; t(sys.argv[1], int(sys.argv[2]))" \
+        "$OUT/dsdn" "$DSDN_STEPS"
+fi

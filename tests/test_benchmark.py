@@ -74,6 +74,25 @@ def test_verdict_follows_the_intervals():
     assert verdict({"methods": {}}, only)[0].startswith("No verdict")
 
 
+def test_verdict_answers_for_every_plain_dsdn_row():
+    """A second DSDN model (e.g. trained on the peers' budget) gets its own answers against the peers,
+    and is not compared with the first model's ablations."""
+    spec = _spec(methods=[{"name": "real", "kind": "real"}, {"name": "DSDN", "kind": "dsdn"},
+                          {"name": "DSDN, γ=0", "kind": "dsdn", "motion_coherence": 0.0},
+                          {"name": "DSDN short", "kind": "dsdn", "model": "runs/short"},
+                          {"name": "peer", "kind": "framewise"}])  # fmt: skip
+    summary = _summary((0.1, 0.05, 0.15), (0.5, 0.4, 0.6))
+    m = summary["methods"]
+    m["DSDN, γ=0"] = dict(m["peer"])
+    m["DSDN short"] = {**m["DSDN"], "warping_error": (0.7, 0.65, 0.75), "dynamic_degree": (2.0, 1.8, 2.2)}
+    lines = verdict(summary, spec)
+    compared = [line.split(" vs ")[1].split(":")[0] for line in lines if line.startswith("DSDN vs ")]
+    assert compared == ["DSDN, γ=0", "peer"]
+    short = [line for line in lines if line.startswith("DSDN short")]
+    assert "200% of the real" in short[0] and len(short) == 2
+    assert short[1].startswith("DSDN short vs peer: higher warping error")
+
+
 def test_report_section_is_replaced_not_appended(tmp_path):
     report = tmp_path / "BENCHMARKS.md"
     report.write_text("# Benchmarks\n\nintro stays\n")

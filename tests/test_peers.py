@@ -117,3 +117,47 @@ def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_
                                     "methods": [{"name": "u", "kind": "unet3d", "model": str(tmp_path / "none")}]})  # fmt: skip
     with pytest.raises(DSDNInputError, match="neither train_steps"):
         run_benchmark(spec, tmp_path / "bench2", progress=False)
+
+
+def test_benchmark_trains_dsdn_on_the_peers_budget(toy_base_dir, tmp_path, monkeypatch, caplog):
+    """A dsdn row with train_steps and an empty run folder is trained there with the shipped recipe,
+    samples with the shipped γ and motion guidance, gets its own verdict, and the report gives its steps."""
+    from dsdn.evaluation.benchmark import BenchmarkSpec, report_section, run_benchmark
+    from dsdn.generate import default_model_dir
+
+    seen = []
+    real_train = peers.train_dsdn_like_shipped
+
+    def small_train(out, steps, base=None, progress=True):  # the shipped recipe, on a handful of clips
+        seen.append(steps)
+        return real_train(out, steps, base=str(toy_base_dir), progress=False, toy_clips=4, batch_size=2, num_frames=4,
+                          validate_every=0, checkpoint_every=1, warmup_steps=1)  # fmt: skip
+
+    monkeypatch.setattr(peers, "train_dsdn_like_shipped", small_train)
+    run = tmp_path / "dsdn-run"
+    spec = BenchmarkSpec.from_dict({
+        "prompts": ["a red circle moving right"], "seeds": [0], "steps": 2, "frames": 4,
+        "methods": [{"name": "real", "kind": "real", "size": 32},
+                    {"name": "short", "kind": "dsdn", "model": str(run), "train_steps": 2},
+                    {"name": "frames", "kind": "framewise", "model": str(run / "model")}],
+    })  # fmt: skip
+    summary = run_benchmark(spec, tmp_path / "bench", progress=False)
+    assert seen == [2]
+    recipe = json.loads((run / "run.json").read_text())["config"]
+    shipped = json.loads((default_model_dir() / "training" / "video_run.json").read_text())["config"]
+    for key in ("lr", "ema_decay", "text_dropout", "lr_schedule", "combine_weight"):
+        assert recipe[key] == shipped[key], key
+    config, shipped_config = (json.loads((d / "config.json").read_text()) for d in (run / "model", default_model_dir()))
+    for key in ("motion_coherence", "motion_guidance_scale"):
+        assert config[key] == shipped_config[key]
+    assert summary["trained_peers"]["short"]["steps"] == 2 and "short, 2 steps in" in report_section(summary)
+    assert summary["verdict"][0].startswith("short's dynamic degree")
+    assert summary["verdict"][1].startswith("short vs frames:")
+    # Run again: the trained model is used as it is, with a warning when its steps differ from train_steps.
+    spec.methods[1].options["train_steps"] = 7
+    with caplog.at_level(logging.WARNING, logger="dsdn.evaluation.benchmark"):
+        again = run_benchmark(spec, tmp_path / "bench-again", progress=False)
+    assert seen == [2] and again["trained_peers"]["short"]["steps"] == 2
+    assert "trained for 2 steps, not the train_steps 7" in caplog.text
+    with pytest.raises(DSDNInputError, match="needs model"):
+        BenchmarkSpec.from_dict({"prompts": ["x"], "methods": [{"name": "d", "kind": "dsdn", "train_steps": 3}]})

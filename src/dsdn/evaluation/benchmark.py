@@ -10,8 +10,11 @@ Method kinds (``kind:`` in the YAML):
 
 * ``real``: real toy-world clips of the prompt's (object, colour, motion), the ceiling
   (``size``: pixels, default 64).
-* ``dsdn``: a DSDN model (``model:``, default the shipped one); ablations via ``use_interaction``,
-  ``motion_coherence`` (γ), ``content_lora_scale`` (λ), ``motion_guidance_scale``.
+* ``dsdn``: a DSDN model (``model:``, default the shipped one: a model folder or the run folder of
+  ``dsdn train video``); ablations via ``use_interaction``, ``motion_coherence`` (γ),
+  ``content_lora_scale`` (λ), ``motion_guidance_scale``. With ``train_steps``, a ``model:`` run
+  folder that holds no model yet is first trained there with the shipped model's recipe for that
+  many steps (e.g. DSDN on the peers' budget; see ``train_dsdn_like_shipped``).
 * ``framewise``: the same frozen base as a text-to-image model, independent noise per frame.
 * ``text2video-zero``: diffusers' ``TextToVideoZeroPipeline`` on the same base.
 * ``animatediff`` / ``unet3d``: the trained peers of :mod:`dsdn.training.peers` (AnimateDiff-style
@@ -42,7 +45,8 @@ METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero", "animatediff", "
 #: Options each kind accepts besides ``name`` and ``kind``.
 _KIND_OPTIONS = {
     "real": {"size"},
-    "dsdn": {"model", "use_interaction", "motion_coherence", "content_lora_scale", "motion_guidance_scale"},
+    "dsdn": {"model", "train_steps", "use_interaction", "motion_coherence", "content_lora_scale",
+             "motion_guidance_scale"},
     "framewise": {"model"},
     "text2video-zero": {"model", "motion_field_strength"},
     "animatediff": {"model", "base", "train_budget_s", "train_steps"},
@@ -79,6 +83,9 @@ class MethodSpec:
         if unknown:
             allowed = ", ".join(sorted(_KIND_OPTIONS[self.kind])) or "none"
             raise invalid(f"methods[{self.name}]", sorted(unknown), f"unknown option(s) for kind {self.kind} (allowed: {allowed})")
+        if self.kind == "dsdn" and "train_steps" in self.options and not self.options.get("model"):
+            raise invalid(f"methods[{self.name}].model", self.options.get("model"),
+                          "a dsdn method with train_steps needs model: the run folder to train it in")  # fmt: skip
         if self.kind in PEER_KINDS and not self.options.get("model"):
             raise invalid(f"methods[{self.name}].model", self.options.get("model"),
                           f"a {self.kind} method needs model: the run folder of `dsdn train peer`")  # fmt: skip
@@ -181,7 +188,7 @@ class _Generators:
     def __init__(self, spec: BenchmarkSpec):
         self.spec = spec
         self._pipes: dict[str | None, Any] = {}
-        self.trained: dict[str, dict] = {}  # method name -> how its trained peer was trained (from peer.json)
+        self.trained: dict[str, dict] = {}  # method name -> how its trained model was trained (steps, seconds)
 
     def dsdn_pipe(self, model: str | None):
         from ..generate import resolve_model_dir
@@ -203,8 +210,9 @@ class _Generators:
             return lambda prompt, seed: _real_clip(prompt, seed, s.frames, size)
         if method.kind in PEER_KINDS:
             return self._peer(method, o)
-        pipe = self.dsdn_pipe(o.pop("model", None))
         if method.kind == "dsdn":
+            pipe = self.dsdn_pipe(self._dsdn_model(method))
+            o = {k: v for k, v in o.items() if k not in ("model", "train_steps")}  # the rest are sampling options
 
             def run(prompt, seed):
                 return pipe(prompt, num_frames=s.frames, num_inference_steps=s.steps, guidance_scale=s.guidance,
@@ -213,6 +221,7 @@ class _Generators:
             return run
         from diffusers import DDIMScheduler
 
+        pipe = self.dsdn_pipe(o.pop("model", None))
         parts = dict(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.base_unet_copy(),
                      scheduler=DDIMScheduler.from_config(pipe.scheduler.config), safety_checker=None,
                      feature_extractor=None, requires_safety_checker=False)  # fmt: skip
@@ -247,6 +256,27 @@ class _Generators:
 
         return run
 
+
+    def _dsdn_model(self, method: MethodSpec) -> str | None:
+        """The model folder of a ``dsdn`` row: ``model`` (or its ``model/`` subfolder, for a run folder),
+        trained first with ``train_steps`` when it holds none; its training is noted for the report."""
+        from ..training.peers import read_dsdn_run, train_dsdn_like_shipped
+
+        o = method.options
+        if o.get("model") is None:
+            return None
+        run = Path(o["model"])
+        model = run / "model" if (run / "model" / "config.json").is_file() else run
+        if not (model / "config.json").is_file() and o.get("train_steps") is not None:
+            model = train_dsdn_like_shipped(run, int(o["train_steps"]))
+        info = read_dsdn_run(model)
+        if info is not None:
+            if o.get("train_steps") is not None and info["steps"] != int(o["train_steps"]):
+                logger.warning("%s: the model in %s was trained for %s steps, not the train_steps %s of the benchmark "
+                               "file (the report gives its real steps)", method.name, model, info["steps"],
+                               o["train_steps"])  # fmt: skip
+            self.trained[method.name] = info
+        return str(model)
 
     def _peer(self, method: MethodSpec, o: dict) -> Callable[[str, int], np.ndarray]:
         import torch
@@ -389,13 +419,26 @@ def _spec_dict(spec: BenchmarkSpec) -> dict:
 # ------------------------------------------------------------------------------------------ reporting
 def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
     """Plain answers, computed from the intervals: does DSDN flicker less than each peer at a
-    dynamic degree within 20% of real videos, with equal or better toy-world text alignment?"""
+    dynamic degree within 20% of real videos, with equal or better toy-world text alignment?
+
+    Answered for every plain ``dsdn`` row (no option but ``model`` and ``train_steps``), e.g. the shipped model and a
+    model trained on the peers' budget. Each is compared with every row that is not ``real`` and
+    not a DSDN row of another model (its own ablations are compared; another model's are not)."""
     kinds = {m.name: m.kind for m in spec.methods}
     methods = summary["methods"]
     real = next((n for n, k in kinds.items() if k == "real"), None)
-    dsdn = next((m.name for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - {"model"}), None)
-    if dsdn is None or real is None:
+    plain = [m for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - {"model", "train_steps"}]
+    if not plain or real is None:
         return ["No verdict: the benchmark needs a `real` row and a plain `dsdn` row (no ablation options)."]
+    lines = []
+    for dsdn in plain:
+        others = [m.name for m in spec.methods if m.kind != "real" and m.name != dsdn.name
+                  and not (m.kind == "dsdn" and m.options.get("model") != dsdn.options.get("model"))]  # fmt: skip
+        lines += _verdict_lines(methods, real, dsdn.name, others)
+    return lines
+
+
+def _verdict_lines(methods: dict, real: str, dsdn: str, others: list[str]) -> list[str]:
     d, r = methods[dsdn], methods[real]
     lines = []
     dd_ratio = d["dynamic_degree"][0] / r["dynamic_degree"][0] if r["dynamic_degree"][0] > 0 else float("nan")
@@ -408,9 +451,7 @@ def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
         why = "not within 20%: it moves less than real videos, so a lower warping error may only mean less motion"
     lines.append(f"{dsdn}'s dynamic degree is {dd_ratio:.0%} of the real videos' ({why}).")
     align = [k for k in ("direction_acc", "colour_acc", "object_acc") if k in d]
-    for peer, kind in kinds.items():
-        if peer in (dsdn, real) or kind == "real":
-            continue
+    for peer in others:
         p = methods[peer]
         we_d, we_p = d["warping_error"], p["warping_error"]
         if we_d[2] < we_p[1]:
@@ -424,7 +465,7 @@ def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
         text = "worse " + ", ".join(worse) if worse else "equal or better text alignment (no interval clearly below)"
         if better and not worse:
             text += "; clearly better " + ", ".join(better)
-        lines.append(f"vs {peer}: {flicker}; {text}".rstrip(".") + ".")
+        lines.append(f"{dsdn} vs {peer}: {flicker}; {text}".rstrip(".") + ".")
     return lines
 
 
@@ -474,7 +515,8 @@ def report_section(summary: dict, plots: str = "plots") -> str:
     if trained:
         parts = [f"{name}, {t['steps']:,} steps in {t['train_seconds']:,.0f} s ({t['trainable_parameters'] / 1e6:.2f} M "
                  "trainable parameters)" for name, t in trained.items()]  # fmt: skip
-        lines += ["Trained peers as used here (from their `peer.json`): " + "; ".join(parts) + ".", ""]
+        lines += ["Trained models as used here (from each peer's `peer.json` or DSDN run's `metrics.jsonl`): "
+                  + "; ".join(parts) + ".", ""]  # fmt: skip
     judge = summary.get("judge")
     if judge:
         a, b = judge["test_train_split"], judge["test_heldout_split"]

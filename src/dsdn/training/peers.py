@@ -284,6 +284,44 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     return model_dir
 
 
+def train_dsdn_like_shipped(out: str | Path, steps: int, base: str | None = None, progress: bool = True,
+                            **overrides) -> Path:  # fmt: skip
+    """DSDN trained with the shipped model's recipe (its ``training/video_run.json``) for ``steps``
+    steps into ``out``, e.g. on the peers' budget; returns ``out/model``. The model samples with the
+    shipped model's γ and motion-stream guidance (chosen for it by measurement, not re-tuned here).
+    ``overrides`` replace fields of the recipe (:class:`~dsdn.training.video.VideoTrainConfig`)."""
+    from ..generate import default_model_dir
+    from ..video_io import atomic_write_text
+    from .video import VideoTrainConfig, train_video
+
+    shipped = default_model_dir()
+    recipe = json.loads((shipped / "training" / "video_run.json").read_text())["config"]
+    recipe.update(base=base or default_base(), out=str(out), steps=int(steps), resume=False, **overrides)
+    model_dir = train_video(VideoTrainConfig(**recipe), progress=progress)
+    if (model_dir / "config.json").is_file():  # (the main process only)
+        sampling = json.loads((shipped / "config.json").read_text())
+        config = json.loads((model_dir / "config.json").read_text())
+        config.update({k: sampling[k] for k in ("motion_coherence", "motion_guidance_scale")})
+        atomic_write_text(model_dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return model_dir
+
+
+def read_dsdn_run(model_dir: str | Path) -> dict | None:
+    """How a DSDN model trained by ``dsdn train video`` was trained (steps, seconds, trainable
+    parameters, from the ``run.json`` and ``metrics.jsonl`` beside ``model_dir``), or None."""
+    run = Path(model_dir).parent
+    try:
+        info = json.loads((run / "run.json").read_text())
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError):
+        return None
+    last = next((r for r in reversed(records) if "time_s" in r), None)
+    if last is None:
+        return None
+    return {"kind": "dsdn", "steps": last["step"], "train_seconds": last["time_s"],
+            "trainable_parameters": info.get("resolved", {}).get("trainable_parameters")}  # fmt: skip
+
+
 def read_peer(model_dir: str | Path) -> dict:
     """The ``peer.json`` of a trained peer folder (clear error when it is not one)."""
     path = Path(model_dir) / PEER_FILE
