@@ -256,7 +256,6 @@ class _Generators:
 
         return run
 
-
     def _dsdn_model(self, method: MethodSpec) -> str | None:
         """The model folder of a ``dsdn`` row: ``model`` (or its ``model/`` subfolder, for a run folder),
         trained first with ``train_steps`` when it holds none; its training is noted for the report."""
@@ -271,12 +270,16 @@ class _Generators:
             model = train_dsdn_like_shipped(run, int(o["train_steps"]))
         info = read_dsdn_run(model)
         if info is not None:
-            if o.get("train_steps") is not None and info["steps"] != int(o["train_steps"]):
-                logger.warning("%s: the model in %s was trained for %s steps, not the train_steps %s of the benchmark "
-                               "file (the report gives its real steps)", method.name, model, info["steps"],
-                               o["train_steps"])  # fmt: skip
-            self.trained[method.name] = info
+            self._note_training(method, model, info)
         return str(model)
+
+    def _note_training(self, method: MethodSpec, model: Path, info: dict) -> None:
+        """Keep how ``method``'s model was trained for the report; warn when it is not the file's train_steps."""
+        steps = method.options.get("train_steps")
+        if steps is not None and info.get("steps") != int(steps):
+            logger.warning("%s: the model in %s was trained for %s steps, not the train_steps %s of the benchmark file "
+                           "(the report gives its real steps)", method.name, model, info.get("steps"), steps)  # fmt: skip
+        self.trained[method.name] = {k: info.get(k) for k in ("kind", "steps", "train_seconds", "trainable_parameters")}
 
     def _peer(self, method: MethodSpec, o: dict) -> Callable[[str, int], np.ndarray]:
         import torch
@@ -294,11 +297,7 @@ class _Generators:
             cfg = PeerTrainConfig(kind=kind, base=base, out=str(run), budget_s=None if budget is None else float(budget),
                                   steps=10**6 if steps is None else int(steps))  # fmt: skip
             model = train_peer(cfg)
-        info = read_peer(model)
-        if o.get("train_steps") is not None and info.get("steps") != int(o["train_steps"]):
-            logger.warning("%s: the peer in %s was trained for %s steps, not the train_steps %s of the benchmark file "
-                           "(the report gives its real steps)", method.name, model, info.get("steps"), o["train_steps"])  # fmt: skip
-        self.trained[method.name] = {k: info.get(k) for k in ("kind", "steps", "train_seconds", "trainable_parameters")}
+        self._note_training(method, model, read_peer(model))
         pipe = peer_pipeline(model, load_base(base))
         pipe.set_progress_bar_config(disable=True)
         s = self.spec
@@ -421,9 +420,10 @@ def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
     """Plain answers, computed from the intervals: does DSDN flicker less than each peer at a
     dynamic degree within 20% of real videos, with equal or better toy-world text alignment?
 
-    Answered for every plain ``dsdn`` row (no option but ``model`` and ``train_steps``), e.g. the shipped model and a
-    model trained on the peers' budget. Each is compared with every row that is not ``real`` and
-    not a DSDN row of another model (its own ablations are compared; another model's are not)."""
+    Answered for every plain ``dsdn`` row (no option but ``model`` and ``train_steps``), e.g. the
+    shipped model and a model trained on the peers' budget. Each is compared with every row that is
+    not ``real`` and not a DSDN row of another model (its own ablations are compared; another
+    model's are not)."""
     kinds = {m.name: m.kind for m in spec.methods}
     methods = summary["methods"]
     real = next((n for n, k in kinds.items() if k == "real"), None)

@@ -316,10 +316,10 @@ def read_dsdn_run(model_dir: str | Path) -> dict | None:
     except (OSError, json.JSONDecodeError):
         return None
     last = next((r for r in reversed(records) if "time_s" in r), None)
-    if last is None:
+    params = info.get("resolved", {}).get("trainable_parameters")
+    if last is None or params is None:
         return None
-    return {"kind": "dsdn", "steps": last["step"], "train_seconds": last["time_s"],
-            "trainable_parameters": info.get("resolved", {}).get("trainable_parameters")}  # fmt: skip
+    return {"kind": "dsdn", "steps": last["step"], "train_seconds": last["time_s"], "trainable_parameters": params}
 
 
 def read_peer(model_dir: str | Path) -> dict:
