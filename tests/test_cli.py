@@ -133,8 +133,9 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
     res = runner.invoke(app, ["eval", "toy", "--prompts", "2", "--heldout-prompts", "1", "--steps", "2", "--judge",
                               str(judge), "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert "object=" in res.output and "frame-consistency=" in res.output
+    assert "object=" in res.output and "frame-consistency=" in res.output and "motion stream alone=" in res.output
     result = json.loads(out.read_text())
+    assert 0 <= result["train"]["motion_stream_direction_acc"] <= 1 and "content_stream_motion" in result["heldout"]["records"][0]
     assert result["train"]["clips"] == 2 and 0 <= result["train"]["object_acc"] <= 1
     assert {"object", "want_object", "frame_consistency"} <= set(result["heldout"]["records"][0])
     res = runner.invoke(app, ["eval", "toy", "--judge", str(tmp_path / "nothing")])
@@ -157,3 +158,14 @@ def test_eval_video_reports_flicker_and_refuses_unreadable_files(tmp_path):
     broken.write_bytes(b"not a video")
     res = runner.invoke(app, ["eval", "video", str(broken)])
     assert res.exit_code == 2 and "could not be decoded" in res.output and "Traceback" not in res.output
+
+
+def test_train_video_passes_snr_gamma_and_refuses_a_negative_one(tmp_path, monkeypatch):
+    from dsdn.training import video
+
+    seen = {}
+    monkeypatch.setattr(video, "train_video", lambda cfg, progress=True: seen.setdefault("cfg", cfg) and tmp_path)
+    runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--snr-gamma", "5", "-q"], catch_exceptions=False)
+    assert seen["cfg"].snr_gamma == 5.0
+    res = runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--snr-gamma", "-1"])
+    assert res.exit_code != 0 and "snr_gamma" in res.output

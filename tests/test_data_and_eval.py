@@ -98,3 +98,25 @@ def test_prompt_sets_and_parsing():
     }  # fmt: skip
     assert not {tuple(parse_prompt(p).values()) for p in train} & {tuple(parse_prompt(p).values()) for p in held}
     assert parse_prompt("the white digit seven falls") == {"object": "digit seven", "colour": "white", "motion": "down"}
+
+
+def test_stream_directions_are_read_from_each_streams_final_latents(trained_model_dir):
+    import torch
+
+    from dsdn import DSDNPipeline
+    from dsdn.evaluation.toy import evaluate_prompts
+
+    pipe = DSDNPipeline.from_pretrained(trained_model_dir)
+    pipe.set_progress_bar_config(disable=True)
+    prompts = toy_prompts("train", 3)
+    r = evaluate_prompts(pipe, prompts, seed=5, batch=2, num_frames=4, steps=2, progress=False, streams=True)
+    for kind, gamma in (("content", 0.0), ("motion", 1.0)):
+        for i, rec in enumerate(r["records"]):
+            gen = torch.Generator("cpu").manual_seed(5 + i)
+            video = pipe(prompts[i], num_frames=4, num_inference_steps=2, generator=gen,
+                         motion_coherence=gamma).frames[0]  # fmt: skip
+            j = judge_clip(video)  # the stream alone is the combiner at γ = 0 (content) or 1 (motion)
+            np.testing.assert_allclose(rec[f"{kind}_stream_motion"], j.motion, atol=0.02)
+            assert rec[f"{kind}_stream_direction"] == j.direction
+        hits = sum(rec[f"{kind}_stream_direction"] == rec["want_direction"] for rec in r["records"])
+        assert r[f"{kind}_stream_direction_acc"] == hits / 3

@@ -96,3 +96,37 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
         opt.step()
         losses.append(out.loss.item())
     assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
+def test_min_snr_weights_each_videos_error(kind):
+    from dsdn.objective import min_snr_weights
+
+    sched = _sched(kind)
+    t = torch.tensor([0, 50, 400, 999])
+    snr = sched.alphas_cumprod[t].double() / (1 - sched.alphas_cumprod[t].double())
+    w = min_snr_weights(sched, t, 5.0)
+    want = snr.clamp(max=5.0) / (snr if kind == "epsilon" else snr + 1)
+    torch.testing.assert_close(w, want.float())
+    assert w[0] < w[-1] and float(w.max()) <= 1.0  # the easy low-noise end is down-weighted
+    if kind == "epsilon":
+        assert w[-1] == 1.0  # noisy timesteps (SNR below γ) keep their full weight
+
+    def zero(z_t, m_t, t, text):
+        return torch.zeros_like(z_t), torch.zeros_like(m_t)
+
+    z0, text, null = _batch()
+    out = dsdn_loss(zero, z0, text, null, sched, 2.0, motion_weight=0.5, snr_gamma=5.0,
+                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    g = torch.Generator().manual_seed(0)
+    tt = torch.randint(0, 1000, (2,), generator=g)
+    e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(z0.shape, generator=g)
+    m0 = torch.zeros_like(z0)
+    m0[:, :, 1:] = 2.0 * (z0[:, :, 1:] - z0[:, :, :-1])
+    targets = (e_c, e_m) if kind == "epsilon" else (sched.get_velocity(z0, e_c, tt), sched.get_velocity(m0, e_m, tt))
+    ww = min_snr_weights(sched, tt, 5.0)
+    want_c, want_m = ((x.flatten(1) ** 2).mean(1) @ ww / 2 for x in targets)
+    torch.testing.assert_close(out.content, want_c)
+    torch.testing.assert_close(out.loss, want_c + 0.5 * want_m)
+    plain = dsdn_loss(zero, z0, text, null, sched, 2.0, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(plain.content, out.content)  # the weighting changes the loss

@@ -138,6 +138,7 @@ def train_video_cmd(
     lr_schedule: str = typer.Option("cosine", help="cosine, linear or constant (after warm-up)."),
     max_grad_norm: float = typer.Option(1.0, help="Gradient clipping norm (0 = off)."),
     ema_decay: float = typer.Option(0.0, help="EMA of the trained weights (0 = off, e.g. 0.999)."),
+    snr_gamma: float = typer.Option(0.0, help="Min-SNR-γ loss weighting (0 = off; 5 is usual)."),
     mixed_precision: str = typer.Option("no", help="no, bf16 or fp16 (where the device supports it)."),
     gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory (useful for sd15)."),
     cache_latents: bool = typer.Option(True, help="Encode every clip once before training."),
@@ -158,7 +159,7 @@ def train_video_cmd(
             base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
             caption_column=caption_column, toy_clips=toy_clips, num_frames=frames, frame_stride=frame_stride,
             size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
-            max_grad_norm=max_grad_norm, ema_decay=ema_decay, mixed_precision=mixed_precision,
+            max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
             checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
             seed=seed, resume=resume,
@@ -224,7 +225,8 @@ def eval_toy_cmd(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Judge generated toy-world clips by their pixels: motion direction (Farneback flow over the
-    object), colour and visibility, on training-vocabulary prompts and on held-out compositions."""
+    object), colour and visibility, on training-vocabulary prompts and on held-out compositions;
+    also the direction of each stream alone (content: γ = 0; motion integrated from frame 1: γ = 1)."""
     _setup_logging(debug)
     import json
     from pathlib import Path
@@ -257,11 +259,13 @@ def eval_toy_cmd(
             continue
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
-                             save_dir=sub, judge=classifier)  # fmt: skip
+                             save_dir=sub, judge=classifier, streams=True)  # fmt: skip
         results[split] = r
         extra = "" if classifier is None else (
             f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
         )  # fmt: skip
+        extra += (f"  (direction of the content stream alone={r['content_stream_direction_acc']:.1%}, "
+                  f"motion stream alone={r['motion_stream_direction_acc']:.1%})")  # fmt: skip
         typer.echo(
             f"{split:8s} clips={r['clips']:3d}  direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
             f"visible-every-frame={r['visible_acc']:.1%}{extra}"

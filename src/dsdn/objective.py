@@ -8,7 +8,10 @@ errors (``ε`` or ``v`` targets, following the scheduler's ``prediction_type``):
     loss = mse(ê_c, e_c) + w_m · mse(ê_m, e_m)
 
 Text is replaced by the empty prompt with probability ``text_dropout`` (classifier-free
-guidance). Our optional extra term: ``combine_weight`` penalises the motion combiner's
+guidance). With ``snr_gamma`` > 0 each video's error is weighted by Min-SNR-γ (Hang et al.,
+2023, as in diffusers' training scripts): ``min(SNR_t, γ) / SNR_t`` for ``ε`` targets and
+``min(SNR_t, γ) / (SNR_t + 1)`` for ``v`` targets, which stops the many easy low-noise timesteps
+from dominating the gradient. Our optional extra term: ``combine_weight`` penalises the motion combiner's
 reconstruction of the clean content from the predicted clean latents (0 = off).
 """
 
@@ -41,6 +44,23 @@ def _target(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
     raise ValueError(f"prediction_type={kind!r} is not supported: use 'epsilon' or 'v_prediction'")
 
 
+def min_snr_weights(scheduler, t: torch.Tensor, snr_gamma: float) -> torch.Tensor:
+    """Min-SNR-γ loss weight per timestep ``t`` (1-D), for the scheduler's prediction type."""
+    a = scheduler.alphas_cumprod.to(t.device)[t].double()
+    snr = a / (1 - a)
+    clipped = snr.clamp(max=float(snr_gamma))
+    if scheduler.config.prediction_type == "v_prediction":
+        return (clipped / (snr + 1)).float()
+    return (clipped / snr).float()
+
+
+def _weighted_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    if weights is None:
+        return F.mse_loss(pred.float(), target.float())
+    per_video = ((pred.float() - target.float()) ** 2).flatten(1).mean(1)
+    return (per_video * weights).mean()
+
+
 def _predicted_clean(scheduler, noisy: torch.Tensor, pred: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     a = scheduler.alphas_cumprod.to(noisy.device)[t].view(-1, 1, 1, 1, 1).to(noisy.dtype)
     if scheduler.config.prediction_type == "v_prediction":
@@ -60,6 +80,7 @@ def dsdn_loss(
     combine_weight: float = 0.0,
     motion_coherence: float = 0.5,
     generator: torch.Generator | None = None,
+    snr_gamma: float = 0.0,
 ) -> DSDNLoss:
     """Joint denoising loss of both streams.
 
@@ -75,6 +96,7 @@ def dsdn_loss(
         combine_weight: weight of the optional combiner reconstruction term.
         motion_coherence: ``γ`` used by that term.
         generator: makes timesteps, noises and dropout reproducible.
+        snr_gamma: Min-SNR-γ weighting of both streams' errors (0 = off, unweighted; 5 is usual).
     """
     b = content_latents.shape[0]
     device = content_latents.device
@@ -91,8 +113,9 @@ def dsdn_loss(
     text = torch.where(drop[:, None, None], null_text.to(text.dtype).expand_as(text), text)
 
     pred_c, pred_m = denoiser(z_t, m_t, t, text)
-    loss_c = F.mse_loss(pred_c.float(), _target(scheduler, z0, e_c, t).float())
-    loss_m = F.mse_loss(pred_m.float(), _target(scheduler, m0, e_m, t).float())
+    weights = min_snr_weights(scheduler, t, snr_gamma) if snr_gamma > 0 else None
+    loss_c = _weighted_mse(pred_c, _target(scheduler, z0, e_c, t), weights)
+    loss_m = _weighted_mse(pred_m, _target(scheduler, m0, e_m, t), weights)
     loss = loss_c + motion_weight * loss_m
     loss_comb = None
     if combine_weight > 0:

@@ -10,6 +10,9 @@ only frames, so they judge real and generated clips alike:
   the sign of the dominant axis.
 * **colour**: the toy-world colour nearest (RGB distance) to the mean colour of the object's
   most saturated pixels.
+
+For a DSDN model the evaluation can also say which stream carries the direction: each stream's
+final latents are decoded on their own and judged the same way.
 """
 
 from __future__ import annotations
@@ -126,12 +129,16 @@ def toy_prompts(split: str = "train", count: int = 48, seed: int = 0) -> list[st
 
 
 def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, num_frames: int = 8,
-                     steps: int = 25, progress: bool = True, save_dir=None, judge=None, **call_kwargs) -> dict:  # fmt: skip
+                     steps: int = 25, progress: bool = True, save_dir=None, judge=None, streams: bool = False,
+                     **call_kwargs) -> dict:  # fmt: skip
     """Generate one clip per prompt (prompt ``i`` uses seed ``seed + i``) and judge it.
 
     Returns accuracies of direction, colour and all-frames visibility, and per-clip records.
     With a :class:`~dsdn.evaluation.judge.ToyJudge`, also object accuracy and the mean frame
-    consistency of its features.
+    consistency of its features. With ``streams`` (a :class:`~dsdn.pipeline.DSDNPipeline`), also
+    the direction each stream gives on its own: its final latents (the combiner's inputs) are
+    decoded and judged like the video, the content stream's frames as drawn (the combiner at
+    γ = 0) and the motion stream integrated from content frame 1 (γ = 1).
     """
     import torch
     from tqdm.auto import tqdm
@@ -140,6 +147,9 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
     for start in tqdm(range(0, len(prompts), batch), desc="evaluating", disable=not progress):
         chunk = prompts[start : start + batch]
         gens = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
+        last = {}
+        if streams:
+            call_kwargs["callback_on_step_end"] = lambda i, t, state: last.update(state)
         frames = pipe(chunk, num_frames=num_frames, num_inference_steps=steps, generator=gens, output_type="np",
                       **call_kwargs).frames  # fmt: skip
         for i, (prompt, video) in enumerate(zip(chunk, frames)):
@@ -156,6 +166,8 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
                 "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
                 "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
             })  # fmt: skip
+            if streams:
+                records[-1].update(_stream_directions(pipe, last["content"][i], last["motion"][i]))
             if judge is not None:
                 from .metrics import frame_consistency
 
@@ -171,5 +183,27 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
             "object_acc": sum(r["object"] == r["want_object"] for r in records) / n,
             "frame_consistency": float(np.mean([r["frame_consistency"] for r in records])),
         }),  # fmt: skip
+        **({} if not streams else {
+            f"{k}_stream_direction_acc": sum(r[f"{k}_stream_direction"] == r["want_direction"] for r in records) / n
+            for k in ("content", "motion")
+        }),  # fmt: skip
         "records": records,
     }
+
+
+def _stream_directions(pipe, content, motion) -> dict:
+    """Judge each DSDN stream alone for one clip's final latents ``(C, F, h, w)``."""
+    import torch
+
+    from ..motion_codec import combine_motion
+
+    s = pipe.adapter.config.motion_scale
+    latents = torch.stack([content, combine_motion(content[None], motion[None], s, 1.0)[0]])
+    with torch.no_grad():
+        video = pipe.frame_vae.decode(latents)
+    frames = pipe.video_processor.postprocess_video(video.float(), output_type="np")
+    out = {}
+    for kind, clip in zip(("content", "motion"), frames):
+        j = judge_clip(clip)
+        out[f"{kind}_stream_motion"], out[f"{kind}_stream_direction"] = j.motion, j.direction
+    return out

@@ -79,6 +79,7 @@ class VideoTrainConfig:
     text_dropout: float = 0.1
     motion_weight: float = 1.0
     combine_weight: float = 0.0
+    snr_gamma: float = 0.0
     cache_latents: bool = True
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
@@ -103,6 +104,7 @@ class VideoTrainConfig:
         check_float("text_dropout", self.text_dropout, 0.0, 1.0)
         check_float("motion_weight", self.motion_weight, 0.0)
         check_float("combine_weight", self.combine_weight, 0.0)
+        check_float("snr_gamma", self.snr_gamma, 0.0)
         check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
         self.validation_prompts = tuple(self.validation_prompts)
@@ -418,7 +420,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
             parts = dsdn_loss(
                 ddp_denoiser, z0, text, null_text, noise_scheduler, adapter.config.motion_scale,
                 motion_weight=cfg.motion_weight, text_dropout=cfg.text_dropout, combine_weight=cfg.combine_weight,
-                motion_coherence=adapter.config.motion_coherence, generator=gen,
+                motion_coherence=adapter.config.motion_coherence, generator=gen, snr_gamma=cfg.snr_gamma,
             )  # fmt: skip
         loss = parts.loss
         if not torch.isfinite(loss):
