@@ -152,6 +152,7 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
             call_kwargs["callback_on_step_end"] = lambda i, t, state: last.update(state)
         frames = pipe(chunk, num_frames=num_frames, num_inference_steps=steps, generator=gens, output_type="np",
                       **call_kwargs).frames  # fmt: skip
+        alone = _stream_directions(pipe, last["content"], last["motion"]) if streams else None
         for i, (prompt, video) in enumerate(zip(chunk, frames)):
             want, got = parse_prompt(prompt), judge_clip(video)
             if save_dir is not None:
@@ -167,7 +168,7 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
                 "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
             })  # fmt: skip
             if streams:
-                records[-1].update(_stream_directions(pipe, last["content"][i], last["motion"][i]))
+                records[-1].update(alone[i])
             if judge is not None:
                 from .metrics import frame_consistency
 
@@ -191,19 +192,19 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
     }
 
 
-def _stream_directions(pipe, content, motion) -> dict:
-    """Judge each DSDN stream alone for one clip's final latents ``(C, F, h, w)``."""
+def _stream_directions(pipe, content, motion) -> list[dict]:
+    """Judge each DSDN stream alone for a batch of final latents ``(B, C, F, h, w)``; one dict per clip."""
     import torch
 
     from ..motion_codec import combine_motion
 
-    s = pipe.adapter.config.motion_scale
-    latents = torch.stack([content, combine_motion(content[None], motion[None], s, 1.0)[0]])
+    integrated = combine_motion(content, motion, pipe.adapter.config.motion_scale, 1.0)
     with torch.no_grad():
-        video = pipe.frame_vae.decode(latents)
+        video = pipe.frame_vae.decode(torch.cat([content, integrated]))  # one decode for the chunk
     frames = pipe.video_processor.postprocess_video(video.float(), output_type="np")
-    out = {}
-    for kind, clip in zip(("content", "motion"), frames):
-        j = judge_clip(clip)
-        out[f"{kind}_stream_motion"], out[f"{kind}_stream_direction"] = j.motion, j.direction
+    out = [{} for _ in range(len(content))]
+    for kind, clips in (("content", frames[: len(content)]), ("motion", frames[len(content) :])):
+        for record, clip in zip(out, clips):
+            j = judge_clip(clip)
+            record[f"{kind}_stream_motion"], record[f"{kind}_stream_direction"] = j.motion, j.direction
     return out
