@@ -160,12 +160,16 @@ def test_eval_video_reports_flicker_and_refuses_unreadable_files(tmp_path):
     assert res.exit_code == 2 and "could not be decoded" in res.output and "Traceback" not in res.output
 
 
-def test_train_video_passes_snr_gamma_and_refuses_a_negative_one(tmp_path, monkeypatch):
+def test_train_video_passes_its_options_and_refuses_bad_ones(tmp_path, monkeypatch):
     from dsdn.training import video
 
     seen = {}
     monkeypatch.setattr(video, "train_video", lambda cfg, progress=True: seen.setdefault("cfg", cfg) and tmp_path)
-    runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--snr-gamma", "5", "-q"], catch_exceptions=False)
-    assert seen["cfg"].snr_gamma == 5.0
+    args = ["train", "video", "--base", str(tmp_path), "--snr-gamma", "5", "--init-from", "runs/a/model", "-q",
+            "--toy-world", "v2"]  # fmt: skip
+    runner.invoke(app, args, catch_exceptions=False)
+    assert seen["cfg"].snr_gamma == 5.0 and seen["cfg"].init_from == "runs/a/model" and seen["cfg"].toy_world == "v2"
+    res = runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--toy-world", "v9"])
+    assert res.exit_code != 0 and "toy_world" in res.output and "'v2'" in res.output
     res = runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--snr-gamma", "-1"])
     assert res.exit_code != 0 and "snr_gamma" in res.output

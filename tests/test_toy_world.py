@@ -66,3 +66,36 @@ def test_bad_spec_names_the_field():
         ClipSpec("circle", "pink", "left")
     with pytest.raises(ValueError, match="split="):
         ToyWorld("test")
+
+
+def test_world_v2_names_each_direction_in_every_caption_and_bounces_both_ways():
+    from dsdn.evaluation.toy import parse_prompt
+
+    v1, v2 = ToyWorld(length=300, seed=2), ToyWorld(length=300, seed=2, version="v2")
+    bounce = {"v1": [], "v2": []}
+    for i in range(300):
+        a, b = v1[i], v2[i]
+        assert (a["object"], a["motion"], a["seed"], b["version"]) == (b["object"], b["motion"], b["seed"], "v2")
+        if a["motion"] != "bouncing":  # only bouncing paths differ
+            np.testing.assert_array_equal(a["video"], b["video"])
+        for item in (a, b):  # the eval's prompt parser reads every caption of both versions as its own motion
+            assert parse_prompt(item["caption"])["motion"] == item["motion"], item["caption"]
+        words = set(b["caption"].split())
+        if b["motion"] in ("up", "down"):
+            assert b["motion"] in words and not ({"up", "down"} - {b["motion"]}) & words, b["caption"]
+        if b["motion"] == "bouncing":
+            assert not {"up", "down"} & words, b["caption"]
+            for item in (a, b):  # net vertical travel of the object (image y grows downwards)
+                c = _centroids(item["video"], item["colour"])[:, 0]
+                bounce[item["version"]].append(c[-1] - c[0])
+    # v1's bounce starts on the rising half of its path: mostly upwards; v2's goes either way
+    assert np.mean(np.array(bounce["v1"]) < 0) > 0.7
+    assert 0.3 < np.mean(np.array(bounce["v2"]) < 0) < 0.7
+    captions = lambda w, m: {caption_for(ClipSpec("circle", "red", m, version=w), v) for v in range(12)}  # noqa: E731
+    assert "a red circle rises" in captions("v1", "up")
+    assert "a red circle bouncing up and down" in captions("v1", "bouncing")
+    assert all("up" in c.split() for c in captions("v2", "up"))
+    assert all("down" in c.split() for c in captions("v2", "down"))
+    assert set(vocabulary()) >= {w for m in MOTIONS for c in captions("v2", m) for w in c.split()}
+    with pytest.raises(ValueError, match="version='v3'"):
+        ToyWorld(version="v3")

@@ -90,6 +90,29 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tm
     assert run["resolved"]["resumed_from_step"] == 2 and run["config"]["seed"] == 0 and "torch" in run["versions"]
 
 
+def test_init_from_starts_from_a_trained_model_and_refuses_a_foreign_one(toy_base_dir, trained_model_dir, tmp_path):
+    first = train_video(_cfg(toy_base_dir, tmp_path / "first", steps=2, checkpoint_every=2), progress=False)
+    lora_b = {k: v for k, v in load_file(first / "pytorch_lora_weights.safetensors").items() if "lora_B" in k}
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b.values())  # trained: not the preset's zero increment
+    # at learning rate 0 the fine-tuned model is exactly the one it started from
+    again = train_video(
+        _cfg(toy_base_dir, tmp_path / "again", steps=1, checkpoint_every=1, lr=0.0, init_from=str(first)),
+        progress=False,
+    )
+    for name in ("diffusion_pytorch_model.safetensors", "pytorch_lora_weights.safetensors"):
+        a, b = load_file(first / name), load_file(again / name)
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert json.loads((tmp_path / "again" / "run.json").read_text())["config"]["init_from"] == str(first)
+    # not a model folder, or a model of another base: a clear error, and no run folder is left behind
+    with pytest.raises(DSDNInputError, match="not a DSDN model folder"):
+        train_video(_cfg(toy_base_dir, tmp_path / "bad", init_from=str(tmp_path)), progress=False)
+    with pytest.raises(DSDNInputError, match="level widths"):
+        train_video(_cfg(toy_base_dir, tmp_path / "other", init_from=str(trained_model_dir)), progress=False)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "other").exists()
+
+
 def test_trained_model_generates_and_refuses_unknown_words(toy_base_dir, tmp_path):
     model = train_video(_cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1), progress=False)
     pipe = DSDNPipeline.from_pretrained(model)

@@ -128,6 +128,7 @@ def train_video_cmd(
     video_column: str = typer.Option("video", help="Captions column with the video file (WebVid: videoid)."),
     caption_column: str = typer.Option("caption", help="Captions column with the text (WebVid: name)."),
     toy_clips: int = typer.Option(4000, help="Toy-world clips to train on (with --data toy)."),
+    toy_world: str = typer.Option("v1", help="Toy-world version: v1, or v2 (mended captions and bounce; see README)."),
     frames: int = typer.Option(8, help="Frames per training clip."),
     frame_stride: int = typer.Option(1, help="Take every N-th frame of real videos."),
     size: Optional[int] = typer.Option(None, help="Frame size in pixels (default: the base's native size)."),
@@ -147,6 +148,9 @@ def train_video_cmd(
     validate_every: int = typer.Option(500, help="Steps between validation samples and direction/colour checks (0 = never)."),
     seed: int = typer.Option(0, help="Seed of initialisation, batches and noise."),
     resume: bool = typer.Option(False, help="Continue from the newest checkpoint in --out."),
+    init_from: Optional[str] = typer.Option(
+        None, help="Start from a trained DSDN model folder (fine-tuning; fresh optimiser and LR schedule)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
@@ -157,12 +161,13 @@ def train_video_cmd(
     try:
         cfg = VideoTrainConfig(
             base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
-            caption_column=caption_column, toy_clips=toy_clips, num_frames=frames, frame_stride=frame_stride,
+            caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, num_frames=frames,
+            frame_stride=frame_stride,
             size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
             max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
             checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
-            seed=seed, resume=resume,
+            seed=seed, resume=resume, init_from=init_from,
         )  # fmt: skip
         path = train_video(cfg, progress=not quiet)
     except (DSDNInputError, TrainingDiverged, CheckpointWriteError) as e:

@@ -5,6 +5,7 @@ from .toy_world import (
     HELDOUT_COMBOS,
     MOTIONS,
     OBJECTS,
+    VERSIONS,
     ClipSpec,
     ToyWorld,
     caption_for,
@@ -15,6 +16,6 @@ from .toy_world import (
 from .video_folder import VideoFolder, next_readable
 
 __all__ = [
-    "COLOURS", "HELDOUT_COMBOS", "MOTIONS", "OBJECTS", "ClipSpec", "ToyWorld", "VideoFolder", "caption_for",
-    "next_readable", "render_clip", "vocabulary", "write_video_folder",
+    "COLOURS", "HELDOUT_COMBOS", "MOTIONS", "OBJECTS", "VERSIONS", "ClipSpec", "ToyWorld", "VideoFolder",
+    "caption_for", "next_readable", "render_clip", "vocabulary", "write_video_folder",
 ]  # fmt: skip

@@ -3,8 +3,9 @@
 Objects are real handwritten digits (scikit-learn's bundled ``load_digits``) and geometric
 shapes, in several colours, moving left, right, up, down or bouncing at two speeds over plain or
 textured backgrounds (texture makes flicker visible). Captions come from templates with
-synonyms. A named split holds out some (object, colour, motion) combinations for a
-compositional test. Every clip is a pure function of its :class:`ClipSpec` (seed included).
+synonyms. Two versions of the world exist (:data:`VERSIONS`). A named split holds out some
+(object, colour, motion) combinations for a compositional test. Every clip is a pure function of
+its :class:`ClipSpec` (seed included).
 """
 
 from __future__ import annotations
@@ -42,12 +43,31 @@ HELDOUT_COMBOS = frozenset(
 )
 SPLITS = ("train", "heldout", "all")
 
-_MOTION_PHRASES = {
+_V1_PHRASES = {
     "left": ("moving left", "moves left", "slides to the left", "is moving to the left"),
     "right": ("moving right", "moves right", "slides to the right", "is moving to the right"),
     "up": ("moving up", "moves up", "rises", "is moving upwards"),
     "down": ("moving down", "moves down", "falls", "is moving downwards"),
     "bouncing": ("bouncing", "bounces", "is bouncing", "bouncing up and down"),
+}
+#: Versions of the world; a clip's version is part of its :class:`ClipSpec`. ``"v1"`` (the default,
+#: the shipped model's): half of the up/down phrases lack the word "up"/"down" ("rises", "is moving
+#: upwards"); "bouncing up and down" names both vertical directions; and a bouncing clip starts on the
+#: rising half of its path, so about four in five bouncing clips move up on balance. ``"v2"`` mends
+#: all three: every phrase of a directed motion carries its direction word (as "left"/"right" do in
+#: both), bouncing names no direction, and the bounce starts anywhere on its path (up or down alike).
+#: Only bouncing clips' frames and the captions differ; v2's words are a subset of v1's, so a base
+#: trained on v1's vocabulary knows them.
+VERSIONS = ("v1", "v2")
+#: Motion phrases by world version.
+CAPTION_SETS = {
+    "v1": _V1_PHRASES,
+    "v2": {
+        **{m: _V1_PHRASES[m] for m in ("left", "right")},
+        "up": ("moving up", "moves up", "rises up", "is moving up"),
+        "down": ("moving down", "moves down", "falls down", "is moving down"),
+        "bouncing": ("bouncing", "bounces", "is bouncing"),
+    },
 }
 _TEMPLATES = ("a {colour} {object} {motion}", "the {colour} {object} {motion}", "a {colour} {object} {motion} {speed}")
 
@@ -62,6 +82,7 @@ class ClipSpec:
     speed: str = "quickly"
     background: str = "plain"
     seed: int = 0
+    version: str = "v1"
 
     def __post_init__(self):
         for name, value, allowed in (
@@ -70,6 +91,7 @@ class ClipSpec:
             ("motion", self.motion, MOTIONS),
             ("speed", self.speed, tuple(SPEEDS)),
             ("background", self.background, BACKGROUNDS),
+            ("version", self.version, VERSIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is invalid: must be one of {', '.join(allowed)}")
@@ -122,7 +144,8 @@ def _positions(spec: ClipSpec, rng: np.random.Generator, num_frames: int, size: 
     t = np.arange(num_frames, dtype=np.float32)
     if spec.motion == "bouncing":
         x = np.full(num_frames, rng.uniform(0, room))
-        phase = (t * step + rng.uniform(0, room)) % (2 * room)
+        start = rng.uniform(0, room if spec.version == "v1" else 2 * room)  # v1: always on the rising half
+        phase = (t * step + start) % (2 * room)
         y = np.where(phase <= room, room - phase, phase - room)  # a triangle wave: reflects at the walls
         return np.stack([y, x], 1)
     start = rng.uniform(0, room - travel) if room > travel else 0.0
@@ -155,8 +178,9 @@ def render_clip(spec: ClipSpec, num_frames: int = 8, size: int = 64) -> np.ndarr
 
 
 def caption_for(spec: ClipSpec, variant: int = 0) -> str:
-    """A caption of ``spec``; ``variant`` picks the template and synonyms deterministically."""
-    phrases = _MOTION_PHRASES[spec.motion]
+    """A caption of ``spec`` in its world version's phrases; ``variant`` picks the template and
+    synonyms deterministically."""
+    phrases = CAPTION_SETS[spec.version][spec.motion]
     template = _TEMPLATES[variant % len(_TEMPLATES)]
     return template.format(
         colour=spec.colour, object=spec.object, motion=phrases[(variant // len(_TEMPLATES)) % len(phrases)],
@@ -165,10 +189,12 @@ def caption_for(spec: ClipSpec, variant: int = 0) -> str:
 
 
 def vocabulary() -> list[str]:
-    """Every word a toy-world caption can contain."""
+    """Every word a toy-world caption can contain, in any version of the world."""
     words = set()
-    for spec in (ClipSpec(o, c, m, s) for o in OBJECTS for c in COLOURS for m in MOTIONS for s in SPEEDS):
-        for v in range(len(_TEMPLATES) * 4):
+    specs = (ClipSpec(o, c, m, s, version=w) for o in OBJECTS for c in COLOURS for m in MOTIONS for s in SPEEDS
+             for w in VERSIONS)  # fmt: skip
+    for spec in specs:
+        for v in range(len(_TEMPLATES) * len(CAPTION_SETS[spec.version][spec.motion])):
             words.update(caption_for(spec, v).split())
     return sorted(words)
 
@@ -185,12 +211,18 @@ class ToyWorld:
         num_frames: 8 by default, up to 16.
         size: frame height and width in pixels.
         seed: world seed.
+        version: ``"v1"`` or ``"v2"`` (:data:`VERSIONS`): the same clips, but for bouncing ones' paths and
+            the captions.
     """
 
-    def __init__(self, split: str = "train", length: int = 10_000, num_frames: int = 8, size: int = 64, seed: int = 0):
+    def __init__(self, split: str = "train", length: int = 10_000, num_frames: int = 8, size: int = 64, seed: int = 0,
+                 version: str = "v1"):  # fmt: skip
         if split not in SPLITS:
             raise ValueError(f"split={split!r} is invalid: must be one of {', '.join(SPLITS)}")
+        if version not in VERSIONS:
+            raise ValueError(f"version={version!r} is invalid: must be one of {', '.join(VERSIONS)}")
         self.split, self.length, self.num_frames, self.size, self.seed = split, length, num_frames, size, seed
+        self.version = version
         combos = [(o, c, m) for o in OBJECTS for c in COLOURS for m in MOTIONS]
         if split == "train":
             combos = [k for k in combos if k not in HELDOUT_COMBOS]
@@ -208,7 +240,7 @@ class ToyWorld:
         o, c, m = self.combos[rng.integers(len(self.combos))]
         return ClipSpec(
             o, c, m, speed=str(rng.choice(list(SPEEDS))), background=str(rng.choice(BACKGROUNDS)),
-            seed=int(rng.integers(2**31)),
+            seed=int(rng.integers(2**31)), version=self.version,
         )  # fmt: skip
 
     def __getitem__(self, index: int) -> dict:
@@ -237,7 +269,7 @@ def write_video_folder(world: ToyWorld, root: str | Path, fps: int = 8) -> Path:
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    fields = ["video", "caption", "object", "colour", "motion", "speed", "background", "seed"]
+    fields = ["video", "caption", "object", "colour", "motion", "speed", "background", "seed", "version"]
     with open(root / "captions.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..errors import DSDNInputError, check_choice, check_float, check_int
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class VideoTrainConfig:
     video_column: str = "video"
     caption_column: str = "caption"
     toy_clips: int = 4000
+    toy_world: str = "v1"
     num_frames: int = 8
     frame_stride: int = 1
     size: int | None = None
@@ -88,6 +90,7 @@ class VideoTrainConfig:
     validation_steps: int = 20
     seed: int = 0
     resume: bool = False
+    init_from: str | None = None
     log_every: int = 10
 
     def __post_init__(self):
@@ -107,6 +110,7 @@ class VideoTrainConfig:
         check_float("snr_gamma", self.snr_gamma, 0.0)
         check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
+        check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
         self.validation_prompts = tuple(self.validation_prompts)
 
 
@@ -206,7 +210,8 @@ def build_dataset(cfg: VideoTrainConfig, size: int):
     from ..data import ToyWorld, VideoFolder
 
     if cfg.data == "toy":
-        return ToyWorld("train", length=cfg.toy_clips, num_frames=cfg.num_frames, size=size, seed=cfg.seed)
+        return ToyWorld("train", length=cfg.toy_clips, num_frames=cfg.num_frames, size=size, seed=cfg.seed,
+                        version=cfg.toy_world)  # fmt: skip
     return VideoFolder(
         cfg.data, captions=cfg.captions, video_column=cfg.video_column, caption_column=cfg.caption_column,
         num_frames=cfg.num_frames, frame_stride=cfg.frame_stride, size=size,
@@ -307,10 +312,12 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         n_clips = len(dataset)
 
     # ---- trainable parts
-    resume_state = None
+    resume_state = initial_sd = None
     if checkpoints:
-        trainable_sd, resume_state, ema_sd = load_checkpoint(checkpoints[-1])
+        initial_sd, resume_state, ema_sd = load_checkpoint(checkpoints[-1])
         adapter = DSDNAdapter.from_config(resume_state["adapter_config"])
+    elif cfg.init_from:
+        adapter = _load_initial_model(cfg.init_from, unet)
     else:
         sample = latents[:64] if latents is not None else FrameVAE(vae).encode(
             _to_video_tensor([dataset[i] for i in range(min(8, len(dataset)))], device), sample=False
@@ -322,13 +329,13 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
     denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction).to(device)
     names = [n for n, _ in denoiser.trainable_parameters()]
-    if resume_state is not None:
-        missing = [n for n in names if n not in trainable_sd]
+    if initial_sd is not None:
+        missing = [n for n in names if n not in initial_sd]
         if missing:
             raise DSDNInputError(f"{checkpoints[-1]} does not match this model: it lacks {missing[0]!r}.")
         with torch.no_grad():
             for n, p in denoiser.trainable_parameters():
-                p.copy_(trainable_sd[n])
+                p.copy_(initial_sd[n])
     params = denoiser.set_trainable()
     if cfg.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
@@ -462,6 +469,31 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return model_dir
+
+
+def _load_initial_model(path: str, unet):
+    """The adapter of a saved DSDN model, with its content LoRA loaded into ``unet`` (the frozen base's),
+    to start a run from trained weights (fine-tuning) instead of the preset's fresh ones."""
+    from ..adapter import LORA_WEIGHT_NAME
+    from ..content_stream import LORA_ADAPTER_NAME, level_channels
+    from ..pipeline import load_adapter, safetensors_shapes
+
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise DSDNInputError(
+            f"init_from={path!r} is not a DSDN model folder (no config.json): give one saved by a run's model/."
+        )
+    adapter = load_adapter(folder)
+    want = tuple(level_channels(unet.config.block_out_channels))
+    if tuple(adapter.config.content_channels) != want:
+        raise DSDNInputError(
+            f"init_from={path!r} was trained on a base with level widths {tuple(adapter.config.content_channels)}, "
+            f"this base has {want}: pass the base it was trained on."
+        )
+    if adapter.config.lora_rank > 0 and (folder / LORA_WEIGHT_NAME).is_file():
+        safetensors_shapes(folder / LORA_WEIGHT_NAME)
+        unet.load_lora_adapter(str(folder), weight_name=LORA_WEIGHT_NAME, adapter_name=LORA_ADAPTER_NAME, prefix="unet")
+    return adapter
 
 
 def _pipeline(base: dict, adapter):
