@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+TOY_WORLD_HELP = "Toy-world version (with --data toy): v1, or v2 (mended captions and bounce; see the README)."
 
 
 def _setup_logging(debug: bool) -> None:
@@ -128,7 +129,7 @@ def train_video_cmd(
     video_column: str = typer.Option("video", help="Captions column with the video file (WebVid: videoid)."),
     caption_column: str = typer.Option("caption", help="Captions column with the text (WebVid: name)."),
     toy_clips: int = typer.Option(4000, help="Toy-world clips to train on (with --data toy)."),
-    toy_world: str = typer.Option("v1", help="Toy-world version: v1, or v2 (mended captions and bounce; see README)."),
+    toy_world: str = typer.Option("v1", help=TOY_WORLD_HELP),
     frames: int = typer.Option(8, help="Frames per training clip."),
     frame_stride: int = typer.Option(1, help="Take every N-th frame of real videos."),
     size: Optional[int] = typer.Option(None, help="Frame size in pixels (default: the base's native size)."),
@@ -186,6 +187,7 @@ def train_peer_cmd(
     steps: int = typer.Option(3500, help="Optimisation steps at most."),
     data: str = typer.Option("toy", help="'toy' (the toy world's train split) or a folder of videos."),
     toy_clips: int = typer.Option(4000, help="Toy-world clips to train on (with --data toy)."),
+    toy_world: str = typer.Option("v1", help=TOY_WORLD_HELP),
     frames: int = typer.Option(8, help="Frames per training clip."),
     batch_size: int = typer.Option(4, help="Clips per step and process."),
     lr: float = typer.Option(1e-3, help="AdamW learning rate (cosine over the budget after warm-up)."),
@@ -202,7 +204,7 @@ def train_peer_cmd(
     try:
         cfg = PeerTrainConfig(
             kind=kind, base=base, out=out, budget_s=budget_s, steps=steps, data=data, toy_clips=toy_clips,
-            num_frames=frames, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, ema_decay=ema_decay, seed=seed,
+            toy_world=toy_world, num_frames=frames, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, ema_decay=ema_decay, seed=seed,
         )  # fmt: skip
         path = train_peer(cfg, progress=not quiet)
     except DSDNInputError as e:

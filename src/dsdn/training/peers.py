@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..errors import DSDNInputError, check_choice, check_float, check_int
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class PeerTrainConfig:
     video_column: str = "video"
     caption_column: str = "caption"
     toy_clips: int = 4000
+    toy_world: str = "v1"
     num_frames: int = 8
     frame_stride: int = 1
     size: int | None = None
@@ -94,6 +96,7 @@ class PeerTrainConfig:
         check_float("max_grad_norm", self.max_grad_norm, 0.0)
         check_float("ema_decay", self.ema_decay, 0.0, 1.0)
         check_float("text_dropout", self.text_dropout, 0.0, 1.0)
+        check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
 
 
 def default_base() -> str:

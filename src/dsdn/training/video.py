@@ -111,6 +111,11 @@ class VideoTrainConfig:
         check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
+        if self.init_from is not None and not (Path(self.init_from).expanduser() / "config.json").is_file():
+            raise DSDNInputError(
+                f"init_from={self.init_from!r} is not a DSDN model folder (no config.json): give one saved by a run "
+                "(its model/) or the shipped one."
+            )
         self.validation_prompts = tuple(self.validation_prompts)
 
 
@@ -479,10 +484,6 @@ def _load_initial_model(path: str, unet):
     from ..pipeline import load_adapter, safetensors_shapes
 
     folder = Path(path).expanduser()
-    if not (folder / "config.json").is_file():
-        raise DSDNInputError(
-            f"init_from={path!r} is not a DSDN model folder (no config.json): give one saved by a run's model/."
-        )
     adapter = load_adapter(folder)
     want = tuple(level_channels(unet.config.block_out_channels))
     if tuple(adapter.config.content_channels) != want:
