@@ -100,6 +100,18 @@ def test_prompt_sets_and_parsing():
     assert parse_prompt("the white digit seven falls") == {"object": "digit seven", "colour": "white", "motion": "down"}
 
 
+def test_direction_by_motion_counts_and_names_the_usual_mistake():
+    from dsdn.evaluation.toy import direction_by_motion, format_direction_by_motion
+
+    records = [{"want_direction": "down", "direction": d} for d in ("up", "up", "down", None)]
+    records += [{"want_direction": "left", "direction": d} for d in ("left", "left", "up")]
+    by = direction_by_motion(records)
+    assert by == {"down": {"clips": 4, "right": 1, "judged": {"up": 2, "down": 1, "none": 1}},
+                  "left": {"clips": 3, "right": 2, "judged": {"left": 2, "up": 1}}}  # fmt: skip
+    # a wrong judgement is named only where it beats the right one
+    assert format_direction_by_motion(by) == "down 1/4 (most often up, 2), left 2/3"
+
+
 def test_stream_directions_are_read_from_each_streams_final_latents(trained_model_dir):
     import torch
 

@@ -238,7 +238,7 @@ def eval_toy_cmd(
     import json
     from pathlib import Path
 
-    from .evaluation.toy import evaluate_prompts, toy_prompts
+    from .evaluation.toy import evaluate_prompts, format_direction_by_motion, toy_prompts
     from .generate import resolve_model_dir
     from .pipeline import DSDNPipeline
 
@@ -277,6 +277,7 @@ def eval_toy_cmd(
             f"{split:8s} clips={r['clips']:3d}  direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
             f"visible-every-frame={r['visible_acc']:.1%}{extra}"
         )
+        typer.echo(f"{'':8s} direction by motion: {format_direction_by_motion(r['direction_by_motion'])}")
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=2))
 

@@ -53,11 +53,11 @@ _V1_PHRASES = {
 #: Versions of the world; a clip's version is part of its :class:`ClipSpec`. ``"v1"`` (the default,
 #: the shipped model's): half of the up/down phrases lack the word "up"/"down" ("rises", "is moving
 #: upwards"); "bouncing up and down" names both vertical directions; and a bouncing clip starts on the
-#: rising half of its path, so about four in five bouncing clips move up on balance. ``"v2"`` mends
-#: all three: every phrase of a directed motion carries its direction word (as "left"/"right" do in
-#: both), bouncing names no direction, and the bounce starts anywhere on its path (up or down alike).
-#: Only bouncing clips' frames and the captions differ; v2's words are a subset of v1's, so a base
-#: trained on v1's vocabulary knows them.
+#: rising half of its path, so most bouncing clips move up on balance (over 70%, as
+#: tests/test_toy_world.py checks). ``"v2"`` mends all three: every phrase of a directed motion
+#: carries its direction word (as "left"/"right" do in both), bouncing names no direction, and the
+#: bounce starts anywhere on its path (up or down alike). Only bouncing clips' frames and the
+#: captions differ; v2's words are a subset of v1's, so a base trained on v1's vocabulary knows them.
 VERSIONS = ("v1", "v2")
 #: Motion phrases by world version.
 CAPTION_SETS = {

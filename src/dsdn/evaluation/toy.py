@@ -180,6 +180,7 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
         "direction_acc": sum(r["direction"] == r["want_direction"] for r in records) / n,
         "colour_acc": sum(r["colour"] == r["want_colour"] for r in records) / n,
         "visible_acc": sum(r["visible_every_frame"] for r in records) / n,
+        "direction_by_motion": direction_by_motion(records),
         **({} if judge is None else {
             "object_acc": sum(r["object"] == r["want_object"] for r in records) / n,
             "frame_consistency": float(np.mean([r["frame_consistency"] for r in records])),
@@ -190,6 +191,34 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
         }),  # fmt: skip
         "records": records,
     }
+
+
+def direction_by_motion(records: list[dict]) -> dict[str, dict]:
+    """Per wanted motion: ``clips``, ``right`` (judged as wanted) and ``judged`` (how often each
+    direction was judged, ``"none"`` for no clear motion or no object), from :func:`evaluate_prompts` records."""
+    out: dict[str, dict] = {}
+    for r in records:
+        row = out.setdefault(r["want_direction"], {"clips": 0, "right": 0, "judged": {}})
+        row["clips"] += 1
+        row["right"] += r["direction"] == r["want_direction"]
+        got = r["direction"] or "none"
+        row["judged"][got] = row["judged"].get(got, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def format_direction_by_motion(by_motion: dict[str, dict]) -> str:
+    """``down 1/12 (most often up, 7), left 9/12, ...``: each motion's right/clips, and its most frequent
+    wrong judgement where that beats the right one."""
+    parts = []
+    for motion, row in by_motion.items():
+        text = f"{motion} {row['right']}/{row['clips']}"
+        wrong = {k: v for k, v in row["judged"].items() if k != motion}
+        if wrong:
+            worst = max(sorted(wrong), key=wrong.get)
+            if wrong[worst] > row["right"]:
+                text += f" (most often {worst}, {wrong[worst]})"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def _stream_directions(pipe, content, motion) -> list[dict]:
