@@ -8,7 +8,8 @@ interaction); the VAE, text encoder and base UNet stay frozen.
 Reproducibility and resume: every random draw of step ``k`` on process ``r`` (batch indices,
 timesteps, noises, text dropout, dropout layers) is seeded from ``(seed, k, r)``. A checkpoint
 holds the trainable weights, optimizer, LR schedule, EMA and step, so ``--resume`` continues
-from the newest checkpoint along the same loss curve as an uninterrupted run.
+from the newest checkpoint along the same loss curve as an uninterrupted run. ``--init-from``
+starts a new run (fresh optimizer and schedule) from a saved model's trained weights instead.
 
 Checkpoints are folders ``checkpoint-NNNNNNN`` written under a temporary name and renamed
 into place (a crash never leaves a half-written newest checkpoint); only the last
