@@ -105,6 +105,14 @@ def test_init_from_starts_from_a_trained_model_and_refuses_a_foreign_one(toy_bas
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     assert json.loads((tmp_path / "again" / "run.json").read_text())["config"]["init_from"] == str(first)
+    # a fine-tuning run resumes from its own checkpoint (its adapter config came from a folder: no paths in it)
+    _, state, _ = load_checkpoint(list_checkpoints(tmp_path / "again")[-1])
+    assert not any(k.startswith("_") for k in state["adapter_config"])
+    train_video(
+        _cfg(toy_base_dir, tmp_path / "again", steps=2, checkpoint_every=1, init_from=str(first), resume=True),
+        progress=False,
+    )
+    assert json.loads((tmp_path / "again" / "run.json").read_text())["resolved"]["resumed_from_step"] == 1
     # not a model folder, or a model of another base: a clear error, and no run folder is left behind
     with pytest.raises(DSDNInputError, match="not a DSDN model folder"):
         train_video(_cfg(toy_base_dir, tmp_path / "bad", init_from=str(tmp_path)), progress=False)

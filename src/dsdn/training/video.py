@@ -25,7 +25,7 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PosixPath, WindowsPath
 
 import numpy as np
 import torch
@@ -205,9 +205,19 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict | None]:
     from safetensors.torch import load_file
 
     trainable = load_file(path / TRAINABLE_FILE)
-    state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    # Checkpoints of --init-from runs written before _plain_config hold a path in their adapter config; pathlib
+    # classes only build paths, so allowing them runs no code.
+    with torch.serialization.safe_globals([PosixPath, WindowsPath]):
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    state["adapter_config"] = _plain_config(state.get("adapter_config", {}))
     ema = load_file(path / EMA_FILE) if (path / EMA_FILE).is_file() else None
     return trainable, state, ema
+
+
+def _plain_config(config) -> dict:
+    """An adapter config as plain data, without diffusers' bookkeeping keys (``_name_or_path`` is a ``Path``
+    for a model loaded from a folder, which ``torch.load(weights_only=True)`` would refuse)."""
+    return {k: v for k, v in dict(config).items() if not k.startswith("_")}
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -410,7 +420,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
             trainable = {n: p for n, p in accelerator.unwrap_model(ddp_denoiser).trainable_parameters()}
             path = save_checkpoint(
                 out, step, trainable, optimizer, lr_scheduler, ema,
-                extra={"adapter_config": dict(adapter.config), "ema_step": ema.optimization_step if ema else 0},
+                extra={"adapter_config": _plain_config(adapter.config), "ema_step": ema.optimization_step if ema else 0},
                 keep=cfg.keep_checkpoints,
             )  # fmt: skip
         accelerator.wait_for_everyone()
