@@ -139,6 +139,8 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
     assert result["train"]["clips"] == 2 and 0 <= result["train"]["object_acc"] <= 1
     by_motion = result["train"]["direction_by_motion"]
     assert sum(row["clips"] for row in by_motion.values()) == 2 and "direction by motion: " in res.output
+    alone = result["train"]["motion_stream_direction_by_motion"]
+    assert sum(row["clips"] for row in alone.values()) == 2 and "motion stream alone, direction by motion: " in res.output
     assert {"object", "want_object", "frame_consistency"} <= set(result["heldout"]["records"][0])
     res = runner.invoke(app, ["eval", "toy", "--judge", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "train-judge" in res.output

@@ -110,6 +110,12 @@ def test_direction_by_motion_counts_and_names_the_usual_mistake():
                   "left": {"clips": 3, "right": 2, "judged": {"left": 2, "up": 1}}}  # fmt: skip
     # a wrong judgement is named only where it beats the right one
     assert format_direction_by_motion(by) == "down 1/4 (most often up, 2), left 2/3"
+    # the same breakdown of another judgement (a stream alone)
+    for r, alone in zip(records, ("down", None, "down", "down", "right", "left", "left")):
+        r["motion_stream_direction"] = alone
+    assert format_direction_by_motion(direction_by_motion(records, "motion_stream_direction")) == (
+        "down 3/4, left 2/3"
+    )
 
 
 def test_stream_directions_are_read_from_each_streams_final_latents(trained_model_dir):

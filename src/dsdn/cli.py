@@ -277,7 +277,9 @@ def eval_toy_cmd(
             f"{split:8s} clips={r['clips']:3d}  direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
             f"visible-every-frame={r['visible_acc']:.1%}{extra}"
         )
-        typer.echo(f"{'':8s} direction by motion: {format_direction_by_motion(r['direction_by_motion'])}")
+        for label, k in (("", "direction_by_motion"), ("content stream alone, ", "content_stream_direction_by_motion"),
+                         ("motion stream alone, ", "motion_stream_direction_by_motion")):  # fmt: skip
+            typer.echo(f"{'':8s} {label}direction by motion: {format_direction_by_motion(r[k])}")
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=2))
 

@@ -186,22 +186,26 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
             "frame_consistency": float(np.mean([r["frame_consistency"] for r in records])),
         }),  # fmt: skip
         **({} if not streams else {
-            f"{k}_stream_direction_acc": sum(r[f"{k}_stream_direction"] == r["want_direction"] for r in records) / n
-            for k in ("content", "motion")
+            name: value for k in ("content", "motion") for name, value in (
+                (f"{k}_stream_direction_acc", sum(r[f"{k}_stream_direction"] == r["want_direction"] for r in records) / n),
+                (f"{k}_stream_direction_by_motion", direction_by_motion(records, f"{k}_stream_direction")),
+            )
         }),  # fmt: skip
         "records": records,
     }
 
 
-def direction_by_motion(records: list[dict]) -> dict[str, dict]:
+def direction_by_motion(records: list[dict], key: str = "direction") -> dict[str, dict]:
     """Per wanted motion: ``clips``, ``right`` (judged as wanted) and ``judged`` (how often each
-    direction was judged, ``"none"`` for no clear motion or no object), from :func:`evaluate_prompts` records."""
+    direction was judged, ``"none"`` for no clear motion or no object), from :func:`evaluate_prompts` records.
+    ``key`` picks the judgement: ``"direction"`` (the video), ``"content_stream_direction"`` or
+    ``"motion_stream_direction"`` (a stream alone)."""
     out: dict[str, dict] = {}
     for r in records:
         row = out.setdefault(r["want_direction"], {"clips": 0, "right": 0, "judged": {}})
         row["clips"] += 1
-        row["right"] += r["direction"] == r["want_direction"]
-        got = r["direction"] or "none"
+        row["right"] += r[key] == r["want_direction"]
+        got = r[key] or "none"
         row["judged"][got] = row["judged"].get(got, 0) + 1
     return dict(sorted(out.items()))
 
