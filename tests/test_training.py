@@ -70,6 +70,10 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tm
     _, state, _ = load_checkpoint(list_checkpoints(cut)[-1])
     assert state["step"] == 2 and state["optimizer"]["state"] and state["lr_scheduler"]["last_epoch"] == 2
 
+    # as if the kill had come one logged step after the checkpoint, mid-way through writing the next line
+    with open(cut / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 3, "loss": 9.0, "time_s": 1e6}) + "\n" + '{"step": 4, "lo')
+
     with pytest.raises(DSDNInputError, match="--resume"):
         train_video(_cfg(toy_base_dir, cut, ema_decay=0.9), progress=False)
     train_video(_cfg(toy_base_dir, cut, ema_decay=0.9, resume=True), progress=False)
@@ -82,7 +86,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tm
     for k in ea:
         torch.testing.assert_close(ea[k], eb[k], rtol=0, atol=1e-6)
     curve = lambda run: [json.loads(s)["loss"] for s in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
-    np.testing.assert_allclose(curve(full), curve(cut), rtol=1e-5)
+    np.testing.assert_allclose(curve(full), curve(cut), rtol=1e-5)  # one curve: the killed run's extra lines are gone
+    times = [json.loads(s)["time_s"] for s in (cut / "metrics.jsonl").read_text().splitlines()]
+    assert times == sorted(times) and times[2] >= times[1] > 0  # time runs on across the resume
     # the newest checkpoints are kept, older ones pruned; no temporary folders remain
     assert [p.name for p in list_checkpoints(cut)] == ["checkpoint-0000002", "checkpoint-0000004"]
     assert not [p for p in cut.iterdir() if p.name.startswith(".tmp")]

@@ -14,7 +14,8 @@ starts a new run (fresh optimizer and schedule) from a saved model's trained wei
 Checkpoints are folders ``checkpoint-NNNNNNN`` written under a temporary name and renamed
 into place (a crash never leaves a half-written newest checkpoint); only the last
 ``keep_checkpoints`` are kept. Each run writes its resolved config, seed and package versions
-to ``run.json`` and its metrics to ``metrics.jsonl``.
+to ``run.json`` and its metrics to ``metrics.jsonl`` (one curve across resumes: a resume drops what a killed run
+logged after its checkpoint, and ``time_s`` runs on from there).
 """
 
 from __future__ import annotations
@@ -405,7 +406,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         atomic_write_text(out / "run.json", json.dumps(run, indent=2, default=str))
 
     metrics_path = out / "metrics.jsonl"
-    t0 = time.perf_counter()
+    time_offset = _keep_metrics_until(metrics_path, start) if accelerator.is_main_process and start else 0.0
+    t0 = time.perf_counter() - time_offset
     last_ckpt = checkpoints[-1] if checkpoints else None
 
     def log(record: dict) -> None:
@@ -485,6 +487,26 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return model_dir
+
+
+def _keep_metrics_until(path: Path, step: int) -> float:
+    """On resume from ``step``: drop the records a killed run logged after it (they are trained again), so
+    ``metrics.jsonl`` stays one curve; returns the last kept ``time_s``, so that time runs on across segments."""
+    from ..video_io import atomic_write_text
+
+    if not path.is_file():
+        return 0.0
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by the kill
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+    times = [json.loads(line).get("time_s") for line in kept]
+    return max((t for t in times if t is not None), default=0.0)
 
 
 def _load_initial_model(path: str, unet):
