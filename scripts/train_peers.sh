@@ -24,8 +24,9 @@ if [ -n "${BUDGET:-}" ]; then
 else
     AD=(--steps "${AD_STEPS:-3324}"); U3=(--steps "${U3_STEPS:-5136}")
 fi
-dsdn train peer -q --kind animatediff --out "$OUT/animatediff" "${AD[@]}"
-dsdn train peer -q --kind unet3d --out "$OUT/unet3d" "${U3[@]}"
+# Run it again after a kill: a finished peer is kept, an unfinished one resumes from its last checkpoint.
+[ -f "$OUT/animatediff/model/peer.json" ] || dsdn train peer -q --kind animatediff --out "$OUT/animatediff" --resume "${AD[@]}"
+[ -f "$OUT/unet3d/model/peer.json" ] || dsdn train peer -q --kind unet3d --out "$OUT/unet3d" --resume "${U3[@]}"
 if [ -n "${DSDN_STEPS:-}" ]; then
     python -c "import sys; from dsdn.training.peers import train_dsdn_like_shipped as t; t(sys.argv[1], int(sys.argv[2]))" \
         "$OUT/dsdn" "$DSDN_STEPS"

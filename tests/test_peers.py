@@ -20,8 +20,8 @@ runner = CliRunner()
 
 
 def _train(kind, base, out, **kw):
-    kw.setdefault("steps", 4)
-    cfg = PeerTrainConfig(kind=kind, base=str(base), out=str(out), toy_clips=8, num_frames=4, batch_size=2, ema_decay=0.0,
+    kw = {"steps": 4, "ema_decay": 0.0, **kw}
+    cfg = PeerTrainConfig(kind=kind, base=str(base), out=str(out), toy_clips=8, num_frames=4, batch_size=2,
                           warmup_steps=1, **kw)  # fmt: skip
     return train_peer(cfg, progress=False)
 
@@ -53,6 +53,39 @@ def test_peer_trains_saves_and_samples(kind, toy_base_dir, tmp_path):
     np.testing.assert_array_equal(a, sample(0))
     # The frozen base is not changed by sampling the AnimateDiff peer (from_unet2d copies it).
     assert all(torch.equal(v, base_unet[k]) for k, v in base["unet"].state_dict().items())
+
+
+def test_peer_resumes_after_a_kill_like_an_uninterrupted_run(toy_base_dir, tmp_path, monkeypatch):
+    import dsdn.training.video as tv
+
+    kw = dict(steps=4, checkpoint_every=2, log_every=1, ema_decay=0.9)
+    full = _train("animatediff", toy_base_dir, tmp_path / "full", **kw)
+    real_save = tv.save_checkpoint
+
+    def save_then_die(out, step, *a, **k):
+        path = real_save(out, step, *a, **k)
+        if step == 2:
+            raise KeyboardInterrupt
+        return path
+
+    cut = tmp_path / "cut"
+    monkeypatch.setattr(tv, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _train("animatediff", toy_base_dir, cut, **kw)
+    monkeypatch.setattr(tv, "save_checkpoint", real_save)
+    with open(cut / "metrics.jsonl", "a") as f:  # as if killed after logging step 3
+        f.write(json.dumps({"step": 3, "loss": 9.0, "lr": 0.0, "time_s": 1e6}) + "\n")
+    with pytest.raises(DSDNInputError, match="--resume"):
+        _train("animatediff", toy_base_dir, cut, **kw)
+    model = _train("animatediff", toy_base_dir, cut, resume=True, **kw)
+    assert read_peer(model)["steps"] == read_peer(full)["steps"] == 4
+    name = "motion_adapter/diffusion_pytorch_model.safetensors"
+    a, b = load_file(full / name), load_file(model / name)  # EMA weights: the EMA resumed too
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    curve = lambda run: [json.loads(s)["loss"] for s in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    np.testing.assert_allclose(curve(tmp_path / "full"), curve(cut), rtol=1e-5)
 
 
 def test_peer_stops_at_its_wall_clock_budget(toy_base_dir, tmp_path):

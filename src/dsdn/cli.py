@@ -194,6 +194,8 @@ def train_peer_cmd(
     warmup_steps: int = typer.Option(100, help="Linear LR warm-up steps."),
     ema_decay: float = typer.Option(0.995, help="EMA of the trained weights (0 = off)."),
     seed: int = typer.Option(0, help="Seed of initialisation, batches and noise."),
+    checkpoint_every: int = typer.Option(250, help="Write a checkpoint every N steps (the last 2 are kept)."),
+    resume: bool = typer.Option(False, help="Continue from the newest checkpoint in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
@@ -205,6 +207,7 @@ def train_peer_cmd(
         cfg = PeerTrainConfig(
             kind=kind, base=base, out=out, budget_s=budget_s, steps=steps, data=data, toy_clips=toy_clips,
             toy_world=toy_world, num_frames=frames, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, ema_decay=ema_decay, seed=seed,
+            checkpoint_every=checkpoint_every, resume=resume,
         )  # fmt: skip
         path = train_peer(cfg, progress=not quiet)
     except DSDNInputError as e:

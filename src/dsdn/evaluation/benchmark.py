@@ -295,7 +295,7 @@ class _Generators:
                 raise DSDNInputError(f"{str(run)!r} holds no trained {kind} peer and the method sets neither train_steps "
                                      f"nor train_budget_s: train it with `dsdn train peer --kind {kind} --out {run}`")  # fmt: skip
             cfg = PeerTrainConfig(kind=kind, base=base, out=str(run), budget_s=None if budget is None else float(budget),
-                                  steps=10**6 if steps is None else int(steps))  # fmt: skip
+                                  steps=10**6 if steps is None else int(steps), resume=True)  # fmt: skip
             model = train_peer(cfg)
         self._note_training(method, model, read_peer(model))
         pipe = peer_pipeline(model, load_base(base))

@@ -22,7 +22,10 @@ following the scheduler) with the same text dropout, batch, optimiser and EMA as
 
 The result, written atomically to ``out/model``, is a folder with ``peer.json`` (kind, steps, wall
 time, parameters, base) and the trained weights as safetensors (``motion_adapter/`` or
-``unet3d/``). A killed run is started again (no resume: these are benchmark baselines).
+``unet3d/``). Every ``checkpoint_every`` steps a checkpoint is written like DSDN's (:func:`~dsdn.training.video.
+save_checkpoint`: trainable weights, EMA, optimiser, step, and the step count a time budget became), so
+``resume=True`` (``--resume``) continues a killed run along the same curve: every random draw of step ``k`` is
+seeded from ``(seed, k, process)`` and the learning rate is a function of the step.
 """
 
 from __future__ import annotations
@@ -81,11 +84,15 @@ class PeerTrainConfig:
     text_dropout: float = 0.1
     seed: int = 0
     log_every: int = 10
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    resume: bool = False
 
     def __post_init__(self):
         check_choice("kind", self.kind, PEER_KINDS)
         for name, low in (("toy_clips", 1), ("num_frames", 2), ("frame_stride", 1), ("steps", 1), ("batch_size", 1),
-                          ("warmup_steps", 0), ("seed", 0), ("log_every", 1)):  # fmt: skip
+                          ("warmup_steps", 0), ("seed", 0), ("log_every", 1), ("checkpoint_every", 1),
+                          ("keep_checkpoints", 1)):  # fmt: skip
             check_int(name, getattr(self, name), low)
         if self.size is not None:
             check_int("size", self.size, 8)
@@ -165,7 +172,8 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     from ..loading import load_base
     from ..objective import _target
     from ..video_io import atomic_write_text, package_versions
-    from .video import _has_accelerator_device, _step_seed, build_dataset, encode_dataset
+    from . import video
+    from .video import _has_accelerator_device, _step_seed, build_dataset, encode_dataset, list_checkpoints
 
     accelerator = Accelerator(cpu=not _has_accelerator_device())
     device = accelerator.device
@@ -173,6 +181,9 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     base_path = cfg.base or default_base()
     if (out / "model" / PEER_FILE).is_file():
         raise DSDNInputError(f"out={str(out)!r} already holds a trained peer: pass another --out, or delete it first.")
+    checkpoints = list_checkpoints(out) if cfg.resume else []
+    if not cfg.resume and list_checkpoints(out):
+        raise DSDNInputError(f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out.")
     base = load_base(base_path)
     vae, text_encoder, tokenizer, unet = base["vae"], base["text_encoder"], base["tokenizer"], base["unet"]
     for m in (vae, text_encoder):
@@ -188,6 +199,22 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     model.to(device).train()
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    names = {id(p): n for n, p in model.named_parameters()}
+    trainable = {names[id(p)]: p for p in params}
+    step, total, seconds_per_step = 0, cfg.steps, None
+    if checkpoints:
+        saved, state, ema_saved = video.load_checkpoint(checkpoints[-1])
+        if saved.keys() != trainable.keys():
+            raise DSDNInputError(f"{checkpoints[-1]} is not a checkpoint of this {cfg.kind} peer: its weights differ.")
+        with torch.no_grad():
+            for n, p in trainable.items():
+                p.copy_(saved[n])
+        optimizer.load_state_dict(state["optimizer"])
+        step, total, seconds_per_step = int(state["step"]), int(state["total"]), state["seconds_per_step"]
+        if ema is not None and ema_saved is not None:
+            ema.shadow_params = [ema_saved[str(i)].to(device) for i in range(len(params))]
+            ema.optimization_step = int(state.get("ema_step", step))
+        logger.info("resumed from %s at step %d", checkpoints[-1], step)
     model, optimizer = accelerator.prepare(model, optimizer)
 
     def encode_text(texts: list[str]) -> torch.Tensor:
@@ -199,7 +226,9 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     null_text = encode_text([""])
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
-    metrics_path.unlink(missing_ok=True)
+    if not step:
+        metrics_path.unlink(missing_ok=True)
+    time_offset = video._keep_metrics_until(metrics_path, step) if step and accelerator.is_main_process else 0.0
     n_params = sum(p.numel() for p in params)
     logger.info("%s peer: %d trainable parameters; budget %s", cfg.kind, n_params,
                 f"{cfg.budget_s:.0f} s" if cfg.budget_s else f"{cfg.steps} steps")  # fmt: skip
@@ -209,17 +238,18 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    bar = tqdm(total=cfg.steps, desc=f"train {cfg.kind}", disable=not (progress and accelerator.is_local_main_process))
-    t0 = time.perf_counter()
-    step, total, seconds_per_step, probe_t0 = 0, cfg.steps, None, t0
+    bar = tqdm(total=total, initial=step, desc=f"train {cfg.kind}",
+               disable=not (progress and accelerator.is_local_main_process))  # fmt: skip
+    t0 = time.perf_counter() - time_offset
+    probe_from, probe_t0 = step, t0  # (a run resumed before its probe ended times it again)
     while step < total:
         if cfg.budget_s is not None and seconds_per_step is None:
             now = time.perf_counter()
             if now - t0 >= cfg.budget_s:  # the budget ran out before the probe finished
                 break
-            if step == PROBE_WARMUP:
+            if step == probe_from + PROBE_WARMUP:
                 probe_t0 = now
-            elif step == PROBE_WARMUP + PROBE_STEPS:
+            elif step == probe_from + PROBE_WARMUP + PROBE_STEPS:
                 seconds_per_step = (now - probe_t0) / PROBE_STEPS
                 total = max(step, min(cfg.steps, int(cfg.budget_s / seconds_per_step)))
                 logger.info("%.3f s per step: %d steps fit the %.0f s budget", seconds_per_step, total, cfg.budget_s)
@@ -255,6 +285,11 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
         if step % cfg.log_every == 0:
             log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if step % cfg.checkpoint_every == 0 and step < total and accelerator.is_main_process:
+            video.save_checkpoint(
+                out, step, trainable, optimizer, None, ema, keep=cfg.keep_checkpoints,
+                extra={"total": total, "seconds_per_step": seconds_per_step, "ema_step": ema.optimization_step if ema else 0},
+            )  # fmt: skip
     bar.close()
     wall = time.perf_counter() - t0
     if step and step % cfg.log_every:
@@ -299,7 +334,7 @@ def train_dsdn_like_shipped(out: str | Path, steps: int, base: str | None = None
 
     shipped = default_model_dir()
     recipe = json.loads((shipped / "training" / "video_run.json").read_text())["config"]
-    recipe.update(base=base or default_base(), out=str(out), steps=int(steps), resume=False, **overrides)
+    recipe.update(base=base or default_base(), out=str(out), steps=int(steps), resume=True, **overrides)
     model_dir = train_video(VideoTrainConfig(**recipe), progress=progress)
     if (model_dir / "config.json").is_file():  # (the main process only)
         sampling = json.loads((shipped / "config.json").read_text())

@@ -165,7 +165,8 @@ def save_checkpoint(out: Path, step: int, trainable: dict, optimizer, lr_schedul
         if ema is not None:
             save_file({f"{i}": p.detach().contiguous().cpu() for i, p in enumerate(ema.shadow_params)}, tmp / EMA_FILE)
         torch.save(
-            {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(), **(extra or {})},
+            {"step": step, "optimizer": optimizer.state_dict(),
+             **({} if lr_scheduler is None else {"lr_scheduler": lr_scheduler.state_dict()}), **(extra or {})},
             tmp / STATE_FILE,
         )
         _fsync_dir(tmp)
