@@ -135,6 +135,8 @@ OTHER_CASES = [
      "budget_s=-5"),
     ("train-peer-unknown-world", ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p", "--toy-world", "v0"],
      "toy_world='v0'"),
+    ("train-peer-zero-checkpoint-every", ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p",
+     "--checkpoint-every", "0"], "checkpoint_every=0"),
     ("train-video-init-from-not-a-model", ["train", "video", "--base", "{base}", "--out", "{tmp}/run",
      "--init-from", "{tmp}", "--toy-clips", "2"], "not a DSDN model folder"),
     ("train-peer-missing-base", ["train", "peer", "--kind", "unet3d", "--base", "{tmp}/none", "--out", "{tmp}/p"],
