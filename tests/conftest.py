@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,6 +17,28 @@ from dsdn.tiny import tiny_sd_components
 torch.set_num_threads(2)
 
 SIZE = 16  # pixels; the tiny VAE has factor 2 and the tiny UNet one down-sampling: multiples of 4
+
+
+@contextlib.contextmanager
+def killed_after_checkpoint(step: int):
+    """The run inside stops with ``KeyboardInterrupt`` right after its step-``step`` checkpoint is on disk
+    (as a kill would; ``save_checkpoint`` is shared by ``dsdn train video`` and ``dsdn train peer``)."""
+    import dsdn.training.video as tv
+
+    real_save = tv.save_checkpoint
+
+    def save_then_die(out, at, *args, **kwargs):
+        path = real_save(out, at, *args, **kwargs)
+        if at == step:
+            raise KeyboardInterrupt
+        return path
+
+    tv.save_checkpoint = save_then_die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        tv.save_checkpoint = real_save
 
 
 def make_pipeline(seed: int = 0, **adapter_kwargs) -> DSDNPipeline:

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from conftest import killed_after_checkpoint
 from dsdn.cli import app
 from dsdn.errors import DSDNInputError
 from dsdn.loading import load_base
@@ -55,24 +56,12 @@ def test_peer_trains_saves_and_samples(kind, toy_base_dir, tmp_path):
     assert all(torch.equal(v, base_unet[k]) for k, v in base["unet"].state_dict().items())
 
 
-def test_peer_resumes_after_a_kill_like_an_uninterrupted_run(toy_base_dir, tmp_path, monkeypatch):
-    import dsdn.training.video as tv
-
+def test_peer_resumes_after_a_kill_like_an_uninterrupted_run(toy_base_dir, tmp_path):
     kw = dict(steps=4, checkpoint_every=2, log_every=1, ema_decay=0.9)
     full = _train("animatediff", toy_base_dir, tmp_path / "full", **kw)
-    real_save = tv.save_checkpoint
-
-    def save_then_die(out, step, *a, **k):
-        path = real_save(out, step, *a, **k)
-        if step == 2:
-            raise KeyboardInterrupt
-        return path
-
     cut = tmp_path / "cut"
-    monkeypatch.setattr(tv, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(2):
         _train("animatediff", toy_base_dir, cut, **kw)
-    monkeypatch.setattr(tv, "save_checkpoint", real_save)
     with open(cut / "metrics.jsonl", "a") as f:  # as if killed after logging step 3
         f.write(json.dumps({"step": 3, "loss": 9.0, "lr": 0.0, "time_s": 1e6}) + "\n")
     with pytest.raises(DSDNInputError, match="--resume"):

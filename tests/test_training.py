@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import dsdn.training.video as tv
+from conftest import killed_after_checkpoint
 from dsdn.errors import DSDNInputError
 from dsdn.pipeline import DSDNPipeline
 from dsdn.training.video import VideoTrainConfig, list_checkpoints, load_checkpoint, train_video
@@ -47,25 +48,15 @@ def test_training_reduces_the_loss_on_a_fixed_batch(toy_base_dir, tmp_path):
     assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tmp_path, monkeypatch):
+def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tmp_path):
     full = tmp_path / "full"
     model = train_video(_cfg(toy_base_dir, full, ema_decay=0.9), progress=False)
     assert (model / "config.json").is_file() and (model / "base" / "dsdn_vocabulary.txt").is_file()
 
     # Interrupt a second run right after its step-2 checkpoint is on disk.
-    real_save = tv.save_checkpoint
-
-    def save_then_die(out, step, *a, **kw):
-        path = real_save(out, step, *a, **kw)
-        if step == 2:
-            raise KeyboardInterrupt
-        return path
-
     cut = tmp_path / "cut"
-    monkeypatch.setattr(tv, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(2):
         train_video(_cfg(toy_base_dir, cut, ema_decay=0.9), progress=False)
-    monkeypatch.setattr(tv, "save_checkpoint", real_save)
     assert [p.name for p in list_checkpoints(cut)] == ["checkpoint-0000002"]
     _, state, _ = load_checkpoint(list_checkpoints(cut)[-1])
     assert state["step"] == 2 and state["optimizer"]["state"] and state["lr_scheduler"]["last_epoch"] == 2
