@@ -228,7 +228,8 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     metrics_path = out / "metrics.jsonl"
     if not step:
         metrics_path.unlink(missing_ok=True)
-    time_offset = video._keep_metrics_until(metrics_path, step) if step and accelerator.is_main_process else 0.0
+    # (every process reads the offset: the time budget below must end the run at the same step on all of them)
+    time_offset = video._keep_metrics_until(metrics_path, step, rewrite=accelerator.is_main_process) if step else 0.0
     n_params = sum(p.numel() for p in params)
     logger.info("%s peer: %d trainable parameters; budget %s", cfg.kind, n_params,
                 f"{cfg.budget_s:.0f} s" if cfg.budget_s else f"{cfg.steps} steps")  # fmt: skip

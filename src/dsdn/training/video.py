@@ -407,7 +407,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         atomic_write_text(out / "run.json", json.dumps(run, indent=2, default=str))
 
     metrics_path = out / "metrics.jsonl"
-    time_offset = _keep_metrics_until(metrics_path, start) if accelerator.is_main_process and start else 0.0
+    time_offset = _keep_metrics_until(metrics_path, start, rewrite=accelerator.is_main_process) if start else 0.0
     t0 = time.perf_counter() - time_offset
     last_ckpt = checkpoints[-1] if checkpoints else None
 
@@ -490,9 +490,10 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     return model_dir
 
 
-def _keep_metrics_until(path: Path, step: int) -> float:
+def _keep_metrics_until(path: Path, step: int, rewrite: bool = True) -> float:
     """On resume from ``step``: drop the records a killed run logged after it (they are trained again), so
-    ``metrics.jsonl`` stays one curve; returns the last kept ``time_s``, so that time runs on across segments."""
+    ``metrics.jsonl`` stays one curve; returns the last kept ``time_s``, so that time runs on across segments.
+    Every process reads the same offset; only the one with ``rewrite`` writes the file."""
     from ..video_io import atomic_write_text
 
     if not path.is_file():
@@ -504,10 +505,10 @@ def _keep_metrics_until(path: Path, step: int) -> float:
         except json.JSONDecodeError:  # a line cut short by the kill
             continue
         if record.get("step", 0) <= step:
-            kept.append(line)
-    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
-    times = [json.loads(line).get("time_s") for line in kept]
-    return max((t for t in times if t is not None), default=0.0)
+            kept.append((line, record))
+    if rewrite:
+        atomic_write_text(path, "".join(f"{line}\n" for line, _ in kept))
+    return max((r["time_s"] for _, r in kept if r.get("time_s") is not None), default=0.0)
 
 
 def _load_initial_model(path: str, unet):
