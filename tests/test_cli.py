@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dsdn.cli import app
+from dsdn.generate import default_model_dir
 from dsdn.video_io import read_video
 
 runner = CliRunner()
@@ -144,6 +145,27 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
     assert {"object", "want_object", "frame_consistency"} <= set(result["heldout"]["records"][0])
     res = runner.invoke(app, ["eval", "toy", "--judge", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "train-judge" in res.output
+
+
+def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
+    out = tmp_path / "eval.json"
+    res = runner.invoke(app, ["eval", "toy", "--prompts", "3", "--heldout-prompts", "0", "--steps", "2",
+                              "--motion-coherence", "0", "--motion-guidance", "12", "--json", str(out), "-q"],
+                        catch_exceptions=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    result = json.loads(out.read_text())
+    assert result["sampling"] == {"steps": 2, "motion_coherence": 0.0, "motion_guidance_scale": 12.0}
+    assert "γ 0.0, motion guidance 12.0" in res.output
+    # γ = 0 is the content stream alone: the judged video is exactly the content stream's frames.
+    for r in result["train"]["records"]:  # (decoded in another batch: equal up to float rounding)
+        assert r["motion"] == pytest.approx(r["content_stream_motion"], abs=0.02)
+        assert r["direction"] == r["content_stream_direction"]
+    res = runner.invoke(app, ["eval", "toy", "--prompts", "1", "--heldout-prompts", "0", "--steps", "2",
+                              "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
+    shipped = json.loads((default_model_dir() / "config.json").read_text())
+    assert json.loads(out.read_text())["sampling"] == {
+        "steps": 2, "motion_coherence": shipped["motion_coherence"], "motion_guidance_scale": shipped["motion_guidance_scale"]
+    }
 
 
 def test_eval_video_reports_flicker_and_refuses_unreadable_files(tmp_path):

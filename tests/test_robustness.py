@@ -144,6 +144,7 @@ OTHER_CASES = [
     ("web-bad-port", ["web", "--port", "70000"], "port=70000"),
     ("eval-toy-negative-prompts", ["eval", "toy", "--prompts", "-1"], "prompts=-1"),
     ("eval-toy-nothing-to-do", ["eval", "toy", "--prompts", "0", "--heldout-prompts", "0"], "nothing to evaluate"),
+    ("eval-toy-coherence-above-one", ["eval", "toy", "--motion-coherence", "2"], "motion_coherence=2"),
     ("eval-video-missing", ["eval", "video", "{tmp}/none.mp4"], "is not a file"),
     ("eval-video-zero-length", ["eval", "video", "{tmp}/empty.mp4"], "could not be decoded"),
     ("eval-video-corrupt", ["eval", "video", "{tmp}/corrupt.mp4"], "could not be decoded"),

@@ -226,6 +226,10 @@ def eval_toy_cmd(
     heldout_prompts: int = typer.Option(12, help="Prompts of the held-out compositions (cycled over seeds)."),
     steps: int = typer.Option(25, help="Denoising steps."),
     seed: int = typer.Option(0, help="Prompt i uses seed + i."),
+    motion_coherence: Optional[float] = typer.Option(None, help="Motion coherence γ in [0, 1] (default: the model's)."),
+    motion_guidance: Optional[float] = typer.Option(
+        None, help="Guidance of the motion stream alone (default: the model's, else 7.5)."
+    ),
     save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
     judge: Optional[str] = typer.Option(
         None, help="A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
@@ -246,12 +250,16 @@ def eval_toy_cmd(
     from .pipeline import DSDNPipeline
 
     try:
-        from .errors import check_int
+        from .errors import check_float, check_int
 
         check_int("prompts", prompts, 0)
         check_int("heldout_prompts", heldout_prompts, 0)
         check_int("steps", steps, 1)
         check_int("seed", seed, 0)
+        if motion_coherence is not None:
+            check_float("motion_coherence", motion_coherence, 0.0, 1.0)
+        if motion_guidance is not None:
+            check_float("motion_guidance", motion_guidance, 0.0)
         if prompts + heldout_prompts == 0:
             raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
         classifier = None
@@ -263,13 +271,20 @@ def eval_toy_cmd(
     except DSDNInputError as e:
         _fail(str(e), debug)
     pipe.set_progress_bar_config(disable=True)
-    results = {}
+    sampling = {
+        "steps": steps,
+        "motion_coherence": pipe.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
+        "motion_guidance_scale": pipe.default_motion_guidance(7.5) if motion_guidance is None else motion_guidance,
+    }
+    typer.echo(f"sampling: {steps} steps, γ {sampling['motion_coherence']}, motion guidance {sampling['motion_guidance_scale']}")
+    results = {"sampling": sampling}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
             continue
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
-                             save_dir=sub, judge=classifier, streams=True)  # fmt: skip
+                             save_dir=sub, judge=classifier, streams=True, motion_coherence=sampling["motion_coherence"],
+                             motion_guidance_scale=sampling["motion_guidance_scale"])  # fmt: skip
         results[split] = r
         extra = "" if classifier is None else (
             f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
