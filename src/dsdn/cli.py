@@ -141,6 +141,11 @@ def train_video_cmd(
     max_grad_norm: float = typer.Option(1.0, help="Gradient clipping norm (0 = off)."),
     ema_decay: float = typer.Option(0.0, help="EMA of the trained weights (0 = off, e.g. 0.999)."),
     snr_gamma: float = typer.Option(0.0, help="Min-SNR-γ loss weighting (0 = off; 5 is usual)."),
+    motion_loss: str = typer.Option(
+        "target",
+        help="Motion stream's error: 'target' (the scheduler's, as for content) or 'velocity' (measured on v, "
+        "so that high-noise steps count).",
+    ),
     mixed_precision: str = typer.Option("no", help="no, bf16 or fp16 (where the device supports it)."),
     gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory (useful for sd15)."),
     cache_latents: bool = typer.Option(True, help="Encode every clip once before training."),
@@ -165,7 +170,8 @@ def train_video_cmd(
             caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, num_frames=frames,
             frame_stride=frame_stride,
             size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
-            max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, mixed_precision=mixed_precision,
+            max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
+            mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
             checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
             seed=seed, resume=resume, init_from=init_from,

@@ -44,14 +44,25 @@ def _target(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
     raise ValueError(f"prediction_type={kind!r} is not supported: use 'epsilon' or 'v_prediction'")
 
 
-def min_snr_weights(scheduler, t: torch.Tensor, snr_gamma: float) -> torch.Tensor:
-    """Min-SNR-γ loss weight per timestep ``t`` (1-D), for the scheduler's prediction type."""
+def min_snr_weights(scheduler, t: torch.Tensor, snr_gamma: float, prediction_type: str | None = None) -> torch.Tensor:
+    """Min-SNR-γ loss weight per timestep ``t`` (1-D), for ``prediction_type`` (default: the scheduler's)."""
     a = scheduler.alphas_cumprod.to(t.device)[t].double()
     snr = a / (1 - a)
     clipped = snr.clamp(max=float(snr_gamma))
-    if scheduler.config.prediction_type == "v_prediction":
+    if (prediction_type or scheduler.config.prediction_type) == "v_prediction":
         return (clipped / (snr + 1)).float()
     return (clipped / snr).float()
+
+
+MOTION_LOSSES = ("target", "velocity")
+
+
+def _velocity_from_prediction(scheduler, noisy: torch.Tensor, pred: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The ``v`` implied by a prediction of the scheduler's type (``pred`` itself for ``v`` schedulers)."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return pred
+    a = scheduler.alphas_cumprod.to(noisy.device)[t].view(-1, 1, 1, 1, 1).to(noisy.dtype)
+    return (pred - (1 - a).sqrt() * noisy) / a.sqrt()  # ε̂ -> v̂: (ε̂ − σ·x_t) / α
 
 
 def _weighted_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -81,6 +92,7 @@ def dsdn_loss(
     motion_coherence: float = 0.5,
     generator: torch.Generator | None = None,
     snr_gamma: float = 0.0,
+    motion_loss: str = "target",
 ) -> DSDNLoss:
     """Joint denoising loss of both streams.
 
@@ -97,7 +109,11 @@ def dsdn_loss(
         motion_coherence: ``γ`` used by that term.
         generator: makes timesteps, noises and dropout reproducible.
         snr_gamma: Min-SNR-γ weighting of both streams' errors (0 = off, unweighted; 5 is usual).
+        motion_loss: ``"target"`` (the scheduler's prediction target, as for content) or ``"velocity"``
+            (the motion error measured on ``v``; see the module docstring).
     """
+    if motion_loss not in MOTION_LOSSES:
+        raise ValueError(f"motion_loss={motion_loss!r} is invalid: must be one of {', '.join(MOTION_LOSSES)}")
     b = content_latents.shape[0]
     device = content_latents.device
     z0 = content_latents
@@ -115,7 +131,13 @@ def dsdn_loss(
     pred_c, pred_m = denoiser(z_t, m_t, t, text)
     weights = min_snr_weights(scheduler, t, snr_gamma) if snr_gamma > 0 else None
     loss_c = _weighted_mse(pred_c, _target(scheduler, z0, e_c, t), weights)
-    loss_m = _weighted_mse(pred_m, _target(scheduler, m0, e_m, t), weights)
+    if motion_loss == "velocity":
+        weights_v = min_snr_weights(scheduler, t, snr_gamma, "v_prediction") if snr_gamma > 0 else None
+        loss_m = _weighted_mse(
+            _velocity_from_prediction(scheduler, m_t, pred_m, t), scheduler.get_velocity(m0, e_m, t), weights_v
+        )
+    else:
+        loss_m = _weighted_mse(pred_m, _target(scheduler, m0, e_m, t), weights)
     loss = loss_c + motion_weight * loss_m
     loss_comb = None
     if combine_weight > 0:

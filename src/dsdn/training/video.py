@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..errors import DSDNInputError, check_choice, check_float, check_int
+from ..objective import MOTION_LOSSES
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class VideoTrainConfig:
     motion_weight: float = 1.0
     combine_weight: float = 0.0
     snr_gamma: float = 0.0
+    motion_loss: str = "target"
     cache_latents: bool = True
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
@@ -110,6 +112,7 @@ class VideoTrainConfig:
         check_float("motion_weight", self.motion_weight, 0.0)
         check_float("combine_weight", self.combine_weight, 0.0)
         check_float("snr_gamma", self.snr_gamma, 0.0)
+        check_choice("motion_loss", self.motion_loss, MOTION_LOSSES)
         check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
@@ -447,6 +450,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                 ddp_denoiser, z0, text, null_text, noise_scheduler, adapter.config.motion_scale,
                 motion_weight=cfg.motion_weight, text_dropout=cfg.text_dropout, combine_weight=cfg.combine_weight,
                 motion_coherence=adapter.config.motion_coherence, generator=gen, snr_gamma=cfg.snr_gamma,
+                motion_loss=cfg.motion_loss,
             )  # fmt: skip
         loss = parts.loss
         if not torch.isfinite(loss):
