@@ -4,7 +4,7 @@ For real toy-world clips of each direction it noises the clips' content and moti
 and one noise shared by every caption) and compares the motion stream's denoising error under the clip's
 own caption, the same caption with the opposite direction, and the empty caption:
 
-    python scripts/caption_gap.py [--model MODEL] [--clips 6] [--timesteps 500,800,950]
+    python scripts/caption_gap.py [--model MODEL] [--clips 6] [--timesteps 500,800,950] [--transpose]
 
 "gap" is (error with the opposite caption) / (error with the right one) - 1, in percent: 0 means the
 stream predicts the same motion whichever way the caption says the object moves. Prints one row per
@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=6, help="Clips per direction.")
     parser.add_argument("--timesteps", default="500,800,950", help="Training timesteps to noise at (of 1000).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--transpose", action="store_true",
+                        help="Swap the clips' height and width (for a model trained with --toy-transpose).")
     args = parser.parse_args()
 
     pipe = load_pipeline(args.model)
@@ -47,7 +49,9 @@ def main() -> None:
     for direction, opposite in OPPOSITE.items():
         items = [(OBJECTS[k % 3], COLOURS[k % 3]) for k in range(n)]
         specs = [ClipSpec(o, c, direction, speed="quickly", seed=100 + k) for k, (o, c) in enumerate(items)]
-        video = np.stack([render_clip(spec, 8, 64) for spec in specs])
+        video = np.stack([render_clip(spec, 8, 64) for spec in specs])  # (B, F, H, W, 3)
+        if args.transpose:
+            video = video.transpose(0, 1, 3, 2, 4)
         x = torch.from_numpy(video).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # (B, 3, F, H, W)
         with torch.no_grad():
             z0 = pipe.frame_vae.encode(x, sample=False)

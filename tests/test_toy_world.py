@@ -99,3 +99,14 @@ def test_world_v2_names_each_direction_in_every_caption_and_bounces_both_ways():
     assert set(vocabulary()) >= {w for m in MOTIONS for c in captions("v2", m) for w in c.split()}
     with pytest.raises(ValueError, match="version='v3'"):
         ToyWorld(version="v3")
+
+
+def test_transposed_world_swaps_height_and_width_and_keeps_captions():
+    plain, swapped = ToyWorld("train", length=3, seed=2), ToyWorld("train", length=3, seed=2, transpose=True)
+    for i in range(3):
+        a, b = plain[i], swapped[i]
+        assert np.array_equal(b["video"], a["video"].transpose(0, 2, 1, 3)) and b["caption"] == a["caption"]
+    world = ToyWorld("train", length=200, seed=2, transpose=True)
+    item = world[next(i for i in range(200) if world.spec(i).motion == "up")]
+    dy, dx = (lambda c: c[-1] - c[0])(_centroids(item["video"], item["colour"]))
+    assert dx < -8 and abs(dy) < 1  # "up" now moves left on screen

@@ -177,3 +177,25 @@ def test_base_config_rejects_a_bad_token_weight():
     for bad in (-1.0, float("nan")):
         with pytest.raises(DSDNInputError, match="text_token_weight"):
             BaseTrainConfig(text_token_weight=bad)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_validation_writes_samples_and_judges_them_in_the_words_axes(toy_base_dir, tmp_path, monkeypatch, transpose):
+    import dsdn.video_io
+    from dsdn.evaluation import toy
+
+    judged, saved = [], []
+    real_judge, real_save = toy.judge_clip, dsdn.video_io.save_video
+    monkeypatch.setattr(toy, "judge_clip", lambda video: judged.append(video) or real_judge(video))
+    monkeypatch.setattr(dsdn.video_io, "save_video", lambda v, *a, **k: saved.append(v) or real_save(v, *a, **k))
+    cfg = _cfg(toy_base_dir, tmp_path / "run", toy_clips=2, steps=2, checkpoint_every=2, validate_every=2,
+               validation_prompts=("a red circle moving up", "a blue square moving left"), validation_steps=2,
+               toy_transpose=transpose, size=32)  # fmt: skip
+    train_video(cfg, progress=False)
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"val_direction_acc", "val_colour_acc", "val_visible"} <= set(last) and last["validation_clips"] == 2
+    assert len(list((tmp_path / "run" / "samples").rglob("*.mp4"))) == 2
+    assert len(judged) == len(saved) == 2
+    for video, sample in zip(judged, saved):  # the sample as generated; judged with height and width swapped back
+        assert np.array_equal(video, sample.transpose(0, 2, 1, 3) if transpose else sample)
+        assert not np.array_equal(sample, sample.transpose(0, 2, 1, 3))  # (so the check above can fail)

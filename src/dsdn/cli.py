@@ -130,6 +130,9 @@ def train_video_cmd(
     caption_column: str = typer.Option("caption", help="Captions column with the text (WebVid: name)."),
     toy_clips: int = typer.Option(4000, help="Toy-world clips to train on (with --data toy)."),
     toy_world: str = typer.Option("v1", help=TOY_WORLD_HELP),
+    toy_transpose: bool = typer.Option(
+        False, help="Swap the toy clips' height and width, captions unchanged (a diagnostic: 'up' then moves sideways)."
+    ),
     frames: int = typer.Option(8, help="Frames per training clip."),
     frame_stride: int = typer.Option(1, help="Take every N-th frame of real videos."),
     size: Optional[int] = typer.Option(None, help="Frame size in pixels (default: the base's native size)."),
@@ -167,8 +170,8 @@ def train_video_cmd(
     try:
         cfg = VideoTrainConfig(
             base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
-            caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, num_frames=frames,
-            frame_stride=frame_stride,
+            caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, toy_transpose=toy_transpose,
+            num_frames=frames, frame_stride=frame_stride,
             size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
             max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
             mixed_precision=mixed_precision,

@@ -213,16 +213,20 @@ class ToyWorld:
         seed: world seed.
         version: ``"v1"`` or ``"v2"`` (:data:`VERSIONS`): the same clips, but for bouncing ones' paths and
             the captions.
+        transpose: swap every clip's height and width, captions unchanged: "up"/"down" then name
+            horizontal motion and "left"/"right" vertical motion (a diagnostic: does a model's
+            trouble follow the words or the screen axis?).
     """
 
     def __init__(self, split: str = "train", length: int = 10_000, num_frames: int = 8, size: int = 64, seed: int = 0,
-                 version: str = "v1"):  # fmt: skip
+                 version: str = "v1", transpose: bool = False):  # fmt: skip
         if split not in SPLITS:
             raise ValueError(f"split={split!r} is invalid: must be one of {', '.join(SPLITS)}")
         if version not in VERSIONS:
             raise ValueError(f"version={version!r} is invalid: must be one of {', '.join(VERSIONS)}")
         self.split, self.length, self.num_frames, self.size, self.seed = split, length, num_frames, size, seed
         self.version = version
+        self.transpose = bool(transpose)
         combos = [(o, c, m) for o in OBJECTS for c in COLOURS for m in MOTIONS]
         if split == "train":
             combos = [k for k in combos if k not in HELDOUT_COMBOS]
@@ -246,8 +250,9 @@ class ToyWorld:
     def __getitem__(self, index: int) -> dict:
         spec = self.spec(index)
         variant = int(np.random.default_rng([self.seed, index, 1]).integers(1 << 16))
+        video = render_clip(spec, self.num_frames, self.size)
         return {
-            "video": render_clip(spec, self.num_frames, self.size),
+            "video": video.transpose(0, 2, 1, 3).copy() if self.transpose else video,
             "caption": caption_for(spec, variant),
             **asdict(spec),
         }

@@ -68,6 +68,7 @@ class VideoTrainConfig:
     caption_column: str = "caption"
     toy_clips: int = 4000
     toy_world: str = "v1"
+    toy_transpose: bool = False
     num_frames: int = 8
     frame_stride: int = 1
     size: int | None = None
@@ -116,6 +117,8 @@ class VideoTrainConfig:
         check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
+        if self.toy_transpose and self.data != "toy":
+            raise DSDNInputError(f"toy_transpose applies to the toy world only, not to data={self.data!r}.")
         if self.init_from is not None and not (Path(self.init_from).expanduser() / "config.json").is_file():
             raise DSDNInputError(
                 f"init_from={self.init_from!r} is not a DSDN model folder (no config.json): give one saved by a run "
@@ -232,7 +235,7 @@ def build_dataset(cfg: VideoTrainConfig, size: int):
 
     if cfg.data == "toy":
         return ToyWorld("train", length=cfg.toy_clips, num_frames=cfg.num_frames, size=size, seed=cfg.seed,
-                        version=cfg.toy_world)  # fmt: skip
+                        version=cfg.toy_world, transpose=cfg.toy_transpose)  # fmt: skip
     return VideoFolder(
         cfg.data, captions=cfg.captions, video_column=cfg.video_column, caption_column=cfg.caption_column,
         num_frames=cfg.num_frames, frame_stride=cfg.frame_stride, size=size,
@@ -567,7 +570,7 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
     for i, (prompt, video) in enumerate(zip(cfg.validation_prompts, frames)):
         save_video(video, folder / f"{i:02d}_{prompt.replace(' ', '_')[:60]}.mp4", fps=8)
         want = parse_prompt(prompt)
-        got = judge_clip(video)
+        got = judge_clip(video.transpose(0, 2, 1, 3) if cfg.toy_transpose else video)  # judged in the words' axes
         if want is None:
             continue
         judged += 1
