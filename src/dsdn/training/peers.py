@@ -70,6 +70,7 @@ class PeerTrainConfig:
     caption_column: str = "caption"
     toy_clips: int = 4000
     toy_world: str = "v1"
+    toy_transpose: bool = False  # as in VideoTrainConfig (the same build_dataset reads both)
     num_frames: int = 8
     frame_stride: int = 1
     size: int | None = None
