@@ -142,35 +142,38 @@ def _fixed_prediction(seed=5):
     return den
 
 
-def test_velocity_motion_loss_weights_the_motion_error_by_one_over_alpha_bar():
-    sched = _sched("epsilon")
+def _velocity_and_target_losses(sched, **kw):
+    """The same batch, noises and predictions under ``motion_loss="velocity"`` and ``"target"``."""
     z0, text, null = _batch()
     den = _fixed_prediction()
-    vel = dsdn_loss(den, z0, text, null, sched, 2.0, generator=torch.Generator().manual_seed(0), motion_loss="velocity")
-    eps = dsdn_loss(den, z0, text, null, sched, 2.0, generator=torch.Generator().manual_seed(0))
+    return tuple(
+        dsdn_loss(den, z0, text, null, sched, 2.0, generator=torch.Generator().manual_seed(0), motion_loss=m, **kw)
+        for m in ("velocity", "target")
+    )
+
+
+def test_velocity_motion_loss_weights_the_motion_error_by_one_over_alpha_bar():
+    sched = _sched("epsilon")
+    z0, text, _ = _batch()
+    vel, eps = _velocity_and_target_losses(sched)
     g = torch.Generator().manual_seed(0)
     tt = torch.randint(0, 1000, (2,), generator=g)
     torch.randn(z0.shape, generator=g)  # the content noise
     e_m = torch.randn(z0.shape, generator=g)
-    _, pred_m = den(z0, z0, tt, text)
+    _, pred_m = _fixed_prediction()(z0, z0, tt, text)
     want = (((pred_m - e_m) ** 2).flatten(1).mean(1) / sched.alphas_cumprod[tt]).mean()
     torch.testing.assert_close(vel.motion, want)
     torch.testing.assert_close(vel.content, eps.content)  # the content loss is untouched
     assert vel.motion > eps.motion  # 1/ᾱ > 1 at every timestep
     # with Min-SNR-γ, v and ε errors are weighted to the same loss (min(SNR, γ)/(SNR+1)/ᾱ = min(SNR, γ)/SNR)
-    kw = dict(generator=torch.Generator().manual_seed(0), snr_gamma=5.0)
-    a = dsdn_loss(den, z0, text, null, sched, 2.0, motion_loss="velocity", **kw)
-    kw["generator"] = torch.Generator().manual_seed(0)
-    b = dsdn_loss(den, z0, text, null, sched, 2.0, **kw)
+    a, b = _velocity_and_target_losses(sched, snr_gamma=5.0)
     torch.testing.assert_close(a.motion, b.motion)
 
 
 def test_velocity_motion_loss_is_the_target_loss_for_v_schedulers_and_checks_its_name():
     sched = _sched("v_prediction")
-    z0, text, null = _batch()
-    den = _fixed_prediction()
-    vel = dsdn_loss(den, z0, text, null, sched, 2.0, generator=torch.Generator().manual_seed(0), motion_loss="velocity")
-    tgt = dsdn_loss(den, z0, text, null, sched, 2.0, generator=torch.Generator().manual_seed(0))
+    vel, tgt = _velocity_and_target_losses(sched)
     torch.testing.assert_close(vel.loss, tgt.loss)
+    z0, text, null = _batch()
     with pytest.raises(ValueError, match="motion_loss='x0' is invalid"):
-        dsdn_loss(den, z0, text, null, sched, 2.0, motion_loss="x0")
+        dsdn_loss(_fixed_prediction(), z0, text, null, sched, 2.0, motion_loss="x0")
