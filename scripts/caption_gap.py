@@ -6,6 +6,9 @@ own caption, the same caption with the opposite direction, and the empty caption
 
     python scripts/caption_gap.py [--model MODEL] [--clips 6] [--timesteps 500,800,950] [--transpose]
 
+MODEL is a saved model folder or a training checkpoint (``RUN/checkpoint-NNNNNNN``, its EMA weights, over
+``--base``), so a running training can be watched learning the words.
+
 "gap" is (error with the opposite caption) / (error with the right one) - 1, in percent: 0 means the
 stream predicts the same motion whichever way the caption says the object moves. Prints one row per
 direction and timestep, and how far apart the text encoder puts the two captions (|T(own) - T(opposite)| /
@@ -15,13 +18,15 @@ direction and timestep, and how far apart the text encoder puts the two captions
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
 from dsdn.data.toy_world import ClipSpec, render_clip
-from dsdn.generate import load_pipeline
+from dsdn.generate import default_model_dir, load_pipeline
+from dsdn.training.video import TRAINABLE_FILE, pipeline_from_checkpoint
 from dsdn.motion_codec import decompose_motion
 
 OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
@@ -31,7 +36,10 @@ COLOURS = ("red", "green", "blue")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="DSDN model folder (default: the shipped model).")
+    parser.add_argument("--model", default=None,
+                        help="DSDN model folder or training checkpoint folder (default: the shipped model).")
+    parser.add_argument("--base", default=str(default_model_dir() / "base"),
+                        help="Base model under a checkpoint (default: the shipped base).")
     parser.add_argument("--clips", type=int, default=6, help="Clips per direction.")
     parser.add_argument("--timesteps", default="500,800,950", help="Training timesteps to noise at (of 1000).")
     parser.add_argument("--seed", type=int, default=0)
@@ -39,7 +47,10 @@ def main() -> None:
                         help="Swap the clips' height and width (for a model trained with --toy-transpose).")
     args = parser.parse_args()
 
-    pipe = load_pipeline(args.model)
+    if args.model and (Path(args.model) / TRAINABLE_FILE).is_file():
+        pipe = pipeline_from_checkpoint(args.base, args.model)
+    else:
+        pipe = load_pipeline(args.model)
     denoiser = pipe.denoiser(True).eval()
     scale = pipe.adapter.config.motion_scale
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)

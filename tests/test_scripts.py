@@ -5,13 +5,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
-    res = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "caption_gap.py"), "--clips", "1", "--timesteps", "500,900"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def _caption_gap(*args: str) -> str:
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "caption_gap.py"), *args],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()[1:]
+    return res.stdout
+
+
+def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
+    out = _caption_gap("--clips", "1", "--timesteps", "500,900")
+    lines = out.splitlines()[1:]
     apart = [line for line in lines if "text states" in line]
     assert len(apart) == 4 and all(0 < float(line.split()[-4]) < 10 for line in apart)
     rows = [line.split() for line in lines if "text states" not in line]
@@ -20,3 +23,17 @@ def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
         own, opposite, empty = (float(x) for x in (r[2], r[4], r[6]))
         assert own > 0 and opposite > 0 and empty > 0
         assert abs(float(r[7].rstrip("%")) - 100 * (opposite / own - 1)) < 1.0
+
+
+def test_caption_gap_reads_a_training_checkpoint_as_its_saved_model(toy_base_dir, tmp_path):
+    from dsdn.training.video import VideoTrainConfig, list_checkpoints, train_video
+
+    cfg = VideoTrainConfig(base=str(toy_base_dir), out=str(tmp_path / "run"), toy_clips=4, steps=2, batch_size=2,
+                           checkpoint_every=2, validate_every=0, warmup_steps=1)  # fmt: skip
+    model = train_video(cfg, progress=False)
+    args = ("--clips", "1", "--timesteps", "900")
+    from_model = _caption_gap("--model", str(model), *args)
+    checkpoint = list_checkpoints(tmp_path / "run")[-1]
+    assert _caption_gap("--model", str(checkpoint), "--base", str(toy_base_dir), *args) == from_model
+    # and it is this model's figures, not the shipped one's
+    assert _caption_gap(*args) != from_model
