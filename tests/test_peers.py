@@ -92,6 +92,9 @@ def test_peer_errors_are_one_line(toy_base_dir, tmp_path):
         PeerTrainConfig(kind="sora")
     with pytest.raises(DSDNInputError, match="budget_s"):
         PeerTrainConfig(kind="unet3d", budget_s=-3)
+    with pytest.raises(DSDNInputError, match="toy_motions applies to the toy world only"):
+        PeerTrainConfig(kind="unet3d", data=str(tmp_path), toy_motions=("up",))
+    assert PeerTrainConfig(kind="unet3d", toy_motions="up,down").toy_motions == ("up", "down")
     with pytest.raises(DSDNInputError, match="not a trained peer"):
         read_peer(tmp_path)
     (tmp_path / "peer.json").write_text("{oops")

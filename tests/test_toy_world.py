@@ -110,3 +110,14 @@ def test_transposed_world_swaps_height_and_width_and_keeps_captions():
     item = world[next(i for i in range(200) if world.spec(i).motion == "up")]
     dy, dx = (lambda c: c[-1] - c[0])(_centroids(item["video"], item["colour"]))
     assert dx < -8 and abs(dy) < 1  # "up" now moves left on screen
+
+
+def test_world_restricted_to_some_motions_has_only_those():
+    world = ToyWorld("train", length=300, seed=1, motions=("left", "right", "up", "down"))
+    assert {world.spec(i).motion for i in range(300)} == {"left", "right", "up", "down"}
+    full = ToyWorld("train", length=300, seed=1)
+    assert "bouncing" in {full.spec(i).motion for i in range(300)}  # (so the check above can fail)
+    assert {k[2] for k in ToyWorld("heldout", motions=("bouncing",)).combos} == {"bouncing"}
+    for bad in ((), ("left", "sideways")):
+        with pytest.raises(ValueError, match="motions="):
+            ToyWorld(motions=bad)

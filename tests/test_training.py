@@ -199,3 +199,10 @@ def test_validation_writes_samples_and_judges_them_in_the_words_axes(toy_base_di
     for video, sample in zip(judged, saved):  # the sample as generated; judged with height and width swapped back
         assert np.array_equal(video, sample.transpose(0, 2, 1, 3) if transpose else sample)
         assert not np.array_equal(sample, sample.transpose(0, 2, 1, 3))  # (so the check above can fail)
+
+
+def test_the_toy_world_options_reach_the_training_clips():
+    cfg = VideoTrainConfig(base="unused", toy_clips=20, toy_world="v2", toy_transpose=True, toy_motions="down, up")
+    world = tv.build_dataset(cfg, 32)
+    assert world.version == "v2" and world.transpose and world.size == 32 and len(world) == 20
+    assert {world.spec(i).motion for i in range(20)} == {"up", "down"}

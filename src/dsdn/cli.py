@@ -133,6 +133,9 @@ def train_video_cmd(
     toy_transpose: bool = typer.Option(
         False, help="Swap the toy clips' height and width, captions unchanged (a diagnostic: 'up' then moves sideways)."
     ),
+    toy_motions: Optional[str] = typer.Option(
+        None, help="Only these toy-world motions, comma-separated (e.g. left,right,up,down: no bouncing)."
+    ),
     frames: int = typer.Option(8, help="Frames per training clip."),
     frame_stride: int = typer.Option(1, help="Take every N-th frame of real videos."),
     size: Optional[int] = typer.Option(None, help="Frame size in pixels (default: the base's native size)."),
@@ -171,7 +174,7 @@ def train_video_cmd(
         cfg = VideoTrainConfig(
             base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
             caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, toy_transpose=toy_transpose,
-            num_frames=frames, frame_stride=frame_stride,
+            toy_motions=toy_motions, num_frames=frames, frame_stride=frame_stride,
             size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
             max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
             mixed_precision=mixed_precision,

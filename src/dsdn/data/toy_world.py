@@ -216,10 +216,11 @@ class ToyWorld:
         transpose: swap every clip's height and width, captions unchanged: "up"/"down" then name
             horizontal motion and "left"/"right" vertical motion (a diagnostic: does a model's
             trouble follow the words or the screen axis?).
+        motions: only these motions (default: all of :data:`MOTIONS`), e.g. without ``"bouncing"``.
     """
 
     def __init__(self, split: str = "train", length: int = 10_000, num_frames: int = 8, size: int = 64, seed: int = 0,
-                 version: str = "v1", transpose: bool = False):  # fmt: skip
+                 version: str = "v1", transpose: bool = False, motions: tuple[str, ...] | None = None):  # fmt: skip
         if split not in SPLITS:
             raise ValueError(f"split={split!r} is invalid: must be one of {', '.join(SPLITS)}")
         if version not in VERSIONS:
@@ -227,11 +228,15 @@ class ToyWorld:
         self.split, self.length, self.num_frames, self.size, self.seed = split, length, num_frames, size, seed
         self.version = version
         self.transpose = bool(transpose)
-        combos = [(o, c, m) for o in OBJECTS for c in COLOURS for m in MOTIONS]
+        self.motions = MOTIONS if motions is None else tuple(motions)
+        unknown = [m for m in self.motions if m not in MOTIONS]
+        if unknown or not self.motions:
+            raise ValueError(f"motions={motions!r} is invalid: must be one or more of {', '.join(MOTIONS)}")
+        combos = [(o, c, m) for o in OBJECTS for c in COLOURS for m in MOTIONS if m in self.motions]
         if split == "train":
             combos = [k for k in combos if k not in HELDOUT_COMBOS]
         elif split == "heldout":
-            combos = sorted(HELDOUT_COMBOS)
+            combos = [k for k in sorted(HELDOUT_COMBOS) if k[2] in self.motions]  # every motion has some
         self.combos = combos
 
     def __len__(self) -> int:

@@ -71,6 +71,7 @@ class PeerTrainConfig:
     toy_clips: int = 4000
     toy_world: str = "v1"
     toy_transpose: bool = False  # as in VideoTrainConfig (the same build_dataset reads both)
+    toy_motions: tuple[str, ...] | None = None
     num_frames: int = 8
     frame_stride: int = 1
     size: int | None = None
@@ -105,6 +106,9 @@ class PeerTrainConfig:
         check_float("ema_decay", self.ema_decay, 0.0, 1.0)
         check_float("text_dropout", self.text_dropout, 0.0, 1.0)
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
+        from .video import check_toy_options
+
+        check_toy_options(self)
 
 
 def default_base() -> str:

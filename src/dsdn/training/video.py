@@ -69,6 +69,7 @@ class VideoTrainConfig:
     toy_clips: int = 4000
     toy_world: str = "v1"
     toy_transpose: bool = False
+    toy_motions: tuple[str, ...] | None = None
     num_frames: int = 8
     frame_stride: int = 1
     size: int | None = None
@@ -117,8 +118,7 @@ class VideoTrainConfig:
         check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
-        if self.toy_transpose and self.data != "toy":
-            raise DSDNInputError(f"toy_transpose applies to the toy world only, not to data={self.data!r}.")
+        check_toy_options(self)
         if self.init_from is not None and not (Path(self.init_from).expanduser() / "config.json").is_file():
             raise DSDNInputError(
                 f"init_from={self.init_from!r} is not a DSDN model folder (no config.json): give one saved by a run "
@@ -229,13 +229,27 @@ def _plain_config(config) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- data
+def check_toy_options(cfg) -> None:
+    """Validate (and normalise) the toy-world options shared by DSDN's and the peers' configs."""
+    from ..data.toy_world import MOTIONS
+
+    toy_only = [name for name, on in (("toy_transpose", cfg.toy_transpose), ("toy_motions", cfg.toy_motions)) if on]
+    if toy_only and cfg.data != "toy":
+        raise DSDNInputError(f"{toy_only[0]} applies to the toy world only, not to data={cfg.data!r}.")
+    if cfg.toy_motions is not None:
+        motions = cfg.toy_motions.split(",") if isinstance(cfg.toy_motions, str) else cfg.toy_motions
+        cfg.toy_motions = tuple(m.strip() for m in motions)
+        if not cfg.toy_motions or any(m not in MOTIONS for m in cfg.toy_motions):
+            raise DSDNInputError(f"toy_motions={cfg.toy_motions!r} is invalid: must be one or more of {', '.join(MOTIONS)}")
+
+
 def build_dataset(cfg: VideoTrainConfig, size: int):
     """The training clips: the toy world's train split, or a folder of real videos."""
     from ..data import ToyWorld, VideoFolder
 
     if cfg.data == "toy":
         return ToyWorld("train", length=cfg.toy_clips, num_frames=cfg.num_frames, size=size, seed=cfg.seed,
-                        version=cfg.toy_world, transpose=cfg.toy_transpose)  # fmt: skip
+                        version=cfg.toy_world, transpose=cfg.toy_transpose, motions=cfg.toy_motions)  # fmt: skip
     return VideoFolder(
         cfg.data, captions=cfg.captions, video_column=cfg.video_column, caption_column=cfg.caption_column,
         num_frames=cfg.num_frames, frame_stride=cfg.frame_stride, size=size,
