@@ -12,7 +12,10 @@ MODEL is a saved model folder or a training checkpoint (``RUN/checkpoint-NNNNNNN
 "gap" is (error with the opposite caption) / (error with the right one) - 1, in percent: 0 means the
 stream predicts the same motion whichever way the caption says the object moves. Prints one row per
 direction and timestep, and how far apart the text encoder puts the two captions (|T(own) - T(opposite)| /
-|T(own)| of its output states, mean over the clips' captions): the words' difference the stream could use.
+|T(own)| of its output states, mean over the clips' captions): the words' difference the stream could use;
+and, over every v2 caption of the two directions, d' of their text states along the difference of the two
+means (that difference over the states' spread along it, which the other words of the captions cause): how
+easily a stream can tell the two words apart from the rest of the caption.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
-from dsdn.data.toy_world import ClipSpec, render_clip
+from dsdn.data.toy_world import COLOURS as ALL_COLOURS
+from dsdn.data.toy_world import OBJECTS as ALL_OBJECTS
+from dsdn.data.toy_world import SPEEDS, ClipSpec, all_captions, render_clip
 from dsdn.generate import default_model_dir, load_pipeline
 from dsdn.training.video import TRAINABLE_FILE, pipeline_from_checkpoint
 from dsdn.motion_codec import decompose_motion
@@ -32,6 +37,20 @@ from dsdn.motion_codec import decompose_motion
 OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
 OBJECTS = ("circle", "square", "digit two")
 COLOURS = ("red", "green", "blue")
+
+
+def separation(pipe, a: str, b: str) -> float:
+    """d' of the text states of every v2 caption of motions ``a`` and ``b`` along their mean difference."""
+    states = []
+    for motion in (a, b):
+        specs = (ClipSpec(o, c, motion, s, version="v2") for o in ALL_OBJECTS for c in ALL_COLOURS for s in SPEEDS)
+        captions = sorted({caption for spec in specs for caption in all_captions(spec)})
+        with torch.no_grad():
+            states.append(torch.cat([pipe.encode_prompt(captions[i : i + 256]) for i in range(0, len(captions), 256)]))
+    x, y = (t.flatten(1) for t in states)
+    diff = x.mean(0) - y.mean(0)
+    along = torch.cat([x - x.mean(0), y - y.mean(0)]) @ (diff / diff.norm())
+    return float(diff.norm() / along.std())
 
 
 def main() -> None:
@@ -76,6 +95,8 @@ def main() -> None:
             apart = float(((own - opp).flatten(1).norm(dim=1) / own.flatten(1).norm(dim=1)).mean())
             words = f"'{direction}' and '{opposite}'"
             print(f"{direction:<9} text states of {words} captions differ by {apart:.3f} of their norm")
+            if direction in ("up", "left"):
+                print(f"{direction:<9} d' of {words} over all v2 captions: {separation(pipe, direction, opposite):.2f}")
             for t in (int(s) for s in args.timesteps.split(",")):
                 tt = torch.full((n,), t)
                 e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(m0.shape, generator=g)

@@ -17,7 +17,9 @@ def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
     lines = out.splitlines()[1:]
     apart = [line for line in lines if "text states" in line]
     assert len(apart) == 4 and all(0 < float(line.split()[-4]) < 10 for line in apart)
-    rows = [line.split() for line in lines if "text states" not in line]
+    separation = [line.split() for line in lines if "d' of" in line]
+    assert [r[0] for r in separation] == ["up", "left"] and all(float(r[-1]) > 0 for r in separation)
+    rows = [line.split() for line in lines if "text states" not in line and "d' of" not in line]
     assert [(r[0], r[1]) for r in rows] == [(d, t) for d in ("up", "down", "left", "right") for t in ("500", "900")]
     for r in rows:  # own / opposite / empty errors are positive numbers, and the gap is their ratio
         own, opposite, empty = (float(x) for x in (r[2], r[4], r[6]))

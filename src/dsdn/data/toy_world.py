@@ -188,14 +188,19 @@ def caption_for(spec: ClipSpec, variant: int = 0) -> str:
     )  # fmt: skip
 
 
+def all_captions(spec: ClipSpec) -> list[str]:
+    """Every caption ``spec`` can get (each variant of :func:`caption_for` once)."""
+    return [caption_for(spec, v) for v in range(len(_TEMPLATES) * len(CAPTION_SETS[spec.version][spec.motion]))]
+
+
 def vocabulary() -> list[str]:
     """Every word a toy-world caption can contain, in any version of the world."""
     words = set()
     specs = (ClipSpec(o, c, m, s, version=w) for o in OBJECTS for c in COLOURS for m in MOTIONS for s in SPEEDS
              for w in VERSIONS)  # fmt: skip
     for spec in specs:
-        for v in range(len(_TEMPLATES) * len(CAPTION_SETS[spec.version][spec.motion])):
-            words.update(caption_for(spec, v).split())
+        for caption in all_captions(spec):
+            words.update(caption.split())
     return sorted(words)
 
 
