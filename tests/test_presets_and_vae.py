@@ -43,6 +43,22 @@ def test_preset_validation_and_yaml(tmp_path):
     assert preset.motion_channels == (16, 32) and preset.lora_rank == 2
 
 
+def test_a_preset_can_leave_the_text_cross_attention_out_of_the_inflation(tmp_path):
+    unet = tiny_unet(seed=5)
+    base = {n.replace(".base_layer.", "."): v for n, v in unet.state_dict().items()}
+    p = tmp_path / "fresh_attn2.yaml"
+    p.write_text("motion_top_attention: false\ninflate_cross_attention: false\n")
+    fresh = AdapterPreset.from_yaml(p).build(unet).motion_unet.state_dict()
+    full = get_preset("tiny").build(unet).motion_unet.state_dict()
+    shared = [n for n in base if n in full and full[n].shape == base[n].shape]
+    attn2 = [n for n in shared if ".attn2." in n]
+    others = [n for n in shared if ".attn2." not in n]
+    assert attn2 and others
+    assert all(torch.equal(full[n], base[n]) for n in attn2)  # the control: tiny copies them
+    assert not any(torch.equal(fresh[n], base[n]) for n in attn2 if n.endswith(("to_k.weight", "to_v.weight")))
+    assert all(torch.equal(fresh[n], base[n]) for n in others)
+
+
 def test_frame_vae_shapes_scaling_and_chunking():
     vae = tiny_vae()
     video = torch.rand(2, 3, 5, 16, 16) * 2 - 1  # (B, 3, F, H, W)

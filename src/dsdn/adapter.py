@@ -106,12 +106,15 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_layers_per_block: int | None = None,
         motion_num_heads: int = 8,
         inflate: bool = False,
+        inflate_cross_attention: bool = True,
         motion_top_attention: bool = True,
         **kwargs,
     ) -> "DSDNAdapter":
         """A fresh adapter whose levels pair with the content base ``unet``.
 
-        ``kwargs`` are the remaining constructor arguments (``lora_rank``, ``motion_scale``...).
+        ``inflate`` copies the base's matching spatial weights into the motion stream, its text
+        cross-attention only with ``inflate_cross_attention``. ``kwargs`` are the remaining
+        constructor arguments (``lora_rank``, ``motion_scale``...).
         """
         cfg = motion_unet_config(
             unet.config,
@@ -122,5 +125,5 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         )
         adapter = cls(motion_unet_config=cfg, content_channels=level_channels(unet.config.block_out_channels), **kwargs)
         if inflate:
-            inflate_from_content(adapter.motion_unet, unet)
+            inflate_from_content(adapter.motion_unet, unet, cross_attention=inflate_cross_attention)
         return adapter

@@ -7,7 +7,9 @@ cross-attention at every attention level. Its level structure is derived from th
 level; channel widths may differ.
 
 Our choice: it can be *inflated* from the content base — every spatial weight whose name and
-shape match is copied; temporal layers keep their own initialisation.
+shape match is copied; temporal layers keep their own initialisation. The text cross-attention
+(``attn2``) can be left out of the copy: the base learned it on still frames, where motion words
+carry nothing to see.
 """
 
 from __future__ import annotations
@@ -81,13 +83,20 @@ def motion_unet_config(
 
 
 @torch.no_grad()
-def inflate_from_content(motion_unet: UNet3DConditionModel, content_unet: UNet2DConditionModel) -> list[str]:
-    """Copy every content weight whose name and shape match into the motion UNet; returns their names."""
+def inflate_from_content(
+    motion_unet: UNet3DConditionModel, content_unet: UNet2DConditionModel, cross_attention: bool = True
+) -> list[str]:
+    """Copy every content weight whose name and shape match into the motion UNet; returns their names.
+
+    ``cross_attention=False`` leaves the text cross-attention (``attn2``) at its fresh initialisation.
+    """
     target = motion_unet.state_dict()
     copied = []
     for name, value in content_unet.state_dict().items():
         name = name.replace(".base_layer.", ".")  # a LoRA-wrapped base keeps its weights under base_layer
         if "lora_" in name or name not in target or target[name].shape != value.shape:
+            continue
+        if not cross_attention and ".attn2." in name:
             continue
         target[name].copy_(value)
         copied.append(name)
@@ -95,9 +104,11 @@ def inflate_from_content(motion_unet: UNet3DConditionModel, content_unet: UNet2D
     return copied
 
 
-def build_motion_unet(content_unet: UNet2DConditionModel, inflate: bool = False, **config_overrides) -> UNet3DConditionModel:
+def build_motion_unet(
+    content_unet: UNet2DConditionModel, inflate: bool = False, inflate_cross_attention: bool = True, **config_overrides
+) -> UNet3DConditionModel:
     """Create the motion stream for ``content_unet`` (optionally inflated from its weights)."""
     motion = UNet3DConditionModel(**motion_unet_config(content_unet.config, **config_overrides))
     if inflate:
-        inflate_from_content(motion, content_unet)
+        inflate_from_content(motion, content_unet, cross_attention=inflate_cross_attention)
     return motion

@@ -25,6 +25,8 @@ class AdapterPreset:
         interaction_window: temporal half-window of the cross-stream attention.
         motion_coherence: default γ.
         inflate: copy matching spatial weights from the base into the motion stream.
+        inflate_cross_attention: with ``inflate``, copy the text cross-attention too (``False``:
+            the motion stream learns its own, starting fresh).
         motion_top_attention: keep the motion stream's transformers at the highest resolution.
     """
 
@@ -36,6 +38,7 @@ class AdapterPreset:
     interaction_window: int = 0
     motion_coherence: float = 0.5
     inflate: bool = True
+    inflate_cross_attention: bool = True
     motion_top_attention: bool = True
 
     def __post_init__(self):
@@ -81,6 +84,7 @@ class AdapterPreset:
             motion_layers_per_block=self.motion_layers_per_block,
             motion_num_heads=self.motion_num_heads,
             inflate=self.inflate,
+            inflate_cross_attention=self.inflate_cross_attention,
             motion_top_attention=self.motion_top_attention,
             interaction_head_dim=self.interaction_head_dim,
             interaction_window=self.interaction_window,
