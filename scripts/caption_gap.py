@@ -10,7 +10,10 @@ MODEL is a saved model folder or a training checkpoint (``RUN/checkpoint-NNNNNNN
 ``--base``), so a running training can be watched learning the words.
 
 "gap" is (error with the opposite caption) / (error with the right one) - 1, in percent: 0 means the
-stream predicts the same motion whichever way the caption says the object moves. Prints one row per
+stream predicts the same motion whichever way the caption says the object moves. It is given three times:
+the opposite caption in both streams; only in the motion stream's cross-attention (the content stream keeps
+the right one); only in the content stream's. The last two tell whether the motion stream reads the word
+itself or learns it from the content stream through the interaction. Prints one row per
 direction and timestep, and how far apart the text encoder puts the two captions (|T(own) - T(opposite)| /
 |T(own)| of its output states, mean over the clips' captions): the words' difference the stream could use;
 and, over every v2 caption of the two directions, d' of their text states along the difference of the two
@@ -75,7 +78,7 @@ def main() -> None:
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     g = torch.Generator().manual_seed(args.seed)
     n = args.clips
-    print("direction  t    motion error: own caption / opposite / empty    gap (opposite vs own)")
+    print("direction  t    motion error: own caption / opposite / empty    gap: both / motion text / content text")
     for direction, opposite in OPPOSITE.items():
         items = [(OBJECTS[k % 3], COLOURS[k % 3]) for k in range(n)]
         specs = [ClipSpec(o, c, direction, speed="quickly", seed=100 + k) for k, (o, c) in enumerate(items)]
@@ -101,10 +104,13 @@ def main() -> None:
                 tt = torch.full((n,), t)
                 e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(m0.shape, generator=g)
                 z_t, m_t = noise_scheduler.add_noise(z0, e_c, tt), noise_scheduler.add_noise(m0, e_m, tt)
-                err = {k: float(((denoiser(z_t, m_t, tt, text)[1] - e_m) ** 2).mean()) for k, text in texts.items()}
-                gap = 100.0 * (err["opposite"] / err["own"] - 1.0)
+                pairs = {k: (text, text) for k, text in texts.items()}  # (content text, motion text)
+                pairs.update({"motion text": (own, opp), "content text": (opp, own)})
+                err = {k: float(((denoiser(z_t, m_t, tt, c, motion_text=m)[1] - e_m) ** 2).mean())
+                       for k, (c, m) in pairs.items()}  # fmt: skip
+                gaps = [100.0 * (err[k] / err["own"] - 1.0) for k in ("opposite", "motion text", "content text")]
                 print(f"{direction:<9} {t:>4}   {err['own']:.5f} / {err['opposite']:.5f} / {err['empty']:.5f}"
-                      f"{gap:>+30.1f}%", flush=True)  # fmt: skip
+                      f"{gaps[0]:>+16.1f}% / {gaps[1]:+.1f}% / {gaps[2]:+.1f}%", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
         own, opposite, empty = (float(x) for x in (r[2], r[4], r[6]))
         assert own > 0 and opposite > 0 and empty > 0
         assert abs(float(r[7].rstrip("%")) - 100 * (opposite / own - 1)) < 1.0
+    # the opposite caption in one stream only: two more gaps, not copies of the first
+    both, motion_only, content_only = ([float(r[k].rstrip("%")) for r in rows] for k in (7, 9, 11))
+    assert motion_only != both and content_only != both and motion_only != content_only
 
 
 def test_caption_gap_reads_a_training_checkpoint_as_its_saved_model(toy_base_dir, tmp_path):
