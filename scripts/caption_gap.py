@@ -30,30 +30,15 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
-from dsdn.data.toy_world import COLOURS as ALL_COLOURS
-from dsdn.data.toy_world import OBJECTS as ALL_OBJECTS
-from dsdn.data.toy_world import SPEEDS, ClipSpec, all_captions, render_clip
+from dsdn.data.toy_world import ClipSpec, render_clip
 from dsdn.generate import default_model_dir, load_pipeline
+from dsdn.training.base import direction_dprime
 from dsdn.training.video import TRAINABLE_FILE, pipeline_from_checkpoint
 from dsdn.motion_codec import decompose_motion
 
 OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
 OBJECTS = ("circle", "square", "digit two")
 COLOURS = ("red", "green", "blue")
-
-
-def separation(pipe, a: str, b: str) -> float:
-    """d' of the text states of every v2 caption of motions ``a`` and ``b`` along their mean difference."""
-    states = []
-    for motion in (a, b):
-        specs = (ClipSpec(o, c, motion, s, version="v2") for o in ALL_OBJECTS for c in ALL_COLOURS for s in SPEEDS)
-        captions = sorted({caption for spec in specs for caption in all_captions(spec)})
-        with torch.no_grad():
-            states.append(torch.cat([pipe.encode_prompt(captions[i : i + 256]) for i in range(0, len(captions), 256)]))
-    x, y = (t.flatten(1) for t in states)
-    diff = x.mean(0) - y.mean(0)
-    along = torch.cat([x - x.mean(0), y - y.mean(0)]) @ (diff / diff.norm())
-    return float(diff.norm() / along.std())
 
 
 def main() -> None:
@@ -99,7 +84,7 @@ def main() -> None:
             words = f"'{direction}' and '{opposite}'"
             print(f"{direction:<9} text states of {words} captions differ by {apart:.3f} of their norm")
             if direction in ("up", "left"):
-                print(f"{direction:<9} d' of {words} over all v2 captions: {separation(pipe, direction, opposite):.2f}")
+                print(f"{direction:<9} d' of {words} over all v2 captions: {direction_dprime(pipe.encode_prompt, direction, opposite):.2f}")
             for t in (int(s) for s in args.timesteps.split(",")):
                 tt = torch.full((n,), t)
                 e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(m0.shape, generator=g)

@@ -28,6 +28,27 @@ def test_trained_base_loads_in_diffusers_stable_diffusion_pipeline(toy_base_dir)
     # the tokenizer knows every toy-world word as one token: nothing falls back to bytes
     ids = pipe.tokenizer("a yellow digit seven is moving to the left quickly").input_ids
     assert len(ids) == 2 + 10
+    # its log ends the text stage with how well the text states tell the direction words apart
+    logs = [json.loads(line) for line in (toy_base_dir / "train_log.jsonl").read_text().splitlines()]
+    dprime = next(r["direction_dprime"] for r in logs if "direction_dprime" in r)
+    assert set(dprime) == {"up/down", "left/right"} and all(v > 0 for v in dprime.values())
+
+
+def test_direction_dprime_measures_how_well_the_states_tell_two_words_apart():
+    from dsdn.training.base import direction_dprime
+
+    g = torch.Generator().manual_seed(0)
+
+    def encoder(reads_the_word: bool):
+        def encode(captions):  # (B, 1, 2): a word feature (or none) plus what the other words cause
+            word = torch.tensor([float(reads_the_word and "up" in c.split()) for c in captions])
+            return torch.stack([word + 0.1 * torch.randn(len(captions), generator=g),
+                                torch.randn(len(captions), generator=g)], dim=1)[:, None]  # fmt: skip
+
+        return encode
+
+    assert direction_dprime(encoder(True), "up", "down") > 5
+    assert direction_dprime(encoder(False), "up", "down") < 1
 
 
 def _cfg(base, out, **kw):
@@ -177,6 +198,33 @@ def test_base_config_rejects_a_bad_token_weight():
     for bad in (-1.0, float("nan")):
         with pytest.raises(DSDNInputError, match="text_token_weight"):
             BaseTrainConfig(text_token_weight=bad)
+    with pytest.raises(DSDNInputError, match="toy_world='v9'.*v2"):
+        BaseTrainConfig(toy_world="v9")
+
+
+def test_the_base_learns_the_toy_world_version_it_is_given(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from dsdn.cli import app
+    from dsdn.training import base
+
+    class WorldMade(Exception):
+        pass
+
+    def world(*args, **kwargs):
+        raise WorldMade(kwargs)
+
+    monkeypatch.setattr(base, "build_tiny_base", lambda cfg, words: {})
+    monkeypatch.setattr(base, "ToyWorld", world)
+    with pytest.raises(WorldMade) as made:
+        base.train_base(base.BaseTrainConfig(out=str(tmp_path), toy_world="v2"), progress=False)
+    assert made.value.args[0]["version"] == "v2"
+    seen = []
+    monkeypatch.setattr(base, "train_base", lambda cfg, progress=True: seen.append(cfg) or tmp_path)
+    CliRunner().invoke(app, ["train", "base", "--out", str(tmp_path), "--toy-world", "v2", "-q"], catch_exceptions=False)
+    assert seen[0].toy_world == "v2"
+    res = CliRunner().invoke(app, ["train", "base", "--out", str(tmp_path), "--toy-world", "v9"])
+    assert res.exit_code != 0 and "toy_world" in res.output
 
 
 @pytest.mark.parametrize("transpose", [False, True])

@@ -95,6 +95,7 @@ def train_base_cmd(
     text_token_weight: float = typer.Option(
         0.1, help="Weight of the token-identity term that keeps every word (motion words too) in the text states."
     ),
+    toy_world: str = typer.Option("v1", help="Toy-world version whose frames and captions it learns: v1 or v2."),
     device: Optional[str] = typer.Option(None, help="Torch device (default: CUDA when present, else CPU)."),
     seed: int = typer.Option(0, help="Seed of the world, the initialisation and the batches."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -108,7 +109,7 @@ def train_base_cmd(
         cfg = BaseTrainConfig(
             out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
             unet_batch=unet_batch, latent_pool_clips=latent_pool_clips, text_token_weight=text_token_weight,
-            device=device,
+            toy_world=toy_world, device=device,
         )  # fmt: skip
         path = train_base(cfg, progress=not quiet)
     except DSDNInputError as e:

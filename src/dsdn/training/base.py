@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.toy_world import ToyWorld, vocabulary
-from ..errors import check_float, check_int
+from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
+from ..errors import DSDNInputError, check_float, check_int
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class BaseTrainConfig:
     unet_channels: tuple[int, ...] = (32, 64, 64)
     vae_channels: tuple[int, ...] = (16, 32, 64)
     text_token_weight: float = 0.1
+    toy_world: str = "v1"
     device: str | None = None
 
     def __post_init__(self):
@@ -57,6 +58,8 @@ class BaseTrainConfig:
         self.unet_channels = tuple(self.unet_channels)
         self.vae_channels = tuple(self.vae_channels)
         check_float("text_token_weight", self.text_token_weight, 0.0)
+        if self.toy_world not in VERSIONS:
+            raise DSDNInputError(f"toy_world={self.toy_world!r} is invalid: must be one of {', '.join(VERSIONS)}.")
 
 
 def _device(cfg: BaseTrainConfig) -> torch.device:
@@ -260,6 +263,37 @@ def word_separation(text_encoder, tokenizer) -> dict[str, float]:
     return out
 
 
+@torch.no_grad()
+def encode_captions(text_encoder, tokenizer, captions: list[str]) -> torch.Tensor:
+    """Text states ``(B, L, D)`` of ``captions``, padded as the pipelines pad them."""
+    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt")  # fmt: skip
+    return text_encoder(ids.input_ids.to(next(text_encoder.parameters()).device))[0]
+
+
+@torch.no_grad()
+def direction_dprime(encode, a: str, b: str, version: str = "v2") -> float:
+    """d' of the text states of every toy-world caption of motions ``a`` and ``b``.
+
+    ``encode`` maps a list of captions to text states ``(B, L, D)``. The states of all captions of
+    each motion (every object, colour, speed and phrase of ``version``) are projected on the
+    difference of the two motions' mean states; d' is that difference over the projections' spread
+    (pooled within-motion standard deviation), which the other words of the captions cause. Higher
+    means a linear read-out tells the two words apart more easily from the rest of the caption.
+    """
+    from ..data.toy_world import COLOURS, OBJECTS, SPEEDS, ClipSpec, all_captions
+
+    states = []
+    for motion in (a, b):
+        specs = (ClipSpec(o, c, motion, s, version=version) for o in OBJECTS for c in COLOURS for s in SPEEDS)
+        captions = sorted({caption for spec in specs for caption in all_captions(spec)})
+        states.append(torch.cat([encode(captions[i : i + 256]) for i in range(0, len(captions), 256)]).float())
+    x, y = (t.flatten(1) for t in states)
+    diff = x.mean(0) - y.mean(0)
+    along = torch.cat([x - x.mean(0), y - y.mean(0)]) @ (diff / diff.norm())
+    return float(diff.norm() / along.std())
+
+
 def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     """Run both stages and save a standard SD folder (plus ``dsdn_vocabulary.txt``) to ``cfg.out``."""
     from diffusers import StableDiffusionPipeline
@@ -279,11 +313,20 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
 
     words = vocabulary()
     components = build_tiny_base(cfg, words)
-    world = ToyWorld("train", length=100_000, num_frames=cfg.num_frames, size=cfg.size, seed=cfg.seed)
+    world = ToyWorld(
+        "train", length=100_000, num_frames=cfg.num_frames, size=cfg.size, seed=cfg.seed, version=cfg.toy_world
+    )
     scale = train_vae(components["vae"], world, cfg, log, progress)
     components["vae"].register_to_config(scaling_factor=scale)
     train_text_unet(components, world, cfg, log, progress)
-    log({"stage": "text+unet", "word_separation": word_separation(components["text_encoder"], components["tokenizer"])})
+    text_encoder, tokenizer = components["text_encoder"], components["tokenizer"]
+    log({
+        "stage": "text+unet", "word_separation": word_separation(text_encoder, tokenizer),
+        "direction_dprime": {
+            f"{a}/{b}": round(direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c), a, b), 2)
+            for a, b in (("up", "down"), ("left", "right"))
+        },
+    })  # fmt: skip
     for name in ("vae", "text_encoder", "unet"):
         components[name].to("cpu")
     pipe = StableDiffusionPipeline(
