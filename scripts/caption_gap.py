@@ -18,7 +18,8 @@ direction and timestep, and how far apart the text encoder puts the two captions
 |T(own)| of its output states, mean over the clips' captions): the words' difference the stream could use;
 and, over every v2 caption of the two directions, d' of their text states along the difference of the two
 means (that difference over the states' spread along it, which the other words of the captions cause): how
-easily a stream can tell the two words apart from the rest of the caption.
+easily a stream can tell the two words apart from the rest of the caption; and the same d' of the states'
+means over the tokens, which is what a cross-attention with uniform weights reads.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def main() -> None:
             words = f"'{direction}' and '{opposite}'"
             print(f"{direction:<9} text states of {words} captions differ by {apart:.3f} of their norm")
             if direction in ("up", "left"):
-                print(f"{direction:<9} d' of {words} over all v2 captions: {direction_dprime(pipe.encode_prompt, direction, opposite):.2f}")
+                states = direction_dprime(pipe.encode_prompt, direction, opposite)
+                mean = direction_dprime(lambda c: pipe.encode_prompt(c).mean(1, keepdim=True), direction, opposite)
+                print(f"{direction:<9} d' of {words} over all v2 captions: {states:.2f}, of their token means {mean:.2f}")
             for t in (int(s) for s in args.timesteps.split(",")):
                 tt = torch.full((n,), t)
                 e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(m0.shape, generator=g)

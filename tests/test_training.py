@@ -31,7 +31,8 @@ def test_trained_base_loads_in_diffusers_stable_diffusion_pipeline(toy_base_dir)
     # its log ends the text stage with how well the text states tell the direction words apart
     logs = [json.loads(line) for line in (toy_base_dir / "train_log.jsonl").read_text().splitlines()]
     dprime = next(r["direction_dprime"] for r in logs if "direction_dprime" in r)
-    assert set(dprime) == {"up/down", "left/right"} and all(v > 0 for v in dprime.values())
+    assert set(dprime) == {"up/down", "left/right"}
+    assert all(v[k] > 0 for v in dprime.values() for k in ("states", "token_mean"))
 
 
 def test_direction_dprime_measures_how_well_the_states_tell_two_words_apart():

@@ -280,6 +280,8 @@ def direction_dprime(encode, a: str, b: str, version: str = "v2") -> float:
     difference of the two motions' mean states; d' is that difference over the projections' spread
     (pooled within-motion standard deviation), which the other words of the captions cause. Higher
     means a linear read-out tells the two words apart more easily from the rest of the caption.
+    An ``encode`` that averages the states over the tokens gives the d' of what a cross-attention
+    with uniform weights reads.
     """
     from ..data.toy_world import COLOURS, OBJECTS, SPEEDS, ClipSpec, all_captions
 
@@ -323,7 +325,12 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     log({
         "stage": "text+unet", "word_separation": word_separation(text_encoder, tokenizer),
         "direction_dprime": {
-            f"{a}/{b}": round(direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c), a, b), 2)
+            f"{a}/{b}": {
+                "states": round(direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c), a, b), 2),
+                "token_mean": round(
+                    direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c).mean(1, keepdim=True), a, b), 2
+                ),
+            }
             for a, b in (("up", "down"), ("left", "right"))
         },
     })  # fmt: skip
