@@ -4,7 +4,7 @@ For real toy-world clips of each direction it noises the clips' content and moti
 and one noise shared by every caption) and compares the motion stream's denoising error under the clip's
 own caption, the same caption with the opposite direction, and the empty caption:
 
-    python scripts/caption_gap.py [--model MODEL] [--clips 6] [--timesteps 500,800,950] [--transpose]
+    python scripts/caption_gap.py [--model MODEL] [--clips 6] [--timesteps 500,800,950] [--transpose] [--attention]
 
 MODEL is a saved model folder or a training checkpoint (``RUN/checkpoint-NNNNNNN``, its EMA weights, over
 ``--base``), so a running training can be watched learning the words.
@@ -19,7 +19,9 @@ direction and timestep, and how far apart the text encoder puts the two captions
 and, over every v2 caption of the two directions, d' of their text states along the difference of the two
 means (that difference over the states' spread along it, which the other words of the captions cause): how
 easily a stream can tell the two words apart from the rest of the caption; and the same d' of the states'
-means over the tokens, which is what a cross-attention with uniform weights reads.
+means over the tokens, which is what a cross-attention with uniform weights reads. ``--attention`` adds, per
+text cross-attention layer of the motion stream, the mean weight its queries give the direction word under the
+clip's own caption (over clips, frames, positions, heads and the timesteps).
 """
 
 from __future__ import annotations
@@ -42,6 +44,59 @@ OBJECTS = ("circle", "square", "digit two")
 COLOURS = ("red", "green", "blue")
 
 
+def word_positions(tokenizer, captions: list[str], word: str) -> torch.Tensor:
+    """The token index of ``word`` in each caption (as the pipeline tokenizes them)."""
+    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids  # fmt: skip
+    (word_id,) = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word))
+    return (ids == word_id).int().argmax(1)
+
+
+class AttentionOnWord:
+    """Records, per text cross-attention of a UNet, the attention weight its queries give one token.
+
+    Forward pre-hooks recompute softmax(q k^T / sqrt(d)) from the layer's own projections of its
+    inputs, so the layer's output and the attention processor in use are untouched.
+    """
+
+    def __init__(self, unet):
+        self.layers = {name: m for name, m in unet.named_modules() if getattr(m, "is_cross_attention", False)}
+        self.weights: dict[str, dict[str, list[float]]] = {name: {} for name in self.layers}
+        self.word, self.positions = None, None
+        for name, module in self.layers.items():
+            module.register_forward_pre_hook(self._hook(name), with_kwargs=True)
+
+    def start(self, word: str, positions: torch.Tensor) -> None:
+        self.word, self.positions = word, positions
+
+    def stop(self) -> None:
+        self.word = None
+
+    def _hook(self, name):
+        def hook(module, args, kwargs):
+            text = kwargs.get("encoder_hidden_states")
+            if self.word is None or text is None:
+                return
+            q, k = module.to_q(args[0]), module.to_k(text)
+            if k.shape[0] != q.shape[0]:  # one text per clip, queries per frame
+                k = k.repeat_interleave(q.shape[0] // k.shape[0], dim=0)
+            heads = module.heads
+            q = q.unflatten(-1, (heads, -1)).transpose(1, 2)
+            k = k.unflatten(-1, (heads, -1)).transpose(1, 2)
+            probs = torch.softmax(q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5, dim=-1).mean((1, 2))  # (B*F, L)
+            pos = self.positions.repeat_interleave(probs.shape[0] // self.positions.shape[0])
+            on_word = probs.gather(1, pos[:, None]).mean()
+            self.weights[name].setdefault(self.word, []).append(float(on_word))
+
+        return hook
+
+    def report(self, tokens: int) -> None:
+        print(f"motion stream's cross-attention weight on the direction word (uniform: 1/{tokens} = {1 / tokens:.3f})")
+        for name, by_word in self.weights.items():
+            cells = " / ".join(f"{w} {np.mean(v):.3f}" for w, v in by_word.items())
+            print(f"attention {name}  {cells}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None,
@@ -53,6 +108,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--transpose", action="store_true",
                         help="Swap the clips' height and width (for a model trained with --toy-transpose).")
+    parser.add_argument("--attention", action="store_true",
+                        help="Also print the motion stream's cross-attention weight on the direction word.")
     args = parser.parse_args()
 
     if args.model and (Path(args.model) / TRAINABLE_FILE).is_file():
@@ -64,6 +121,7 @@ def main() -> None:
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     g = torch.Generator().manual_seed(args.seed)
     n = args.clips
+    watch = AttentionOnWord(pipe.adapter.motion_unet) if args.attention else None
     print("direction  t    motion error: own caption / opposite / empty    gap: both / motion text / content text")
     for direction, opposite in OPPOSITE.items():
         items = [(OBJECTS[k % 3], COLOURS[k % 3]) for k in range(n)]
@@ -72,11 +130,12 @@ def main() -> None:
         if args.transpose:
             video = video.transpose(0, 1, 3, 2, 4)
         x = torch.from_numpy(video).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # (B, 3, F, H, W)
+        captions = [f"a {c} {o} moving {direction}" for o, c in items]
         with torch.no_grad():
             z0 = pipe.frame_vae.encode(x, sample=False)
             m0 = decompose_motion(z0, scale)
             texts = {
-                "own": pipe.encode_prompt([f"a {c} {o} moving {direction}" for o, c in items]),
+                "own": pipe.encode_prompt(captions),
                 "opposite": pipe.encode_prompt([f"a {c} {o} moving {opposite}" for o, c in items]),
                 "empty": pipe.encode_prompt([""] * n),
             }
@@ -92,6 +151,10 @@ def main() -> None:
                 tt = torch.full((n,), t)
                 e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(m0.shape, generator=g)
                 z_t, m_t = noise_scheduler.add_noise(z0, e_c, tt), noise_scheduler.add_noise(m0, e_m, tt)
+                if watch:
+                    watch.start(direction, word_positions(pipe.tokenizer, captions, direction))
+                    denoiser(z_t, m_t, tt, own)
+                    watch.stop()
                 pairs = {k: (text, text) for k, text in texts.items()}  # (content text, motion text)
                 pairs.update({"motion text": (own, opp), "content text": (opp, own)})
                 err = {k: float(((denoiser(z_t, m_t, tt, c, motion_text=m)[1] - e_m) ** 2).mean())
@@ -99,6 +162,9 @@ def main() -> None:
                 gaps = [100.0 * (err[k] / err["own"] - 1.0) for k in ("opposite", "motion text", "content text")]
                 print(f"{direction:<9} {t:>4}   {err['own']:.5f} / {err['opposite']:.5f} / {err['empty']:.5f}"
                       f"{gaps[0]:>+16.1f}% / {gaps[1]:+.1f}% / {gaps[2]:+.1f}%", flush=True)  # fmt: skip
+
+    if watch:
+        watch.report(pipe.tokenizer.model_max_length)
 
 
 if __name__ == "__main__":
