@@ -73,3 +73,13 @@ def test_frame_vae_shapes_scaling_and_chunking():
     out_whole = FrameVAE(vae, chunk_size=100).decode(z_half)
     assert out_chunked.shape == (2, 3, 5, 16, 16)
     torch.testing.assert_close(out_chunked, out_whole, atol=1e-5, rtol=1e-5)
+
+
+def test_the_experiment_presets_in_scripts_load():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "scripts" / "presets").glob("*.yaml"))
+    assert files
+    for f in files:
+        preset = AdapterPreset.from_yaml(f)
+        assert preset.to_dict() != get_preset("tiny").to_dict() or f.stem == "tiny"
