@@ -144,9 +144,9 @@ def main() -> None:
             words = f"'{direction}' and '{opposite}'"
             print(f"{direction:<9} text states of {words} captions differ by {apart:.3f} of their norm")
             if direction in ("up", "left"):
-                states = direction_dprime(pipe.encode_prompt, direction, opposite)
-                mean = direction_dprime(lambda c: pipe.encode_prompt(c).mean(1, keepdim=True), direction, opposite)
-                print(f"{direction:<9} d' of {words} over all v2 captions: {states:.2f}, of their token means {mean:.2f}")
+                d = direction_dprime(pipe.encode_prompt, direction, opposite)
+                print(f"{direction:<9} d' of {words} over all v2 captions: {d['states']:.2f}, "
+                      f"of their token means {d['token_mean']:.2f}")  # fmt: skip
             for t in (int(s) for s in args.timesteps.split(",")):
                 tt = torch.full((n,), t)
                 e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(m0.shape, generator=g)

@@ -48,8 +48,9 @@ def test_direction_dprime_measures_how_well_the_states_tell_two_words_apart():
 
         return encode
 
-    assert direction_dprime(encoder(True), "up", "down") > 5
-    assert direction_dprime(encoder(False), "up", "down") < 1
+    reads, blind = direction_dprime(encoder(True), "up", "down"), direction_dprime(encoder(False), "up", "down")
+    assert reads["states"] > 5 and reads["token_mean"] > 5
+    assert blind["states"] < 1 and blind["token_mean"] < 1
 
 
 def _cfg(base, out, **kw):

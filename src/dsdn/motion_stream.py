@@ -104,11 +104,9 @@ def inflate_from_content(
     return copied
 
 
-def build_motion_unet(
-    content_unet: UNet2DConditionModel, inflate: bool = False, inflate_cross_attention: bool = True, **config_overrides
-) -> UNet3DConditionModel:
+def build_motion_unet(content_unet: UNet2DConditionModel, inflate: bool = False, **config_overrides) -> UNet3DConditionModel:
     """Create the motion stream for ``content_unet`` (optionally inflated from its weights)."""
     motion = UNet3DConditionModel(**motion_unet_config(content_unet.config, **config_overrides))
     if inflate:
-        inflate_from_content(motion, content_unet, cross_attention=inflate_cross_attention)
+        inflate_from_content(motion, content_unet)
     return motion

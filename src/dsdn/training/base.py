@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
-from ..errors import DSDNInputError, check_float, check_int
+from ..errors import check_choice, check_float, check_int
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,7 @@ class BaseTrainConfig:
         self.unet_channels = tuple(self.unet_channels)
         self.vae_channels = tuple(self.vae_channels)
         check_float("text_token_weight", self.text_token_weight, 0.0)
-        if self.toy_world not in VERSIONS:
-            raise DSDNInputError(f"toy_world={self.toy_world!r} is invalid: must be one of {', '.join(VERSIONS)}.")
+        check_choice("toy_world", self.toy_world, VERSIONS)
 
 
 def _device(cfg: BaseTrainConfig) -> torch.device:
@@ -272,16 +271,16 @@ def encode_captions(text_encoder, tokenizer, captions: list[str]) -> torch.Tenso
 
 
 @torch.no_grad()
-def direction_dprime(encode, a: str, b: str, version: str = "v2") -> float:
-    """d' of the text states of every toy-world caption of motions ``a`` and ``b``.
+def direction_dprime(encode, a: str, b: str, version: str = "v2") -> dict[str, float]:
+    """d' of the text states of every toy-world caption of motions ``a`` and ``b``, and of their token means.
 
     ``encode`` maps a list of captions to text states ``(B, L, D)``. The states of all captions of
     each motion (every object, colour, speed and phrase of ``version``) are projected on the
     difference of the two motions' mean states; d' is that difference over the projections' spread
     (pooled within-motion standard deviation), which the other words of the captions cause. Higher
     means a linear read-out tells the two words apart more easily from the rest of the caption.
-    An ``encode`` that averages the states over the tokens gives the d' of what a cross-attention
-    with uniform weights reads.
+    Returns ``{"states": d' of the whole states, "token_mean": d' of their means over the tokens}``;
+    the latter is what a cross-attention with uniform weights reads.
     """
     from ..data.toy_world import COLOURS, OBJECTS, SPEEDS, ClipSpec, all_captions
 
@@ -290,10 +289,16 @@ def direction_dprime(encode, a: str, b: str, version: str = "v2") -> float:
         specs = (ClipSpec(o, c, motion, s, version=version) for o in OBJECTS for c in COLOURS for s in SPEEDS)
         captions = sorted({caption for spec in specs for caption in all_captions(spec)})
         states.append(torch.cat([encode(captions[i : i + 256]) for i in range(0, len(captions), 256)]).float())
-    x, y = (t.flatten(1) for t in states)
-    diff = x.mean(0) - y.mean(0)
-    along = torch.cat([x - x.mean(0), y - y.mean(0)]) @ (diff / diff.norm())
-    return float(diff.norm() / along.std())
+
+    def dprime(x: torch.Tensor, y: torch.Tensor) -> float:
+        diff = x.mean(0) - y.mean(0)
+        along = torch.cat([x - x.mean(0), y - y.mean(0)]) @ (diff / diff.norm())
+        return float(diff.norm() / along.std())
+
+    return {
+        "states": dprime(*(t.flatten(1) for t in states)),
+        "token_mean": dprime(*(t.mean(1) for t in states)),
+    }
 
 
 def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
@@ -326,10 +331,8 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
         "stage": "text+unet", "word_separation": word_separation(text_encoder, tokenizer),
         "direction_dprime": {
             f"{a}/{b}": {
-                "states": round(direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c), a, b), 2),
-                "token_mean": round(
-                    direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c).mean(1, keepdim=True), a, b), 2
-                ),
+                k: round(v, 2)
+                for k, v in direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c), a, b).items()
             }
             for a, b in (("up", "down"), ("left", "right"))
         },
