@@ -194,6 +194,43 @@ def test_token_identity_term_keeps_motion_words_apart_in_the_text_encoder():
     assert seps[1.0]["direction"] > 3 * seps[0.0]["direction"]
 
 
+def test_bag_of_words_term_is_learned_and_d_prime_is_logged_during_training():
+    """--text-bow-weight: the caption's words become readable from the mean of its states;
+    --dprime-every: the direction words' d' is logged between steps, not only at the end."""
+    from dsdn.data.toy_world import ToyWorld, vocabulary
+    from dsdn.training.base import BaseTrainConfig, build_tiny_base, train_text_unet
+
+    cfg = BaseTrainConfig(
+        out="unused", unet_steps=40, unet_batch=8, unet_lr=3e-3, latent_pool_clips=16, size=32, text_width=32,
+        unet_channels=(16, 32, 32), vae_channels=(16, 16, 32), text_bow_weight=1.0, dprime_every=20, device="cpu",
+    )  # fmt: skip
+    parts = build_tiny_base(cfg, vocabulary())
+    logs = []
+    train_text_unet(parts, ToyWorld("train", 100, size=32), cfg, logs.append, progress=False)
+    bow = [r["bow_loss"] for r in logs if "bow_loss" in r]
+    assert bow[-1] < 0.8 * bow[0]  # from log(vocabulary) towards the entropy of a caption's words
+    dprimes = [r for r in logs if "direction_dprime" in r]
+    assert [r["step"] for r in dprimes] == [20]  # the final figure is train_base's to log
+    assert set(dprimes[0]["direction_dprime"]) == {"up/down", "left/right"}
+    assert parts["text_encoder"].training is False
+
+
+def test_the_base_can_take_its_vae_from_another_base(toy_base_dir, tmp_path):
+    from dsdn.training.base import BaseTrainConfig, train_base
+
+    cfg = BaseTrainConfig(
+        out=str(tmp_path / "b"), unet_steps=2, unet_batch=4, latent_pool_clips=8, size=32, text_width=32,
+        unet_channels=(16, 32, 32), vae_from=str(toy_base_dir),
+    )  # fmt: skip
+    out = train_base(cfg, progress=False)
+    ours, theirs = (load_file(str(d / "vae" / "diffusion_pytorch_model.safetensors")) for d in (out, toy_base_dir))
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    stages = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert not any(r["stage"] == "vae" and "step" in r for r in stages)
+    with pytest.raises(DSDNInputError, match="vae_from"):
+        BaseTrainConfig(vae_from=str(tmp_path))
+
+
 def test_base_config_rejects_a_bad_token_weight():
     from dsdn.training.base import BaseTrainConfig
 
@@ -202,9 +239,13 @@ def test_base_config_rejects_a_bad_token_weight():
             BaseTrainConfig(text_token_weight=bad)
     with pytest.raises(DSDNInputError, match="toy_world='v9'.*v2"):
         BaseTrainConfig(toy_world="v9")
+    with pytest.raises(DSDNInputError, match="text_bow_weight"):
+        BaseTrainConfig(text_bow_weight=-0.1)
+    with pytest.raises(DSDNInputError, match="dprime_every"):
+        BaseTrainConfig(dprime_every=-1)
 
 
-def test_the_base_learns_the_toy_world_version_it_is_given(monkeypatch, tmp_path):
+def test_the_base_learns_the_toy_world_version_it_is_given(monkeypatch, tmp_path, toy_base_dir):
     from typer.testing import CliRunner
 
     from dsdn.cli import app
@@ -223,8 +264,10 @@ def test_the_base_learns_the_toy_world_version_it_is_given(monkeypatch, tmp_path
     assert made.value.args[0]["version"] == "v2"
     seen = []
     monkeypatch.setattr(base, "train_base", lambda cfg, progress=True: seen.append(cfg) or tmp_path)
-    CliRunner().invoke(app, ["train", "base", "--out", str(tmp_path), "--toy-world", "v2", "-q"], catch_exceptions=False)
-    assert seen[0].toy_world == "v2"
+    args = ["--toy-world", "v2", "--text-bow-weight", "0.2", "--dprime-every", "5", "--vae-from", str(toy_base_dir)]
+    CliRunner().invoke(app, ["train", "base", "--out", str(tmp_path), *args, "-q"], catch_exceptions=False)
+    assert (seen[0].toy_world, seen[0].text_bow_weight, seen[0].dprime_every) == ("v2", 0.2, 5)
+    assert seen[0].vae_from == str(toy_base_dir)
     res = CliRunner().invoke(app, ["train", "base", "--out", str(tmp_path), "--toy-world", "v9"])
     assert res.exit_code != 0 and "toy_world" in res.output
 

@@ -95,7 +95,16 @@ def train_base_cmd(
     text_token_weight: float = typer.Option(
         0.1, help="Weight of the token-identity term that keeps every word (motion words too) in the text states."
     ),
+    text_bow_weight: float = typer.Option(
+        0.0, help="Weight of a bag-of-words term: the caption's words must be read from the mean of its states."
+    ),
     toy_world: str = typer.Option("v1", help="Toy-world version whose frames and captions it learns: v1 or v2."),
+    vae_from: Optional[str] = typer.Option(
+        None, help="Take the VAE from this base folder instead of training one (skips the first stage)."
+    ),
+    dprime_every: int = typer.Option(
+        0, help="Also log the direction words' d' every N text+UNet steps (0: only at the end)."
+    ),
     device: Optional[str] = typer.Option(None, help="Torch device (default: CUDA when present, else CPU)."),
     seed: int = typer.Option(0, help="Seed of the world, the initialisation and the batches."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -109,7 +118,8 @@ def train_base_cmd(
         cfg = BaseTrainConfig(
             out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
             unet_batch=unet_batch, latent_pool_clips=latent_pool_clips, text_token_weight=text_token_weight,
-            toy_world=toy_world, device=device,
+            text_bow_weight=text_bow_weight, toy_world=toy_world, vae_from=vae_from, dprime_every=dprime_every,
+            device=device,
         )  # fmt: skip
         path = train_base(cfg, progress=not quiet)
     except DSDNInputError as e:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
-from ..errors import check_choice, check_float, check_int
+from ..errors import check_choice, check_float, check_int, invalid
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,10 @@ class BaseTrainConfig:
     unet_channels: tuple[int, ...] = (32, 64, 64)
     vae_channels: tuple[int, ...] = (16, 32, 64)
     text_token_weight: float = 0.1
+    text_bow_weight: float = 0.0
     toy_world: str = "v1"
+    vae_from: str | None = None
+    dprime_every: int = 0
     device: str | None = None
 
     def __post_init__(self):
@@ -58,7 +61,11 @@ class BaseTrainConfig:
         self.unet_channels = tuple(self.unet_channels)
         self.vae_channels = tuple(self.vae_channels)
         check_float("text_token_weight", self.text_token_weight, 0.0)
+        check_float("text_bow_weight", self.text_bow_weight, 0.0)
         check_choice("toy_world", self.toy_world, VERSIONS)
+        check_int("dprime_every", self.dprime_every, 0)
+        if self.vae_from is not None and not (Path(self.vae_from) / "vae" / "config.json").is_file():
+            raise invalid("vae_from", self.vae_from, "must be a base folder with a vae/ subfolder")
 
 
 def _device(cfg: BaseTrainConfig) -> torch.device:
@@ -194,8 +201,10 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     text_encoder.to(device)
     unet.to(device)
     token_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
+    bow_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
+    special = torch.tensor([tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id], device=device)
     latents, captions = encode_latent_pool(vae, world, cfg.latent_pool_clips, progress=progress)
-    params = list(text_encoder.parameters()) + list(unet.parameters()) + list(token_head.parameters())
+    params = [p for m in (text_encoder, unet, token_head, bow_head) for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.unet_steps))
     text_encoder.train()
@@ -214,6 +223,18 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
         loss_denoise = F.mse_loss(pred, noise)
         loss_tokens = F.cross_entropy(token_head(text[mask]), input_ids[mask])
         loss = loss_denoise + cfg.text_token_weight * loss_tokens
+        record = {}
+        if cfg.text_bow_weight:
+            # Which words the caption holds, read from the mean of all its states (padding included),
+            # which is what a cross-attention that weighs every token alike sees.
+            # Cross-entropy against the caption's words as an even distribution (empty captions skipped).
+            words = torch.zeros(len(input_ids), len(tokenizer), device=device)
+            words.scatter_(1, input_ids, 1.0)
+            words[:, special] = 0.0
+            keep = words.sum(1) > 0
+            loss_bow = F.cross_entropy(bow_head(text.mean(1)[keep]), words[keep] / words[keep].sum(1, keepdim=True))
+            loss = loss + cfg.text_bow_weight * loss_bow
+            record["bow_loss"] = loss_bow.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -222,8 +243,13 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
         if step % 50 == 0 or step == cfg.unet_steps - 1:
             log({
                 "stage": "text+unet", "step": step, "loss": loss_denoise.item(), "token_loss": loss_tokens.item(),
-                "lr": sched.get_last_lr()[0],
+                "lr": sched.get_last_lr()[0], **record,
             })  # fmt: skip
+        if cfg.dprime_every and (step + 1) % cfg.dprime_every == 0 and step + 1 < cfg.unet_steps:
+            text_encoder.eval()
+            dprimes = direction_dprimes(text_encoder, tokenizer)
+            log({"stage": "text+unet", "step": step + 1, "direction_dprime": dprimes})
+            text_encoder.train()
     text_encoder.eval()
     unet.eval()
 
@@ -301,6 +327,15 @@ def direction_dprime(encode, a: str, b: str, version: str = "v2") -> dict[str, f
     }
 
 
+def direction_dprimes(text_encoder, tokenizer) -> dict[str, dict[str, float]]:
+    """:func:`direction_dprime` of the two direction pairs, "up/down" and "left/right", rounded for logs."""
+    encode = lambda c: encode_captions(text_encoder, tokenizer, c)  # noqa: E731
+    return {
+        f"{a}/{b}": {k: round(v, 2) for k, v in direction_dprime(encode, a, b).items()}
+        for a, b in (("up", "down"), ("left", "right"))
+    }
+
+
 def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     """Run both stages and save a standard SD folder (plus ``dsdn_vocabulary.txt``) to ``cfg.out``."""
     from diffusers import StableDiffusionPipeline
@@ -323,19 +358,20 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     world = ToyWorld(
         "train", length=100_000, num_frames=cfg.num_frames, size=cfg.size, seed=cfg.seed, version=cfg.toy_world
     )
-    scale = train_vae(components["vae"], world, cfg, log, progress)
-    components["vae"].register_to_config(scaling_factor=scale)
+    if cfg.vae_from:
+        from diffusers import AutoencoderKL
+
+        # Built above all the same, so that the text encoder and UNet start as in a full run.
+        components["vae"] = AutoencoderKL.from_pretrained(cfg.vae_from, subfolder="vae")
+        log({"stage": "vae", "from": cfg.vae_from, "scaling_factor": components["vae"].config.scaling_factor})
+    else:
+        scale = train_vae(components["vae"], world, cfg, log, progress)
+        components["vae"].register_to_config(scaling_factor=scale)
     train_text_unet(components, world, cfg, log, progress)
     text_encoder, tokenizer = components["text_encoder"], components["tokenizer"]
     log({
         "stage": "text+unet", "word_separation": word_separation(text_encoder, tokenizer),
-        "direction_dprime": {
-            f"{a}/{b}": {
-                k: round(v, 2)
-                for k, v in direction_dprime(lambda c: encode_captions(text_encoder, tokenizer, c), a, b).items()
-            }
-            for a, b in (("up", "down"), ("left", "right"))
-        },
+        "direction_dprime": direction_dprimes(text_encoder, tokenizer),
     })  # fmt: skip
     for name in ("vae", "text_encoder", "unet"):
         components[name].to("cpu")
