@@ -130,6 +130,7 @@ OTHER_CASES = [
      "data="),
     ("train-base-negative-token-weight", ["train", "base", "--out", "{tmp}/b", "--text-token-weight", "-1"],
      "text_token_weight=-1"),
+    ("train-base-vae-from-not-a-base", ["train", "base", "--out", "{tmp}/b", "--vae-from", "{tmp}"], "vae_from="),
     ("train-peer-unknown-kind", ["train", "peer", "--kind", "sora", "--out", "{tmp}/p"], "kind="),
     ("train-peer-negative-budget", ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p", "--budget-s", "-5"],
      "budget_s=-5"),
