@@ -59,7 +59,8 @@ class AttentionOnWord:
     inputs, so the layer's output and the attention processor in use are untouched.
     """
 
-    def __init__(self, unet):
+    def __init__(self, unet, stream: str = "motion"):
+        self.stream = stream
         self.layers = {name: m for name, m in unet.named_modules() if getattr(m, "is_cross_attention", False)}
         self.weights: dict[str, dict[str, list[float]]] = {name: {} for name in self.layers}
         self.word, self.positions = None, None
@@ -91,10 +92,12 @@ class AttentionOnWord:
         return hook
 
     def report(self, tokens: int) -> None:
-        print(f"motion stream's cross-attention weight on the direction word (uniform: 1/{tokens} = {1 / tokens:.3f})")
+        uniform = f"uniform: 1/{tokens} = {1 / tokens:.3f}"
+        print(f"{self.stream} stream's cross-attention weight on the direction word ({uniform})")
+        prefix = "attention" if self.stream == "motion" else f"{self.stream}-attention"
         for name, by_word in self.weights.items():
             cells = " / ".join(f"{w} {np.mean(v):.3f}" for w, v in by_word.items())
-            print(f"attention {name}  {cells}")
+            print(f"{prefix} {name}  {cells}")
 
 
 def main() -> None:
@@ -109,7 +112,7 @@ def main() -> None:
     parser.add_argument("--transpose", action="store_true",
                         help="Swap the clips' height and width (for a model trained with --toy-transpose).")
     parser.add_argument("--attention", action="store_true",
-                        help="Also print the motion stream's cross-attention weight on the direction word.")
+                        help="Also print each stream's cross-attention weight on the direction word.")
     args = parser.parse_args()
 
     if args.model and (Path(args.model) / TRAINABLE_FILE).is_file():
@@ -121,7 +124,9 @@ def main() -> None:
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     g = torch.Generator().manual_seed(args.seed)
     n = args.clips
-    watch = AttentionOnWord(pipe.adapter.motion_unet) if args.attention else None
+    # The content stream's (the frozen base UNet with its LoRA) for comparison: the motion stream's
+    # cross-attention starts as a copy of the base's unless the preset leaves it fresh.
+    watch = [AttentionOnWord(pipe.adapter.motion_unet), AttentionOnWord(pipe.unet, "content")] if args.attention else []
     print("direction  t    motion error: own caption / opposite / empty    gap: both / motion text / content text")
     for direction, opposite in OPPOSITE.items():
         items = [(OBJECTS[k % 3], COLOURS[k % 3]) for k in range(n)]
@@ -152,9 +157,11 @@ def main() -> None:
                 e_c, e_m = torch.randn(z0.shape, generator=g), torch.randn(m0.shape, generator=g)
                 z_t, m_t = noise_scheduler.add_noise(z0, e_c, tt), noise_scheduler.add_noise(m0, e_m, tt)
                 if watch:
-                    watch.start(direction, word_positions(pipe.tokenizer, captions, direction))
+                    for w in watch:
+                        w.start(direction, word_positions(pipe.tokenizer, captions, direction))
                     denoiser(z_t, m_t, tt, own)
-                    watch.stop()
+                    for w in watch:
+                        w.stop()
                 pairs = {k: (text, text) for k, text in texts.items()}  # (content text, motion text)
                 pairs.update({"motion text": (own, opp), "content text": (opp, own)})
                 err = {k: float(((denoiser(z_t, m_t, tt, c, motion_text=m)[1] - e_m) ** 2).mean())
@@ -163,8 +170,8 @@ def main() -> None:
                 print(f"{direction:<9} {t:>4}   {err['own']:.5f} / {err['opposite']:.5f} / {err['empty']:.5f}"
                       f"{gaps[0]:>+16.1f}% / {gaps[1]:+.1f}% / {gaps[2]:+.1f}%", flush=True)  # fmt: skip
 
-    if watch:
-        watch.report(pipe.tokenizer.model_max_length)
+    for w in watch:
+        w.report(pipe.tokenizer.model_max_length)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ def _caption_gap(*args: str) -> str:
 
 def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
     out = _caption_gap("--clips", "1", "--timesteps", "500,900", "--attention")
-    lines = [line for line in out.splitlines()[1:] if not line.startswith(("attention", "motion stream's"))]
-    # the attention weight on the direction word: one row per text cross-attention layer, a share of 1
-    attention = [line.split()[2:] for line in out.splitlines() if line.startswith("attention ")]
-    assert attention and "1/16 = 0.062" in out
-    for cells in attention:
-        assert cells[0::3] == ["up", "down", "left", "right"] and all(0 < float(w) < 1 for w in cells[1::3])
+    skip = ("attention", "content-attention", "motion stream's", "content stream's")
+    lines = [line for line in out.splitlines()[1:] if not line.startswith(skip)]
+    # the attention weight on the direction word: per stream, one row per text cross-attention layer, a share of 1
+    assert "motion stream's" in out and "content stream's" in out and "1/16 = 0.062" in out
+    for prefix in ("attention ", "content-attention "):
+        attention = [line.split()[2:] for line in out.splitlines() if line.startswith(prefix)]
+        assert attention
+        for cells in attention:
+            assert cells[0::3] == ["up", "down", "left", "right"] and all(0 < float(w) < 1 for w in cells[1::3])
     apart = [line for line in lines if "text states" in line]
     assert len(apart) == 4 and all(0 < float(line.split()[-4]) < 10 for line in apart)
     separation = [line.split() for line in lines if "d' of" in line]
