@@ -205,10 +205,11 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     text_encoder.to(device)
     unet.to(device)
     token_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
-    bow_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
+    # Made only when used, so that a run without the term draws the same initial weights as before it existed.
+    bow_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device) if cfg.text_bow_weight else None
     special = torch.tensor([tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id], device=device)
     latents, captions = encode_latent_pool(vae, world, cfg.latent_pool_clips, progress=progress)
-    params = [p for m in (text_encoder, unet, token_head, bow_head) for p in m.parameters()]
+    params = [p for m in (text_encoder, unet, token_head, bow_head) if m is not None for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.unet_steps))
     text_encoder.train()
@@ -228,10 +229,10 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
         loss_tokens = F.cross_entropy(token_head(text[mask]), input_ids[mask])
         loss = loss_denoise + cfg.text_token_weight * loss_tokens
         record = {}
-        if cfg.text_bow_weight:
-            # Which words the caption holds, read from the mean of all its states (padding included),
-            # which is what a cross-attention that weighs every token alike sees.
-            # Cross-entropy against the caption's words as an even distribution (empty captions skipped).
+        if bow_head is not None:
+            # Which words the caption holds, read from the mean of all its states (padding included), which is
+            # what a cross-attention that weighs every token alike sees: cross-entropy against the caption's
+            # words as an even distribution (empty captions skipped).
             words = torch.zeros(len(input_ids), len(tokenizer), device=device)
             words.scatter_(1, input_ids, 1.0)
             words[:, special] = 0.0
