@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
-from dsdn.data.toy_world import ClipSpec, render_clip
+from dsdn.data.toy_world import CAPTION_SETS, ClipSpec, render_clip
 from dsdn.generate import default_model_dir, load_pipeline
 from dsdn.training.base import direction_dprime
 from dsdn.training.video import TRAINABLE_FILE, pipeline_from_checkpoint
@@ -111,6 +111,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--transpose", action="store_true",
                         help="Swap the clips' height and width (for a model trained with --toy-transpose).")
+    parser.add_argument("--phrase", type=int, default=0, choices=range(4),
+                        help="Which of toy-world v1's four phrases of each motion the captions use: 0 'moving up' "
+                             "(default), 1 'moves up', 2 'rises' / 'falls' / 'slides to the left', "
+                             "3 'is moving upwards'. The attention rows then follow the phrase's last word.")
     parser.add_argument("--attention", action="store_true",
                         help="Also print each stream's cross-attention weight on the direction word.")
     args = parser.parse_args()
@@ -135,19 +139,21 @@ def main() -> None:
         if args.transpose:
             video = video.transpose(0, 1, 3, 2, 4)
         x = torch.from_numpy(video).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # (B, 3, F, H, W)
-        captions = [f"a {c} {o} moving {direction}" for o, c in items]
+        phrase, opposite_phrase = (CAPTION_SETS["v1"][d][args.phrase] for d in (direction, opposite))
+        captions = [f"a {c} {o} {phrase}" for o, c in items]
         with torch.no_grad():
             z0 = pipe.frame_vae.encode(x, sample=False)
             m0 = decompose_motion(z0, scale)
             texts = {
                 "own": pipe.encode_prompt(captions),
-                "opposite": pipe.encode_prompt([f"a {c} {o} moving {opposite}" for o, c in items]),
+                "opposite": pipe.encode_prompt([f"a {c} {o} {opposite_phrase}" for o, c in items]),
                 "empty": pipe.encode_prompt([""] * n),
             }
             own, opp = texts["own"], texts["opposite"]
             apart = float(((own - opp).flatten(1).norm(dim=1) / own.flatten(1).norm(dim=1)).mean())
             words = f"'{direction}' and '{opposite}'"
-            print(f"{direction:<9} text states of {words} captions differ by {apart:.3f} of their norm")
+            print(f"{direction:<9} text states of '{phrase}' and '{opposite_phrase}' captions differ by {apart:.3f} "
+                  "of their norm")  # fmt: skip
             if direction in ("up", "left"):
                 d = direction_dprime(pipe.encode_prompt, direction, opposite)
                 print(f"{direction:<9} d' of {words} over all v2 captions: {d['states']:.2f}, "
@@ -158,7 +164,7 @@ def main() -> None:
                 z_t, m_t = noise_scheduler.add_noise(z0, e_c, tt), noise_scheduler.add_noise(m0, e_m, tt)
                 if watch:
                     for w in watch:
-                        w.start(direction, word_positions(pipe.tokenizer, captions, direction))
+                        w.start(direction, word_positions(pipe.tokenizer, captions, phrase.split()[-1]))
                     denoiser(z_t, m_t, tt, own)
                     for w in watch:
                         w.stop()
