@@ -40,6 +40,8 @@ from dsdn.training.video import TRAINABLE_FILE, pipeline_from_checkpoint
 from dsdn.motion_codec import decompose_motion
 
 OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
+#: For --against perpendicular: a direction on the other axis, so the gap asks about the axis, not the sign.
+PERPENDICULAR = {"up": "left", "down": "right", "left": "up", "right": "down"}
 OBJECTS = ("circle", "square", "digit two")
 COLOURS = ("red", "green", "blue")
 
@@ -115,6 +117,8 @@ def main() -> None:
                         help="Which of toy-world v1's four phrases of each motion the captions use: 0 'moving up' "
                              "(default), 1 'moves up', 2 'rises' / 'falls' / 'slides to the left', "
                              "3 'is moving upwards'. The attention rows then follow the phrase's last word.")
+    parser.add_argument("--against", choices=("opposite", "perpendicular"), default="opposite",
+                        help="The other caption names the opposite direction (default) or one on the other axis.")
     parser.add_argument("--attention", action="store_true",
                         help="Also print each stream's cross-attention weight on the direction word.")
     args = parser.parse_args()
@@ -132,7 +136,7 @@ def main() -> None:
     # cross-attention starts as a copy of the base's unless the preset leaves it fresh.
     watch = [AttentionOnWord(pipe.adapter.motion_unet), AttentionOnWord(pipe.unet, "content")] if args.attention else []
     print("direction  t    motion error: own caption / opposite / empty    gap: both / motion text / content text")
-    for direction, opposite in OPPOSITE.items():
+    for direction, opposite in (OPPOSITE if args.against == "opposite" else PERPENDICULAR).items():
         items = [(OBJECTS[k % 3], COLOURS[k % 3]) for k in range(n)]
         specs = [ClipSpec(o, c, direction, speed="quickly", seed=100 + k) for k, (o, c) in enumerate(items)]
         video = np.stack([render_clip(spec, 8, 64) for spec in specs])  # (B, F, H, W, 3)

@@ -13,7 +13,9 @@ def _caption_gap(*args: str) -> str:
 
 
 def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
-    out = _caption_gap("--clips", "1", "--timesteps", "500,900", "--attention", "--phrase", "2")  # "rises", "falls"...
+    # v1's third phrases ("rises", "slides to the left"...), each against a direction on the other axis
+    out = _caption_gap("--clips", "1", "--timesteps", "500,900", "--attention", "--phrase", "2", "--against",
+                       "perpendicular")  # fmt: skip
     skip = ("attention", "content-attention", "motion stream's", "content stream's")
     lines = [line for line in out.splitlines()[1:] if not line.startswith(skip)]
     # the attention weight on the direction word: per stream, one row per text cross-attention layer, a share of 1
@@ -24,7 +26,7 @@ def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
         for cells in attention:
             assert cells[0::3] == ["up", "down", "left", "right"] and all(0 < float(w) < 1 for w in cells[1::3])
     apart = [line for line in lines if "text states" in line]
-    assert "'rises' and 'falls'" in apart[0] and "'slides to the left' and 'slides to the right'" in apart[2]
+    assert "'rises' and 'slides to the left'" in apart[0] and "'slides to the left' and 'rises'" in apart[2]
     assert len(apart) == 4 and all(0 < float(line.split()[-4]) < 10 for line in apart)
     separation = [line.split() for line in lines if "d' of" in line]
     assert [r[0] for r in separation] == ["up", "left"] and all(float(r[-1]) > 0 for r in separation)
