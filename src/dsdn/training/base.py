@@ -207,7 +207,6 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     token_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
     # Made only when used, so that a run without the term draws the same initial weights as before it existed.
     bow_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device) if cfg.text_bow_weight else None
-    special = torch.tensor([tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id], device=device)
     latents, captions = encode_latent_pool(vae, world, cfg.latent_pool_clips, progress=progress)
     params = [p for m in (text_encoder, unet, token_head, bow_head) if m is not None for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
@@ -233,11 +232,11 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
             # Which words the caption holds, read from the mean of all its states (padding included), which is
             # what a cross-attention that weighs every token alike sees: cross-entropy against the caption's
             # words as an even distribution (empty captions skipped).
-            words = torch.zeros(len(input_ids), len(tokenizer), device=device)
-            words.scatter_(1, input_ids, 1.0)
-            words[:, special] = 0.0
+            words = torch.zeros(len(input_ids), len(tokenizer), device=device).scatter_(1, input_ids, 1.0)
+            words[:, [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]] = 0.0
             keep = words.sum(1) > 0
-            loss_bow = F.cross_entropy(bow_head(text.mean(1)[keep]), words[keep] / words[keep].sum(1, keepdim=True))
+            words = words[keep]
+            loss_bow = F.cross_entropy(bow_head(text.mean(1)[keep]), words / words.sum(1, keepdim=True))
             loss = loss + cfg.text_bow_weight * loss_bow
             record["bow_loss"] = loss_bow.item()
         opt.zero_grad(set_to_none=True)
