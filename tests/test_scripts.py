@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -53,3 +55,34 @@ def test_caption_gap_reads_a_training_checkpoint_as_its_saved_model(toy_base_dir
     assert _caption_gap("--model", str(checkpoint), "--base", str(toy_base_dir), *args) == from_model
     # and it is this model's figures, not the shipped one's
     assert _caption_gap(*args) != from_model
+
+
+def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir, tmp_path):
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    out = tmp_path / "swapped"
+    script = ROOT / "scripts" / "swap_word_embeddings.py"
+    res = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    tokenizer = CLIPTokenizer.from_pretrained(toy_base_dir / "tokenizer")
+    old, new = (CLIPTextModel.from_pretrained(p / "text_encoder") for p in (toy_base_dir, out))
+
+    def states(model, caption):
+        ids = tokenizer([caption], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
+        with torch.no_grad():
+            return model(ids.input_ids)[0]
+
+    for a, b in (("up", "left"), ("down", "right"), ("left", "up")):
+        assert torch.equal(states(new, f"a red circle moving {a}"), states(old, f"a red circle moving {b}"))
+    assert torch.equal(states(new, "a red circle bouncing"), states(old, "a red circle bouncing"))
+    assert not torch.equal(states(new, "a red circle moving up"), states(old, "a red circle moving up"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in toy_base_dir.iterdir())
+    # bad pairs and an existing --out are refused, and the existing folder is left as it was
+    for pairs in ("up:left,up:right", "up", "up:zzzz"):
+        res = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(tmp_path / "x"),
+                              "--pairs", pairs], capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert res.returncode != 0 and not (tmp_path / "x").exists()
+    again = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(out)],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode != 0 and "already exists" in again.stderr
