@@ -8,17 +8,17 @@
 # there on the idle machine, 0.988 and 0.639, by `dsdn train peer --kind K --out DIR --budget-s 3284
 # --steps 24 --toy-clips 64`: probe_seconds_per_step in its peer.json). To spend the same wall time
 # on another machine instead of the same steps:  BUDGET=3284 bash scripts/train_peers.sh
-# Other step counts: AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh (a third of the budget:
-# the peers behind the current BENCHMARKS.md table, see benchmarks/toy.yaml).
+# Other step counts: OUT=outputs/peers AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh (a third of
+# the budget: the peers behind an earlier BENCHMARKS.md table, when the machine was too slow for the full one).
 # DSDN_STEPS=N also trains DSDN itself for N steps into $OUT/dsdn with the shipped model's recipe
 # (its training/video_run.json, on the shipped base; sampled with the shipped γ and motion guidance),
-# so that DSDN is compared at the peers' budget too. The table's "DSDN, peers' budget" row is
-#   DSDN_STEPS=1158 AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh
+# so that DSDN can be compared at a smaller budget too; that earlier table's "DSDN, peers' budget" row was
+#   OUT=outputs/peers DSDN_STEPS=1158 AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh
 # (1,158 steps = the peers' 1,087 s at DSDN's 0.938 s per step there, 3,284 s / 3,500 steps,
 # validation included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-outputs/peers}
+OUT=${OUT:-outputs/peers-full}
 if [ -n "${BUDGET:-}" ]; then
     AD=(--budget-s "$BUDGET" --steps 1000000); U3=(--budget-s "$BUDGET" --steps 1000000)
 else
