@@ -177,3 +177,63 @@ def test_velocity_motion_loss_is_the_target_loss_for_v_schedulers_and_checks_its
     z0, text, null = _batch()
     with pytest.raises(ValueError, match="motion_loss='x0' is invalid"):
         dsdn_loss(_fixed_prediction(), z0, text, null, sched, 2.0, motion_loss="x0")
+
+
+def test_caption_contrast_negatives_swap_one_side_of_a_pair():
+    from dsdn.objective import parse_word_pairs, swap_pair_words
+
+    swap = parse_word_pairs(("left:right", "up:down", "rises:falls"))
+    assert swap_pair_words("a red circle moving up", swap) == "a red circle moving down"
+    assert swap_pair_words("the blue square slides to the Left quickly", swap) == "the blue square slides to the right quickly"
+    assert swap_pair_words("a green digit one falls", swap) == "a green digit one rises"
+    assert swap_pair_words("a red circle bouncing up and down", swap) is None  # the swap would say the same
+    assert swap_pair_words("a red circle bounces", swap) is None
+    for bad in (["left"], ["left:left"], ["left:right", "left:up"], ["le ft:right"]):
+        with pytest.raises(ValueError, match="contrast pair"):
+            parse_word_pairs(bad)
+
+
+def _reader(wrong_cost):
+    """A fake denoiser: motion prediction 0 under the clip's own text, ``wrong_cost`` everywhere under any other."""
+
+    def den(z_t, m_t, t, text, motion_text=None):
+        pred = torch.zeros_like(m_t)
+        if motion_text is not None:
+            wrong = (motion_text - text).flatten(1).abs().amax(1) > 0
+            pred = pred + wrong_cost * wrong.view(-1, 1, 1, 1, 1)
+        return torch.zeros_like(z_t), pred
+
+    return den
+
+
+def test_caption_contrast_term_charges_a_stream_that_ignores_the_word_and_not_one_that_reads_it():
+    z0, text, null = _batch()
+    sched = _sched()
+    kwargs = dict(text_dropout=0.0, contrast_text=text + 1.0, contrast_mask=torch.tensor([True, False]),
+                  contrast_weight=1.0)  # fmt: skip
+    ignores = dsdn_loss(_reader(0.0), z0, text, null, sched, 1.0, generator=torch.Generator().manual_seed(3), **kwargs)
+    reads = dsdn_loss(_reader(3.0), z0, text, null, sched, 1.0, generator=torch.Generator().manual_seed(3), **kwargs)
+    # the same prediction under both captions pays the margin at its noise level, for the one clip with a negative
+    g = torch.Generator().manual_seed(3)
+    t = torch.randint(0, 1000, (2,), generator=g)
+    torch.testing.assert_close(ignores.contrast, 0.2 * (1 - sched.alphas_cumprod[t[0]]) / 2)
+    assert reads.contrast == 0  # a wrong caption that predicts far worse pays nothing
+    torch.testing.assert_close(ignores.loss, ignores.content + ignores.motion + ignores.contrast)
+    torch.testing.assert_close(ignores.motion, reads.motion)  # the own-caption predictions are the batch's first B
+    off = dsdn_loss(_reader(0.0), z0, text, null, sched, 1.0, generator=torch.Generator().manual_seed(3),
+                    **{**kwargs, "contrast_weight": 0.0})  # fmt: skip
+    assert off.contrast is None and torch.equal(off.motion, ignores.motion)
+
+
+def test_caption_contrast_runs_through_the_real_denoiser_and_reaches_the_motion_stream():
+    den = make_pipeline().denoiser()
+    params = den.set_trainable()
+    z0, text, null = _batch()
+    out = dsdn_loss(den, z0, text, null, _sched(), 1.0, text_dropout=0.0, generator=torch.Generator().manual_seed(0),
+                    contrast_text=-text, contrast_mask=torch.tensor([True, True]), contrast_weight=1.0)  # fmt: skip
+    assert out.contrast is not None and torch.isfinite(out.loss)
+    base = dsdn_loss(den, z0, text, null, _sched(), 1.0, text_dropout=0.0, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out.content, base.content)
+    torch.testing.assert_close(out.motion, base.motion)
+    out.loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)

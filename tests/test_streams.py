@@ -135,3 +135,49 @@ def test_three_level_content_unet_pairs_with_narrower_motion_stream():
     with torch.no_grad():
         ec, em = den(z, m, t, text)
     assert ec.shape == em.shape == z.shape
+
+
+def _text_embedding_denoiser():
+    unet = tiny_unet(seed=0)
+    torch.manual_seed(0)
+    adapter = DSDNAdapter.for_base(unet, motion_num_heads=4, motion_pooled_text=True)
+    den = DualStreamDenoiser(ContentStream(unet), adapter.motion_unet, adapter.interaction, adapter.motion_text_embedding)
+    return den, adapter
+
+
+def test_fresh_pooled_text_embedding_leaves_the_motion_stream_unchanged_and_acts_once_trained():
+    den, adapter = _text_embedding_denoiser()
+    z, m, t, text = _inputs()
+    other_text = torch.randn(2, 16, 32)
+    with torch.no_grad():
+        em = den(z, m, t, text)[1]
+        assert torch.equal(em, adapter.motion_unet(m, t, text).sample)  # zero-initialised output layer
+        for p in adapter.motion_text_embedding.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        trained = den(z, m, t, text)[1]
+        assert not torch.allclose(trained, em)
+        # the offset is a function of the caption alone: the same for every clip with that caption
+        pooled = adapter.motion_text_embedding(text)
+        assert pooled.shape == (2, adapter.motion_unet.time_embedding.linear_2.out_features)
+        assert not torch.allclose(pooled, adapter.motion_text_embedding(other_text))
+    names = [n for n, _ in den.trainable_parameters()]
+    n_pool = len(list(adapter.motion_text_embedding.parameters()))
+    assert n_pool == 7 and len([n for n in names if n.startswith("motion_text_embedding.")]) == n_pool
+
+
+def test_pooled_text_embedding_gets_gradients_and_round_trips(tmp_path):
+    den, adapter = _text_embedding_denoiser()
+    den.set_trainable()
+    z, m, t, text = _inputs()
+    den(z, m, t, text)[1].square().mean().backward()
+    assert adapter.motion_text_embedding.mlp.linear_2.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        for p in adapter.motion_text_embedding.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    adapter.save_pretrained(tmp_path)
+    again = DSDNAdapter.from_pretrained(tmp_path)
+    assert again.config.motion_pooled_text
+    for (n, p), (n2, p2) in zip(adapter.motion_text_embedding.state_dict().items(),
+                                again.motion_text_embedding.state_dict().items()):  # fmt: skip
+        assert n == n2 and torch.equal(p, p2)
+    assert DSDNAdapter.for_base(tiny_unet(), motion_num_heads=4).motion_text_embedding is None

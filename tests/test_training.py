@@ -299,3 +299,13 @@ def test_the_toy_world_options_reach_the_training_clips():
     world = tv.build_dataset(cfg, 32)
     assert world.version == "v2" and world.transpose and world.size == 32 and len(world) == 20
     assert {world.spec(i).motion for i in range(20)} == {"up", "down"}
+
+
+def test_caption_contrast_trains_and_logs_and_bad_pairs_are_refused(toy_base_dir, tmp_path):
+    with pytest.raises(DSDNInputError, match="contrast pair"):
+        VideoTrainConfig(base="unused", contrast_pairs=("left:right", "up"))
+    cfg = _cfg(toy_base_dir, tmp_path / "run", steps=2, checkpoint_every=2, text_dropout=0.0, contrast_weight=0.1,
+               toy_motions="left,right")  # fmt: skip
+    train_video(cfg, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all("contrast" in r and r["contrast"] >= 0 for r in records) and len(records) == 2

@@ -147,11 +147,12 @@ class UNet3DLevels(_UNetLevels):
         sample: ``(B, C, F, h, w)``.
         timestep: ``(B,)`` timesteps, one per clip.
         encoder_hidden_states: ``(B, L, D)``, one per clip (repeated per frame inside).
+        added_emb: ``(B, D_t)`` added to the timestep embedding (the motion stream's pooled text), or ``None``.
 
     Hidden states between levels are ``(B·F, C, h, w)`` (frames folded into the batch).
     """
 
-    def __init__(self, unet: UNet3DConditionModel, sample, timestep, encoder_hidden_states):
+    def __init__(self, unet: UNet3DConditionModel, sample, timestep, encoder_hidden_states, added_emb=None):
         self.unet = unet
         b, _, f = sample.shape[:3]
         self.num_frames = f
@@ -160,6 +161,8 @@ class UNet3DLevels(_UNetLevels):
             timesteps = timesteps[None]
         t_emb = unet.time_proj(timesteps.expand(b)).to(dtype=unet.dtype)
         emb = unet.time_embedding(t_emb, None)
+        if added_emb is not None:
+            emb = emb + added_emb.to(emb.dtype)
         self.emb = emb.repeat_interleave(f, dim=0)  # (B·F, D_t)
         ehs = encoder_hidden_states.repeat_interleave(f, dim=0)  # (B·F, L, D)
         self.block_kwargs = {"encoder_hidden_states": ehs}

@@ -18,7 +18,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from .content_stream import DEFAULT_LORA_TARGETS, level_channels
 from .interaction import DualStreamInteraction
 from .motion_codec import _check_scale
-from .motion_stream import inflate_from_content, motion_unet_config
+from .motion_stream import MotionTextEmbedding, inflate_from_content, motion_unet_config
 
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
@@ -59,6 +59,9 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             transformer of the motion stream, for clips of up to this many frames (0 = none, as
             in diffusers' ``UNet3DConditionModel``, whose temporal attention cannot tell frame
             order apart).
+        motion_pooled_text: give the motion stream a pooled text embedding added to its
+            timestep embedding (:class:`~dsdn.motion_stream.MotionTextEmbedding`), besides its
+            cross-attention.
     """
 
     config_name = "config.json"
@@ -76,6 +79,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_coherence: float = 0.5,
         motion_frame_positions: int = 32,
         motion_guidance_scale: float | None = None,
+        motion_pooled_text: bool = False,
     ):
         super().__init__()
         _check_scale(motion_scale)
@@ -86,6 +90,11 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         self.motion_unet = UNet3DConditionModel(**(motion_unet_config or {}))
         if motion_frame_positions:
             add_frame_positions(self.motion_unet, motion_frame_positions)
+        self.motion_text_embedding = None
+        if motion_pooled_text:
+            self.motion_text_embedding = MotionTextEmbedding(
+                self.motion_unet.config.cross_attention_dim, self.motion_unet.time_embedding.linear_2.out_features
+            )
         motion_channels = level_channels(self.motion_unet.config.block_out_channels)
         if len(motion_channels) != len(content_channels):
             raise ValueError(

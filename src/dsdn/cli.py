@@ -163,6 +163,13 @@ def train_video_cmd(
         help="Motion stream's error: 'target' (the scheduler's, as for content) or 'velocity' (measured on v, "
         "so that high-noise steps count).",
     ),
+    contrast_weight: float = typer.Option(
+        0.0, help="Weight of the motion stream's caption-contrast term: a caption with a direction word swapped "
+        "must predict the clip worse (0 = off; see dsdn.objective)."),
+    contrast_margin: float = typer.Option(0.2, help="Relative margin of the caption-contrast term at the highest noise."),
+    contrast_pairs: str = typer.Option(
+        "left:right,up:down,upwards:downwards,rises:falls", help="Comma-separated word pairs the contrast term swaps."
+    ),
     mixed_precision: str = typer.Option("no", help="no, bf16 or fp16 (where the device supports it)."),
     gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory (useful for sd15)."),
     cache_latents: bool = typer.Option(True, help="Encode every clip once before training."),
@@ -188,7 +195,8 @@ def train_video_cmd(
             toy_motions=toy_motions, num_frames=frames, frame_stride=frame_stride,
             size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
             max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
-            mixed_precision=mixed_precision,
+            contrast_weight=contrast_weight, contrast_margin=contrast_margin,
+            contrast_pairs=tuple(p.strip() for p in contrast_pairs.split(",") if p.strip()), mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
             checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
             seed=seed, resume=resume, init_from=init_from,

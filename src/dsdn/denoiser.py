@@ -27,6 +27,8 @@ class DualStreamDenoiser(torch.nn.Module):
         motion_unet: the motion stream.
         interaction: cross-stream blocks, one per paired level (``None``: no interaction,
             an ablation).
+        motion_text_embedding: the motion stream's pooled text embedding
+            (:class:`~dsdn.motion_stream.MotionTextEmbedding`), or ``None``.
     """
 
     def __init__(
@@ -34,11 +36,13 @@ class DualStreamDenoiser(torch.nn.Module):
         content: ContentStream,
         motion_unet: UNet3DConditionModel,
         interaction: DualStreamInteraction | None,
+        motion_text_embedding: torch.nn.Module | None = None,
     ):
         super().__init__()
         self.content = content
         self.motion_unet = motion_unet
         self.interaction = interaction
+        self.motion_text_embedding = motion_text_embedding
         n_c = len(content.unet.down_blocks) + len(content.unet.up_blocks)
         n_m = len(motion_unet.down_blocks) + len(motion_unet.up_blocks)
         if n_c != n_m:
@@ -47,7 +51,8 @@ class DualStreamDenoiser(torch.nn.Module):
             raise ValueError(f"interaction has {len(interaction.blocks)} blocks, expected {n_c + 1}")
 
     def trainable_parameters(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
-        """THE declaration of what DSDN trains: content LoRA, motion stream, interaction.
+        """THE declaration of what DSDN trains: content LoRA, motion stream (with its pooled text
+        embedding, when it has one), interaction.
 
         Everything else (VAE, text encoder, content base UNet) stays frozen.
         """
@@ -55,6 +60,9 @@ class DualStreamDenoiser(torch.nn.Module):
             yield f"content.unet.{name}", p
         for name, p in self.motion_unet.named_parameters():
             yield f"motion_unet.{name}", p
+        if self.motion_text_embedding is not None:
+            for name, p in self.motion_text_embedding.named_parameters():
+                yield f"motion_text_embedding.{name}", p
         if self.interaction is not None:
             for name, p in self.interaction.named_parameters():
                 yield f"interaction.{name}", p
@@ -101,7 +109,8 @@ class DualStreamDenoiser(torch.nn.Module):
         motion_text = text if motion_text is None else motion_text
         with self.content.lora_scale(lora_scale):
             c = self.content.levels(content_latents, timestep, text)
-            m = UNet3DLevels(self.motion_unet, motion_latents, timestep, motion_text)
+            pooled = None if self.motion_text_embedding is None else self.motion_text_embedding(motion_text)
+            m = UNet3DLevels(self.motion_unet, motion_latents, timestep, motion_text, added_emb=pooled)
             level = 0
             steps = [("down", i) for i in range(c.num_down)] + [("mid", None)] + [("up", i) for i in range(c.num_up)]
             for kind, i in steps:

@@ -10,6 +10,14 @@ Our choice: it can be *inflated* from the content base — every spatial weight 
 shape match is copied; temporal layers keep their own initialisation. The text cross-attention
 (``attn2``) can be left out of the copy: the base learned it on still frames, where motion words
 carry nothing to see.
+
+Also ours: an optional *pooled text embedding* (:class:`MotionTextEmbedding`). Cross-attention
+gives each spatial position a softmax-weighted mix of the caption's tokens; a clip-wide
+property such as the direction of motion must then survive that mix at every position. The
+pooled embedding hands the stream the caption once per clip instead, added to its timestep
+embedding so that it reaches every resnet of every level (as SDXL's pooled text and
+diffusers' ``class_embed_type="projection"`` do). Its output layer starts at zero, so a new
+one leaves the 3D UNet's prediction unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Sequence
 
 import torch
 from diffusers import UNet2DConditionModel, UNet3DConditionModel
+from diffusers.models.embeddings import TimestepEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +119,26 @@ def build_motion_unet(content_unet: UNet2DConditionModel, inflate: bool = False,
     if inflate:
         inflate_from_content(motion, content_unet)
     return motion
+
+
+class MotionTextEmbedding(torch.nn.Module):
+    """Text states ``(B, L, D)`` -> an offset ``(B, E)`` for the motion stream's timestep embedding.
+
+    ``num_queries`` learned queries attend over the caption's tokens (attention pooling, so the
+    module can pick the informative tokens rather than average them); their pooled states,
+    concatenated, go through diffusers' :class:`TimestepEmbedding` MLP, whose output layer is
+    zero-initialised.
+    """
+
+    def __init__(self, text_dim: int, embed_dim: int, num_queries: int = 4):
+        super().__init__()
+        self.query = torch.nn.Parameter(torch.randn(num_queries, text_dim) / text_dim**0.5)
+        self.key = torch.nn.Linear(text_dim, text_dim)
+        self.mlp = TimestepEmbedding(num_queries * text_dim, embed_dim)
+        torch.nn.init.zeros_(self.mlp.linear_2.weight)
+        torch.nn.init.zeros_(self.mlp.linear_2.bias)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        scores = torch.einsum("qd,bld->bql", self.query, self.key(text)) / text.shape[-1] ** 0.5  # (B, Q, L)
+        pooled = scores.softmax(dim=-1) @ text  # (B, Q, D)
+        return self.mlp(pooled.flatten(1))  # (B, E)

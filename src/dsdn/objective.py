@@ -13,6 +13,17 @@ guidance). With ``snr_gamma`` > 0 each video's error is weighted by Min-SNR-γ (
 ``min(SNR_t, γ) / (SNR_t + 1)`` for ``v`` targets, which stops the many easy low-noise timesteps
 from dominating the gradient. Our optional extra term: ``combine_weight`` penalises the motion combiner's
 reconstruction of the clean content from the predicted clean latents (0 = off).
+
+Also ours, off by default: a *caption-contrast* term for the motion stream. Each caption that names one
+side of a word pair ("left"/"right", "up"/"down") gets a negative: the same caption with that word
+swapped for its opposite. The motion stream predicts the same noisy clip under both, in the same
+forward pass, and a hinge asks that the wrong caption's error exceed the right one's by a relative
+margin that grows with the noise, ``margin · (1 − ᾱ_t)``:
+
+    contrast = mean over clips with a negative of relu(margin·(1 − ᾱ_t) − (e_neg − e_own) / sg(e_own))
+
+A stream that predicts the same motion whatever direction the caption names pays it in full; one
+that reads the word pays nothing. ``sg`` is stop-gradient, so the term is scale-free.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ class DSDNLoss:
     content: torch.Tensor
     motion: torch.Tensor
     combine: torch.Tensor | None = None
+    contrast: torch.Tensor | None = None
 
 
 def _target(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -93,6 +105,10 @@ def dsdn_loss(
     generator: torch.Generator | None = None,
     snr_gamma: float = 0.0,
     motion_loss: str = "target",
+    contrast_text: torch.Tensor | None = None,
+    contrast_mask: torch.Tensor | None = None,
+    contrast_weight: float = 0.0,
+    contrast_margin: float = 0.2,
 ) -> DSDNLoss:
     """Joint denoising loss of both streams.
 
@@ -111,6 +127,11 @@ def dsdn_loss(
         snr_gamma: Min-SNR-γ weighting of both streams' errors (0 = off, unweighted; 5 is usual).
         motion_loss: ``"target"`` (the scheduler's prediction target, as for content) or ``"velocity"``
             (the motion error measured on ``v``; see the module docstring).
+        contrast_text: states ``(B, L, D)`` of each caption with a direction word swapped (the caption-contrast
+            term's negatives; see the module docstring), used with ``contrast_weight`` > 0.
+        contrast_mask: ``(B,)`` bool, which clips have a negative.
+        contrast_weight: weight of the caption-contrast term (0 = off).
+        contrast_margin: its relative margin at the highest noise.
     """
     if motion_loss not in MOTION_LOSSES:
         raise ValueError(f"motion_loss={motion_loss!r} is invalid: must be one of {', '.join(MOTION_LOSSES)}")
@@ -128,7 +149,21 @@ def dsdn_loss(
     drop = (torch.rand(b, generator=generator, device="cpu") < text_dropout).to(device)
     text = torch.where(drop[:, None, None], null_text.to(text.dtype).expand_as(text), text)
 
-    pred_c, pred_m = denoiser(z_t, m_t, t, text)
+    use_contrast = contrast_weight > 0 and contrast_text is not None and contrast_mask is not None
+    if use_contrast:
+        keep = contrast_mask.to(device) & ~drop  # a dropped caption has nothing to contrast
+        use_contrast = bool(keep.any())
+    if use_contrast:
+        # One pass over the batch and its negatives: content text stays the clip's own; only the motion
+        # stream's text differs. (2B, ...)
+        idx = keep.nonzero().flatten()
+        pred_c, pred_m_all = denoiser(
+            torch.cat([z_t, z_t[idx]]), torch.cat([m_t, m_t[idx]]), torch.cat([t, t[idx]]),
+            torch.cat([text, text[idx]]), torch.cat([text, contrast_text.to(text.dtype)[idx]]),
+        )  # fmt: skip
+        pred_c, pred_m, pred_neg = pred_c[:b], pred_m_all[:b], pred_m_all[b:]
+    else:
+        pred_c, pred_m = denoiser(z_t, m_t, t, text)
     weights = min_snr_weights(scheduler, t, snr_gamma) if snr_gamma > 0 else None
     loss_c = _weighted_mse(pred_c, _target(scheduler, z0, e_c, t), weights)
     if motion_loss == "velocity":
@@ -139,6 +174,15 @@ def dsdn_loss(
     else:
         loss_m = _weighted_mse(pred_m, _target(scheduler, m0, e_m, t), weights)
     loss = loss_c + motion_weight * loss_m
+    loss_contrast = None
+    if use_contrast:
+        target_m = _target(scheduler, m0[idx], e_m[idx], t[idx]).float()
+        e_own = ((pred_m[idx].float() - target_m) ** 2).flatten(1).mean(1)
+        e_neg = ((pred_neg.float() - target_m) ** 2).flatten(1).mean(1)
+        noise_level = 1 - scheduler.alphas_cumprod.to(device)[t[idx]].float()
+        gap = (e_neg - e_own) / e_own.detach().clamp_min(1e-12)
+        loss_contrast = F.relu(contrast_margin * noise_level - gap).sum() / b
+        loss = loss + contrast_weight * loss_contrast
     loss_comb = None
     if combine_weight > 0:
         z_hat = combine_motion(
@@ -149,4 +193,29 @@ def dsdn_loss(
         )
         loss_comb = F.mse_loss(z_hat.float(), z0.float())
         loss = loss + combine_weight * loss_comb
-    return DSDNLoss(loss=loss, content=loss_c.detach(), motion=loss_m.detach(), combine=loss_comb)
+    return DSDNLoss(loss=loss, content=loss_c.detach(), motion=loss_m.detach(), combine=loss_comb,
+                    contrast=None if loss_contrast is None else loss_contrast.detach())  # fmt: skip
+
+
+def parse_word_pairs(pairs) -> dict[str, str]:
+    """``("left:right", "up:down")`` -> a symmetric word map; raises ``ValueError`` on a malformed pair."""
+    swap: dict[str, str] = {}
+    for pair in pairs:
+        words = str(pair).lower().split(":")
+        if len(words) != 2 or not all(w.isalpha() for w in words) or words[0] == words[1]:
+            raise ValueError(f"contrast pair {pair!r} is invalid: write two different words as 'a:b', e.g. 'left:right'")
+        for a, b in (words, words[::-1]):
+            if swap.setdefault(a, b) != b:
+                raise ValueError(f"contrast pair {pair!r} is invalid: {a!r} is already paired with {swap[a]!r}")
+    return swap
+
+
+def swap_pair_words(caption: str, swap: dict[str, str]) -> str | None:
+    """``caption`` with each word of ``swap`` replaced by its opposite, or ``None`` when it has none, or names
+    both words of a pair (a swap would not change what it says, as in "bouncing up and down")."""
+    words = caption.split()
+    lower = [w.lower() for w in words]
+    found = [w for w in lower if w in swap]
+    if not found or any(swap[w] in found for w in found):
+        return None
+    return " ".join(swap[low] if low in swap else w for w, low in zip(words, lower))

@@ -28,6 +28,8 @@ class AdapterPreset:
         inflate_cross_attention: with ``inflate``, copy the text cross-attention too (``False``:
             the motion stream learns its own, starting fresh).
         motion_top_attention: keep the motion stream's transformers at the highest resolution.
+        motion_pooled_text: give the motion stream a pooled text embedding besides its
+            cross-attention (see :class:`~dsdn.motion_stream.MotionTextEmbedding`).
     """
 
     motion_channels: tuple[int, ...] | None = None
@@ -40,6 +42,7 @@ class AdapterPreset:
     inflate: bool = True
     inflate_cross_attention: bool = True
     motion_top_attention: bool = True
+    motion_pooled_text: bool = False
 
     def __post_init__(self):
         if self.motion_channels is not None:
@@ -91,6 +94,7 @@ class AdapterPreset:
             lora_rank=self.lora_rank,
             motion_scale=motion_scale,
             motion_coherence=self.motion_coherence,
+            motion_pooled_text=self.motion_pooled_text,
         )
 
 

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..errors import DSDNInputError, check_choice, check_float, check_int
-from ..objective import MOTION_LOSSES
+from ..objective import MOTION_LOSSES, parse_word_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,9 @@ class VideoTrainConfig:
     combine_weight: float = 0.0
     snr_gamma: float = 0.0
     motion_loss: str = "target"
+    contrast_weight: float = 0.0
+    contrast_margin: float = 0.2
+    contrast_pairs: tuple[str, ...] = ("left:right", "up:down", "upwards:downwards", "rises:falls")
     cache_latents: bool = True
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
@@ -115,6 +118,13 @@ class VideoTrainConfig:
         check_float("combine_weight", self.combine_weight, 0.0)
         check_float("snr_gamma", self.snr_gamma, 0.0)
         check_choice("motion_loss", self.motion_loss, MOTION_LOSSES)
+        check_float("contrast_weight", self.contrast_weight, 0.0)
+        check_float("contrast_margin", self.contrast_margin, 0.0)
+        self.contrast_pairs = tuple(self.contrast_pairs)
+        try:
+            parse_word_pairs(self.contrast_pairs)
+        except ValueError as e:
+            raise DSDNInputError(str(e)) from None
         check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
@@ -318,7 +328,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     from ..frame_vae import FrameVAE
     from ..loading import load_base
     from ..motion_codec import estimate_motion_scale
-    from ..objective import dsdn_loss
+    from ..objective import dsdn_loss, swap_pair_words
     from ..pipeline import read_vocabulary
     from ..video_io import atomic_write_text, package_versions
 
@@ -365,7 +375,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         adapter = _resolve_preset(cfg.preset).build(unet, motion_scale=motion_scale)
     torch.manual_seed(cfg.seed + 1)
     content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
-    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction).to(device)
+    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction, adapter.motion_text_embedding).to(device)
     names = [n for n, _ in denoiser.trainable_parameters()]
     if initial_sd is not None:
         missing = [n for n in names if n not in initial_sd]
@@ -398,6 +408,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     # which would step it once per process).
     ddp_denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
 
+    pair_swap = parse_word_pairs(cfg.contrast_pairs)
     null_ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
     with torch.no_grad():
         null_text = text_encoder(null_ids.input_ids.to(device))[0]
@@ -462,12 +473,21 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                         return_tensors="pt")  # fmt: skip
         with torch.no_grad():
             text = text_encoder(ids.input_ids.to(device))[0]
+        contrast = {}
+        if cfg.contrast_weight > 0:
+            negatives = [swap_pair_words(c, pair_swap) for c in texts]
+            neg_ids = tokenizer([n or c for n, c in zip(negatives, texts)], padding="max_length",
+                                max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt")  # fmt: skip
+            with torch.no_grad():
+                contrast_text = text_encoder(neg_ids.input_ids.to(device))[0]
+            contrast = dict(contrast_text=contrast_text, contrast_mask=torch.tensor([n is not None for n in negatives]),
+                            contrast_weight=cfg.contrast_weight, contrast_margin=cfg.contrast_margin)  # fmt: skip
         with accelerator.autocast():
             parts = dsdn_loss(
                 ddp_denoiser, z0, text, null_text, noise_scheduler, adapter.config.motion_scale,
                 motion_weight=cfg.motion_weight, text_dropout=cfg.text_dropout, combine_weight=cfg.combine_weight,
                 motion_coherence=adapter.config.motion_coherence, generator=gen, snr_gamma=cfg.snr_gamma,
-                motion_loss=cfg.motion_loss,
+                motion_loss=cfg.motion_loss, **contrast,
             )  # fmt: skip
         loss = parts.loss
         if not torch.isfinite(loss):
@@ -488,6 +508,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                       "lr": lr_scheduler.get_last_lr()[0], "time_s": round(time.perf_counter() - t0, 2)}  # fmt: skip
             if grad_norm is not None:
                 record["grad_norm"] = float(grad_norm)
+            if parts.contrast is not None:
+                record["contrast"] = parts.contrast.item()
             log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
@@ -612,7 +634,7 @@ def pipeline_from_checkpoint(base: str, checkpoint: str | Path, use_ema: bool = 
     adapter = DSDNAdapter.from_config(state["adapter_config"])
     content = ContentStream(components["unet"], lora_rank=adapter.config.lora_rank,
                             lora_targets=adapter.config.lora_target_modules)  # fmt: skip
-    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction)
+    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction, adapter.motion_text_embedding)
     named = list(denoiser.trainable_parameters())
     with torch.no_grad():
         for i, (name, p) in enumerate(named):
