@@ -86,3 +86,26 @@ def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir
     again = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(out)],
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_compare_toy_evals_pairs_clips_and_tests_the_discordant_ones(tmp_path):
+    import json
+
+    def records(right):
+        return [{"prompt": f"p{i}", "seed": 0, "direction": "up" if ok else "down", "want_direction": "up",
+                 "colour": "red", "want_colour": "red", "visible_every_frame": True} for i, ok in enumerate(right)]  # fmt: skip
+
+    a = [True] * 10 + [False] * 10
+    b = [True] * 2 + [False] * 8 + [True] * 10  # 8 clips right only in A, 10 only in B
+    for name, right in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"sampling": {}, "train": {"records": records(right)}}))
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
+                          str(tmp_path / "b.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "A 50.0%  B 60.0%" in res.stdout and "right only in A: 8  right only in B: 10" in res.stdout
+    # exact two-sided McNemar for 8 vs 10: 2 * P(X <= 8), X ~ Binomial(18, 1/2)
+    assert "p = 0.815" in res.stdout
+    (tmp_path / "c.json").write_text(json.dumps({"sampling": {}, "train": {"records": records(a[:5])}}))
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
+                          str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode != 0 and "different prompts" in res.stderr

@@ -15,12 +15,12 @@ from dominating the gradient. Our optional extra term: ``combine_weight`` penali
 reconstruction of the clean content from the predicted clean latents (0 = off).
 
 Also ours, off by default: a *caption-contrast* term for the motion stream. Each caption that names one
-side of a word pair ("left"/"right", "up"/"down") gets a negative: the same caption with that word
+side of a word pair (the caller's, e.g. "left"/"right", "up"/"down") gets a negative: the same caption with that word
 swapped for its opposite. The motion stream predicts the same noisy clip under both, in the same
 forward pass, and a hinge asks that the wrong caption's error exceed the right one's by a relative
 margin that grows with the noise, ``margin · (1 − ᾱ_t)``:
 
-    contrast = mean over clips with a negative of relu(margin·(1 − ᾱ_t) − (e_neg − e_own) / sg(e_own))
+    contrast = (1/B) · Σ over clips with a negative of relu(margin·(1 − ᾱ_t) − (e_neg − e_own) / sg(e_own))
 
 A stream that predicts the same motion whatever direction the caption names pays it in full; one
 that reads the word pays nothing. ``sg`` is stop-gradient, so the term is scale-free.

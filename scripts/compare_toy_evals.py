@@ -1,0 +1,58 @@
+"""Compare two ``dsdn eval toy --json`` results clip by clip (same prompts and seeds): direction accuracy of
+each, how many clips only one of them gets right, and the exact McNemar test on those discordant clips.
+
+    python scripts/compare_toy_evals.py A.json B.json [--split train] [--attribute direction]
+
+With 48 or 96 clips, two accuracies a few points apart can come from the sampling noise alone; the paired test
+asks whether one model gets right more of the clips the other gets wrong than chance would give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from math import comb
+
+CHECKS = {
+    "direction": lambda r: r["direction"] == r["want_direction"],
+    "colour": lambda r: r["colour"] == r["want_colour"],
+    "visible": lambda r: bool(r["visible_every_frame"]),
+}
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value for ``only_a`` and ``only_b`` discordant pairs."""
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--split", default="train", help="train or heldout")
+    ap.add_argument("--attribute", default="direction", choices=sorted(CHECKS))
+    args = ap.parse_args()
+    records = []
+    for path in (args.a, args.b):
+        data = json.loads(open(path).read())
+        if args.split not in data:
+            raise SystemExit(f"{path} has no {args.split!r} results (it has: {', '.join(k for k in data if k != 'sampling')})")
+        records.append(data[args.split]["records"])
+    ra, rb = records
+    key = [(r["prompt"], r["seed"]) for r in ra]
+    if key != [(r["prompt"], r["seed"]) for r in rb]:
+        raise SystemExit("the two files judged different prompts or seeds: run both with the same --prompts/--seed")
+    check = CHECKS[args.attribute]
+    ok_a, ok_b = [check(r) for r in ra], [check(r) for r in rb]
+    only_a = sum(a and not b for a, b in zip(ok_a, ok_b))
+    only_b = sum(b and not a for a, b in zip(ok_a, ok_b))
+    n = len(ra)
+    print(f"{args.attribute} on {n} clips: A {100 * sum(ok_a) / n:.1f}%  B {100 * sum(ok_b) / n:.1f}%")
+    print(f"right only in A: {only_a}  right only in B: {only_b}  exact McNemar p = {mcnemar_exact(only_a, only_b):.3f}")
+
+
+if __name__ == "__main__":
+    main()
