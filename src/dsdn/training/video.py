@@ -469,17 +469,15 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         torch.manual_seed(seed)  # dropout layers
         gen = torch.Generator("cpu").manual_seed(seed)
         z0, texts = batch_latents(step, rng)
-        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                        return_tensors="pt")  # fmt: skip
+        # The contrast term's negatives (each caption with a pair word swapped) are encoded in the same call.
+        negatives = [swap_pair_words(c, pair_swap) for c in texts] if cfg.contrast_weight > 0 else []
+        ids = tokenizer(texts + [n or c for n, c in zip(negatives, texts)], padding="max_length",
+                        max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt")  # fmt: skip
         with torch.no_grad():
             text = text_encoder(ids.input_ids.to(device))[0]
         contrast = {}
-        if cfg.contrast_weight > 0:
-            negatives = [swap_pair_words(c, pair_swap) for c in texts]
-            neg_ids = tokenizer([n or c for n, c in zip(negatives, texts)], padding="max_length",
-                                max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt")  # fmt: skip
-            with torch.no_grad():
-                contrast_text = text_encoder(neg_ids.input_ids.to(device))[0]
+        if negatives:
+            text, contrast_text = text[: len(texts)], text[len(texts) :]
             contrast = dict(contrast_text=contrast_text, contrast_mask=torch.tensor([n is not None for n in negatives]),
                             contrast_weight=cfg.contrast_weight, contrast_margin=cfg.contrast_margin)  # fmt: skip
         with accelerator.autocast():
