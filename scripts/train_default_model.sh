@@ -11,7 +11,7 @@ VIDEO_STEPS=${VIDEO_STEPS:-3500}
 dsdn train base --out "$OUT/tiny-base" --seed 0
 dsdn train video --base "$OUT/tiny-base" --out "$OUT/runs/dsdn-tiny" --preset tiny --seed 0 \
     --steps "$VIDEO_STEPS" --batch-size 4 --lr 1e-3 --warmup-steps 100 --ema-decay 0.995 \
-    --toy-clips 4000 --checkpoint-every 250 --validate-every 500
+    --toy-clips 4000 --checkpoint-every 250 --validate-every 500 --contrast-weight 0.05
 
 dest=src/dsdn/default_model
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/training"

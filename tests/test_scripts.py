@@ -109,3 +109,19 @@ def test_compare_toy_evals_pairs_clips_and_tests_the_discordant_ones(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
                           str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and "different prompts" in res.stderr
+
+
+def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "vae_ceiling.py"), "--prompts", "3", "--seeds", "2"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    real, vae, lost = res.stdout.splitlines()
+    assert real.split()[:3] == ["real", "clips", "clips=6"]
+    assert real.split()[3:] == ["direction=100.0%", "colour=100.0%", "visible=100.0%"]  # the judge on real clips
+    figures = dict(cell.split("=") for cell in vae.split()[3:])
+    assert vae.startswith("after the VAE") and list(figures) == ["clips", "direction", "colour", "visible"]
+    assert figures["clips"] == "6" and all(0 <= float(figures[k].rstrip("%")) <= 100 for k in list(figures)[1:])
+    visible = round(float(figures["visible"].rstrip("%")) * 6 / 100)
+    # every real clip is visible, so the clips lost by the round trip are all the ones not visible after it
+    counts = [int(part.split()[-1]) for part in lost.split(":", 1)[1].split(",") if part.strip() != "none"]
+    assert sum(counts) == 6 - visible
