@@ -2,8 +2,9 @@
 # Train the quality benchmark's two trained peers on the shipped model's base and the toy world
 # (`dsdn benchmark quality benchmarks/toy.yaml` runs the same when a peer folder is missing).
 #   nohup bash scripts/train_peers.sh > peers.log 2>&1 &
-# Their budget is DSDN's training wall time, 3,284 s (the last time_s of
-# src/dsdn/default_model/training/video_metrics.jsonl). On the reference 2-core machine that is
+# Their budget is the training wall time of DSDN's recipe without the caption-contrast term, 3,284 s
+# (the model shipped before the current one; the current one's recipe adds --contrast-weight 0.05, 1.72 times
+# the time per step, and DSDN_STEPS=2038 trains that recipe on this budget). On the reference 2-core machine that is
 # 3,324 AnimateDiff-style steps and 5,136 single-stream steps (3,284 s / the seconds per step measured
 # there on the idle machine, 0.988 and 0.639, by `dsdn train peer --kind K --out DIR --budget-s 3284
 # --steps 24 --toy-clips 64`: probe_seconds_per_step in its peer.json). To spend the same wall time
@@ -15,7 +16,7 @@
 # so that DSDN can be compared at a smaller budget too; that earlier table's "DSDN, peers' budget" row was
 #   OUT=outputs/peers DSDN_STEPS=1158 AD_STEPS=1100 U3_STEPS=1700 bash scripts/train_peers.sh
 # (1,158 steps = the peers' 1,087 s at DSDN's 0.938 s per step there, 3,284 s / 3,500 steps,
-# validation included).
+# validation included), with the recipe shipped then; the same command now trains the current recipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/peers-full}
