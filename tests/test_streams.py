@@ -141,8 +141,16 @@ def _text_embedding_denoiser():
     unet = tiny_unet(seed=0)
     torch.manual_seed(0)
     adapter = DSDNAdapter.for_base(unet, motion_num_heads=4, motion_pooled_text=True)
-    den = DualStreamDenoiser(ContentStream(unet), adapter.motion_unet, adapter.interaction, adapter.motion_text_embedding)
+    den = DualStreamDenoiser.from_adapter(ContentStream(unet), adapter)
     return den, adapter
+
+
+def test_from_adapter_takes_every_adapter_part_and_drops_only_the_interaction_for_the_ablation():
+    den, adapter = _text_embedding_denoiser()
+    assert den.motion_unet is adapter.motion_unet and den.interaction is adapter.interaction
+    assert den.motion_text_embedding is adapter.motion_text_embedding
+    ablation = DualStreamDenoiser.from_adapter(den.content, adapter, use_interaction=False)
+    assert ablation.interaction is None and ablation.motion_text_embedding is adapter.motion_text_embedding
 
 
 def test_fresh_pooled_text_embedding_leaves_the_motion_stream_unchanged_and_acts_once_trained():

@@ -8,7 +8,7 @@ prediction per stream. This module also declares, in one place, what DSDN trains
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from diffusers import UNet3DConditionModel
@@ -17,6 +17,9 @@ from ._compat import UNet3DLevels
 from .content_stream import ContentStream
 from .frame_vae import unfold_frames
 from .interaction import DualStreamInteraction
+
+if TYPE_CHECKING:
+    from .adapter import DSDNAdapter
 
 
 class DualStreamDenoiser(torch.nn.Module):
@@ -49,6 +52,15 @@ class DualStreamDenoiser(torch.nn.Module):
             raise ValueError(f"content UNet has {n_c} down+up levels, motion UNet {n_m}: they cannot be paired")
         if interaction is not None and len(interaction.blocks) != n_c + 1:
             raise ValueError(f"interaction has {len(interaction.blocks)} blocks, expected {n_c + 1}")
+
+    @classmethod
+    def from_adapter(
+        cls, content: ContentStream, adapter: DSDNAdapter, use_interaction: bool = True
+    ) -> DualStreamDenoiser:
+        """The denoiser over ``content`` and the adapter's motion stream, interaction and pooled text
+        embedding (``use_interaction=False``: the no-interaction ablation)."""
+        interaction = adapter.interaction if use_interaction else None
+        return cls(content, adapter.motion_unet, interaction, adapter.motion_text_embedding)
 
     def trainable_parameters(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
         """THE declaration of what DSDN trains: content LoRA, motion stream (with its pooled text

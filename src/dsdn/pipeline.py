@@ -236,10 +236,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     def denoiser(self, use_interaction: bool = True) -> DualStreamDenoiser:
         """The dual-stream denoiser over this pipeline's components."""
-        return DualStreamDenoiser(
-            self.content_stream, self.adapter.motion_unet, self.adapter.interaction if use_interaction else None,
-            self.adapter.motion_text_embedding,
-        )
+        return DualStreamDenoiser.from_adapter(self.content_stream, self.adapter, use_interaction)
 
     # ------------------------------------------------------------------ sampling helpers
     @property

@@ -140,7 +140,7 @@ def _target_params(base_unet) -> int:
     adapter = get_preset("tiny").build(base_unet, motion_scale=1.0)
     unet = type(base_unet).from_config(base_unet.config)
     content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
-    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction, adapter.motion_text_embedding)
+    denoiser = DualStreamDenoiser.from_adapter(content, adapter)
     return sum(p.numel() for _, p in denoiser.trainable_parameters())
 
 

@@ -375,7 +375,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         adapter = _resolve_preset(cfg.preset).build(unet, motion_scale=motion_scale)
     torch.manual_seed(cfg.seed + 1)
     content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
-    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction, adapter.motion_text_embedding).to(device)
+    denoiser = DualStreamDenoiser.from_adapter(content, adapter).to(device)
     names = [n for n, _ in denoiser.trainable_parameters()]
     if initial_sd is not None:
         missing = [n for n in names if n not in initial_sd]
@@ -632,7 +632,7 @@ def pipeline_from_checkpoint(base: str, checkpoint: str | Path, use_ema: bool = 
     adapter = DSDNAdapter.from_config(state["adapter_config"])
     content = ContentStream(components["unet"], lora_rank=adapter.config.lora_rank,
                             lora_targets=adapter.config.lora_target_modules)  # fmt: skip
-    denoiser = DualStreamDenoiser(content, adapter.motion_unet, adapter.interaction, adapter.motion_text_embedding)
+    denoiser = DualStreamDenoiser.from_adapter(content, adapter)
     named = list(denoiser.trainable_parameters())
     with torch.no_grad():
         for i, (name, p) in enumerate(named):
