@@ -3,19 +3,20 @@
 import dataclasses
 import json
 import logging
+import shutil
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from conftest import killed_after_checkpoint
 from dsdn.cli import app
 from dsdn.errors import DSDNInputError
-from dsdn.loading import load_base
+from dsdn.loading import base_fingerprint, load_base
 from dsdn.training import peers
-from dsdn.training.peers import PeerTrainConfig, peer_pipeline, read_peer, train_peer
+from dsdn.training.peers import PeerTrainConfig, check_peer_base, peer_pipeline, read_peer, train_peer
 
 runner = CliRunner()
 
@@ -27,11 +28,23 @@ def _train(kind, base, out, **kw):
     return train_peer(cfg, progress=False)
 
 
+def _retrained_copy(base, dest):
+    """A copy of the base folder ``base`` whose UNet has one weight changed, as if trained further."""
+    shutil.copytree(base, dest)
+    path = dest / "unet" / "diffusion_pytorch_model.safetensors"
+    weights = load_file(path)
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1e-3
+    save_file(weights, path)
+    return dest
+
+
 @pytest.mark.parametrize("kind", ["animatediff", "unet3d"])
 def test_peer_trains_saves_and_samples(kind, toy_base_dir, tmp_path):
     model = _train(kind, toy_base_dir, tmp_path / kind, steps=3)
     info = read_peer(model)
     assert info["kind"] == kind and info["steps"] == 3 and info["trainable_parameters"] > 0
+    assert info["base_fingerprint"] == base_fingerprint(toy_base_dir)
     losses = [json.loads(line)["loss"] for line in (tmp_path / kind / "metrics.jsonl").read_text().splitlines()]
     assert losses and all(np.isfinite(losses))
     base = load_base(toy_base_dir)
@@ -87,6 +100,25 @@ def test_peer_stops_at_its_wall_clock_budget(toy_base_dir, tmp_path):
         assert info["steps"] == max(peers.PROBE_WARMUP + peers.PROBE_STEPS, int(4.0 / per_step))
 
 
+def test_a_peer_is_refused_over_another_base_than_the_one_it_was_trained_on(toy_base_dir, tmp_path, caplog):
+    peer = tmp_path / "peer"
+    peer.mkdir()
+    (peer / "peer.json").write_text(json.dumps({"kind": "unet3d", "base_fingerprint": base_fingerprint(toy_base_dir)}))
+    moved = tmp_path / "moved"
+    shutil.copytree(toy_base_dir, moved)
+    check_peer_base(peer, moved)  # the same weights elsewhere: accepted
+    with pytest.raises(DSDNInputError, match="trained on another base"):
+        check_peer_base(peer, _retrained_copy(toy_base_dir, tmp_path / "retrained"))
+    (peer / "peer.json").write_text(json.dumps({"kind": "unet3d"}))  # trained before fingerprints were recorded
+    with caplog.at_level(logging.WARNING, logger="dsdn.training.peers"):
+        check_peer_base(peer, moved)
+    assert "records no base fingerprint" in caplog.text
+    weights = moved / "unet" / "diffusion_pytorch_model.safetensors"  # a single-file base hashes the file
+    assert base_fingerprint(weights) != base_fingerprint(moved) and len(base_fingerprint(weights)) == 16
+    with pytest.raises(DSDNInputError, match="no weight files"):
+        base_fingerprint(peer)
+
+
 def test_peer_errors_are_one_line(toy_base_dir, tmp_path):
     with pytest.raises(DSDNInputError, match="kind"):
         PeerTrainConfig(kind="sora")
@@ -135,6 +167,11 @@ def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_
         again = run_benchmark(spec, tmp_path / "bench-again", progress=False)
     assert len(seen) == 1 and again["trained_peers"]["AnimateDiff-style"]["steps"] == 2
     assert "trained for 2 steps, not the train_steps 5" in caplog.text
+    # The same peer over a base it was not trained on is refused before it samples anything.
+    spec.methods[-1].options["base"] = str(_retrained_copy(trained_model_dir / "base", tmp_path / "other-base"))
+    with pytest.raises(DSDNInputError, match="trained on another base"):
+        run_benchmark(spec, tmp_path / "bench-other-base", progress=False)
+    assert len(seen) == 1
     # A peer without a model folder, or missing and without a budget, is refused with the command to run.
     with pytest.raises(DSDNInputError, match="needs model"):
         BenchmarkSpec.from_dict({"prompts": ["x"], "methods": [{"name": "u", "kind": "unet3d"}]})

@@ -10,6 +10,7 @@ are refused: convert them to safetensors first.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 from contextlib import contextmanager
 from functools import lru_cache
@@ -83,6 +84,26 @@ def _clear_load_errors(path: Path):
             f"base={str(path)!r} could not be loaded ({type(e).__name__}: {first}). Is a file missing, truncated, "
             "or not in safetensors format?"
         ) from None
+
+
+def base_fingerprint(path: str | Path) -> str:
+    """A short hash of a base's weights, to tell whether a model was trained on this very base.
+
+    A folder hashes every ``*.safetensors`` and ``*.bin`` file under it with its relative path (configs
+    and the tokenizer are left out: they describe the weights, they do not train); a single file hashes
+    the file. Two bases with the same weights get the same fingerprint wherever they lie.
+    """
+    path = Path(path)
+    files = sorted(f for f in path.rglob("*") if f.suffix in (".safetensors", ".bin")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise DSDNInputError(f"{str(path)!r} holds no weight files to fingerprint: is it a base?")
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update((f.relative_to(path).as_posix() if path.is_dir() else "").encode() + b"\0")
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def load_base(

@@ -285,7 +285,8 @@ class _Generators:
         import torch
 
         from ..loading import load_base
-        from ..training.peers import PEER_FILE, PeerTrainConfig, default_base, peer_pipeline, read_peer, train_peer
+        from ..training.peers import PEER_FILE, PeerTrainConfig, check_peer_base, default_base, peer_pipeline
+        from ..training.peers import read_peer, train_peer
 
         kind, run, base = method.kind, Path(o["model"]), o.get("base") or default_base()
         model = run if (run / PEER_FILE).is_file() else run / "model"
@@ -297,6 +298,7 @@ class _Generators:
             cfg = PeerTrainConfig(kind=kind, base=base, out=str(run), budget_s=None if budget is None else float(budget),
                                   steps=10**6 if steps is None else int(steps), resume=True)  # fmt: skip
             model = train_peer(cfg)
+        check_peer_base(model, base)
         self._note_training(method, model, read_peer(model))
         pipe = peer_pipeline(model, load_base(base))
         pipe.set_progress_bar_config(disable=True)

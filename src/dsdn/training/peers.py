@@ -174,7 +174,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     from diffusers.training_utils import EMAModel
 
     from ..frame_vae import FrameVAE
-    from ..loading import load_base
+    from ..loading import base_fingerprint, load_base
     from ..objective import _target
     from ..video_io import atomic_write_text, package_versions
     from . import video
@@ -316,7 +316,8 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
             adapter.save_pretrained(tmp / "motion_adapter", safe_serialization=True)
         else:
             model.save_pretrained(tmp / "unet3d", safe_serialization=True)
-        info = {"kind": cfg.kind, "base": str(Path(base_path).resolve()), "steps": step, "train_seconds": round(wall, 1),
+        info = {"kind": cfg.kind, "base": str(Path(base_path).resolve()),
+                "base_fingerprint": base_fingerprint(base_path), "steps": step, "train_seconds": round(wall, 1),
                 "probe_seconds_per_step": seconds_per_step,
                 "trainable_parameters": n_params, "frame_positions": FRAME_POSITIONS if cfg.kind == "unet3d" else None,
                 "config": asdict(cfg), "versions": package_versions()}  # fmt: skip
@@ -378,6 +379,22 @@ def read_peer(model_dir: str | Path) -> dict:
     if info.get("kind") not in PEER_KINDS:
         raise DSDNInputError(f"{path} names kind {info.get('kind')!r}; expected one of {', '.join(PEER_KINDS)}.")
     return info
+
+
+def check_peer_base(model_dir: str | Path, base_path: str | Path) -> None:
+    """Refuse a peer trained on another base than ``base_path``: its weights learnt that base's latents and
+    text features, and over another base it makes noise, not a fair row of a benchmark."""
+    from ..loading import base_fingerprint
+
+    trained_on = read_peer(model_dir).get("base_fingerprint")
+    if trained_on is None:  # (peers trained before the fingerprint was recorded)
+        logger.warning("%s records no base fingerprint: cannot check that it was trained on %s", model_dir, base_path)
+    elif trained_on != (here := base_fingerprint(base_path)):
+        raise DSDNInputError(
+            f"the peer in {str(model_dir)!r} was trained on another base (weights fingerprint {trained_on}) than "
+            f"{str(base_path)!r} ({here}): train it again on this base (delete its folder, "
+            "and the benchmark trains it with train_steps), or give the method the base it was trained on (base:)."
+        )
 
 
 def peer_pipeline(model_dir: str | Path, base: dict):
