@@ -87,7 +87,7 @@ app.add_typer(train_app, name="train")
 @train_app.command("base", epilog="Example: dsdn train base --out outputs/tiny-base")
 def train_base_cmd(
     out: str = typer.Option("outputs/tiny-base", help="Folder for the SD-format base (save_pretrained layout)."),
-    vae_steps: int = typer.Option(1200, help="Autoencoder training steps."),
+    vae_steps: int = typer.Option(3000, help="Autoencoder training steps."),
     vae_batch: int = typer.Option(16, help="Frames per autoencoder step."),
     unet_steps: int = typer.Option(2000, help="Text encoder + UNet2D training steps."),
     unet_batch: int = typer.Option(32, help="Frames per text encoder + UNet2D step."),

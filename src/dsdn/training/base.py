@@ -36,7 +36,7 @@ class BaseTrainConfig:
 
     out: str = "outputs/tiny-base"
     seed: int = 0
-    vae_steps: int = 1200
+    vae_steps: int = 3000
     vae_batch: int = 16
     vae_lr: float = 1e-3
     unet_steps: int = 2000
