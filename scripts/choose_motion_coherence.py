@@ -1,11 +1,11 @@
-"""Measure direction/colour/visibility accuracy of a DSDN model for several motion coherences γ
-and motion-stream guidance scales.
+"""Measure direction/colour/visibility accuracy of a DSDN model for several motion coherences γ,
+motion-stream guidance scales and (content) guidance scales.
 
 DESIGN.md: γ's default "is chosen by measurement". This script is that measurement. It uses
 prompts and seeds disjoint from ``dsdn eval toy``'s (prompt set seed 1, sampling seeds from
 1000), so the defaults are not picked on the evaluation set. With ``--write`` it stores the best
-pair (by direction + colour + visibility accuracy; ties to the smaller γ, then the smaller
-guidance) as the model's defaults.
+setting (by direction + colour + visibility accuracy; ties to the smaller γ, then the smaller
+motion guidance, then the smaller guidance) as the model's defaults.
 
     python scripts/choose_motion_coherence.py --model src/dsdn/default_model --write
 """
@@ -26,35 +26,40 @@ def main() -> None:
     ap.add_argument("--gammas", default="0,0.25,0.5,0.75,0.9")
     ap.add_argument("--motion-guidances", default="7.5",
                     help="motion-stream guidance scales to try (7.5 = the content stream's default)")
+    ap.add_argument("--guidances", default="7.5",
+                    help="guidance scales of the content stream (and of the motion stream without its own) to try")
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--steps", type=int, default=25)
-    ap.add_argument("--write", action="store_true", help="store the best γ in the model's config.json")
+    ap.add_argument("--write", action="store_true", help="store the best setting in the model's config.json")
     args = ap.parse_args()
     pipe = DSDNPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
     prompts = toy_prompts("train", args.prompts, seed=1)
     results = {}
-    for mg in (float(x) for x in args.motion_guidances.split(",")):
-        for g in (float(x) for x in args.gammas.split(",")):
-            r = evaluate_prompts(pipe, prompts, seed=1000, steps=args.steps, progress=False, motion_coherence=g,
-                                 motion_guidance_scale=mg)  # fmt: skip
-            results[(g, mg)] = r
-            print(f"gamma={g:.2f}  motion-guidance={mg:g}  direction={r['direction_acc']:.1%}  "
-                  f"colour={r['colour_acc']:.1%}  visible={r['visible_acc']:.1%}  (n={r['clips']})", flush=True)  # fmt: skip
+    floats = lambda text: [float(x) for x in text.split(",")]  # noqa: E731
+    for cg in floats(args.guidances):
+        for mg in floats(args.motion_guidances):
+            for g in floats(args.gammas):
+                r = evaluate_prompts(pipe, prompts, seed=1000, steps=args.steps, progress=False, motion_coherence=g,
+                                     motion_guidance_scale=mg, guidance_scale=cg)  # fmt: skip
+                results[(g, mg, cg)] = r
+                print(f"gamma={g:.2f}  motion-guidance={mg:g}  guidance={cg:g}  direction={r['direction_acc']:.1%}  "
+                      f"colour={r['colour_acc']:.1%}  visible={r['visible_acc']:.1%}  (n={r['clips']})", flush=True)  # fmt: skip
 
     def score(key):
         r = results[key]
-        return (r["direction_acc"] + r["colour_acc"] + r["visible_acc"], -key[0], -key[1])
+        return (r["direction_acc"] + r["colour_acc"] + r["visible_acc"], -key[0], -key[1], -key[2])
 
-    best_g, best_mg = max(results, key=score)
-    print(f"best gamma={best_g} motion-guidance={best_mg:g}")
+    best_g, best_mg, best_cg = max(results, key=score)
+    print(f"best gamma={best_g} motion-guidance={best_mg:g} guidance={best_cg:g}")
     if args.write:
         path = Path(args.model) / "config.json"
         config = json.loads(path.read_text())
         config["motion_coherence"] = best_g
         config["motion_guidance_scale"] = best_mg
+        config["guidance_scale"] = best_cg
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        print(f"wrote motion_coherence={best_g}, motion_guidance_scale={best_mg:g} to {path}")
+        print(f"wrote motion_coherence={best_g}, motion_guidance_scale={best_mg:g}, guidance_scale={best_cg:g} to {path}")
 
 
 if __name__ == "__main__":

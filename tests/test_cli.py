@@ -30,6 +30,7 @@ def test_generate_writes_a_playable_mp4_and_sidecar(trained_model_dir, tmp_path)
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["prompt"] == "a red ball moving left" and meta["seed"] == 5 and meta["scheduler"] == "dpm++"
     assert meta["lora_scale"] == 0.5 and meta["motion_coherence"] == 0.3 and meta["frames"] == 6
+    assert meta["guidance"] == 7.5  # the model sets none: the sidecar records the guidance used
     assert meta["versions"]["dsdn"]
 
 
@@ -154,8 +155,13 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
                         catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
-    assert result["sampling"] == {"steps": 2, "motion_coherence": 0.0, "motion_guidance_scale": 12.0}
-    assert "γ 0.0, motion guidance 12.0" in res.output
+    guidance = json.loads((default_model_dir() / "config.json").read_text()).get("guidance_scale") or 7.5
+    assert result["sampling"] == {"steps": 2, "guidance_scale": guidance, "motion_coherence": 0.0,
+                                  "motion_guidance_scale": 12.0}  # fmt: skip
+    assert f"guidance {guidance}, γ 0.0, motion guidance 12.0" in res.output
+    res = runner.invoke(app, ["eval", "toy", "--prompts", "1", "--heldout-prompts", "0", "--steps", "1", "--guidance",
+                              "3", "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
+    assert json.loads(out.read_text())["sampling"]["guidance_scale"] == 3.0, res.output
     # γ = 0 is the content stream alone: the judged video is exactly the content stream's frames.
     for r in result["train"]["records"]:  # (decoded in another batch: equal up to float rounding)
         assert r["motion"] == pytest.approx(r["content_stream_motion"], abs=0.02)
@@ -164,8 +170,9 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
                               "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
     shipped = json.loads((default_model_dir() / "config.json").read_text())
     assert json.loads(out.read_text())["sampling"] == {
-        "steps": 2, "motion_coherence": shipped["motion_coherence"], "motion_guidance_scale": shipped["motion_guidance_scale"]
-    }
+        "steps": 2, "guidance_scale": shipped.get("guidance_scale") or 7.5, "motion_coherence": shipped["motion_coherence"],
+        "motion_guidance_scale": shipped["motion_guidance_scale"],
+    }  # fmt: skip
 
 
 def test_eval_video_reports_flicker_and_refuses_unreadable_files(tmp_path):

@@ -73,6 +73,24 @@ def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default()
         run(motion_guidance_scale=float("nan"))
 
 
+def test_guidance_has_a_model_default_that_an_explicit_value_overrides():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+
+    def run(**kw):
+        return pipe("a red ball", **gen_kwargs(output_type="latent", num_inference_steps=2, **kw)).frames
+
+    ref = run()
+    assert pipe.default_guidance() == 7.5 and torch.equal(ref, run(guidance_scale=7.5))
+    pipe.adapter.register_to_config(guidance_scale=15.0)  # a model's own default, for both streams
+    assert pipe.default_guidance() == 15.0 and pipe.default_motion_guidance(pipe.default_guidance()) == 15.0
+    strong = run()
+    assert not torch.equal(strong, ref) and torch.equal(strong, run(guidance_scale=15.0))
+    assert torch.equal(ref, run(guidance_scale=7.5))
+    with pytest.raises(ValueError, match="guidance_scale"):
+        type(pipe.adapter)(guidance_scale=-1.0)
+
+
 def test_gamma_zero_is_content_only():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)

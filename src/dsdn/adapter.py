@@ -55,6 +55,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_coherence: default ``γ`` of the motion combiner.
         motion_guidance_scale: default classifier-free guidance of the motion stream alone
             (``None``: the same as the content stream's).
+        guidance_scale: default classifier-free guidance of the content stream (and of the motion
+            stream when ``motion_guidance_scale`` is ``None``); ``None``: 7.5.
         motion_frame_positions: sinusoidal frame-position encoding in every temporal
             transformer of the motion stream, for clips of up to this many frames (0 = none, as
             in diffusers' ``UNet3DConditionModel``, whose temporal attention cannot tell frame
@@ -80,6 +82,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_frame_positions: int = 32,
         motion_guidance_scale: float | None = None,
         motion_pooled_text: bool = False,
+        guidance_scale: float | None = None,
     ):
         super().__init__()
         _check_scale(motion_scale)
@@ -87,6 +90,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             raise ValueError(f"motion_coherence={motion_coherence} is invalid: must be in [0, 1]")
         if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):
             raise ValueError(f"motion_guidance_scale={motion_guidance_scale} is invalid: must be a finite number >= 0")
+        if guidance_scale is not None and not 0.0 <= guidance_scale < float("inf"):
+            raise ValueError(f"guidance_scale={guidance_scale} is invalid: must be a finite number >= 0")
         self.motion_unet = UNet3DConditionModel(**(motion_unet_config or {}))
         if motion_frame_positions:
             add_frame_positions(self.motion_unet, motion_frame_positions)

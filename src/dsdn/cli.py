@@ -49,7 +49,9 @@ def generate(
     width: Optional[int] = typer.Option(None, help="Width in pixels (default: the model's native size)."),
     steps: int = typer.Option(25, help="Denoising steps."),
     seed: int = typer.Option(0, help="Random seed; the same seed and settings give the same video."),
-    guidance: float = typer.Option(7.5, help="Classifier-free guidance scale (<= 1 disables guidance)."),
+    guidance: Optional[float] = typer.Option(
+        None, help="Classifier-free guidance scale (<= 1 disables guidance; default: the model's, else 7.5)."
+    ),
     lora_scale: float = typer.Option(1.0, help="Content increment step length λ (0 = base UNet only)."),
     motion_coherence: Optional[float] = typer.Option(None, help="Motion coherence γ in [0, 1] (default: the model's)."),
     motion_guidance: Optional[float] = typer.Option(
@@ -258,8 +260,9 @@ def eval_toy_cmd(
     steps: int = typer.Option(25, help="Denoising steps."),
     seed: int = typer.Option(0, help="Prompt i uses seed + i."),
     motion_coherence: Optional[float] = typer.Option(None, help="Motion coherence γ in [0, 1] (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance (default: the model's, else 7.5)."),
     motion_guidance: Optional[float] = typer.Option(
-        None, help="Guidance of the motion stream alone (default: the model's, else 7.5)."
+        None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
     ),
     save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
     judge: Optional[str] = typer.Option(
@@ -291,6 +294,8 @@ def eval_toy_cmd(
             check_float("motion_coherence", motion_coherence, 0.0, 1.0)
         if motion_guidance is not None:
             check_float("motion_guidance", motion_guidance, 0.0)
+        if guidance is not None:
+            check_float("guidance", guidance, 0.0)
         if prompts + heldout_prompts == 0:
             raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
         classifier = None
@@ -305,9 +310,13 @@ def eval_toy_cmd(
     sampling = {
         "steps": steps,
         "motion_coherence": pipe.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
-        "motion_guidance_scale": pipe.default_motion_guidance(7.5) if motion_guidance is None else motion_guidance,
+        "guidance_scale": pipe.default_guidance() if guidance is None else guidance,
     }
-    typer.echo(f"sampling: {steps} steps, γ {sampling['motion_coherence']}, motion guidance {sampling['motion_guidance_scale']}")
+    sampling["motion_guidance_scale"] = (
+        pipe.default_motion_guidance(sampling["guidance_scale"]) if motion_guidance is None else motion_guidance
+    )
+    typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']}, "
+               f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
     results = {"sampling": sampling}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
@@ -315,7 +324,8 @@ def eval_toy_cmd(
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
                              save_dir=sub, judge=classifier, streams=True, motion_coherence=sampling["motion_coherence"],
-                             motion_guidance_scale=sampling["motion_guidance_scale"])  # fmt: skip
+                             motion_guidance_scale=sampling["motion_guidance_scale"],
+                             guidance_scale=sampling["guidance_scale"])  # fmt: skip
         results[split] = r
         extra = "" if classifier is None else (
             f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"

@@ -30,7 +30,7 @@ class GenerateConfig:
     height: int | None = None
     width: int | None = None
     steps: int = 25
-    guidance: float = 7.5
+    guidance: float | None = None
     lora_scale: float = 1.0
     motion_coherence: float | None = None
     motion_guidance: float | None = None
@@ -49,7 +49,8 @@ class GenerateConfig:
         for name in ("height", "width"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
-        check_float("guidance", self.guidance, 0.0)
+        if self.guidance is not None:
+            check_float("guidance", self.guidance, 0.0)
         check_float("lora_scale", self.lora_scale)
         if self.motion_coherence is not None:
             check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
@@ -108,6 +109,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     pipe.set_progress_bar_config(disable=not progress, desc="denoising")
     t_load = time.perf_counter() - t0
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
+    guidance = pipe.default_guidance() if cfg.guidance is None else cfg.guidance
     out = pipe(
         cfg.prompt,
         negative_prompt=cfg.negative_prompt,
@@ -116,7 +118,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         height=cfg.height,
         width=cfg.width,
         num_inference_steps=cfg.steps,
-        guidance_scale=cfg.guidance,
+        guidance_scale=guidance,
         content_lora_scale=cfg.lora_scale,
         motion_coherence=cfg.motion_coherence,
         motion_guidance_scale=cfg.motion_guidance,
@@ -130,8 +132,9 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         model=str(model_dir),
         height=int(video.shape[1]),
         width=int(video.shape[2]),
+        guidance=guidance,
         motion_coherence=cfg.motion_coherence if cfg.motion_coherence is not None else pipe.adapter.config.motion_coherence,
-        motion_guidance=cfg.motion_guidance if cfg.motion_guidance is not None else pipe.default_motion_guidance(cfg.guidance),
+        motion_guidance=cfg.motion_guidance if cfg.motion_guidance is not None else pipe.default_motion_guidance(guidance),
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),
     )

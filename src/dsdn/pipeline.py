@@ -35,6 +35,7 @@ from .motion_codec import combine_motion
 logger = logging.getLogger(__name__)
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+DEFAULT_GUIDANCE = 7.5  # classifier-free guidance of a model that sets none
 
 
 @dataclass
@@ -298,6 +299,11 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         check_int("decode_chunk_size", decode_chunk_size, 1)
         return prompts, negatives, motions
 
+    def default_guidance(self) -> float:
+        """The guidance when the caller gives none: the model's ``guidance_scale``, else 7.5."""
+        value = getattr(self.adapter.config, "guidance_scale", None)
+        return DEFAULT_GUIDANCE if value is None else float(value)
+
     def default_motion_guidance(self, guidance_scale: float) -> float:
         """The motion stream's guidance when the caller gives none: the model's default, else ``guidance_scale``."""
         value = getattr(self.adapter.config, "motion_guidance_scale", None)
@@ -317,7 +323,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 25,
-        guidance_scale: float = 7.5,
+        guidance_scale: float | None = None,
         motion_guidance_scale: float | None = None,
         content_lora_scale: float = 1.0,
         motion_coherence: float | None = None,
@@ -339,7 +345,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             num_frames: frames per video (>= 2).
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
             num_inference_steps: denoising steps.
-            guidance_scale: classifier-free guidance on both streams (<= 1 disables it).
+            guidance_scale: classifier-free guidance on both streams (<= 1 disables it; default: the
+                model's ``guidance_scale`` if it has one, else 7.5).
             motion_guidance_scale: guidance of the motion stream alone (default: the model's
                 ``motion_guidance_scale`` if it has one, else ``guidance_scale``); used only when
                 ``guidance_scale > 1``.
@@ -354,6 +361,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         """
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
+        guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
             content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size,
