@@ -307,14 +307,7 @@ def eval_toy_cmd(
     except DSDNInputError as e:
         _fail(str(e), debug)
     pipe.set_progress_bar_config(disable=True)
-    sampling = {
-        "steps": steps,
-        "motion_coherence": pipe.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
-        "guidance_scale": pipe.default_guidance() if guidance is None else guidance,
-    }
-    sampling["motion_guidance_scale"] = (
-        pipe.default_motion_guidance(sampling["guidance_scale"]) if motion_guidance is None else motion_guidance
-    )
+    sampling = {"steps": steps, **pipe.sampling_settings(guidance, motion_guidance, motion_coherence)}
     typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']}, "
                f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
     results = {"sampling": sampling}

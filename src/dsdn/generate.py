@@ -109,7 +109,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     pipe.set_progress_bar_config(disable=not progress, desc="denoising")
     t_load = time.perf_counter() - t0
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
-    guidance = pipe.default_guidance() if cfg.guidance is None else cfg.guidance
+    sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence)
     out = pipe(
         cfg.prompt,
         negative_prompt=cfg.negative_prompt,
@@ -118,10 +118,10 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         height=cfg.height,
         width=cfg.width,
         num_inference_steps=cfg.steps,
-        guidance_scale=guidance,
+        guidance_scale=sampling["guidance_scale"],
         content_lora_scale=cfg.lora_scale,
-        motion_coherence=cfg.motion_coherence,
-        motion_guidance_scale=cfg.motion_guidance,
+        motion_coherence=sampling["motion_coherence"],
+        motion_guidance_scale=sampling["motion_guidance_scale"],
         generator=generator,
         output_type="np",
     )
@@ -132,9 +132,9 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         model=str(model_dir),
         height=int(video.shape[1]),
         width=int(video.shape[2]),
-        guidance=guidance,
-        motion_coherence=cfg.motion_coherence if cfg.motion_coherence is not None else pipe.adapter.config.motion_coherence,
-        motion_guidance=cfg.motion_guidance if cfg.motion_guidance is not None else pipe.default_motion_guidance(guidance),
+        guidance=sampling["guidance_scale"],
+        motion_coherence=sampling["motion_coherence"],
+        motion_guidance=sampling["motion_guidance_scale"],
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),
     )

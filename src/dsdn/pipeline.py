@@ -309,6 +309,19 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         value = getattr(self.adapter.config, "motion_guidance_scale", None)
         return guidance_scale if value is None else float(value)
 
+    def sampling_settings(
+        self, guidance_scale: float | None = None, motion_guidance_scale: float | None = None,
+        motion_coherence: float | None = None,
+    ) -> dict:
+        """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
+        guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
+        return {
+            "guidance_scale": guidance_scale,
+            "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None
+            else motion_guidance_scale,
+            "motion_coherence": self.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
+        }  # fmt: skip
+
     def _step_kwargs(self, generator) -> dict:
         return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
 
@@ -361,20 +374,19 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         """
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
-        guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
+        settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence)
+        guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
             content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size,
         )  # fmt: skip
         # Sample with dropout off even when called from a training loop (validation samples).
         with _eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
-            gamma = self.adapter.config.motion_coherence if motion_coherence is None else float(motion_coherence)
+            gamma = float(settings["motion_coherence"])
             device = self._execution_device
             n = num_videos_per_prompt
             b = len(prompts) * n
             do_cfg = guidance_scale > 1.0
-            if motion_guidance_scale is None:
-                motion_guidance_scale = self.default_motion_guidance(guidance_scale)
             check_float("motion_guidance_scale", motion_guidance_scale, 0.0)
 
             def per_video(texts: list[str]) -> list[str]:
