@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,28 @@ def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
     # every real clip is visible, so the clips lost by the round trip are all the ones not visible after it
     counts = [int(part.split()[-1]) for part in lost.split(":", 1)[1].split(",") if part.strip() != "none"]
     assert sum(counts) == 6 - visible
+
+
+def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir):
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "base_visibility.py"), "--base", str(toy_base_dir),
+                          "--prompts", "5", "--frames", "3", "--steps", "2"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    header, *rows = res.stdout.splitlines()
+    assert header.endswith("5 prompts x 3 frames, guidance 7.5")
+    groups = {}
+    for row in rows:
+        name, rest = row.split("prompts=")
+        frames, clips = (float(v) for v in re.findall(r"visible[a-z ]*=\s*([\d.]+)%", rest))
+        groups[name.strip()] = (int(rest.split()[0]), frames, clips)
+    *by_group, (name_all, (total, frames_all, clips_all)) = groups.items()
+    assert name_all == "all" and total == 5
+    assert sum(p for _, (p, _, _) in by_group) == 5
+    assert all(name.split()[-1] in ("digit", "shape") for name, _ in by_group)
+    for prompts, frames, clips in groups.values():
+        # a share of 3 * prompts frames and of prompts clips; a clip visible in every frame has all its frames visible
+        assert abs(frames * 3 * prompts / 100 - round(frames * 3 * prompts / 100)) < 0.02
+        assert abs(clips * prompts / 100 - round(clips * prompts / 100)) < 0.02
+        assert clips <= frames + 1e-9
+    # the overall figures are the prompt-weighted means of the groups'
+    assert abs(frames_all - sum(p * f for _, (p, f, _) in by_group) / 5) < 0.1
