@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs}
 VIDEO_STEPS=${VIDEO_STEPS:-3500}
 
-dsdn train base --out "$OUT/tiny-base" --seed 0 --vae-steps 3000
+dsdn train base --out "$OUT/tiny-base" --seed 0 --vae-steps 3000 --unet-steps 6000
 dsdn train video --base "$OUT/tiny-base" --out "$OUT/runs/dsdn-tiny" --preset tiny --seed 0 \
     --steps "$VIDEO_STEPS" --batch-size 4 --lr 1e-3 --warmup-steps 100 --ema-decay 0.995 \
     --toy-clips 4000 --checkpoint-every 250 --validate-every 500 --contrast-weight 0.05

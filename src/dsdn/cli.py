@@ -91,7 +91,7 @@ def train_base_cmd(
     out: str = typer.Option("outputs/tiny-base", help="Folder for the SD-format base (save_pretrained layout)."),
     vae_steps: int = typer.Option(3000, help="Autoencoder training steps."),
     vae_batch: int = typer.Option(16, help="Frames per autoencoder step."),
-    unet_steps: int = typer.Option(2000, help="Text encoder + UNet2D training steps."),
+    unet_steps: int = typer.Option(6000, help="Text encoder + UNet2D training steps."),
     unet_batch: int = typer.Option(32, help="Frames per text encoder + UNet2D step."),
     latent_pool_clips: int = typer.Option(3000, help="Toy-world clips encoded once for the UNet stage."),
     text_token_weight: float = typer.Option(

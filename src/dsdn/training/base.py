@@ -39,7 +39,7 @@ class BaseTrainConfig:
     vae_steps: int = 3000
     vae_batch: int = 16
     vae_lr: float = 1e-3
-    unet_steps: int = 2000
+    unet_steps: int = 6000
     unet_batch: int = 32
     unet_lr: float = 5e-4
     latent_pool_clips: int = 3000
