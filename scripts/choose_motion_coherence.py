@@ -2,8 +2,8 @@
 motion-stream guidance scales and (content) guidance scales.
 
 DESIGN.md: γ's default "is chosen by measurement". This script is that measurement. It uses
-prompts and seeds disjoint from ``dsdn eval toy``'s (prompt set seed 1, sampling seeds from
-1000), so the defaults are not picked on the evaluation set. With ``--write`` it stores the best
+prompts and seeds disjoint from ``dsdn eval toy``'s (``selection_prompts``: none of its first 96
+prompts; sampling seeds from 1000), so the defaults are not picked on the evaluation set. With ``--write`` it stores the best
 setting (by direction + colour + visibility accuracy; ties to the smaller γ, then the smaller
 motion guidance, then the smaller guidance) as the model's defaults.
 
@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dsdn.evaluation.toy import evaluate_prompts, toy_prompts
+from dsdn.evaluation.toy import evaluate_prompts, selection_prompts
 from dsdn.pipeline import DSDNPipeline
 
 
@@ -28,13 +28,13 @@ def main() -> None:
                     help="motion-stream guidance scales to try (7.5 = the content stream's default)")
     ap.add_argument("--guidances", default="7.5",
                     help="guidance scales of the content stream (and of the motion stream without its own) to try")
-    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--prompts", type=int, default=32, help="selection prompts (none among the evaluation's)")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--write", action="store_true", help="store the best setting in the model's config.json")
     args = ap.parse_args()
     pipe = DSDNPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
-    prompts = toy_prompts("train", args.prompts, seed=1)
+    prompts = selection_prompts(args.prompts)
     results = {}
     floats = lambda text: [float(x) for x in text.split(",")]  # noqa: E731
     for cg in floats(args.guidances):

@@ -7,7 +7,7 @@ import pytest
 
 from dsdn.data import ClipSpec, ToyWorld, VideoFolder, next_readable, render_clip, write_video_folder
 from dsdn.errors import DSDNInputError
-from dsdn.evaluation.toy import direction_of, judge_clip, parse_prompt, toy_prompts
+from dsdn.evaluation.toy import EVALUATION_PROMPTS, direction_of, judge_clip, parse_prompt, selection_prompts, toy_prompts
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,20 @@ def test_prompt_sets_and_parsing():
     }  # fmt: skip
     assert not {tuple(parse_prompt(p).values()) for p in train} & {tuple(parse_prompt(p).values()) for p in held}
     assert parse_prompt("the white digit seven falls") == {"object": "digit seven", "colour": "white", "motion": "down"}
+
+
+def test_selection_prompts_never_repeat_an_evaluation_prompt():
+    evaluation = toy_prompts("train", EVALUATION_PROMPTS)
+    assert toy_prompts("train", 48) == evaluation[:48]  # the reported evaluations are prefixes of one order
+    chosen = selection_prompts(32)
+    assert len(set(chosen)) == 32 and all(parse_prompt(p) for p in chosen)
+    assert not set(chosen) & set(evaluation)
+    assert set(toy_prompts("train", 32, seed=1)) & set(evaluation)  # without the exclusion they would overlap
+    assert selection_prompts(16) == chosen[:16] == selection_prompts(16)  # deterministic, prefixes too
+    held = {tuple(parse_prompt(p).values()) for p in toy_prompts("heldout", 12)}
+    assert not {tuple(parse_prompt(p).values()) for p in chosen} & held
+    fewer = toy_prompts("train", 40, exclude=evaluation[:3])
+    assert len(set(fewer)) == 40 and not set(fewer) & set(evaluation[:3])
 
 
 def test_direction_by_motion_counts_and_names_the_usual_mistake():

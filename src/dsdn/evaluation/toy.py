@@ -110,10 +110,11 @@ def judge_clip(frames: np.ndarray, threshold: int = 140, min_pixels: int = 12) -
 LINEAR_MOTIONS = ("left", "right", "up", "down")
 
 
-def toy_prompts(split: str = "train", count: int = 48, seed: int = 0) -> list[str]:
+def toy_prompts(split: str = "train", count: int = 48, seed: int = 0, exclude=()) -> list[str]:
     """``count`` toy-world prompts with a linear motion (bouncing cannot be judged from an
     8-frame flow sign), drawn without repeats from the ``train`` or ``heldout`` combinations
-    (held-out combinations are cycled when fewer than ``count``)."""
+    (held-out combinations are cycled when fewer than ``count``), leaving out the prompts in
+    ``exclude``. For one ``split`` and ``seed``, a smaller ``count`` gives a prefix of a larger one."""
     from ..data.toy_world import HELDOUT_COMBOS, ClipSpec, caption_for
 
     combos = [(o, c, m) for o in OBJECTS for c in COLOURS for m in LINEAR_MOTIONS]
@@ -123,9 +124,22 @@ def toy_prompts(split: str = "train", count: int = 48, seed: int = 0) -> list[st
         combos = sorted(k for k in HELDOUT_COMBOS if k[2] in LINEAR_MOTIONS)
     else:
         raise ValueError(f"split={split!r} is invalid: must be train or heldout")
+    if exclude:
+        exclude = set(exclude)
+        combos = [k for k in combos if caption_for(ClipSpec(*k), 0) not in exclude]
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(combos)) if len(combos) >= count else np.resize(np.arange(len(combos)), count)
     return [caption_for(ClipSpec(*combos[i]), 0) for i in order[:count]]
+
+
+EVALUATION_PROMPTS = 96  # the most training-vocabulary prompts the docs report from `dsdn eval toy` (48 and 96)
+
+
+def selection_prompts(count: int = 16, seed: int = 1) -> list[str]:
+    """Training-vocabulary prompts for choosing sampling defaults (``scripts/choose_motion_coherence.py``): drawn
+    like :func:`toy_prompts`, but never one of ``dsdn eval toy``'s first :data:`EVALUATION_PROMPTS` prompts,
+    so that no default is picked on a prompt the evaluation reports."""
+    return toy_prompts("train", count, seed, exclude=toy_prompts("train", EVALUATION_PROMPTS))
 
 
 def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, num_frames: int = 8,
