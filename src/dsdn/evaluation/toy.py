@@ -135,7 +135,7 @@ def toy_prompts(split: str = "train", count: int = 48, seed: int = 0, exclude=()
 EVALUATION_PROMPTS = 96  # the most training-vocabulary prompts the docs report from `dsdn eval toy` (48 and 96)
 
 
-def selection_prompts(count: int = 16, seed: int = 1) -> list[str]:
+def selection_prompts(count: int, seed: int = 1) -> list[str]:
     """Training-vocabulary prompts for choosing sampling defaults (``scripts/choose_motion_coherence.py``): drawn
     like :func:`toy_prompts`, but never one of ``dsdn eval toy``'s first :data:`EVALUATION_PROMPTS` prompts,
     so that no default is picked on a prompt the evaluation reports."""
