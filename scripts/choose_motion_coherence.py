@@ -1,10 +1,11 @@
-"""Measure direction/colour/visibility accuracy of a DSDN model for several motion coherences γ,
+"""Measure direction/colour/visibility/shape-kept accuracy of a DSDN model for several motion coherences γ,
 motion-stream guidance scales and (content) guidance scales.
 
 DESIGN.md: γ's default "is chosen by measurement". This script is that measurement. It uses
 prompts and seeds disjoint from ``dsdn eval toy``'s (``selection_prompts``: none of its first
 96 prompts; sampling seeds from 1000), so the defaults are not picked on the evaluation set.
-With ``--write`` it stores the best setting (by direction + colour + visibility accuracy; ties
+With ``--write`` it stores the best setting (by direction + colour + visibility + shape-kept
+accuracy; ties
 to the smaller γ, then the smaller motion guidance, then the smaller guidance) as the model's
 defaults.
 
@@ -45,11 +46,12 @@ def main() -> None:
                                      motion_guidance_scale=mg, guidance_scale=cg)  # fmt: skip
                 results[(g, mg, cg)] = r
                 print(f"gamma={g:.2f}  motion-guidance={mg:g}  guidance={cg:g}  direction={r['direction_acc']:.1%}  "
-                      f"colour={r['colour_acc']:.1%}  visible={r['visible_acc']:.1%}  (n={r['clips']})", flush=True)  # fmt: skip
+                      f"colour={r['colour_acc']:.1%}  visible={r['visible_acc']:.1%}  shape-kept={r['shape_kept_acc']:.1%}  "
+                      f"(n={r['clips']})", flush=True)  # fmt: skip
 
     def score(key):
         r = results[key]
-        return (r["direction_acc"] + r["colour_acc"] + r["visible_acc"], -key[0], -key[1], -key[2])
+        return (r["direction_acc"] + r["colour_acc"] + r["visible_acc"] + r["shape_kept_acc"], -key[0], -key[1], -key[2])
 
     best_g, best_mg, best_cg = max(results, key=score)
     print(f"best gamma={best_g} motion-guidance={best_mg:g} guidance={best_cg:g}")

@@ -13,10 +13,13 @@ import argparse
 import json
 from math import comb
 
+from dsdn.evaluation.toy import SHAPE_KEPT
+
 CHECKS = {
     "direction": lambda r: r["direction"] == r["want_direction"],
     "colour": lambda r: r["colour"] == r["want_colour"],
     "visible": lambda r: bool(r["visible_every_frame"]),
+    "shape": lambda r: r["shape_kept"] >= SHAPE_KEPT,  # JSONs from before the shape-kept check lack it
 }
 
 

@@ -7,7 +7,9 @@ import pytest
 
 from dsdn.data import ClipSpec, ToyWorld, VideoFolder, next_readable, render_clip, write_video_folder
 from dsdn.errors import DSDNInputError
-from dsdn.evaluation.toy import EVALUATION_PROMPTS, direction_of, judge_clip, parse_prompt, selection_prompts, toy_prompts
+from dsdn.evaluation.toy import (
+    EVALUATION_PROMPTS, SHAPE_KEPT, direction_of, judge_clip, parse_prompt, selection_prompts, shape_kept, toy_prompts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,21 @@ def test_judge_reads_direction_and_colour_of_real_clips(motion, colour):
     for obj, bg in (("circle", "plain"), ("digit four", "textured")):
         j = judge_clip(render_clip(ClipSpec(obj, colour, motion, "slowly", bg, seed=2)))
         assert (j.direction, j.colour, j.visible_every_frame) == (motion, colour, True)
+
+
+def test_shape_kept_is_one_for_real_motion_and_low_for_a_fading_object_with_a_misplaced_copy():
+    for motion, bg in (("left", "plain"), ("down", "textured"), ("bouncing", "plain")):
+        assert shape_kept(render_clip(ClipSpec("square", "red", motion, "quickly", bg, seed=3))) == 1.0
+    # Soft digit strokes over a textured background: near 1, well above the bar.
+    assert shape_kept(render_clip(ClipSpec("digit four", "blue", "right", "slowly", "textured", seed=2))) >= SHAPE_KEPT
+    # What the streams' disagreement looks like: the object stays and fades, a misplaced copy moves in.
+    clip = render_clip(ClipSpec("circle", "white", "right", "slowly", "plain", seed=1)).astype(np.float32)
+    ghost = np.roll(render_clip(ClipSpec("digit one", "white", "up", "slowly", "plain", seed=5)), 20, axis=2)
+    fade = np.linspace(1.0, 0.3, 8)[:, None, None, None]
+    appear = np.linspace(0.0, 1.0, 8)[:, None, None, None]
+    mixed = np.maximum(clip[:1] * fade, ghost * appear).clip(0, 255).astype(np.uint8)
+    assert judge_clip(mixed).shape_kept < SHAPE_KEPT
+    assert shape_kept(np.full((8, 64, 64, 3), 24, np.uint8)) == 0.0  # no object at all
 
 
 def test_judge_static_and_empty_clips():

@@ -286,7 +286,7 @@ def test_validation_writes_samples_and_judges_them_in_the_words_axes(toy_base_di
                toy_transpose=transpose, size=32)  # fmt: skip
     train_video(cfg, progress=False)
     last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert {"val_direction_acc", "val_colour_acc", "val_visible"} <= set(last) and last["validation_clips"] == 2
+    assert {"val_direction_acc", "val_colour_acc", "val_visible", "val_shape_kept"} <= set(last) and last["validation_clips"] == 2
     assert len(list((tmp_path / "run" / "samples").rglob("*.mp4"))) == 2
     assert len(judged) == len(saved) == 2
     for video, sample in zip(judged, saved):  # the sample as generated; judged with height and width swapped back

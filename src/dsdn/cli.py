@@ -327,7 +327,7 @@ def eval_toy_cmd(
                   f"motion stream alone={r['motion_stream_direction_acc']:.1%})")  # fmt: skip
         typer.echo(
             f"{split:8s} clips={r['clips']:3d}  direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
-            f"visible-every-frame={r['visible_acc']:.1%}{extra}"
+            f"visible-every-frame={r['visible_acc']:.1%}  shape-kept={r['shape_kept_acc']:.1%}{extra}"
         )
         for label, k in (("", "direction_by_motion"), ("content stream alone, ", "content_stream_direction_by_motion"),
                          ("motion stream alone, ", "motion_stream_direction_by_motion")):  # fmt: skip

@@ -62,6 +62,7 @@ METRICS = {
     "colour_acc": ("colour acc.", "higher", True),
     "object_acc": ("object acc.", "higher", True),
     "visible_acc": ("visible every frame", "higher", True),
+    "shape_kept_acc": ("shape kept", "higher", True),
     "frame_consistency": ("frame consistency", "higher", False),
 }
 
@@ -315,7 +316,7 @@ class _Generators:
 def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
     """Every per-clip figure of the table for one clip ``(F, H, W, 3)``."""
     from .metrics import video_metrics
-    from .toy import judge_clip, parse_prompt
+    from .toy import SHAPE_KEPT, judge_clip, parse_prompt
 
     out = video_metrics(video, judge=judge)
     want, got = parse_prompt(prompt), judge_clip(video)
@@ -325,6 +326,7 @@ def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
         if judge is not None:
             out["object_acc"] = float(judge.object_of(video) == want["object"])
     out["visible_acc"] = float(got.visible_every_frame)
+    out["shape_kept_acc"] = float(got.shape_kept >= SHAPE_KEPT)
     return out
 
 

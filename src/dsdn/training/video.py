@@ -584,7 +584,7 @@ def _pipeline(base: dict, adapter):
 @torch.no_grad()
 def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Path) -> dict:
     """Sample the validation prompts (seeded), write mp4s, and judge direction and colour by pixels."""
-    from ..evaluation.toy import judge_clip, parse_prompt
+    from ..evaluation.toy import SHAPE_KEPT, judge_clip, parse_prompt
     from ..video_io import save_video
 
     if ema is not None:
@@ -600,7 +600,7 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
         if ema is not None:
             ema.restore(params)
     folder.mkdir(parents=True, exist_ok=True)
-    direction_ok = colour_ok = visible = judged = 0
+    direction_ok = colour_ok = visible = shape = judged = 0
     for i, (prompt, video) in enumerate(zip(cfg.validation_prompts, frames)):
         save_video(video, folder / f"{i:02d}_{prompt.replace(' ', '_')[:60]}.mp4", fps=8)
         want = parse_prompt(prompt)
@@ -611,10 +611,11 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
         direction_ok += got.direction == want["motion"]
         colour_ok += got.colour == want["colour"]
         visible += got.visible_every_frame
+        shape += got.shape_kept >= SHAPE_KEPT
     if not judged:
         return {"validation_clips": len(frames)}
     return {"val_direction_acc": direction_ok / judged, "val_colour_acc": colour_ok / judged,
-            "val_visible": visible / judged, "validation_clips": judged}  # fmt: skip
+            "val_visible": visible / judged, "val_shape_kept": shape / judged, "validation_clips": judged}  # fmt: skip
 
 
 def pipeline_from_checkpoint(base: str, checkpoint: str | Path, use_ema: bool = True):
