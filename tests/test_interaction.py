@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from dsdn import DualStreamInteraction
-from dsdn.interaction import CrossStreamBlock, _windowed
+from dsdn.interaction import CrossStreamBlock, _attend, _windowed
 
 
 @pytest.mark.parametrize("cc,cm", [(32, 32), (32, 16), (64, 96)])
@@ -18,6 +18,49 @@ def _perturbed(block):
         for p in block.parameters():
             p.add_(torch.randn_like(p) * 0.1)
     return block
+
+
+def test_fresh_block_with_a_position_bias_is_identity_too():
+    block = CrossStreamBlock(16, 8, head_dim=8, locality=0.125)
+    hc, hm = torch.randn(6, 16, 4, 5), torch.randn(6, 8, 4, 5)
+    oc, om = block(hc, hm, num_frames=3)
+    assert torch.equal(oc, hc) and torch.equal(om, hm)
+    with pytest.raises(ValueError, match="locality"):
+        CrossStreamBlock(16, 8, locality=-0.1)
+
+
+def test_zero_bias_is_diffusers_attention_and_a_narrow_one_keeps_the_exchange_local():
+    torch.manual_seed(0)
+    block = _perturbed(CrossStreamBlock(16, 8, head_dim=8, locality=0.05))
+    x, ctx = torch.randn(3, 20, 16), torch.randn(3, 20, 8)
+    plain = block.content_from_motion(x, encoder_hidden_states=ctx)
+    torch.testing.assert_close(_attend(block.content_from_motion, x, ctx, torch.zeros(20, 20)), plain)
+    hc, hm = torch.randn(2, 16, 8, 8), torch.randn(2, 8, 8, 8)
+    oc, _ = block(hc, hm, num_frames=1)
+    hm2 = hm.clone()
+    hm2[0, :, 7, 7] += torch.randn(8) * 3  # the motion state at one corner of video 0
+    oc2, _ = block(hc, hm2, num_frames=1)
+    change = (oc2 - oc)[0].abs().amax(0)  # (8, 8) per content position
+    assert change[7, 7] > 0.1 and change[0, 0] == 0 and change[:4, :4].max() < 1e-6
+    # Without the bias the same change reaches every position.
+    block.log_locality = None
+    oc, _ = block(hc, hm, num_frames=1)
+    oc2, _ = block(hc, hm2, num_frames=1)
+    assert (oc2 - oc)[0].abs().amax(0).min() > 0
+
+
+def test_position_bias_is_learned_and_spans_the_temporal_window():
+    torch.manual_seed(0)
+    block = _perturbed(CrossStreamBlock(8, 8, head_dim=8, window=1, locality=0.2))
+    f = 3
+    hc, hm = torch.randn(2 * f, 8, 4, 4), torch.randn(2 * f, 8, 4, 4)
+    oc, om = block(hc, hm, num_frames=f)
+    (oc.square().mean() + om.square().mean()).backward()
+    assert block.log_locality.grad is not None and block.log_locality.grad != 0
+    hm2 = hm.clone()
+    hm2[1] += torch.randn(8, 4, 4)  # video 0, frame 1
+    oc2, _ = block(hc, hm2, num_frames=f)
+    assert ((oc2 - oc).flatten(1).abs().amax(1) > 0).tolist() == [True, True, True, False, False, False]
 
 
 def test_exchange_is_bidirectional_and_per_frame():

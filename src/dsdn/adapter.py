@@ -49,6 +49,9 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         content_channels: the paired content UNet's level widths (see ``level_channels``).
         interaction_head_dim: head width of the cross-stream attention.
         interaction_window: temporal half-window of the cross-stream attention (0 = per frame).
+        interaction_locality: initial width σ, as a fraction of the frame side, of the learned
+            Gaussian position bias of the cross-stream attention (0 = none, the paper's plain
+            cross-attention; see :mod:`dsdn.interaction`).
         lora_rank: rank of the content increment (0 = none).
         lora_target_modules: attention projections of the base UNet that get the increment.
         motion_scale: ``s_m`` of the motion decomposer/combiner.
@@ -83,6 +86,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_guidance_scale: float | None = None,
         motion_pooled_text: bool = False,
         guidance_scale: float | None = None,
+        interaction_locality: float = 0.0,
     ):
         super().__init__()
         _check_scale(motion_scale)
@@ -110,6 +114,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             motion_channels=tuple(motion_channels),
             head_dim=interaction_head_dim,
             window=interaction_window,
+            locality=interaction_locality,
         )
 
     @classmethod

@@ -23,6 +23,8 @@ class AdapterPreset:
         lora_rank: rank of the content increment.
         interaction_head_dim: head width of the cross-stream attention.
         interaction_window: temporal half-window of the cross-stream attention.
+        interaction_locality: initial σ (fraction of the frame side) of the cross-stream attention's
+            learned position bias; 0 = plain cross-attention (see :mod:`dsdn.interaction`).
         motion_coherence: default γ.
         inflate: copy matching spatial weights from the base into the motion stream.
         inflate_cross_attention: with ``inflate``, copy the text cross-attention too (``False``:
@@ -38,6 +40,7 @@ class AdapterPreset:
     lora_rank: int = 4
     interaction_head_dim: int = 32
     interaction_window: int = 0
+    interaction_locality: float = 0.125
     motion_coherence: float = 0.5
     inflate: bool = True
     inflate_cross_attention: bool = True
@@ -55,6 +58,7 @@ class AdapterPreset:
         check_int("lora_rank", self.lora_rank, 0)
         check_int("interaction_head_dim", self.interaction_head_dim, 1)
         check_int("interaction_window", self.interaction_window, 0)
+        check_float("interaction_locality", self.interaction_locality, 0.0)
         check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
 
     @classmethod
@@ -91,6 +95,7 @@ class AdapterPreset:
             motion_top_attention=self.motion_top_attention,
             interaction_head_dim=self.interaction_head_dim,
             interaction_window=self.interaction_window,
+            interaction_locality=self.interaction_locality,
             lora_rank=self.lora_rank,
             motion_scale=motion_scale,
             motion_coherence=self.motion_coherence,
