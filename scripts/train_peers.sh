@@ -3,7 +3,7 @@
 # (`dsdn benchmark quality benchmarks/toy.yaml` runs the same when a peer folder is missing).
 #   nohup bash scripts/train_peers.sh > peers.log 2>&1 &
 # Their budget is the training wall time of DSDN's recipe without the caption-contrast term, 3,284 s
-# (the model shipped two before the current one; the current one's recipe adds --contrast-weight 0.05, 1.72 times
+# (the model shipped in commit 1625f5b, four before the current one; the current one's recipe adds --contrast-weight 0.05, 1.72 times
 # the time per step, and DSDN_STEPS=2038 trains that recipe on this budget). On the reference 2-core machine that is
 # 3,324 AnimateDiff-style steps and 5,136 single-stream steps (3,284 s / the seconds per step measured
 # there on the idle machine, 0.988 and 0.639, by `dsdn train peer --kind K --out DIR --budget-s 3284
