@@ -117,7 +117,7 @@ class ClipJudgement:
     colour: str | None
     min_object_pixels: int
     visible_every_frame: bool
-    shape_kept: float = 1.0
+    shape_kept: float
 
 
 def judge_clip(frames: np.ndarray, threshold: int = 140, min_pixels: int = 12) -> ClipJudgement:
