@@ -5,9 +5,8 @@ DESIGN.md: γ's default "is chosen by measurement". This script is that measurem
 prompts and seeds disjoint from ``dsdn eval toy``'s (``selection_prompts``: none of its first
 96 prompts; sampling seeds from 1000), so the defaults are not picked on the evaluation set.
 With ``--write`` it stores the best setting (by direction + colour + visibility + shape-kept
-accuracy; ties
-to the smaller γ, then the smaller motion guidance, then the smaller guidance) as the model's
-defaults.
+accuracy; ties to the smaller γ, then the smaller motion guidance, then the smaller guidance) as
+the model's defaults.
 
     python scripts/choose_motion_coherence.py --model src/dsdn/default_model --write
 """

@@ -316,7 +316,7 @@ class _Generators:
 def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
     """Every per-clip figure of the table for one clip ``(F, H, W, 3)``."""
     from .metrics import video_metrics
-    from .toy import SHAPE_KEPT, judge_clip, parse_prompt
+    from .toy import judge_clip, parse_prompt
 
     out = video_metrics(video, judge=judge)
     want, got = parse_prompt(prompt), judge_clip(video)
@@ -326,7 +326,7 @@ def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
         if judge is not None:
             out["object_acc"] = float(judge.object_of(video) == want["object"])
     out["visible_acc"] = float(got.visible_every_frame)
-    out["shape_kept_acc"] = float(got.shape_kept >= SHAPE_KEPT)
+    out["shape_kept_acc"] = float(got.keeps_shape)
     return out
 
 

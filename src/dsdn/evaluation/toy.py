@@ -119,6 +119,11 @@ class ClipJudgement:
     visible_every_frame: bool
     shape_kept: float
 
+    @property
+    def keeps_shape(self) -> bool:
+        """Whether :attr:`shape_kept` reaches :data:`SHAPE_KEPT`."""
+        return self.shape_kept >= SHAPE_KEPT
+
 
 def judge_clip(frames: np.ndarray, threshold: int = 140, min_pixels: int = 12) -> ClipJudgement:
     """Direction, colour and visibility of the object in ``frames`` (``(F, H, W, 3)``, uint8 or [0, 1])."""

@@ -584,7 +584,7 @@ def _pipeline(base: dict, adapter):
 @torch.no_grad()
 def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Path) -> dict:
     """Sample the validation prompts (seeded), write mp4s, and judge direction and colour by pixels."""
-    from ..evaluation.toy import SHAPE_KEPT, judge_clip, parse_prompt
+    from ..evaluation.toy import judge_clip, parse_prompt
     from ..video_io import save_video
 
     if ema is not None:
@@ -611,7 +611,7 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
         direction_ok += got.direction == want["motion"]
         colour_ok += got.colour == want["colour"]
         visible += got.visible_every_frame
-        shape += got.shape_kept >= SHAPE_KEPT
+        shape += got.keeps_shape
     if not judged:
         return {"validation_clips": len(frames)}
     return {"val_direction_acc": direction_ok / judged, "val_colour_acc": colour_ok / judged,
