@@ -1,11 +1,13 @@
 """Measure direction/colour/visibility/shape-kept accuracy of a DSDN model for several motion coherences γ,
-motion-stream guidance scales and (content) guidance scales.
+motion combiners, motion-stream guidance scales and (content) guidance scales.
 
 DESIGN.md: γ's default "is chosen by measurement". This script is that measurement. It uses
 prompts and seeds disjoint from ``dsdn eval toy``'s (``selection_prompts``: none of its first
 96 prompts; sampling seeds from 1000), so the defaults are not picked on the evaluation set.
-With ``--write`` it stores the best setting (by direction + colour + visibility + shape-kept
-accuracy; ties to the smaller γ, then the smaller motion guidance, then the smaller guidance) as
+γ and the combiner act after denoising, so each guidance pair denoises every clip once and
+judges it under every (γ, combiner) (``evaluate_combiners``). With ``--write`` it stores the
+best setting (by direction + colour + visibility + shape-kept accuracy; ties to the smaller γ,
+then the smaller motion guidance, then the smaller guidance, then the combiner listed first) as
 the model's defaults.
 
     python scripts/choose_motion_coherence.py --model src/dsdn/default_model --write
@@ -17,7 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
-from dsdn.evaluation.toy import evaluate_prompts, selection_prompts
+from dsdn.evaluation.toy import evaluate_combiners, selection_prompts
+from dsdn.motion_codec import COMBINERS
 from dsdn.pipeline import DSDNPipeline
 
 
@@ -25,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--gammas", default="0,0.25,0.5,0.75,0.9")
+    ap.add_argument("--combiners", default="causal", help=f"motion combiners to try: {', '.join(COMBINERS)}")
     ap.add_argument("--motion-guidances", default="7.5",
                     help="motion-stream guidance scales to try (7.5 = the content stream's default)")
     ap.add_argument("--guidances", default="7.5",
@@ -38,30 +42,38 @@ def main() -> None:
     prompts = selection_prompts(args.prompts)
     results = {}
     floats = lambda text: [float(x) for x in text.split(",")]  # noqa: E731
+    combiners = args.combiners.split(",")
+    for c in combiners:
+        if c not in COMBINERS:
+            ap.error(f"--combiners: {c!r} is not one of {', '.join(COMBINERS)}")
+    settings = [(g, c) for c in combiners for g in floats(args.gammas)]
     for cg in floats(args.guidances):
         for mg in floats(args.motion_guidances):
-            for g in floats(args.gammas):
-                r = evaluate_prompts(pipe, prompts, seed=1000, steps=args.steps, progress=False, motion_coherence=g,
-                                     motion_guidance_scale=mg, guidance_scale=cg)  # fmt: skip
-                results[(g, mg, cg)] = r
-                print(f"gamma={g:.2f}  motion-guidance={mg:g}  guidance={cg:g}  direction={r['direction_acc']:.1%}  "
-                      f"colour={r['colour_acc']:.1%}  visible={r['visible_acc']:.1%}  shape-kept={r['shape_kept_acc']:.1%}  "
-                      f"(n={r['clips']})", flush=True)  # fmt: skip
+            by_setting = evaluate_combiners(pipe, prompts, settings, seed=1000, steps=args.steps, progress=False,
+                                            motion_guidance_scale=mg, guidance_scale=cg)  # fmt: skip
+            for (g, c), r in by_setting.items():
+                results[(g, mg, cg, c)] = r
+                print(f"gamma={g:.2f}  combiner={c}  motion-guidance={mg:g}  guidance={cg:g}  "
+                      f"direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  visible={r['visible_acc']:.1%}  "
+                      f"shape-kept={r['shape_kept_acc']:.1%}  (n={r['clips']})", flush=True)  # fmt: skip
 
     def score(key):
         r = results[key]
-        return (r["direction_acc"] + r["colour_acc"] + r["visible_acc"] + r["shape_kept_acc"], -key[0], -key[1], -key[2])
+        accuracy = r["direction_acc"] + r["colour_acc"] + r["visible_acc"] + r["shape_kept_acc"]
+        return (accuracy, -key[0], -key[1], -key[2], -combiners.index(key[3]))
 
-    best_g, best_mg, best_cg = max(results, key=score)
-    print(f"best gamma={best_g} motion-guidance={best_mg:g} guidance={best_cg:g}")
+    best_g, best_mg, best_cg, best_c = max(results, key=score)
+    print(f"best gamma={best_g} combiner={best_c} motion-guidance={best_mg:g} guidance={best_cg:g}")
     if args.write:
         path = Path(args.model) / "config.json"
         config = json.loads(path.read_text())
         config["motion_coherence"] = best_g
+        config["combiner"] = best_c
         config["motion_guidance_scale"] = best_mg
         config["guidance_scale"] = best_cg
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        print(f"wrote motion_coherence={best_g}, motion_guidance_scale={best_mg:g}, guidance_scale={best_cg:g} to {path}")
+        print(f"wrote motion_coherence={best_g}, combiner={best_c}, motion_guidance_scale={best_mg:g}, "
+              f"guidance_scale={best_cg:g} to {path}")  # fmt: skip
 
 
 if __name__ == "__main__":

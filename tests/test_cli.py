@@ -22,7 +22,7 @@ def test_generate_writes_a_playable_mp4_and_sidecar(trained_model_dir, tmp_path)
     out = tmp_path / "clip.mp4"
     res = _generate("a red ball moving left", "--model", str(trained_model_dir), "--out", str(out), "--frames", "6",
                     "--height", "16", "--width", "24", "--steps", "3", "--seed", "5", "--scheduler", "dpm++",
-                    "--lora-scale", "0.5", "--motion-coherence", "0.3", "-q")  # fmt: skip
+                    "--lora-scale", "0.5", "--motion-coherence", "0.3", "--combiner", "least_squares", "-q")  # fmt: skip
     assert res.exit_code == 0, res.output
     assert f"wrote {out}" in res.output
     video = read_video(out)
@@ -30,6 +30,7 @@ def test_generate_writes_a_playable_mp4_and_sidecar(trained_model_dir, tmp_path)
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["prompt"] == "a red ball moving left" and meta["seed"] == 5 and meta["scheduler"] == "dpm++"
     assert meta["lora_scale"] == 0.5 and meta["motion_coherence"] == 0.3 and meta["frames"] == 6
+    assert meta["combiner"] == "least_squares"
     assert meta["guidance"] == 7.5  # the model sets none: the sidecar records the guidance used
     assert meta["versions"]["dsdn"]
 
@@ -151,14 +152,15 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
 def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     out = tmp_path / "eval.json"
     res = runner.invoke(app, ["eval", "toy", "--prompts", "3", "--heldout-prompts", "0", "--steps", "2",
-                              "--motion-coherence", "0", "--motion-guidance", "12", "--json", str(out), "-q"],
+                              "--motion-coherence", "0", "--combiner", "causal", "--motion-guidance", "12", "--json",
+                              str(out), "-q"],
                         catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     guidance = json.loads((default_model_dir() / "config.json").read_text()).get("guidance_scale") or 7.5
     assert result["sampling"] == {"steps": 2, "guidance_scale": guidance, "motion_coherence": 0.0,
-                                  "motion_guidance_scale": 12.0}  # fmt: skip
-    assert f"guidance {guidance}, γ 0.0, motion guidance 12.0" in res.output
+                                  "combiner": "causal", "motion_guidance_scale": 12.0}  # fmt: skip
+    assert f"guidance {guidance}, γ 0.0 (causal combiner), motion guidance 12.0" in res.output
     res = runner.invoke(app, ["eval", "toy", "--prompts", "1", "--heldout-prompts", "0", "--steps", "1", "--guidance",
                               "3", "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
     assert json.loads(out.read_text())["sampling"]["guidance_scale"] == 3.0, res.output
@@ -171,7 +173,7 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     shipped = json.loads((default_model_dir() / "config.json").read_text())
     assert json.loads(out.read_text())["sampling"] == {
         "steps": 2, "guidance_scale": shipped.get("guidance_scale") or 7.5, "motion_coherence": shipped["motion_coherence"],
-        "motion_guidance_scale": shipped["motion_guidance_scale"],
+        "combiner": shipped.get("combiner", "causal"), "motion_guidance_scale": shipped["motion_guidance_scale"],
     }  # fmt: skip
 
 

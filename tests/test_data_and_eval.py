@@ -169,3 +169,27 @@ def test_stream_directions_are_read_from_each_streams_final_latents(trained_mode
             assert rec[f"{kind}_stream_direction"] == j.direction
         hits = sum(rec[f"{kind}_stream_direction"] == rec["want_direction"] for rec in r["records"])
         assert r[f"{kind}_stream_direction_acc"] == hits / 3
+
+
+def test_evaluate_combiners_judges_the_videos_evaluate_prompts_makes(trained_model_dir):
+    from dsdn import DSDNPipeline
+    from dsdn.evaluation.toy import evaluate_combiners, evaluate_prompts
+
+    pipe = DSDNPipeline.from_pretrained(trained_model_dir)
+    pipe.set_progress_bar_config(disable=True)
+    prompts = toy_prompts("train", 3)
+    settings = [(0.5, "causal"), (1.0, "least_squares"), (0.0, "causal")]
+    kw = dict(seed=5, batch=2, num_frames=4, steps=2, progress=False)
+    by_setting = evaluate_combiners(pipe, prompts, settings, **kw)
+    assert list(by_setting) == settings
+    for (g, c), got in by_setting.items():
+        want = evaluate_prompts(pipe, prompts, motion_coherence=g, combiner=c, **kw)
+        for key in ("direction_acc", "colour_acc", "visible_acc", "shape_kept_acc"):
+            assert got[key] == want[key], (g, c, key)
+        for a, b in zip(got["records"], want["records"]):
+            assert a.keys() == b.keys() and a["prompt"] == b["prompt"] and a["seed"] == b["seed"]
+            np.testing.assert_allclose(a["motion"], b["motion"], atol=1e-4)
+            assert a["min_object_pixels"] == b["min_object_pixels"] and a["shape_kept"] == pytest.approx(b["shape_kept"])
+    # the settings do differ: γ = 0 is the content stream alone, γ = 1 the integrated motion
+    motions = [[r["motion"] for r in by_setting[k]["records"]] for k in settings]
+    assert motions[0] != motions[1] and motions[1] != motions[2]

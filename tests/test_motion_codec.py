@@ -73,3 +73,58 @@ def test_bad_coherence(z, bad):
 def test_static_latents_cannot_estimate_scale():
     with pytest.raises(ValueError, match="do not change"):
         estimate_motion_scale(torch.ones(1, 4, 3, 2, 2))
+
+
+# ----------------------------------------------------------------------------- least-squares combiner
+@pytest.mark.parametrize("gamma", [1.0, 0.9, 0.5, 0.25])
+def test_least_squares_inverts_decompose_when_content_is_exact(z, gamma):
+    m = decompose_motion(z, motion_scale=3.0)
+    out = combine_motion(z, m, motion_scale=3.0, coherence=gamma, combiner="least_squares")
+    torch.testing.assert_close(out, z, atol=1e-5, rtol=1e-5)
+
+
+def test_least_squares_is_the_minimiser_of_its_objective(z):
+    m = torch.randn_like(z)
+    g, s = 0.6, 2.0
+    out = combine_motion(z, m, s, g, "least_squares").requires_grad_(True)
+    cost = (1 - g) * ((out - z) ** 2).sum() + g * ((out[:, :, 1:] - out[:, :, :-1] - m[:, :, 1:] / s) ** 2).sum()
+    (grad,) = torch.autograd.grad(cost, out)
+    assert grad.abs().max() < 1e-4  # a stationary point of a convex quadratic: its minimum
+    assert combine_motion(z, m, s, 0.0, "least_squares") is z
+
+
+def test_least_squares_gamma_one_is_the_limit_integrating_motion_at_the_content_mean(z):
+    m = torch.randn_like(z)
+    out = combine_motion(z, m, 2.0, 1.0, "least_squares")
+    torch.testing.assert_close(out[:, :, 1:] - out[:, :, :-1], m[:, :, 1:] / 2.0, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.mean(2), z.mean(2), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(combine_motion(z, m, 2.0, 1 - 1e-6, "least_squares"), out, atol=1e-3, rtol=1e-3)
+
+
+def test_least_squares_lifts_a_dim_first_frame_the_causal_filter_keeps():
+    # Content draws the same thing in every frame but frame 1, which it draws empty; motion says "nothing moves".
+    content = torch.ones(1, 1, 8, 2, 2)
+    content[:, :, 0] = 0.0
+    still = torch.zeros_like(content)
+    causal = combine_motion(content, still, 1.0, 0.75, "causal")
+    least = combine_motion(content, still, 1.0, 0.75, "least_squares")
+    assert float(causal[0, 0, 0].mean()) == 0.0  # the causal filter starts from content frame 1 as drawn
+    assert float(least[0, 0, 0].mean()) > 0.5  # here frame 1 weighs the other frames too
+    assert float(least[0, 0, 1:].min()) > 0.7  # (at some cost to the frames next to it)
+
+
+def test_least_squares_smooths_flicker_and_keeps_dtype():
+    clean = torch.ones(1, 1, 16, 4, 4)
+    flicker = clean + 0.5 * torch.randn(1, 1, 16, 4, 4, generator=torch.Generator().manual_seed(1))
+    out = combine_motion(flicker.half(), torch.zeros_like(flicker).half(), 1.0, 0.8, "least_squares")
+    tv = lambda v: (v[:, :, 1:] - v[:, :, :-1]).float().abs().mean()  # noqa: E731
+    assert out.dtype == torch.float16 and tv(out) < 0.5 * tv(flicker)
+    torch.testing.assert_close(MotionCombiner(1.0, 0.8, "least_squares")(flicker, 0 * flicker), out.float(),
+                               atol=1e-2, rtol=1e-2)  # fmt: skip
+
+
+def test_unknown_combiner(z):
+    with pytest.raises(DSDNInputError, match="combiner='spline'"):
+        combine_motion(z, z, 1.0, 0.5, "spline")
+    with pytest.raises(DSDNInputError, match="combiner="):
+        MotionCombiner(1.0, 0.5, "spline")

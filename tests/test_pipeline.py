@@ -45,7 +45,7 @@ def test_knobs_change_the_result_as_documented():
     perturb_trained_parts_(pipe)
     ref = pipe("a red ball", **gen_kwargs(output_type="latent")).frames
     for kw in (dict(content_lora_scale=0.0), dict(motion_coherence=0.0), dict(motion_prompt="moving left"),
-               dict(negative_prompt="blue"), dict(use_interaction=False)):  # fmt: skip
+               dict(negative_prompt="blue"), dict(use_interaction=False), dict(combiner="least_squares")):  # fmt: skip
         assert not torch.equal(pipe("a red ball", **gen_kwargs(output_type="latent", **kw)).frames, ref), kw
 
 
@@ -91,6 +91,25 @@ def test_guidance_has_a_model_default_that_an_explicit_value_overrides():
         type(pipe.adapter)(guidance_scale=-1.0)
 
 
+def test_combiner_has_a_model_default_that_an_explicit_value_overrides():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+
+    def run(**kw):
+        return pipe("a red ball", **gen_kwargs(output_type="latent", num_inference_steps=2, **kw)).frames
+
+    assert pipe.sampling_settings()["combiner"] == "causal"
+    causal = run()
+    assert torch.equal(causal, run(combiner="causal"))
+    pipe.adapter.register_to_config(combiner="least_squares")  # a model's own default
+    assert pipe.sampling_settings()["combiner"] == "least_squares"
+    least = run()
+    assert not torch.equal(least, causal) and torch.equal(least, run(combiner="least_squares"))
+    assert torch.equal(causal, run(combiner="causal"))
+    with pytest.raises(ValueError, match="combiner"):
+        type(pipe.adapter)(combiner="spline")
+
+
 def test_gamma_zero_is_content_only():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -124,6 +143,7 @@ BAD = [
     (dict(guidance_scale=float("nan")), "guidance_scale"),
     (dict(content_lora_scale=float("inf")), "content_lora_scale"),
     (dict(motion_coherence=1.5), "motion_coherence"),
+    (dict(combiner="spline"), "combiner"),
     (dict(output_type="gif"), "output_type"),
     (dict(motion_prompt=["a", "b", "c"]), "motion_prompt"),
 ]

@@ -151,3 +151,24 @@ def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir
         assert clips <= frames + 1e-9
     # the overall figures are the prompt-weighted means of the groups'
     assert abs(frames_all - sum(p * f for _, (p, f, _) in by_group) / 5) < 0.1
+
+
+def test_choose_motion_coherence_tries_every_combiner_and_writes_the_best(trained_model_dir, tmp_path):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model)
+    script = [sys.executable, str(ROOT / "scripts" / "choose_motion_coherence.py"), "--model", str(model)]
+    args = ["--prompts", "3", "--steps", "2", "--gammas", "0.5,1", "--combiners", "causal,least_squares",
+            "--motion-guidances", "7.5"]  # fmt: skip
+    res = subprocess.run([*script, *args, "--write"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = re.findall(r"gamma=(\S+)  combiner=(\S+)  motion-guidance=7.5  guidance=7.5  direction=(\S+)%", res.stdout)
+    assert [(g, c) for g, c, _ in rows] == [("0.50", "causal"), ("1.00", "causal"), ("0.50", "least_squares"),
+                                            ("1.00", "least_squares")]  # fmt: skip
+    best = re.search(r"best gamma=(\S+) combiner=(\S+) motion-guidance=7.5 guidance=7.5", res.stdout)
+    config = json.loads((model / "config.json").read_text())
+    assert (config["motion_coherence"], config["combiner"]) == (float(best[1]), best[2])
+    res = subprocess.run([*script, "--combiners", "spline"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "'spline' is not one of causal, least_squares" in res.stderr

@@ -16,8 +16,9 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 from .content_stream import DEFAULT_LORA_TARGETS, level_channels
+from .errors import check_choice
 from .interaction import DualStreamInteraction
-from .motion_codec import _check_scale
+from .motion_codec import COMBINERS, _check_scale
 from .motion_stream import MotionTextEmbedding, inflate_from_content, motion_unet_config
 
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -56,6 +57,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         lora_target_modules: attention projections of the base UNet that get the increment.
         motion_scale: ``s_m`` of the motion decomposer/combiner.
         motion_coherence: default ``γ`` of the motion combiner.
+        combiner: default motion combiner, ``"causal"`` or ``"least_squares"``
+            (see :mod:`dsdn.motion_codec`).
         motion_guidance_scale: default classifier-free guidance of the motion stream alone
             (``None``: the same as the content stream's).
         guidance_scale: default classifier-free guidance of the content stream (and of the motion
@@ -87,11 +90,13 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_pooled_text: bool = False,
         guidance_scale: float | None = None,
         interaction_locality: float = 0.0,
+        combiner: str = "causal",
     ):
         super().__init__()
         _check_scale(motion_scale)
         if not 0.0 <= motion_coherence <= 1.0:
             raise ValueError(f"motion_coherence={motion_coherence} is invalid: must be in [0, 1]")
+        check_choice("combiner", combiner, COMBINERS)
         if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):
             raise ValueError(f"motion_guidance_scale={motion_guidance_scale} is invalid: must be a finite number >= 0")
         if guidance_scale is not None and not 0.0 <= guidance_scale < float("inf"):

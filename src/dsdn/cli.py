@@ -54,6 +54,9 @@ def generate(
     ),
     lora_scale: float = typer.Option(1.0, help="Content increment step length λ (0 = base UNet only)."),
     motion_coherence: Optional[float] = typer.Option(None, help="Motion coherence γ in [0, 1] (default: the model's)."),
+    combiner: Optional[str] = typer.Option(
+        None, help="Motion combiner: causal (anchored on frame 1) or least_squares (default: the model's)."
+    ),
     motion_guidance: Optional[float] = typer.Option(
         None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
     ),
@@ -73,8 +76,8 @@ def generate(
         cfg = GenerateConfig(
             prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
             frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
-            motion_coherence=motion_coherence, motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps,
-            device=device,
+            motion_coherence=motion_coherence, combiner=combiner, motion_guidance=motion_guidance, scheduler=scheduler,
+            seed=seed, fps=fps, device=device,
         )  # fmt: skip
         path, sidecar = generate_video(cfg, progress=not quiet)
     except DSDNInputError as e:
@@ -260,6 +263,9 @@ def eval_toy_cmd(
     steps: int = typer.Option(25, help="Denoising steps."),
     seed: int = typer.Option(0, help="Prompt i uses seed + i."),
     motion_coherence: Optional[float] = typer.Option(None, help="Motion coherence γ in [0, 1] (default: the model's)."),
+    combiner: Optional[str] = typer.Option(
+        None, help="Motion combiner: causal (anchored on frame 1) or least_squares (default: the model's)."
+    ),
     guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance (default: the model's, else 7.5)."),
     motion_guidance: Optional[float] = typer.Option(
         None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
@@ -284,7 +290,7 @@ def eval_toy_cmd(
     from .pipeline import DSDNPipeline
 
     try:
-        from .errors import check_float, check_int
+        from .errors import check_choice, check_float, check_int
 
         check_int("prompts", prompts, 0)
         check_int("heldout_prompts", heldout_prompts, 0)
@@ -292,6 +298,10 @@ def eval_toy_cmd(
         check_int("seed", seed, 0)
         if motion_coherence is not None:
             check_float("motion_coherence", motion_coherence, 0.0, 1.0)
+        if combiner is not None:
+            from .motion_codec import COMBINERS
+
+            check_choice("combiner", combiner, COMBINERS)
         if motion_guidance is not None:
             check_float("motion_guidance", motion_guidance, 0.0)
         if guidance is not None:
@@ -307,9 +317,9 @@ def eval_toy_cmd(
     except DSDNInputError as e:
         _fail(str(e), debug)
     pipe.set_progress_bar_config(disable=True)
-    sampling = {"steps": steps, **pipe.sampling_settings(guidance, motion_guidance, motion_coherence)}
-    typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']}, "
-               f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
+    sampling = {"steps": steps, **pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner)}
+    typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
+               f"({sampling['combiner']} combiner), motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
     results = {"sampling": sampling}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
@@ -317,6 +327,7 @@ def eval_toy_cmd(
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
                              save_dir=sub, judge=classifier, streams=True, motion_coherence=sampling["motion_coherence"],
+                             combiner=sampling["combiner"],
                              motion_guidance_scale=sampling["motion_guidance_scale"],
                              guidance_scale=sampling["guidance_scale"])  # fmt: skip
         results[split] = r

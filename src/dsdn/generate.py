@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
+from .motion_codec import COMBINERS
 from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import check_output_path, save_video, write_sidecar
 
@@ -33,6 +34,7 @@ class GenerateConfig:
     guidance: float | None = None
     lora_scale: float = 1.0
     motion_coherence: float | None = None
+    combiner: str | None = None
     motion_guidance: float | None = None
     scheduler: str = "ddim"
     seed: int = 0
@@ -54,6 +56,8 @@ class GenerateConfig:
         check_float("lora_scale", self.lora_scale)
         if self.motion_coherence is not None:
             check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
+        if self.combiner is not None:
+            check_choice("combiner", self.combiner, COMBINERS)
         if self.motion_guidance is not None:
             check_float("motion_guidance", self.motion_guidance, 0.0)
         check_output_path(self.out)
@@ -109,7 +113,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     pipe.set_progress_bar_config(disable=not progress, desc="denoising")
     t_load = time.perf_counter() - t0
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
-    sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence)
+    sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner)
     out = pipe(
         cfg.prompt,
         negative_prompt=cfg.negative_prompt,
@@ -121,6 +125,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         guidance_scale=sampling["guidance_scale"],
         content_lora_scale=cfg.lora_scale,
         motion_coherence=sampling["motion_coherence"],
+        combiner=sampling["combiner"],
         motion_guidance_scale=sampling["motion_guidance_scale"],
         generator=generator,
         output_type="np",
@@ -134,6 +139,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         width=int(video.shape[2]),
         guidance=sampling["guidance_scale"],
         motion_coherence=sampling["motion_coherence"],
+        combiner=sampling["combiner"],
         motion_guidance=sampling["motion_guidance_scale"],
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),

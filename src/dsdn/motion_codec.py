@@ -7,9 +7,17 @@ operators are *our* choice (DESIGN.md §3), parameter-free and exactly invertibl
 * decomposer: ``m_1 = 0``, ``m_l = s_m · (z_l − z_{l−1})`` for ``l ≥ 2``. ``s_m`` is estimated
   once on training data so that motion latents have about unit variance
   (:func:`estimate_motion_scale`) and is stored in the model config.
-* combiner, a complementary filter: ``ẑ_1 = c_1``,
+* combiner, ``"causal"`` (DESIGN.md's complementary filter): ``ẑ_1 = c_1``,
   ``ẑ_l = (1−γ)·c_l + γ·(ẑ_{l−1} + m_l / s_m)``. ``γ = 0`` is pure content (frame-wise),
-  ``γ = 1`` integrates motion from frame 1; when content and motion agree the result is exact.
+  ``γ = 1`` integrates motion from frame 1.
+* combiner, ``"least_squares"`` (*ours*): the video closest to both streams at once,
+  ``ẑ = argmin_v (1−γ)·Σ_l ‖v_l − c_l‖² + γ·Σ_{l≥2} ‖v_l − v_{l−1} − m_l / s_m‖²``, a
+  tridiagonal ``F×F`` solve shared by every latent pixel. The causal filter takes frame 1 from
+  the content stream as drawn, so a dim or misplaced first content frame starts the video; here
+  every frame weighs all content frames. ``γ = 0`` is pure content; ``γ = 1`` (the limit)
+  integrates motion, offset so that its mean over frames is the content's.
+
+Both are exact when content and motion agree (``m = decompose(c)``).
 
 Tensors are ``(B, C, F, h, w)``; frames are dimension 2.
 """
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import invalid
+from .errors import check_choice, invalid
 
 
 def _check_scale(motion_scale: float) -> float:
@@ -36,22 +44,46 @@ def decompose_motion(content: torch.Tensor, motion_scale: float = 1.0) -> torch.
     return motion
 
 
+COMBINERS = ("causal", "least_squares")
+
+
 def combine_motion(
-    content: torch.Tensor, motion: torch.Tensor, motion_scale: float = 1.0, coherence: float = 0.5
+    content: torch.Tensor, motion: torch.Tensor, motion_scale: float = 1.0, coherence: float = 0.5,
+    combiner: str = "causal",
 ) -> torch.Tensor:
-    """Fold motion into content with coherence ``γ`` in [0, 1]; returns ``(B, C, F, h, w)``."""
+    """Fold motion into content with coherence ``γ`` in [0, 1] by ``combiner`` (one of
+    :data:`COMBINERS`, see the module docstring); returns ``(B, C, F, h, w)``."""
     s = _check_scale(motion_scale)
     g = float(coherence)
     if not 0.0 <= g <= 1.0:
         raise invalid("motion_coherence", coherence, "must be a number in [0, 1]")
+    check_choice("combiner", combiner, COMBINERS)
     if content.shape != motion.shape:
         raise ValueError(f"content {tuple(content.shape)} and motion {tuple(motion.shape)} shapes differ")
     if g == 0.0:
         return content
+    if combiner == "least_squares":
+        return _least_squares(content, motion / s, g)
     frames = [content[:, :, 0]]
     for l in range(1, content.shape[2]):
         frames.append((1.0 - g) * content[:, :, l] + g * (frames[-1] + motion[:, :, l] / s))
     return torch.stack(frames, dim=2)
+
+
+def _least_squares(content: torch.Tensor, steps: torch.Tensor, g: float) -> torch.Tensor:
+    """The ``"least_squares"`` combiner for ``0 < γ <= 1``; ``steps`` is ``m / s_m`` (frame 1's is unused)."""
+    f = content.shape[2]
+    diff = torch.eye(f, dtype=torch.float64)[1:] - torch.eye(f, dtype=torch.float64)[:-1]  # (F-1, F): v_l - v_{l-1}
+    if g == 1.0:  # the limit: integrated motion, offset to the content's mean over frames
+        path = torch.cat([torch.zeros_like(steps[:, :, :1]), steps[:, :, 1:].cumsum(2)], dim=2)
+        return path + (content - path).mean(dim=2, keepdim=True)
+    # Normal equations: ((1-γ)·I + γ·DᵀD) v = (1-γ)·c + γ·Dᵀ(m/s), solved once for all pixels.
+    solve = torch.linalg.inv((1.0 - g) * torch.eye(f, dtype=torch.float64) + g * diff.T @ diff)
+    content_part = ((1.0 - g) * solve).to(content)
+    motion_part = (g * solve @ diff.T).to(content)  # (F, F-1), applied to frames 2..F of the motion
+    return torch.einsum("gf,bcfhw->bcghw", content_part, content) + torch.einsum(
+        "gk,bckhw->bcghw", motion_part, steps[:, :, 1:]
+    )
 
 
 @torch.no_grad()
@@ -78,11 +110,13 @@ class MotionDecomposer(torch.nn.Module):
 class MotionCombiner(torch.nn.Module):
     """Module form of :func:`combine_motion`; ``coherence`` (γ) is the default, overridable per call."""
 
-    def __init__(self, motion_scale: float = 1.0, coherence: float = 0.5):
+    def __init__(self, motion_scale: float = 1.0, coherence: float = 0.5, combiner: str = "causal"):
         super().__init__()
         self.motion_scale = _check_scale(motion_scale)
         self.coherence = float(coherence)
+        check_choice("combiner", combiner, COMBINERS)
+        self.combiner = combiner
 
     def forward(self, content: torch.Tensor, motion: torch.Tensor, coherence: float | None = None) -> torch.Tensor:
         g = self.coherence if coherence is None else coherence
-        return combine_motion(content, motion, self.motion_scale, g)
+        return combine_motion(content, motion, self.motion_scale, g, self.combiner)

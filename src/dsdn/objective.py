@@ -102,6 +102,7 @@ def dsdn_loss(
     text_dropout: float = 0.1,
     combine_weight: float = 0.0,
     motion_coherence: float = 0.5,
+    combiner: str = "causal",
     generator: torch.Generator | None = None,
     snr_gamma: float = 0.0,
     motion_loss: str = "target",
@@ -123,6 +124,7 @@ def dsdn_loss(
         text_dropout: probability of replacing a video's text by the empty prompt.
         combine_weight: weight of the optional combiner reconstruction term.
         motion_coherence: ``γ`` used by that term.
+        combiner: the motion combiner used by that term (see :func:`~dsdn.motion_codec.combine_motion`).
         generator: makes timesteps, noises and dropout reproducible.
         snr_gamma: Min-SNR-γ weighting of both streams' errors (0 = off, unweighted; 5 is usual).
         motion_loss: ``"target"`` (the scheduler's prediction target, as for content) or ``"velocity"``
@@ -190,6 +192,7 @@ def dsdn_loss(
             _predicted_clean(scheduler, m_t, pred_m, t),
             motion_scale,
             motion_coherence,
+            combiner,
         )
         loss_comb = F.mse_loss(z_hat.float(), z0.float())
         loss = loss + combine_weight * loss_comb

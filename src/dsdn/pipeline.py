@@ -30,7 +30,7 @@ from .denoiser import DualStreamDenoiser
 from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
 from .frame_vae import FrameVAE
 from .loading import load_base
-from .motion_codec import combine_motion
+from .motion_codec import COMBINERS, combine_motion
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         return self.text_encoder(tok.input_ids.to(self.text_encoder.device))[0]
 
     def check_inputs(self, prompt, negative_prompt, motion_prompt, num_frames, height, width, steps, guidance_scale,
-                     content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size):  # fmt: skip
+                     content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt,
+                     decode_chunk_size):  # fmt: skip
         prompts = _check_prompt("prompt", prompt)
         negatives = None
         if negative_prompt is not None:  # may be blank: "" is the default unconditional text
@@ -294,6 +295,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         check_float("content_lora_scale", content_lora_scale)
         if motion_coherence is not None:
             check_float("motion_coherence", motion_coherence, 0.0, 1.0)
+        if combiner is not None:
+            check_choice("combiner", combiner, COMBINERS)
         check_choice("output_type", output_type, OUTPUT_TYPES)
         check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
         check_int("decode_chunk_size", decode_chunk_size, 1)
@@ -311,7 +314,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     def sampling_settings(
         self, guidance_scale: float | None = None, motion_guidance_scale: float | None = None,
-        motion_coherence: float | None = None,
+        motion_coherence: float | None = None, combiner: str | None = None,
     ) -> dict:
         """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
@@ -320,6 +323,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None
             else motion_guidance_scale,
             "motion_coherence": self.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
+            # Configs saved before the combiner was a choice hold the causal one.
+            "combiner": getattr(self.adapter.config, "combiner", "causal") if combiner is None else combiner,
         }  # fmt: skip
 
     def _step_kwargs(self, generator) -> dict:
@@ -340,6 +345,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         motion_guidance_scale: float | None = None,
         content_lora_scale: float = 1.0,
         motion_coherence: float | None = None,
+        combiner: str | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -365,6 +371,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 ``guidance_scale > 1``.
             content_lora_scale: λ, the content increment's step length (0 = base UNet only).
             motion_coherence: γ of the motion combiner in [0, 1] (default: the model's).
+            combiner: ``"causal"`` or ``"least_squares"`` (default: the model's; see
+                :mod:`dsdn.motion_codec`).
             generator: seeds every random draw (one generator, or one per video).
             latents: optional initial ``(content, motion)`` noise, each ``(B, C, F, h, w)``.
             output_type: ``"np"``, ``"pt"``, ``"pil"`` or ``"latent"``.
@@ -374,11 +382,11 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         """
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
-        settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence)
+        settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner)
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
-            content_lora_scale, motion_coherence, output_type, num_videos_per_prompt, decode_chunk_size,
+            content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt, decode_chunk_size,
         )  # fmt: skip
         # Sample with dropout off even when called from a training loop (validation samples).
         with _eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
@@ -434,7 +442,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                     bar.update()
 
             z, m = x.chunk(2)
-            video_latents = combine_motion(z, m, self.adapter.config.motion_scale, gamma)  # (B, C, F, h, w)
+            video_latents = combine_motion(z, m, self.adapter.config.motion_scale, gamma, settings["combiner"])  # (B, C, F, h, w)
             if output_type == "latent":
                 frames = video_latents
             else:

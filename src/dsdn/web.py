@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from .errors import DSDNInputError
+from .motion_codec import COMBINERS
 
 HOST = "127.0.0.1"
 
@@ -40,12 +41,13 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
 
-    def run(prompt, seed, frames, lora_scale, motion_coherence, steps, progress=gr.Progress(track_tqdm=True)):
+    def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, steps,
+            progress=gr.Progress(track_tqdm=True)):  # fmt: skip
         try:
             job = GenerateConfig(
                 prompt=prompt, model=model, out=str(out_dir / f"dsdn-{uuid.uuid4().hex[:8]}.mp4"), frames=int(frames),
                 steps=int(steps), lora_scale=float(lora_scale), motion_coherence=float(motion_coherence),
-                seed=int(seed), device=device,
+                combiner=combiner, seed=int(seed), device=device,
             )  # fmt: skip
             path, _ = generate_video(job, progress=True, pipe=pipe)
         except (DSDNInputError, TypeError, ValueError) as e:
@@ -65,9 +67,11 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
             lora = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="λ: content LoRA scale", elem_id="lora")
             gamma = gr.Slider(0.0, 1.0, value=float(cfg.motion_coherence), step=0.05, label="γ: motion coherence",
                               elem_id="gamma")  # fmt: skip
+            combiner = gr.Radio(list(COMBINERS), value=getattr(cfg, "combiner", "causal"), label="Motion combiner",
+                                elem_id="combiner")  # fmt: skip
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
-        button.click(run, [prompt, seed, frames, lora, gamma, steps], video, concurrency_limit=1)
+        button.click(run, [prompt, seed, frames, lora, gamma, combiner, steps], video, concurrency_limit=1)
     return demo
 
 

@@ -12,7 +12,7 @@ Method kinds (``kind:`` in the YAML):
   (``size``: pixels, default 64).
 * ``dsdn``: a DSDN model (``model:``, default the shipped one: a model folder or the run folder of
   ``dsdn train video``); ablations via ``use_interaction``, ``motion_coherence`` (γ),
-  ``content_lora_scale`` (λ), ``motion_guidance_scale``. With ``train_steps``, a ``model:`` run
+  ``combiner``, ``content_lora_scale`` (λ), ``motion_guidance_scale``. With ``train_steps``, a ``model:`` run
   folder that holds no model yet is first trained there with the shipped model's recipe for that
   many steps (e.g. DSDN on the peers' budget; see ``train_dsdn_like_shipped``).
 * ``framewise``: the same frozen base as a text-to-image model, independent noise per frame.
@@ -45,7 +45,7 @@ METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero", "animatediff", "
 #: Options each kind accepts besides ``name`` and ``kind``.
 _KIND_OPTIONS = {
     "real": {"size"},
-    "dsdn": {"model", "train_steps", "use_interaction", "motion_coherence", "content_lora_scale",
+    "dsdn": {"model", "train_steps", "use_interaction", "motion_coherence", "combiner", "content_lora_scale",
              "motion_guidance_scale"},
     "framewise": {"model"},
     "text2video-zero": {"model", "motion_field_strength"},

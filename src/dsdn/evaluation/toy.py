@@ -202,7 +202,6 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
                       **call_kwargs).frames  # fmt: skip
         alone = _stream_directions(pipe, last["content"], last["motion"]) if streams else None
         for i, (prompt, video) in enumerate(zip(chunk, frames)):
-            want, got = parse_prompt(prompt), judge_clip(video)
             if save_dir is not None:
                 from pathlib import Path
 
@@ -210,19 +209,62 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
 
                 Path(save_dir).mkdir(parents=True, exist_ok=True)
                 save_video(video, Path(save_dir) / f"{start + i:03d}_{prompt.replace(' ', '_')}.mp4", fps=8)
-            records.append({
-                "prompt": prompt, "seed": seed + start + i, "want_direction": want["motion"],
-                "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
-                "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
-                "shape_kept": got.shape_kept,
-            })  # fmt: skip
+            records.append(_judged_record(prompt, seed + start + i, video))
             if streams:
                 records[-1].update(alone[i])
             if judge is not None:
                 from .metrics import frame_consistency
 
-                records[-1].update(want_object=want["object"], object=judge.object_of(video),
+                records[-1].update(want_object=parse_prompt(prompt)["object"], object=judge.object_of(video),
                                    frame_consistency=frame_consistency(judge.frame_features(video)))  # fmt: skip
+    return _summary(records, judge is not None, streams)
+
+
+def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch: int = 8, num_frames: int = 8,
+                       steps: int = 25, progress: bool = True, **call_kwargs) -> dict:  # fmt: skip
+    """:func:`evaluate_prompts` for several ``(motion_coherence, combiner)`` settings at once.
+
+    γ and the combiner act only after denoising, so each clip is denoised once (prompt ``i`` with
+    seed ``seed + i``, as :func:`evaluate_prompts`) and its final streams are combined, decoded and
+    judged for every setting: the same videos as one :func:`evaluate_prompts` call per setting, at
+    a fraction of the cost. Returns ``{(γ, combiner): results}`` (accuracies and records).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..motion_codec import combine_motion
+
+    settings = [(float(g), c) for g, c in settings]
+    records = {key: [] for key in settings}
+    for start in tqdm(range(0, len(prompts), batch), desc="evaluating", disable=not progress):
+        chunk = prompts[start : start + batch]
+        gens = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
+        last = {}
+        pipe(chunk, num_frames=num_frames, num_inference_steps=steps, generator=gens, output_type="latent",
+             callback_on_step_end=lambda i, t, state: last.update(state), **call_kwargs)  # fmt: skip
+        for g, combiner in settings:
+            latents = combine_motion(last["content"], last["motion"], pipe.adapter.config.motion_scale, g, combiner)
+            with torch.no_grad():
+                video = pipe.frame_vae.decode(latents, chunk_size=16)  # as the pipeline decodes
+            frames = pipe.video_processor.postprocess_video(video.float(), output_type="np")
+            for i, (prompt, clip) in enumerate(zip(chunk, frames)):
+                records[(g, combiner)].append(_judged_record(prompt, seed + start + i, clip))
+    return {key: _summary(recs) for key, recs in records.items()}
+
+
+def _judged_record(prompt: str, seed: int, video: np.ndarray) -> dict:
+    """The per-clip record of :func:`evaluate_prompts`: what ``prompt`` asks for and what ``video`` shows."""
+    want, got = parse_prompt(prompt), judge_clip(video)
+    return {
+        "prompt": prompt, "seed": seed, "want_direction": want["motion"],
+        "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
+        "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
+        "shape_kept": got.shape_kept,
+    }  # fmt: skip
+
+
+def _summary(records: list[dict], judged: bool = False, streams: bool = False) -> dict:
+    """Accuracies over :func:`evaluate_prompts` records, and the records."""
     n = len(records)
     return {
         "clips": n,
@@ -231,7 +273,7 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
         "visible_acc": sum(r["visible_every_frame"] for r in records) / n,
         "shape_kept_acc": sum(r["shape_kept"] >= SHAPE_KEPT for r in records) / n,
         "direction_by_motion": direction_by_motion(records),
-        **({} if judge is None else {
+        **({} if not judged else {
             "object_acc": sum(r["object"] == r["want_object"] for r in records) / n,
             "frame_consistency": float(np.mean([r["frame_consistency"] for r in records])),
         }),  # fmt: skip
@@ -281,7 +323,7 @@ def _stream_directions(pipe, content, motion) -> list[dict]:
 
     from ..motion_codec import combine_motion
 
-    integrated = combine_motion(content, motion, pipe.adapter.config.motion_scale, 1.0)
+    integrated = combine_motion(content, motion, pipe.adapter.config.motion_scale, 1.0, "causal")
     with torch.no_grad():
         video = pipe.frame_vae.decode(torch.cat([content, integrated]))  # one decode for the chunk
     frames = pipe.video_processor.postprocess_video(video.float(), output_type="np")

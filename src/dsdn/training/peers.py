@@ -333,7 +333,7 @@ def train_dsdn_like_shipped(out: str | Path, steps: int, base: str | None = None
                             **overrides) -> Path:  # fmt: skip
     """DSDN trained with the shipped model's recipe (its ``training/video_run.json``) for ``steps``
     steps into ``out``, e.g. on the peers' budget; returns ``out/model``. The model samples with the
-    shipped model's γ and guidances (chosen for it by measurement, not re-tuned here).
+    shipped model's γ, combiner and guidances (chosen for it by measurement, not re-tuned here).
     ``overrides`` replace fields of the recipe (:class:`~dsdn.training.video.VideoTrainConfig`)."""
     from ..generate import default_model_dir
     from ..video_io import atomic_write_text
@@ -346,7 +346,8 @@ def train_dsdn_like_shipped(out: str | Path, steps: int, base: str | None = None
     if (model_dir / "config.json").is_file():  # (the main process only)
         sampling = json.loads((shipped / "config.json").read_text())
         config = json.loads((model_dir / "config.json").read_text())
-        config.update({k: sampling.get(k) for k in ("motion_coherence", "motion_guidance_scale", "guidance_scale")})
+        keys = ("motion_coherence", "combiner", "motion_guidance_scale", "guidance_scale")
+        config.update({k: sampling[k] for k in keys if k in sampling})
         atomic_write_text(model_dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     return model_dir
 
