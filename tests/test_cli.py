@@ -119,8 +119,10 @@ def test_info_describes_model_base_vocabulary_versions_and_device(trained_model_
     for needle in ("model: ", "LoRA rank", "DSDN parameters", "base: ", "vocabulary: open", "versions: ", "torch ",
                    "device: cpu"):  # fmt: skip
         assert needle in res.output
+    assert "(causal combiner)" in res.output  # a new model's default
     shipped = runner.invoke(app, ["info", "--words"], catch_exceptions=False)
     assert shipped.exit_code == 0 and "shipped default" in shipped.output
+    assert "(least_squares combiner)" in shipped.output
     assert "vocabulary: closed" in shipped.output and " circle " in shipped.output
     res = runner.invoke(app, ["info", "--model", str(tmp_path)])
     assert res.exit_code == 2 and "no config.json" in res.output and "Traceback" not in res.output

@@ -553,7 +553,8 @@ def info(
     motion = config.get("motion_unet_config", {})
     typer.echo(
         f"  motion stream: channels {motion.get('block_out_channels')}, {motion.get('sample_size')}-pixel latents; "
-        f"LoRA rank {config.get('lora_rank')}; motion coherence γ {config.get('motion_coherence')}; "
+        f"LoRA rank {config.get('lora_rank')}; motion coherence γ {config.get('motion_coherence')} "
+        f"({config.get('combiner', 'causal')} combiner); "
         f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
     )
     own = sorted(path.glob("*.safetensors"))
