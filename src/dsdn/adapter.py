@@ -58,7 +58,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_scale: ``s_m`` of the motion decomposer/combiner.
         motion_coherence: default ``γ`` of the motion combiner.
         combiner: default motion combiner, ``"causal"`` or ``"least_squares"``
-            (see :mod:`dsdn.motion_codec`).
+            (see :mod:`dsdn.motion_codec`); configs saved before it was a choice load as causal.
         motion_guidance_scale: default classifier-free guidance of the motion stream alone
             (``None``: the same as the content stream's).
         guidance_scale: default classifier-free guidance of the content stream (and of the motion

@@ -323,8 +323,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None
             else motion_guidance_scale,
             "motion_coherence": self.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
-            # Configs saved before the combiner was a choice hold the causal one.
-            "combiner": getattr(self.adapter.config, "combiner", "causal") if combiner is None else combiner,
+            "combiner": self.adapter.config.combiner if combiner is None else combiner,
         }  # fmt: skip
 
     def _step_kwargs(self, generator) -> dict:

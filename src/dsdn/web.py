@@ -67,7 +67,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
             lora = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="λ: content LoRA scale", elem_id="lora")
             gamma = gr.Slider(0.0, 1.0, value=float(cfg.motion_coherence), step=0.05, label="γ: motion coherence",
                               elem_id="gamma")  # fmt: skip
-            combiner = gr.Radio(list(COMBINERS), value=getattr(cfg, "combiner", "causal"), label="Motion combiner",
+            combiner = gr.Radio(list(COMBINERS), value=cfg.combiner, label="Motion combiner",
                                 elem_id="combiner")  # fmt: skip
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)

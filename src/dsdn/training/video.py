@@ -485,7 +485,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                 ddp_denoiser, z0, text, null_text, noise_scheduler, adapter.config.motion_scale,
                 motion_weight=cfg.motion_weight, text_dropout=cfg.text_dropout, combine_weight=cfg.combine_weight,
                 motion_coherence=adapter.config.motion_coherence,
-                combiner=getattr(adapter.config, "combiner", "causal"), generator=gen, snr_gamma=cfg.snr_gamma,
+                combiner=adapter.config.combiner, generator=gen, snr_gamma=cfg.snr_gamma,
                 motion_loss=cfg.motion_loss, **contrast,
             )  # fmt: skip
         loss = parts.loss
