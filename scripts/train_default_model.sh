@@ -23,6 +23,6 @@ cp "$OUT/runs/dsdn-tiny/run.json" "$dest.tmp/training/video_run.json"
 [ -f "$dest/MODEL_CARD.md" ] && cp "$dest/MODEL_CARD.md" "$dest.tmp/"
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
 
-python scripts/choose_motion_coherence.py --model "$dest" --gammas 0.5,0.75,0.9,1 --combiners causal,least_squares \
-    --motion-guidances 7.5,15,30,50 --prompts 64 --write | tee "$dest/training/motion_coherence.txt"
-dsdn eval toy --model "$dest" --prompts 48 --heldout-prompts 12 --json "$dest/training/toy_eval.json"
+python scripts/choose_sampling.py --model "$dest" --prompts 32 --write | tee "$dest/training/sampling_choice.txt"
+[ -f "$OUT/judge/judge_config.json" ] || dsdn eval train-judge --out "$OUT/judge"
+dsdn eval toy --model "$dest" --prompts 96 --heldout-prompts 12 --judge "$OUT/judge" --json "$dest/training/toy_eval.json"

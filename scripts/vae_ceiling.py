@@ -5,8 +5,8 @@ posterior mode, decode), which is the best any DSDN over that base can draw:
     python scripts/vae_ceiling.py [--base BASE] [--prompts 96] [--seeds 3]
 
 Each prompt is rendered with ``--seeds`` seeds (speed and background drawn per seed as in the quality
-benchmark's real row). Prints direction, colour and visible-every-frame accuracy of both, and the clips the
-round trip loses by colour and object kind.
+benchmark's real row). Prints direction, colour and visible-every-frame accuracy and the strict judge's clean
+rate (:mod:`dsdn.evaluation.clean`) of both, and the clips the round trip loses by colour and object kind.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 
 def main() -> None:
     from dsdn.evaluation.benchmark import _real_clip
+    from dsdn.evaluation.clean import judge_strict
     from dsdn.evaluation.toy import judge_clip, parse_prompt, toy_prompts
     from dsdn.frame_vae import FrameVAE
     from dsdn.generate import default_model_dir
@@ -35,9 +36,10 @@ def main() -> None:
 
     vae = FrameVAE(load_base(args.base)["vae"].eval())
     checks = {
-        "direction": lambda j, w: j.direction == w["motion"],
-        "colour": lambda j, w: j.colour == w["colour"],
-        "visible": lambda j, w: j.visible_every_frame,
+        "direction": lambda clip, j, w: j.direction == w["motion"],
+        "colour": lambda clip, j, w: j.colour == w["colour"],
+        "visible": lambda clip, j, w: j.visible_every_frame,
+        "clean": lambda clip, j, w: judge_strict(clip, w["colour"], w["motion"]).clean,
     }
     right = {k: Counter() for k in ("real", "vae")}
     lost = Counter()
@@ -53,7 +55,7 @@ def main() -> None:
             for name, clip in (("real", real), ("vae", back)):
                 j = judge_clip(clip)
                 for k, ok in checks.items():
-                    right[name][k] += bool(ok(j, want))
+                    right[name][k] += bool(ok(clip, j, want))
             if judge_clip(real).visible_every_frame and not judge_clip(back).visible_every_frame:
                 lost[f"{want['colour']} {'digit' if want['object'].startswith('digit') else want['object']}"] += 1
     for name, label in (("real", "real clips"), ("vae", "after the VAE")):

@@ -128,3 +128,26 @@ def test_unknown_combiner(z):
         combine_motion(z, z, 1.0, 0.5, "spline")
     with pytest.raises(DSDNInputError, match="combiner="):
         MotionCombiner(1.0, 0.5, "spline")
+
+
+@pytest.mark.parametrize("combiner", ["causal", "least_squares"])
+@pytest.mark.parametrize("gamma", [0.5, 1.0])
+def test_agree_streams_makes_the_streams_one_video(combiner, gamma):
+    from dsdn.motion_codec import agree_streams
+
+    g = torch.Generator().manual_seed(0)
+    c, m = torch.randn(2, 3, 6, 4, 4, generator=g), torch.randn(2, 3, 6, 4, 4, generator=g)
+    video = combine_motion(c, m, 2.0, gamma, combiner)
+    c1, m1 = agree_streams(c, m, 2.0, gamma, combiner, 1.0)
+    assert torch.allclose(c1, video, atol=1e-5) and torch.allclose(m1, decompose_motion(video, 2.0), atol=1e-5)
+    # once they agree, combining returns that video and agreeing again changes nothing
+    assert torch.allclose(combine_motion(c1, m1, 2.0, gamma, combiner), video, atol=1e-4)
+    c2, m2 = agree_streams(c1, m1, 2.0, gamma, combiner, 1.0)
+    assert torch.allclose(c2, c1, atol=1e-4) and torch.allclose(m2, m1, atol=1e-4)
+    # strength 0 leaves both as they were; strength 0.5 goes half way
+    c0, m0 = agree_streams(c, m, 2.0, gamma, combiner, 0.0)
+    assert torch.equal(c0, c) and torch.equal(m0, m)
+    ch, _ = agree_streams(c, m, 2.0, gamma, combiner, 0.5)
+    assert torch.allclose(ch, (c + video) / 2, atol=1e-5)
+    with pytest.raises(DSDNInputError, match="stream_sync"):
+        agree_streams(c, m, 2.0, gamma, combiner, 1.5)

@@ -173,3 +173,54 @@ def test_sampling_ignores_train_mode_and_restores_it():
     assert pipe.adapter.training
     pipe.adapter.eval()
     assert np.array_equal(a, pipe("a ball", **gen_kwargs()).frames)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "euler", "dpm++"])
+def test_stream_sync_leaves_the_streams_in_agreement(pipe, scheduler):
+    """At full sync both streams end as one video, so the combiner has nothing left to reconcile."""
+    from dsdn.motion_codec import combine_motion, decompose_motion
+
+    perturb_trained_parts_(pipe)
+    pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
+    s = pipe.adapter.config.motion_scale
+    last = {}
+    kw = gen_kwargs(num_inference_steps=6, output_type="latent", motion_coherence=0.5, combiner="least_squares",
+                    callback_on_step_end=lambda i, t, state: last.update(state))  # fmt: skip
+    synced = pipe("a red ball", stream_sync=1.0, **kw).frames
+    gap = lambda: float((decompose_motion(last["content"], s) - last["motion"]).abs().mean())  # noqa: E731
+    gap_synced = gap()
+    plain = pipe("a red ball", stream_sync=0.0, **kw).frames
+    assert gap_synced < 0.2 * gap()  # the last step's noise keeps them from agreeing exactly
+    assert torch.isfinite(synced).all() and not torch.allclose(synced, plain)
+    assert torch.allclose(combine_motion(last["content"], last["motion"], s, 0.5, "least_squares"), plain)
+
+
+def test_shared_noise_correlates_the_content_frames_and_zero_samples_as_before(pipe):
+    first = {}
+    kw = dict(num_inference_steps=1, output_type="latent", callback_on_step_end=lambda i, t, st: first.setdefault(i, st))
+    pipe.scheduler = make_scheduler("ddim", pipe.scheduler.config)
+    default = pipe("a red ball", **gen_kwargs(**kw)).frames
+    assert torch.equal(pipe("a red ball", shared_noise=0.0, **gen_kwargs(**kw)).frames, default)
+    out = {}
+    for rho in (0.0, 0.9):
+        pipe("a red ball", shared_noise=rho, **gen_kwargs(num_frames=8, num_inference_steps=1, output_type="latent",
+             callback_on_step_end=lambda i, t, st: out.__setitem__(rho, st["content"])))  # fmt: skip
+    def frame_corr(z):
+        f = z[0].permute(1, 0, 2, 3).reshape(z.shape[2], -1)
+        c = torch.corrcoef(f)
+        return float(c[~torch.eye(len(c), dtype=bool)].mean())
+    assert frame_corr(out[0.9]) > frame_corr(out[0.0]) + 0.3
+
+
+@pytest.mark.parametrize("name,value", [("stream_sync", 1.5), ("stream_sync", -0.1), ("shared_noise", 2.0),
+                                        ("shared_noise", float("nan"))])  # fmt: skip
+def test_bad_sync_and_shared_noise_are_one_line_errors(pipe, name, value):
+    with pytest.raises(DSDNInputError, match=name):
+        pipe("a red ball", **gen_kwargs(**{name: value}))
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_every_listed_scheduler_runs_with_stream_sync_and_shared_noise(pipe, name):
+    pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
+    out = pipe("a red ball", stream_sync=1.0, shared_noise=0.5, **gen_kwargs(num_inference_steps=3, output_type="pt"))
+    assert torch.isfinite(out.frames).all()

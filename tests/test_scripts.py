@@ -101,15 +101,19 @@ def test_compare_toy_evals_pairs_clips_and_tests_the_discordant_ones(tmp_path):
     for name, right in (("a", a), ("b", b)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"sampling": {}, "train": {"records": records(right)}}))
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
-                          str(tmp_path / "b.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
+                          str(tmp_path / "b.json"), "--attribute", "direction"], capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert "A 50.0%  B 60.0%" in res.stdout and "right only in A: 8  right only in B: 10" in res.stdout
+    assert "A 50.0% [" in res.stdout and "B 60.0% [" in res.stdout and "right only in A: 8  right only in B: 10" in res.stdout
     # exact two-sided McNemar for 8 vs 10: 2 * P(X <= 8), X ~ Binomial(18, 1/2)
     assert "p = 0.815" in res.stdout
     (tmp_path / "c.json").write_text(json.dumps({"sampling": {}, "train": {"records": records(a[:5])}}))
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
                           str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and "different prompts" in res.stderr
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
+                          str(tmp_path / "b.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode != 0 and "rerun dsdn eval toy" in res.stderr  # clean, the default, needs the strict records
 
 
 def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
@@ -118,9 +122,9 @@ def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
     assert res.returncode == 0, res.stderr
     real, vae, lost = res.stdout.splitlines()
     assert real.split()[:3] == ["real", "clips", "clips=6"]
-    assert real.split()[3:] == ["direction=100.0%", "colour=100.0%", "visible=100.0%"]  # the judge on real clips
+    assert real.split()[3:] == ["direction=100.0%", "colour=100.0%", "visible=100.0%", "clean=100.0%"]  # real clips
     figures = dict(cell.split("=") for cell in vae.split()[3:])
-    assert vae.startswith("after the VAE") and list(figures) == ["clips", "direction", "colour", "visible"]
+    assert vae.startswith("after the VAE") and list(figures) == ["clips", "direction", "colour", "visible", "clean"]
     assert figures["clips"] == "6" and all(0 <= float(figures[k].rstrip("%")) <= 100 for k in list(figures)[1:])
     visible = round(float(figures["visible"].rstrip("%")) * 6 / 100)
     # every real clip is visible, so the clips lost by the round trip are all the ones not visible after it
@@ -153,22 +157,51 @@ def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir
     assert abs(frames_all - sum(p * f for _, (p, f, _) in by_group) / 5) < 0.1
 
 
-def test_choose_motion_coherence_tries_every_combiner_and_writes_the_best(trained_model_dir, tmp_path):
+def test_choose_sampling_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_path):
     import json
     import shutil
 
     model = tmp_path / "model"
     shutil.copytree(trained_model_dir, model)
-    script = [sys.executable, str(ROOT / "scripts" / "choose_motion_coherence.py"), "--model", str(model)]
-    args = ["--prompts", "3", "--steps", "2", "--gammas", "0.5,1", "--combiners", "causal,least_squares",
-            "--motion-guidances", "7.5"]  # fmt: skip
+    script = [sys.executable, str(ROOT / "scripts" / "choose_sampling.py"), "--model", str(model)]
+    args = ["--prompts", "2", "--steps", "2", "--gammas", "0.5,1", "--combiners", "causal,least_squares",
+            "--syncs", "0,1", "--shared-noises", "0.5", "--motion-guidances", "7.5"]  # fmt: skip
     res = subprocess.run([*script, *args, "--write"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    rows = re.findall(r"gamma=(\S+)  combiner=(\S+)  motion-guidance=7.5  guidance=7.5  direction=(\S+)%", res.stdout)
-    assert [(g, c) for g, c, _ in rows] == [("0.50", "causal"), ("1.00", "causal"), ("0.50", "least_squares"),
-                                            ("1.00", "least_squares")]  # fmt: skip
-    best = re.search(r"best gamma=(\S+) combiner=(\S+) motion-guidance=7.5 guidance=7.5", res.stdout)
+    rows = re.findall(r"combiner=(\S+)  motion_coherence=(\S+)  stream_sync=(\S+)  shared_noise=0.5  "
+                      r"motion_guidance_scale=7.5  guidance_scale=7.5  .*clean=(\S+)%", res.stdout)  # fmt: skip
+    assert sorted((c, g, s) for c, g, s, _ in rows) == sorted(
+        (c, g, s) for c in ("causal", "least_squares") for g in ("0.5", "1") for s in ("0", "1"))
+    best = re.search(r"best combiner=(\S+)  motion_coherence=(\S+)  stream_sync=(\S+)  shared_noise=(\S+)", res.stdout)
+    assert float(best[4]) == 0.5
+    assert max(float(clean) for *_, clean in rows) == max(
+        float(clean) for c, g, s, clean in rows if (c, float(g), float(s)) == (best[1], float(best[2]), float(best[3])))
     config = json.loads((model / "config.json").read_text())
-    assert (config["motion_coherence"], config["combiner"]) == (float(best[1]), best[2])
-    res = subprocess.run([*script, "--combiners", "spline"], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 2 and "'spline' is not one of causal, least_squares" in res.stderr
+    assert (config["combiner"], config["motion_coherence"], config["stream_sync"], config["shared_noise"]) == (
+        best[1], float(best[2]), float(best[3]), 0.5)
+    for bad, needle in ((["--combiners", "spline"], "'spline' is not one of causal, least_squares"),
+                        (["--syncs", "2"], "--syncs: every value must be in [0.0, 1.0]"),
+                        (["--gammas", "x"], "not a comma-separated list")):  # fmt: skip
+        res = subprocess.run([*script, *bad], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 2 and needle in res.stderr, res.stderr
+
+
+def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "strips.png"
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "frame_strips.py"), "--model", str(trained_model_dir),
+                          "--out", str(out), "--prompts", "3", "--steps", "1", "--stream-sync", "1"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    image = Image.open(out)
+    assert image.height % 3 == 0 and image.width > 8 * image.height // 3  # three rows of eight frames
+    assert res.stdout.count("clean") + res.stdout.count("fails ") == 3
+
+
+def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "judge_real_clips.py"), "--limit", "40", "--mp4"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    first = res.stdout.splitlines()[0]
+    assert first.startswith("real clips=40  clean=") and float(first.split("clean=")[1].split("%")[0]) >= 95

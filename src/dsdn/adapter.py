@@ -59,6 +59,11 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_coherence: default ``γ`` of the motion combiner.
         combiner: default motion combiner, ``"causal"`` or ``"least_squares"``
             (see :mod:`dsdn.motion_codec`); configs saved before it was a choice load as causal.
+        stream_sync: default strength in [0, 1] with which sampling pulls both streams onto the
+            combiner's one video at every step (:func:`~dsdn.motion_codec.agree_streams`; 0 = only
+            at the end, as configs saved before it load).
+        shared_noise: default share in [0, 1] of the content stream's initial noise variance common
+            to all frames (0 = independent frames, as configs saved before it load).
         motion_guidance_scale: default classifier-free guidance of the motion stream alone
             (``None``: the same as the content stream's).
         guidance_scale: default classifier-free guidance of the content stream (and of the motion
@@ -91,12 +96,18 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         guidance_scale: float | None = None,
         interaction_locality: float = 0.0,
         combiner: str = "causal",
+        stream_sync: float = 0.0,
+        shared_noise: float = 0.0,
     ):
         super().__init__()
         _check_scale(motion_scale)
         if not 0.0 <= motion_coherence <= 1.0:
             raise ValueError(f"motion_coherence={motion_coherence} is invalid: must be in [0, 1]")
         check_choice("combiner", combiner, COMBINERS)
+        if not 0.0 <= stream_sync <= 1.0:
+            raise ValueError(f"stream_sync={stream_sync} is invalid: must be in [0, 1]")
+        if not 0.0 <= shared_noise <= 1.0:
+            raise ValueError(f"shared_noise={shared_noise} is invalid: must be in [0, 1]")
         if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):
             raise ValueError(f"motion_guidance_scale={motion_guidance_scale} is invalid: must be a finite number >= 0")
         if guidance_scale is not None and not 0.0 <= guidance_scale < float("inf"):

@@ -57,6 +57,13 @@ def generate(
     combiner: Optional[str] = typer.Option(
         None, help="Motion combiner: causal (anchored on frame 1) or least_squares (default: the model's)."
     ),
+    stream_sync: Optional[float] = typer.Option(
+        None, help="In [0, 1]: how far both streams are pulled onto the combiner's one video at every step "
+        "(0 = combined only at the end; default: the model's)."
+    ),
+    shared_noise: Optional[float] = typer.Option(
+        None, help="In [0, 1]: share of the content noise common to all frames (default: the model's)."
+    ),
     motion_guidance: Optional[float] = typer.Option(
         None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
     ),
@@ -76,7 +83,8 @@ def generate(
         cfg = GenerateConfig(
             prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
             frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
-            motion_coherence=motion_coherence, combiner=combiner, motion_guidance=motion_guidance, scheduler=scheduler,
+            motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
+            motion_guidance=motion_guidance, scheduler=scheduler,
             seed=seed, fps=fps, device=device,
         )  # fmt: skip
         path, sidecar = generate_video(cfg, progress=not quiet)
@@ -266,6 +274,13 @@ def eval_toy_cmd(
     combiner: Optional[str] = typer.Option(
         None, help="Motion combiner: causal (anchored on frame 1) or least_squares (default: the model's)."
     ),
+    stream_sync: Optional[float] = typer.Option(
+        None, help="In [0, 1]: how far both streams are pulled onto the combiner's one video at every step "
+        "(0 = combined only at the end; default: the model's)."
+    ),
+    shared_noise: Optional[float] = typer.Option(
+        None, help="In [0, 1]: share of the content noise common to all frames (default: the model's)."
+    ),
     guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance (default: the model's, else 7.5)."),
     motion_guidance: Optional[float] = typer.Option(
         None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
@@ -302,6 +317,10 @@ def eval_toy_cmd(
             from .motion_codec import COMBINERS
 
             check_choice("combiner", combiner, COMBINERS)
+        if stream_sync is not None:
+            check_float("stream_sync", stream_sync, 0.0, 1.0)
+        if shared_noise is not None:
+            check_float("shared_noise", shared_noise, 0.0, 1.0)
         if motion_guidance is not None:
             check_float("motion_guidance", motion_guidance, 0.0)
         if guidance is not None:
@@ -317,9 +336,12 @@ def eval_toy_cmd(
     except DSDNInputError as e:
         _fail(str(e), debug)
     pipe.set_progress_bar_config(disable=True)
-    sampling = {"steps": steps, **pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner)}
+    sampling = {"steps": steps, **pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner,
+                                                                 stream_sync, shared_noise)}
     typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
-               f"({sampling['combiner']} combiner), motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
+               f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
+               f"shared noise {sampling['shared_noise']}, "
+               f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
     results = {"sampling": sampling}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
@@ -327,7 +349,8 @@ def eval_toy_cmd(
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
                              save_dir=sub, judge=classifier, streams=True, motion_coherence=sampling["motion_coherence"],
-                             combiner=sampling["combiner"],
+                             combiner=sampling["combiner"], stream_sync=sampling["stream_sync"],
+                             shared_noise=sampling["shared_noise"],
                              motion_guidance_scale=sampling["motion_guidance_scale"],
                              guidance_scale=sampling["guidance_scale"])  # fmt: skip
         results[split] = r
@@ -336,8 +359,22 @@ def eval_toy_cmd(
         )  # fmt: skip
         extra += (f"  (direction of the content stream alone={r['content_stream_direction_acc']:.1%}, "
                   f"motion stream alone={r['motion_stream_direction_acc']:.1%})")  # fmt: skip
+        strict = r["strict"]
         typer.echo(
-            f"{split:8s} clips={r['clips']:3d}  direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
+            f"{split:8s} clips={r['clips']:3d}  CLEAN={r['clean_acc']:.1%}"
+            + (f" ({strict['clean_pixels']:.1%} without identity)" if "clean_pixels" in strict else "")
+            + f"  (one object={strict['one_object']:.1%}  "
+            f"no ghost={strict['no_ghost']:.1%}  same shape={strict['same_shape']:.1%}  "
+            f"same background={strict['same_background']:.1%}  "
+            f"direction={strict.get('direction_ok', float('nan')):.1%}  colour={strict['colour_ok']:.1%}"
+            + (f"  identity={strict['identity_ok']:.1%}" if "identity_ok" in strict else "") + ")"
+        )
+        typer.echo(f"{'':8s} by object kind: " + "; ".join(
+            f"{kind}s ({k['clips']}) clean {k['clean']:.1%}, same shape {k['same_shape']:.1%}, one object "
+            f"{k['one_object']:.1%}" + (f", identity {k['identity_ok']:.1%}" if "identity_ok" in k else "")
+            for kind, k in r["strict_by_kind"].items()))  # fmt: skip
+        typer.echo(
+            f"{'':8s} lenient: direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
             f"visible-every-frame={r['visible_acc']:.1%}  shape-kept={r['shape_kept_acc']:.1%}{extra}"
         )
         for label, k in (("", "direction_by_motion"), ("content stream alone, ", "content_stream_direction_by_motion"),
@@ -554,7 +591,8 @@ def info(
     typer.echo(
         f"  motion stream: channels {motion.get('block_out_channels')}, {motion.get('sample_size')}-pixel latents; "
         f"LoRA rank {config.get('lora_rank')}; motion coherence γ {config.get('motion_coherence')} "
-        f"({config.get('combiner', 'causal')} combiner); "
+        f"({config.get('combiner', 'causal')} combiner, stream sync {config.get('stream_sync', 0.0)}, "
+        f"shared noise {config.get('shared_noise', 0.0)}); "
         f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
     )
     own = sorted(path.glob("*.safetensors"))

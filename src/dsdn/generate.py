@@ -35,6 +35,8 @@ class GenerateConfig:
     lora_scale: float = 1.0
     motion_coherence: float | None = None
     combiner: str | None = None
+    stream_sync: float | None = None
+    shared_noise: float | None = None
     motion_guidance: float | None = None
     scheduler: str = "ddim"
     seed: int = 0
@@ -58,6 +60,10 @@ class GenerateConfig:
             check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
         if self.combiner is not None:
             check_choice("combiner", self.combiner, COMBINERS)
+        if self.stream_sync is not None:
+            check_float("stream_sync", self.stream_sync, 0.0, 1.0)
+        if self.shared_noise is not None:
+            check_float("shared_noise", self.shared_noise, 0.0, 1.0)
         if self.motion_guidance is not None:
             check_float("motion_guidance", self.motion_guidance, 0.0)
         check_output_path(self.out)
@@ -113,7 +119,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     pipe.set_progress_bar_config(disable=not progress, desc="denoising")
     t_load = time.perf_counter() - t0
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
-    sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner)
+    sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner,
+                                      cfg.stream_sync, cfg.shared_noise)
     out = pipe(
         cfg.prompt,
         negative_prompt=cfg.negative_prompt,
@@ -126,6 +133,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         content_lora_scale=cfg.lora_scale,
         motion_coherence=sampling["motion_coherence"],
         combiner=sampling["combiner"],
+        stream_sync=sampling["stream_sync"],
+        shared_noise=sampling["shared_noise"],
         motion_guidance_scale=sampling["motion_guidance_scale"],
         generator=generator,
         output_type="np",
@@ -140,6 +149,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         guidance=sampling["guidance_scale"],
         motion_coherence=sampling["motion_coherence"],
         combiner=sampling["combiner"],
+        stream_sync=sampling["stream_sync"],
+        shared_noise=sampling["shared_noise"],
         motion_guidance=sampling["motion_guidance_scale"],
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),

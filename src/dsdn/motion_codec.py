@@ -120,3 +120,24 @@ class MotionCombiner(torch.nn.Module):
     def forward(self, content: torch.Tensor, motion: torch.Tensor, coherence: float | None = None) -> torch.Tensor:
         g = self.coherence if coherence is None else coherence
         return combine_motion(content, motion, self.motion_scale, g, self.combiner)
+
+
+def agree_streams(
+    content: torch.Tensor, motion: torch.Tensor, motion_scale: float, coherence: float, combiner: str,
+    strength: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pull a content and a motion prediction ``(B, C, F, h, w)`` onto the one video the combiner makes of them.
+
+    Returns ``(c', m')`` with ``c' = (1−w)·c + w·v`` and ``m' = (1−w)·m + w·decompose(v)``, where
+    ``v = combine(c, m)`` and ``w`` is ``strength``; at ``w = 1`` the two streams agree exactly, so
+    combining them again returns ``v``. The pipeline applies this to both streams' predicted clean
+    latents at every denoising step (``stream_sync``), so that the streams are denoised towards
+    one video instead of being reconciled only at the end, where their disagreement would be
+    left in the video as a negative copy of the object (a ghost in the complementary colour).
+    """
+    w = float(strength)
+    if not 0.0 <= w <= 1.0:
+        raise invalid("stream_sync", strength, "must be a number in [0, 1]")
+    video = combine_motion(content, motion, motion_scale, coherence, combiner)
+    return content + w * (video - content), motion + w * (decompose_motion(video, motion_scale) - motion)
+

@@ -30,7 +30,7 @@ from .denoiser import DualStreamDenoiser
 from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
 from .frame_vae import FrameVAE
 from .loading import load_base
-from .motion_codec import COMBINERS, combine_motion
+from .motion_codec import COMBINERS, agree_streams, combine_motion
 
 logger = logging.getLogger(__name__)
 
@@ -314,7 +314,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     def sampling_settings(
         self, guidance_scale: float | None = None, motion_guidance_scale: float | None = None,
-        motion_coherence: float | None = None, combiner: str | None = None,
+        motion_coherence: float | None = None, combiner: str | None = None, stream_sync: float | None = None,
+        shared_noise: float | None = None,
     ) -> dict:
         """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
@@ -324,7 +325,30 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             else motion_guidance_scale,
             "motion_coherence": self.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
             "combiner": self.adapter.config.combiner if combiner is None else combiner,
+            "stream_sync": float(getattr(self.adapter.config, "stream_sync", 0.0) if stream_sync is None else stream_sync),
+            "shared_noise": float(getattr(self.adapter.config, "shared_noise", 0.0) if shared_noise is None
+                                  else shared_noise),
         }  # fmt: skip
+
+    def _clean_prediction_affine(self, t, index: int) -> tuple[float, float]:
+        """``(a, s)`` with ``x0 = (x − s·ε) / a`` for the scheduler's current sample ``x`` at step ``index``: exact
+        for the ᾱ-schedulers (DDIM, DDPM, DPM-Solver++, UniPC, PNDM) and for Euler's ``x = x0 + σ·ε``; for a
+        second-order σ-sampler's inner evaluation it is the outer step's σ (stream sync is a heuristic there)."""
+        if self.scheduler.config.get("prediction_type", "epsilon") != "epsilon":
+            raise DSDNInputError("stream_sync needs a scheduler with prediction_type 'epsilon'.")
+        sigmas = getattr(self.scheduler, "sigmas", None)
+        if float(self.scheduler.init_noise_sigma) != 1.0 and sigmas is not None:  # Euler-type: x = x0 + σ·ε
+            return 1.0, float(sigmas[index])
+        alpha = float(self.scheduler.alphas_cumprod[int(t)])
+        return alpha**0.5, (1.0 - alpha) ** 0.5
+
+    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength):
+        """Both streams' noise predictions after pulling their clean predictions onto one video."""
+        a, s = self._clean_prediction_affine(t, index)
+        z, m = x.chunk(2)
+        c0, m0 = (z - s * eps_c) / a, (m - s * eps_m) / a
+        c0, m0 = agree_streams(c0.float(), m0.float(), self.adapter.config.motion_scale, gamma, combiner, strength)
+        return ((z - a * c0.to(z)) / s), ((m - a * m0.to(m)) / s)
 
     def _step_kwargs(self, generator) -> dict:
         return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
@@ -345,6 +369,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         content_lora_scale: float = 1.0,
         motion_coherence: float | None = None,
         combiner: str | None = None,
+        stream_sync: float | None = None,
+        shared_noise: float | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -372,6 +398,14 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             motion_coherence: γ of the motion combiner in [0, 1] (default: the model's).
             combiner: ``"causal"`` or ``"least_squares"`` (default: the model's; see
                 :mod:`dsdn.motion_codec`).
+            stream_sync: in [0, 1], how far both streams' predicted clean latents are pulled, at every
+                step, onto the one video the combiner makes of them (:func:`~dsdn.motion_codec.agree_streams`);
+                0 combines them only at the end (default: the model's, else 0).
+            shared_noise: in [0, 1], the share of the content stream's initial noise variance that is
+                common to all frames (a mixed noise prior, as in VideoFusion and PYoCo): frames drawn
+                from correlated noise agree on the background and the object's look. The motion
+                stream's noise stays independent. Ignored when ``latents`` are given (default: the
+                model's, else 0).
             generator: seeds every random draw (one generator, or one per video).
             latents: optional initial ``(content, motion)`` noise, each ``(B, C, F, h, w)``.
             output_type: ``"np"``, ``"pt"``, ``"pil"`` or ``"latent"``.
@@ -381,7 +415,12 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         """
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
-        settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner)
+        if stream_sync is not None:
+            check_float("stream_sync", stream_sync, 0.0, 1.0)
+        if shared_noise is not None:
+            check_float("shared_noise", shared_noise, 0.0, 1.0)
+        settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner, stream_sync,
+                                          shared_noise)  # fmt: skip
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
@@ -389,7 +428,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         )  # fmt: skip
         # Sample with dropout off even when called from a training loop (validation samples).
         with _eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
-            gamma = float(settings["motion_coherence"])
+            gamma, sync = float(settings["motion_coherence"]), settings["stream_sync"]
             device = self._execution_device
             n = num_videos_per_prompt
             b = len(prompts) * n
@@ -412,6 +451,11 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             if latents is None:
                 z = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
                 m = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
+                rho = settings["shared_noise"]
+                if rho > 0.0:  # drawn after z and m, so that rho = 0 samples exactly as before
+                    common = randn_tensor(shape[:2] + (1,) + shape[3:], generator=generator, device=device,
+                                          dtype=self.unet.dtype)  # fmt: skip
+                    z = rho**0.5 * common + (1.0 - rho) ** 0.5 * z
             else:
                 z, m = (x.to(device=device, dtype=self.unet.dtype) for x in latents)
                 if z.shape != shape or m.shape != shape:
@@ -434,6 +478,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                         u_m, c_m = eps_m.chunk(2)
                         eps_c = u_c + guidance_scale * (c_c - u_c)
                         eps_m = u_m + motion_guidance_scale * (c_m - u_m)
+                    if sync > 0.0:
+                        eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, gamma, settings["combiner"], sync)
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         z_cur, m_cur = x.chunk(2)

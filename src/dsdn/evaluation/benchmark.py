@@ -12,7 +12,7 @@ Method kinds (``kind:`` in the YAML):
   (``size``: pixels, default 64).
 * ``dsdn``: a DSDN model (``model:``, default the shipped one: a model folder or the run folder of
   ``dsdn train video``); ablations via ``use_interaction``, ``motion_coherence`` (γ),
-  ``combiner``, ``content_lora_scale`` (λ), ``motion_guidance_scale``. With ``train_steps``, a ``model:`` run
+  ``combiner``, ``stream_sync``, ``shared_noise``, ``content_lora_scale`` (λ), ``motion_guidance_scale``. With ``train_steps``, a ``model:`` run
   folder that holds no model yet is first trained there with the shipped model's recipe for that
   many steps (e.g. DSDN on the peers' budget; see ``train_dsdn_like_shipped``).
 * ``framewise``: the same frozen base as a text-to-image model, independent noise per frame.
@@ -45,7 +45,8 @@ METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero", "animatediff", "
 #: Options each kind accepts besides ``name`` and ``kind``.
 _KIND_OPTIONS = {
     "real": {"size"},
-    "dsdn": {"model", "train_steps", "use_interaction", "motion_coherence", "combiner", "content_lora_scale",
+    "dsdn": {"model", "train_steps", "use_interaction", "motion_coherence", "combiner", "stream_sync", "shared_noise",
+             "content_lora_scale",
              "motion_guidance_scale"},
     "framewise": {"model"},
     "text2video-zero": {"model", "motion_field_strength"},
@@ -55,6 +56,7 @@ _KIND_OPTIONS = {
 PEER_KINDS = ("animatediff", "unet3d")
 #: Metric key -> (label, better, binary).
 METRICS = {
+    "clean_acc": ("clean", "higher", True),
     "warping_error": ("warping error", "lower", False),
     "static_flicker": ("static flicker", "lower", False),
     "dynamic_degree": ("dynamic degree", "closer to real", False),
@@ -316,11 +318,14 @@ class _Generators:
 def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
     """Every per-clip figure of the table for one clip ``(F, H, W, 3)``."""
     from .metrics import video_metrics
+    from .clean import judge_strict
     from .toy import judge_clip, parse_prompt
 
     out = video_metrics(video, judge=judge)
     want, got = parse_prompt(prompt), judge_clip(video)
     if want is not None:
+        identity = None if judge is None else judge.object_of(video) == want["object"]
+        out["clean_acc"] = float(judge_strict(video, want["colour"], want["motion"], identity).clean)
         out["direction_acc"] = float(got.direction == want["motion"])
         out["colour_acc"] = float(got.colour == want["colour"])
         if judge is not None:
@@ -454,7 +459,7 @@ def _verdict_lines(methods: dict, real: str, dsdn: str, others: list[str]) -> li
     else:
         why = "not within 20%: it moves less than real videos, so a lower warping error may only mean less motion"
     lines.append(f"{dsdn}'s dynamic degree is {dd_ratio:.0%} of the real videos' ({why}).")
-    align = [k for k in ("direction_acc", "colour_acc", "object_acc") if k in d]
+    align = [k for k in ("clean_acc", "direction_acc", "colour_acc", "object_acc") if k in d]
     for peer in others:
         p = methods[peer]
         we_d, we_p = d["warping_error"], p["warping_error"]

@@ -170,7 +170,7 @@ EVALUATION_PROMPTS = 96  # the most training-vocabulary prompts the docs report 
 
 
 def selection_prompts(count: int, seed: int = 1) -> list[str]:
-    """Training-vocabulary prompts for choosing sampling defaults (``scripts/choose_motion_coherence.py``): drawn
+    """Training-vocabulary prompts for choosing sampling defaults (``scripts/choose_sampling.py``): drawn
     like :func:`toy_prompts`, but never one of ``dsdn eval toy``'s first :data:`EVALUATION_PROMPTS` prompts,
     so that no default is picked on a prompt the evaluation reports."""
     return toy_prompts("train", count, seed, exclude=toy_prompts("train", EVALUATION_PROMPTS))
@@ -209,7 +209,7 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
 
                 Path(save_dir).mkdir(parents=True, exist_ok=True)
                 save_video(video, Path(save_dir) / f"{start + i:03d}_{prompt.replace(' ', '_')}.mp4", fps=8)
-            records.append(_judged_record(prompt, seed + start + i, video))
+            records.append(_judged_record(prompt, seed + start + i, video, judge))
             if streams:
                 records[-1].update(alone[i])
             if judge is not None:
@@ -252,10 +252,14 @@ def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch:
     return {key: _summary(recs) for key, recs in records.items()}
 
 
-def _judged_record(prompt: str, seed: int, video: np.ndarray) -> dict:
-    """The per-clip record of :func:`evaluate_prompts`: what ``prompt`` asks for and what ``video`` shows."""
+def _judged_record(prompt: str, seed: int, video: np.ndarray, classifier=None) -> dict:
+    """The per-clip record of :func:`evaluate_prompts`: what ``prompt`` asks for and what ``video`` shows
+    (``strict``: the strict judge's checks, :mod:`dsdn.evaluation.clean`; identity with a ``classifier``)."""
+    from .clean import judge_prompt
+
     want, got = parse_prompt(prompt), judge_clip(video)
     return {
+        "strict": judge_prompt(video, prompt, classifier).as_record(),
         "prompt": prompt, "seed": seed, "want_direction": want["motion"],
         "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
         "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
@@ -265,9 +269,15 @@ def _judged_record(prompt: str, seed: int, video: np.ndarray) -> dict:
 
 def _summary(records: list[dict], judged: bool = False, streams: bool = False) -> dict:
     """Accuracies over :func:`evaluate_prompts` records, and the records."""
+    from .clean import strict_rates, strict_rates_by_kind
+
     n = len(records)
+    strict = strict_rates(records)
     return {
         "clips": n,
+        "clean_acc": strict["clean"],
+        "strict": strict,
+        "strict_by_kind": strict_rates_by_kind(records),
         "direction_acc": sum(r["direction"] == r["want_direction"] for r in records) / n,
         "colour_acc": sum(r["colour"] == r["want_colour"] for r in records) / n,
         "visible_acc": sum(r["visible_every_frame"] for r in records) / n,

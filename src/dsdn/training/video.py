@@ -584,7 +584,9 @@ def _pipeline(base: dict, adapter):
 
 @torch.no_grad()
 def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Path) -> dict:
-    """Sample the validation prompts (seeded), write mp4s, and judge direction and colour by pixels."""
+    """Sample the validation prompts (seeded), write mp4s, and judge them by pixels: the lenient checks
+    (direction, colour, visibility, shape kept) and the strict judge's clean rate."""
+    from ..evaluation.clean import judge_strict
     from ..evaluation.toy import judge_clip, parse_prompt
     from ..video_io import save_video
 
@@ -601,13 +603,15 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
         if ema is not None:
             ema.restore(params)
     folder.mkdir(parents=True, exist_ok=True)
-    direction_ok = colour_ok = visible = shape = judged = 0
+    direction_ok = colour_ok = visible = shape = clean = judged = 0
     for i, (prompt, video) in enumerate(zip(cfg.validation_prompts, frames)):
         save_video(video, folder / f"{i:02d}_{prompt.replace(' ', '_')[:60]}.mp4", fps=8)
         want = parse_prompt(prompt)
-        got = judge_clip(video.transpose(0, 2, 1, 3) if cfg.toy_transpose else video)  # judged in the words' axes
+        video = video.transpose(0, 2, 1, 3) if cfg.toy_transpose else video  # judged in the words' axes
+        got = judge_clip(video)
         if want is None:
             continue
+        clean += judge_strict(video, want["colour"], want["motion"]).clean
         judged += 1
         direction_ok += got.direction == want["motion"]
         colour_ok += got.colour == want["colour"]
@@ -616,7 +620,8 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
     if not judged:
         return {"validation_clips": len(frames)}
     return {"val_direction_acc": direction_ok / judged, "val_colour_acc": colour_ok / judged,
-            "val_visible": visible / judged, "val_shape_kept": shape / judged, "validation_clips": judged}  # fmt: skip
+            "val_visible": visible / judged, "val_shape_kept": shape / judged, "val_clean": clean / judged,
+            "validation_clips": judged}  # fmt: skip
 
 
 def pipeline_from_checkpoint(base: str, checkpoint: str | Path, use_ema: bool = True):

@@ -1,0 +1,90 @@
+"""Frame strips to look at: one row of frames per clip, labelled with its prompt and the strict judge's verdict.
+
+    python scripts/frame_strips.py --out strips.png [--model DIR] [--prompts 12] [--seed 2000] [--heldout]
+        [--stream-sync 1 --shared-noise 0.5 ...]
+
+Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions); prompt ``i``
+uses seed ``seed + i``. Sampling options not given are the model's defaults. Each row's label ends with ``clean``
+or with the strict checks the clip fails (:mod:`dsdn.evaluation.clean`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+
+def strip_image(clips, labels, scale: int = 2, label_width: int = 260):
+    """A PIL image: one row per clip ``(F, H, W, 3)`` (uint8 or [0, 1]), its label on the left."""
+    from PIL import Image, ImageDraw
+
+    from dsdn.evaluation.metrics import as_uint8
+
+    rows = [np.concatenate([np.pad(f, ((1, 1), (1, 1), (0, 0)), constant_values=128) for f in as_uint8(c)], axis=1)
+            for c in clips]  # fmt: skip
+    grid = np.concatenate(rows, axis=0)
+    frames = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
+    canvas = Image.new("RGB", (frames.width + label_width, frames.height), (255, 255, 255))
+    canvas.paste(frames, (label_width, 0))
+    draw, row = ImageDraw.Draw(canvas), frames.height // len(clips)
+    for i, text in enumerate(labels):
+        draw.text((4, i * row + row // 2 - 6), text, fill=(0, 0, 0))
+    return canvas
+
+
+def verdict(j) -> str:
+    """``clean`` or the failed checks of a :class:`~dsdn.evaluation.clean.StrictJudgement`."""
+    failed = [name for name, ok in (("colour", j.colour_ok), ("one", j.one_object), ("ghost", not j.ghost),
+                                    ("shape", j.same_shape), ("background", j.same_background),
+                                    ("direction", j.direction_ok is not False), ("identity", j.identity_ok is not False))
+              if not ok]  # fmt: skip
+    return "clean" if not failed else "fails " + ",".join(failed)
+
+
+def main() -> None:
+    import torch
+
+    from dsdn.evaluation.clean import judge_prompt
+    from dsdn.evaluation.toy import toy_prompts
+    from dsdn.generate import resolve_model_dir
+    from dsdn.pipeline import DSDNPipeline
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, help="PNG to write")
+    ap.add_argument("--model", default=None, help="DSDN model folder (default: the shipped model)")
+    ap.add_argument("--prompts", type=int, default=12)
+    ap.add_argument("--prompt-seed", type=int, default=7, help="which draw of prompts (dsdn eval toy uses 0)")
+    ap.add_argument("--seed", type=int, default=2000)
+    ap.add_argument("--heldout", action="store_true")
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--judge", default=None, help="a judge from 'dsdn eval train-judge' (adds identity)")
+    for name in ("motion-coherence", "stream-sync", "shared-noise", "guidance", "motion-guidance"):
+        ap.add_argument(f"--{name}", type=float, default=None)
+    ap.add_argument("--combiner", default=None)
+    args = ap.parse_args()
+    classifier = None
+    if args.judge:
+        from dsdn.evaluation.judge import ToyJudge
+
+        classifier = ToyJudge.load(args.judge)
+    pipe = DSDNPipeline.from_pretrained(resolve_model_dir(args.model))
+    pipe.set_progress_bar_config(disable=True)
+    options = {"motion_coherence": args.motion_coherence, "stream_sync": args.stream_sync, "combiner": args.combiner,
+               "shared_noise": args.shared_noise, "guidance_scale": args.guidance,
+               "motion_guidance_scale": args.motion_guidance}  # fmt: skip
+    prompts = toy_prompts("heldout" if args.heldout else "train", args.prompts, args.prompt_seed)
+    clips, labels = [], []
+    for start in range(0, len(prompts), 8):
+        chunk = prompts[start : start + 8]
+        gens = [torch.Generator().manual_seed(args.seed + start + i) for i in range(len(chunk))]
+        frames = pipe(chunk, generator=gens, num_inference_steps=args.steps, output_type="np", **options).frames
+        for prompt, video in zip(chunk, frames):
+            clips.append(video)
+            labels.append(f"{prompt.removeprefix('a ')}: {verdict(judge_prompt(video, prompt, classifier))}")
+    strip_image(clips, labels).save(args.out)
+    print(f"wrote {args.out}: " + ", ".join(labels))
+
+
+if __name__ == "__main__":
+    main()

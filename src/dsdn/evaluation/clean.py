@@ -1,0 +1,259 @@
+"""The strict toy-world judge: is a clip what a person would accept for its prompt?
+
+A person shown "a red circle moving right" accepts a clip when it shows **one** red object,
+**nothing else** (no second object of another colour, no dark object-shaped hole), the object
+keeps its **size and outline** from frame to frame, it **moves the asked way**, and it **is** a
+circle. Each of these is a check on the frames' pixels, made per frame; *clean* is all of them
+together. The lenient checks of :mod:`dsdn.evaluation.toy` (mean flow over every bright pixel,
+mean colour) pass clips that show a ghost, a split or a swelling object; these do not.
+
+How the pixels are read (64×64 toy-world frames; other sizes are scaled):
+
+* **object colours**: a pixel belongs to a toy-world colour when it is within
+  :data:`COLOUR_RADIUS` (RGB distance) of it and nearer to it than to any other. Backgrounds
+  (every channel ≤ 90) are never that close to an object colour; a soft digit edge half blended
+  into the background is not either, so edges are simply not counted.
+* **blobs**: 8-connected components of a colour's pixels after a dilation by
+  :data:`JOIN_PIXELS` (the strokes of one digit join; two objects a few pixels apart do not).
+  A blob smaller than :data:`MIN_BLOB` pixels is speckle and ignored.
+* **one object**: in every frame the asked colour has exactly one blob, holding nearly all of its
+  pixels, and it is visible (:data:`MIN_OBJECT` pixels or more).
+* **ghost**: in some frame another object colour has a blob of at least :data:`GHOST_FRACTION` of
+  the asked object's area, or a *dark hole* does: a blob of pixels darker than any toy-world
+  background (max channel ≤ :data:`DARK_LEVEL`), which is how the VAE draws a negative white
+  object.
+* **same size and outline**: every frame's object area is within ``[1/SIZE_RATIO, SIZE_RATIO]``
+  of the median over frames, and its mask overlaps frame 1's, at the best integer shift, with
+  IoU ≥ :data:`OUTLINE_IOU` (objects in the toy world only translate).
+* **same background**: toy-world backgrounds never change; between consecutive frames, the
+  pixels away from every object (and hole) change by at most :data:`BACKGROUND_CHANGE` levels on
+  average (a plain background turning textured, or a texture re-drawn, fails).
+* **direction**: the object's centroid moves the asked way from the first frame to the last by at
+  least :data:`MIN_TRAVEL` pixels per frame on average, more along the asked axis than across
+  it, and in at least :data:`MONOTONE` of the frame steps (an object that jumps back and forth
+  fails).
+* **colour**: the asked colour owns most object-coloured pixels of the clip.
+* **identity** (with a :class:`~dsdn.evaluation.judge.ToyJudge`): the classifier names the asked
+  object; without one it is not judged and *clean* does not include it.
+
+Bouncing prompts are judged for all but direction (an 8-frame bounce has no single direction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..data.toy_world import COLOURS
+from .metrics import as_uint8
+
+COLOUR_RADIUS = 90.0  # RGB distance; the closest two object colours are ~175 apart
+EDGE_RADIUS = 130.0  # a bright pixel this near its nearest object colour is an edge of that colour's object
+EDGE_LEVEL = 110  # ... when its brightest channel reaches this (every background channel is <= 90)
+MIN_BLOB = 6  # pixels (at 64×64): smaller components are speckle
+JOIN_PIXELS = 2  # dilation that joins the strokes of one digit
+ONE_SHARE = 0.9  # the object's blob holds at least this share of its colour's pixels in a frame
+MIN_OBJECT = 12  # pixels: the object is visible in a frame
+GHOST_FRACTION = 0.25  # a blob of another colour (or a dark hole) this large, relative to the object, is a ghost
+DARK_LEVEL = 6  # max channel at or below this is darker than every toy-world background (plain 24, texture >= 10)
+SIZE_RATIO = 2.0
+BACKGROUND_CHANGE = 12.0  # mean absolute change (0-255, brightest channel) of the background between frames
+OUTLINE_IOU = 0.5
+MIN_TRAVEL = 0.5  # pixels per frame, first to last
+MONOTONE = 0.7  # share of frame steps along the asked way
+
+_NAMES = tuple(COLOURS)
+_REF = np.asarray([COLOURS[n] for n in _NAMES], np.float32)
+_AXES = {"right": (1, 1.0), "left": (1, -1.0), "down": (0, 1.0), "up": (0, -1.0)}  # (axis of (y, x), sign)
+
+
+@dataclass
+class StrictJudgement:
+    """What the strict judge sees in one clip; :attr:`clean` is the verdict."""
+
+    colour_ok: bool
+    one_object: bool
+    ghost: bool
+    size_stable: bool
+    outline_iou: float
+    background_change: float
+    direction_ok: bool | None  # None: the motion has no single direction (bouncing)
+    identity_ok: bool | None  # None: no classifier was given
+    travel: float  # pixels the object's centroid moved along the asked axis (signed, asked way > 0)
+
+    @property
+    def same_shape(self) -> bool:
+        return self.size_stable and self.outline_iou >= OUTLINE_IOU
+
+    @property
+    def same_background(self) -> bool:
+        return self.background_change <= BACKGROUND_CHANGE
+
+    @property
+    def clean_pixels(self) -> bool:
+        """Every check but identity (which needs a classifier)."""
+        checks = [self.colour_ok, self.one_object, not self.ghost, self.same_shape, self.same_background]
+        return all(checks) and self.direction_ok is not False
+
+    @property
+    def clean(self) -> bool:
+        return self.clean_pixels and self.identity_ok is not False
+
+    def as_record(self) -> dict:
+        return {**asdict(self), "same_shape": self.same_shape, "same_background": self.same_background,
+                "clean_pixels": self.clean_pixels, "clean": self.clean}  # fmt: skip
+
+
+def colour_labels(frames: np.ndarray, edges: bool = False) -> np.ndarray:
+    """``(F, H, W)`` int8: index into the toy-world colours of each pixel's object colour, -1 for none.
+
+    With ``edges``, also the fainter pixels of an object's soft edge (a digit's strokes blend into the
+    background): these join an object's parts, but never count as a ghost."""
+    px = as_uint8(frames).astype(np.float32)
+    dist = np.sqrt(((px[..., None, :] - _REF) ** 2).sum(-1))  # (F, H, W, 5)
+    nearest = dist.argmin(-1)
+    near = np.take_along_axis(dist, nearest[..., None], -1)[..., 0]
+    keep = near <= COLOUR_RADIUS
+    if edges:
+        keep |= (near <= EDGE_RADIUS) & (px.max(-1) >= EDGE_LEVEL)
+    return np.where(keep, nearest, -1).astype(np.int8)
+
+
+def _blobs(mask: np.ndarray, scale: float) -> list[np.ndarray]:
+    """Masks of the significant blobs of one frame's ``mask``, largest first."""
+    from scipy import ndimage
+
+    join = max(1, round(JOIN_PIXELS * scale))
+    grown = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool), iterations=join)
+    labels, n = ndimage.label(grown, structure=np.ones((3, 3), bool))
+    blobs = [mask & (labels == k) for k in range(1, n + 1)]
+    blobs = [b for b in blobs if b.sum() >= MIN_BLOB * scale**2]
+    return sorted(blobs, key=lambda b: -int(b.sum()))
+
+
+def _background_change(frames: np.ndarray, busy: np.ndarray) -> float:
+    """Largest over consecutive frame pairs of the mean absolute change of the pixels that are background
+    (not ``busy``, i.e. away from objects and holes) in both frames; 0 when no pixel is."""
+    from scipy import ndimage
+
+    frames = frames.astype(np.int16)
+    worst = 0.0
+    for f in range(len(frames) - 1):
+        away = ~ndimage.binary_dilation(busy[f] | busy[f + 1], structure=np.ones((3, 3), bool), iterations=2)
+        if away.any():
+            change = np.abs(frames[f + 1] - frames[f]).max(axis=-1)[away]
+            worst = max(worst, float(change.mean()))
+    return worst
+
+
+def _best_shift_iou(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.signal import fftconvolve
+
+    if not a.any() or not b.any():
+        return 0.0
+    overlap = np.rint(fftconvolve(b.astype(np.float32), a[::-1, ::-1].astype(np.float32), mode="full"))
+    return float((overlap / (a.sum() + b.sum() - overlap)).max())
+
+
+def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool | None = None) -> StrictJudgement:
+    """Judge ``frames`` (``(F, H, W, 3)``, uint8 or [0, 1]) against the asked ``colour`` and ``motion``.
+
+    ``identity_ok`` is the classifier's verdict on the object, if one was run (see :func:`judge_prompt`)."""
+    frames = as_uint8(frames)
+    n, h, w = frames.shape[:3]
+    scale = h / 64.0
+    want = _NAMES.index(colour)
+    labels = colour_labels(frames)
+    with_edges = colour_labels(frames, edges=True)
+    dark = frames.max(axis=-1) <= DARK_LEVEL
+
+    coloured = labels >= 0
+    colour_ok = bool(coloured.any()) and int((labels == want).sum()) * 2 > int(coloured.sum())
+
+    one, ghost = True, False
+    objects, areas = [], []
+    for f in range(n):
+        mine = labels[f] == want
+        blobs = [b & mine for b in _blobs(mine | (with_edges[f] == want), scale)]  # edges join, cores count
+        blobs = sorted((b for b in blobs if b.sum() >= MIN_BLOB * scale**2), key=lambda b: -int(b.sum()))
+        total = int(mine.sum())
+        main = blobs[0] if blobs else np.zeros_like(mine)
+        area = int(main.sum())
+        if len(blobs) != 1 or area < MIN_OBJECT * scale**2 or area < ONE_SHARE * total:
+            one = False
+        objects.append(main)
+        areas.append(area)
+        limit = max(MIN_BLOB * scale**2, GHOST_FRACTION * max(area, MIN_OBJECT * scale**2))
+        others = [(labels[f] == k) & ~mine for k in range(len(_NAMES)) if k != want] + [dark[f]]
+        if any(b.sum() >= limit for m in others for b in _blobs(m, scale)[:1]):
+            ghost = True
+
+    areas_a = np.asarray(areas, np.float64)
+    median = float(np.median(areas_a))
+    size_stable = median > 0 and bool(((areas_a >= median / SIZE_RATIO) & (areas_a <= median * SIZE_RATIO)).all())
+    outline = min(_best_shift_iou(objects[0], m) for m in objects[1:]) if n > 1 else 1.0
+
+    background = _background_change(frames, (with_edges >= 0) | dark)
+
+    direction_ok, travel = None, 0.0
+    if motion in _AXES:
+        axis, sign = _AXES[motion]
+        if all(a > 0 for a in areas):
+            centres = np.asarray([np.argwhere(m).mean(axis=0) for m in objects])  # (F, 2) as (y, x)
+            along = sign * np.diff(centres[:, axis])
+            across = np.diff(centres[:, 1 - axis])
+            travel = float(along.sum())
+            direction_ok = bool(
+                travel >= MIN_TRAVEL * scale * (n - 1)
+                and travel > abs(float(across.sum()))
+                and (along > 0).sum() >= MONOTONE * (n - 1)
+            )
+        else:
+            direction_ok = False
+    return StrictJudgement(
+        colour_ok=colour_ok, one_object=one, ghost=ghost, size_stable=size_stable, outline_iou=outline,
+        background_change=background, direction_ok=direction_ok, identity_ok=identity_ok, travel=travel,
+    )  # fmt: skip
+
+
+def judge_prompt(frames: np.ndarray, prompt: str, classifier=None) -> StrictJudgement:
+    """:func:`judge_strict` for a toy-world ``prompt``; with a ``classifier``
+    (:class:`~dsdn.evaluation.judge.ToyJudge`) identity is judged too."""
+    from .toy import parse_prompt
+
+    want = parse_prompt(prompt)
+    if want is None:
+        raise ValueError(f"prompt={prompt!r} is not a toy-world prompt (it must name a colour, an object and a motion)")
+    identity = None if classifier is None else classifier.object_of(frames) == want["object"]
+    return judge_strict(frames, want["colour"], want["motion"], identity)
+
+
+STRICT_CHECKS = ("colour_ok", "one_object", "no_ghost", "same_shape", "same_background", "direction_ok", "identity_ok",
+                 "clean_pixels", "clean")  # fmt: skip
+
+
+def strict_rates_by_kind(records: list[dict]) -> dict[str, dict]:
+    """:func:`strict_rates` of the clips of shapes and of digits apart (records with a ``prompt``), with ``clips``."""
+    out = {}
+    for kind in ("shape", "digit"):
+        subset = [r for r in records if ("digit" in r["prompt"]) == (kind == "digit")]
+        if subset:
+            out[kind] = {"clips": len(subset), **strict_rates(subset)}
+    return out
+
+
+def strict_rates(records: list[dict]) -> dict[str, float]:
+    """Share of records passing each check of :data:`STRICT_CHECKS` (records hold :meth:`StrictJudgement.as_record`
+    fields under ``"strict"``); checks judged on no record are left out, and so is ``clean_pixels`` when no
+    identity was judged (it is then ``clean``)."""
+    out = {}
+    judged_identity = any(r["strict"]["identity_ok"] is not None for r in records)
+    for key in STRICT_CHECKS:
+        if key == "clean_pixels" and not judged_identity:
+            continue
+        values = [(not r["strict"]["ghost"]) if key == "no_ghost" else r["strict"][key] for r in records]
+        values = [v for v in values if v is not None]
+        if values:
+            out[key] = sum(bool(v) for v in values) / len(values)
+    return out
