@@ -35,10 +35,7 @@ def strip_image(clips, labels, scale: int = 2, label_width: int = 260):
 
 def verdict(j) -> str:
     """``clean`` or the failed checks of a :class:`~dsdn.evaluation.clean.StrictJudgement`."""
-    failed = [name for name, ok in (("colour", j.colour_ok), ("one", j.one_object), ("ghost", not j.ghost),
-                                    ("shape", j.same_shape), ("background", j.same_background),
-                                    ("direction", j.direction_ok is not False), ("identity", j.identity_ok is not False))
-              if not ok]  # fmt: skip
+    failed = j.failed_checks()
     return "clean" if not failed else "fails " + ",".join(failed)
 
 

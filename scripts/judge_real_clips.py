@@ -37,10 +37,7 @@ def main() -> None:
             j = judge_strict(video, c, m)
             n += 1
             if not j.clean:
-                names = [name for name, ok in (("one object", j.one_object), ("ghost", not j.ghost),
-                                               ("same shape", j.same_shape), ("background", j.same_background),
-                                               ("direction", j.direction_ok is not False), ("colour", j.colour_ok))
-                         if not ok]  # fmt: skip
+                names = j.failed_checks()
                 failed.update(names)
                 bad.append(f"{c} {o} {m} {speed} {bg}: {', '.join(names)}")
     print(f"real clips={n}  clean={100 * (n - len(bad)) / n:.1f}%  failing checks: "

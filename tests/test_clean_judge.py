@@ -160,3 +160,9 @@ def test_strict_rates_by_kind_split_shapes_and_digits():
     by_kind = strict_rates_by_kind(records)
     assert by_kind["shape"]["clips"] == 1 and by_kind["shape"]["clean"] == 1.0
     assert by_kind["digit"]["clips"] == 2 and by_kind["digit"]["clean"] == 0.5
+
+
+def test_failed_checks_name_what_fails():
+    assert judge_strict(_base(), "red", "right").failed_checks() == []
+    assert judge_strict(_base()[::-1], "red", "right").failed_checks() == ["direction"]
+    assert "ghost" in judge_strict(_paste(_base(), COLOURS["green"], 20, 0, size=12), "red", "right").failed_checks()

@@ -328,8 +328,8 @@ def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
         out["clean_acc"] = float(judge_strict(video, want["colour"], want["motion"], identity).clean)
         out["direction_acc"] = float(got.direction == want["motion"])
         out["colour_acc"] = float(got.colour == want["colour"])
-        if judge is not None:
-            out["object_acc"] = float(judge.object_of(video) == want["object"])
+        if identity is not None:
+            out["object_acc"] = float(identity)
     out["visible_acc"] = float(got.visible_every_frame)
     out["shape_kept_acc"] = float(got.keeps_shape)
     return out

@@ -100,6 +100,13 @@ class StrictJudgement:
     def clean(self) -> bool:
         return self.clean_pixels and self.identity_ok is not False
 
+    def failed_checks(self) -> list[str]:
+        """Names of the checks this clip fails (empty when it is clean)."""
+        checks = (("colour", self.colour_ok), ("one object", self.one_object), ("ghost", not self.ghost),
+                  ("same shape", self.same_shape), ("background", self.same_background),
+                  ("direction", self.direction_ok is not False), ("identity", self.identity_ok is not False))
+        return [name for name, ok in checks if not ok]  # fmt: skip
+
     def as_record(self) -> dict:
         return {**asdict(self), "same_shape": self.same_shape, "same_background": self.same_background,
                 "clean_pixels": self.clean_pixels, "clean": self.clean}  # fmt: skip
@@ -185,7 +192,7 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
         objects.append(main)
         areas.append(area)
         limit = max(MIN_BLOB * scale**2, GHOST_FRACTION * max(area, MIN_OBJECT * scale**2))
-        others = [(labels[f] == k) & ~mine for k in range(len(_NAMES)) if k != want] + [dark[f]]
+        others = [labels[f] == k for k in range(len(_NAMES)) if k != want] + [dark[f]]
         if any(b.sum() >= limit for m in others for b in _blobs(m, scale)[:1]):
             ghost = True
 

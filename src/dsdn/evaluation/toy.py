@@ -209,13 +209,14 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
 
                 Path(save_dir).mkdir(parents=True, exist_ok=True)
                 save_video(video, Path(save_dir) / f"{start + i:03d}_{prompt.replace(' ', '_')}.mp4", fps=8)
-            records.append(_judged_record(prompt, seed + start + i, video, judge))
+            named = None if judge is None else judge.object_of(video)
+            records.append(_judged_record(prompt, seed + start + i, video, named))
             if streams:
                 records[-1].update(alone[i])
             if judge is not None:
                 from .metrics import frame_consistency
 
-                records[-1].update(want_object=parse_prompt(prompt)["object"], object=judge.object_of(video),
+                records[-1].update(want_object=parse_prompt(prompt)["object"], object=named,
                                    frame_consistency=frame_consistency(judge.frame_features(video)))  # fmt: skip
     return _summary(records, judge is not None, streams)
 
@@ -252,14 +253,16 @@ def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch:
     return {key: _summary(recs) for key, recs in records.items()}
 
 
-def _judged_record(prompt: str, seed: int, video: np.ndarray, classifier=None) -> dict:
+def _judged_record(prompt: str, seed: int, video: np.ndarray, named_object: str | None = None) -> dict:
     """The per-clip record of :func:`evaluate_prompts`: what ``prompt`` asks for and what ``video`` shows
-    (``strict``: the strict judge's checks, :mod:`dsdn.evaluation.clean`; identity with a ``classifier``)."""
-    from .clean import judge_prompt
+    (``strict``: the strict judge's checks, :mod:`dsdn.evaluation.clean`; identity when the classifier's
+    ``named_object`` is given)."""
+    from .clean import judge_strict
 
     want, got = parse_prompt(prompt), judge_clip(video)
+    identity = None if named_object is None else named_object == want["object"]
     return {
-        "strict": judge_prompt(video, prompt, classifier).as_record(),
+        "strict": judge_strict(video, want["colour"], want["motion"], identity).as_record(),
         "prompt": prompt, "seed": seed, "want_direction": want["motion"],
         "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
         "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
