@@ -90,14 +90,35 @@ def test_peer_resumes_after_a_kill_like_an_uninterrupted_run(toy_base_dir, tmp_p
     np.testing.assert_allclose(curve(tmp_path / "full"), curve(cut), rtol=1e-5)
 
 
-def test_peer_stops_at_its_wall_clock_budget(toy_base_dir, tmp_path):
-    model = _train("unet3d", toy_base_dir, tmp_path / "p", steps=10**6, budget_s=4.0)
+class _Clock:
+    """A stand-in for ``time.perf_counter`` that advances 1/8 s per reading (dyadic: sums are exact).
+
+    The peer loop reads the clock once per step to check its budget and once to log: 1/4 s per step."""
+
+    def __init__(self):
+        self.n = 0
+
+    def perf_counter(self):
+        self.n += 1
+        return self.n / 8
+
+
+@pytest.mark.parametrize(
+    ("budget_steps", "expected"),
+    [(23.75, 23),  # the probe's own 3 + 20 steps spend the budget: no step after it
+     (30.5, 30),  # budget / seconds per step, rounded down
+     (12.0, None)],  # the budget runs out during the probe
+)  # fmt: skip
+def test_peer_stops_at_its_wall_clock_budget(toy_base_dir, tmp_path, monkeypatch, budget_steps, expected):
+    monkeypatch.setattr(peers, "time", _Clock())
+    model = _train("unet3d", toy_base_dir, tmp_path / "p", steps=10**6, budget_s=budget_steps / 4)
     info = read_peer(model)
-    per_step = info["probe_seconds_per_step"]
-    if per_step is None:  # a very slow machine: the budget ran out during the timing probe
-        assert 1 <= info["steps"] <= peers.PROBE_WARMUP + peers.PROBE_STEPS
-    else:  # the budget became a step count: budget / the probe's seconds per step
-        assert info["steps"] == max(peers.PROBE_WARMUP + peers.PROBE_STEPS, int(4.0 / per_step))
+    if expected is None:
+        assert info["probe_seconds_per_step"] is None
+        assert info["steps"] < peers.PROBE_WARMUP + peers.PROBE_STEPS
+    else:
+        assert info["probe_seconds_per_step"] == 0.25
+        assert info["steps"] == expected
 
 
 def test_a_peer_is_refused_over_another_base_than_the_one_it_was_trained_on(toy_base_dir, tmp_path, caplog):

@@ -261,6 +261,8 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
                 logger.info("%.3f s per step: %d steps fit the %.0f s budget", seconds_per_step, total, cfg.budget_s)
                 bar.reset(total=total)
                 bar.update(step)
+                if step >= total:  # the budget is spent by the probe's own steps
+                    break
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * step / total))
         for group in optimizer.param_groups:
             group["lr"] = lr
