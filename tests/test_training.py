@@ -231,6 +231,89 @@ def test_the_base_can_take_its_vae_from_another_base(toy_base_dir, tmp_path):
         BaseTrainConfig(vae_from=str(tmp_path))
 
 
+def _tiny_base_config(out, **kw):
+    from dsdn.training.base import BaseTrainConfig
+
+    kw = {"vae_steps": 3, "vae_batch": 4, "unet_steps": 6, "unet_batch": 4, "checkpoint_every": 2,
+          "latent_pool_clips": 8, "size": 32, "text_width": 32, "unet_channels": (16, 32, 32), "vae_channels": (16, 16, 32), **kw}
+    return BaseTrainConfig(out=str(out), **kw)
+
+
+def _weights(base_dir):
+    return {f"{part}.{k}": v for part in ("vae", "text_encoder", "unet")
+            for k, v in load_file(str(next((base_dir / part).glob("*.safetensors")))).items()}  # fmt: skip
+
+
+def test_base_training_resumes_in_either_stage_as_if_never_stopped(tmp_path):
+    from dsdn.training.base import train_base
+
+    full = train_base(_tiny_base_config(tmp_path / "full"), progress=False)
+    cut = tmp_path / "cut"
+    with killed_after_checkpoint(2):  # in the VAE stage (3 steps)
+        train_base(_tiny_base_config(cut), progress=False)
+    with pytest.raises(DSDNInputError, match="--resume"):
+        train_base(_tiny_base_config(cut), progress=False)
+    with pytest.raises(DSDNInputError, match="other settings .*unet_lr"):
+        train_base(_tiny_base_config(cut, resume=True, unet_lr=1e-3), progress=False)
+    with killed_after_checkpoint(4):  # in the text+UNet stage (6 steps)
+        train_base(_tiny_base_config(cut, resume=True), progress=False)
+    train_base(_tiny_base_config(cut, resume=True), progress=False)
+    a, b = _weights(full), _weights(cut)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    records = [json.loads(line) for line in (cut / "train_log.jsonl").read_text().splitlines()]
+    uninterrupted = [json.loads(line) for line in (full / "train_log.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["step"]) for r in records if "loss" in r] == [
+        (r["stage"], r["step"]) for r in uninterrupted if "loss" in r]  # one curve: no step logged twice
+    np.testing.assert_allclose([r["loss"] for r in records if "loss" in r],
+                               [r["loss"] for r in uninterrupted if "loss" in r], rtol=1e-5)  # fmt: skip
+    assert [r["stage"] for r in records].count("done") == 1
+
+
+def test_base_resume_skips_a_damaged_newest_checkpoint(tmp_path, caplog):
+    from dsdn.training.base import train_base
+
+    out = tmp_path / "b"
+    with killed_after_checkpoint(4):
+        train_base(_tiny_base_config(out, checkpoint_every=1, vae_steps=2), progress=False)
+    newest = list_checkpoints(out / "checkpoints-unet")[-1]
+    assert newest.name.endswith("4")
+    (newest / tv.TRAINABLE_FILE).write_bytes(b"not a safetensors file")
+    train_base(_tiny_base_config(out, checkpoint_every=1, vae_steps=2, resume=True), progress=False)
+    assert "cannot be read" in caplog.text and (out / "model_index.json").is_file()
+
+
+def test_base_training_continues_from_another_base_and_refuses_a_foreign_one(toy_base_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from dsdn.training.base import train_base
+
+    start = tmp_path / "start"  # the test base with one UNet weight moved far from where a fresh run starts
+    shutil.copytree(toy_base_dir, start)
+    unet_file = lambda d: d / "unet" / "diffusion_pytorch_model.safetensors"  # noqa: E731
+    weights = load_file(str(unet_file(start)))
+    name = next(k for k in weights if k.endswith("conv_in.weight"))
+    weights[name] = weights[name] + 1.0
+    save_file(weights, str(unet_file(start)))
+    out = train_base(_tiny_base_config(tmp_path / "b", init_from=str(start), unet_steps=2), progress=False)
+    trained = load_file(str(unet_file(out)))
+    assert 0 < float((trained[name] - weights[name]).abs().max()) < 0.1  # trained further from the given weights
+    vae = lambda d: load_file(str(d / "vae" / "diffusion_pytorch_model.safetensors"))  # noqa: E731
+    assert all(torch.equal(vae(out)[k], v) for k, v in vae(start).items())  # the VAE is taken as it is
+    with pytest.raises(DSDNInputError, match="another shape"):
+        train_base(_tiny_base_config(tmp_path / "c", init_from=str(start), unet_channels=(16, 16, 32)), progress=False)
+    (start / "dsdn_vocabulary.txt").write_text("a\nb\n")
+    with pytest.raises(DSDNInputError, match="vocabulary"):
+        train_base(_tiny_base_config(tmp_path / "d", init_from=str(start)), progress=False)
+    with pytest.raises(DSDNInputError, match="init_from"):
+        _tiny_base_config(tmp_path / "e", init_from=str(tmp_path))
+    with pytest.raises(DSDNInputError, match="leave out vae_from"):
+        _tiny_base_config(tmp_path / "e", init_from=str(toy_base_dir), vae_from=str(toy_base_dir))
+
+
 def test_base_config_rejects_a_bad_token_weight():
     from dsdn.training.base import BaseTrainConfig
 
@@ -243,6 +326,8 @@ def test_base_config_rejects_a_bad_token_weight():
         BaseTrainConfig(text_bow_weight=-0.1)
     with pytest.raises(DSDNInputError, match="dprime_every"):
         BaseTrainConfig(dprime_every=-1)
+    with pytest.raises(DSDNInputError, match="checkpoint_every"):
+        BaseTrainConfig(checkpoint_every=-1)
 
 
 def test_the_base_learns_the_toy_world_version_it_is_given(monkeypatch, tmp_path, toy_base_dir):

@@ -115,9 +115,14 @@ def train_base_cmd(
     vae_from: Optional[str] = typer.Option(
         None, help="Take the VAE from this base folder instead of training one (skips the first stage)."
     ),
+    init_from: Optional[str] = typer.Option(
+        None, help="Start from this base's VAE, text encoder and UNet (train them further; skips the VAE stage)."
+    ),
     dprime_every: int = typer.Option(
         0, help="Also log the direction words' d' every N text+UNet steps (0: only at the end)."
     ),
+    checkpoint_every: int = typer.Option(500, help="Save a checkpoint of the running stage every N steps (0: never)."),
+    resume: bool = typer.Option(False, help="Continue from the newest checkpoint in --out."),
     device: Optional[str] = typer.Option(None, help="Torch device (default: CUDA when present, else CPU)."),
     seed: int = typer.Option(0, help="Seed of the world, the initialisation and the batches."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -131,8 +136,8 @@ def train_base_cmd(
         cfg = BaseTrainConfig(
             out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
             unet_batch=unet_batch, latent_pool_clips=latent_pool_clips, text_token_weight=text_token_weight,
-            text_bow_weight=text_bow_weight, toy_world=toy_world, vae_from=vae_from, dprime_every=dprime_every,
-            device=device,
+            text_bow_weight=text_bow_weight, toy_world=toy_world, vae_from=vae_from, init_from=init_from,
+            dprime_every=dprime_every, checkpoint_every=checkpoint_every, resume=resume, device=device,
         )  # fmt: skip
         path = train_base(cfg, progress=not quiet)
     except DSDNInputError as e:

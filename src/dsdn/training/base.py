@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
-from ..errors import check_choice, check_float, check_int, invalid
+from ..errors import DSDNInputError, check_choice, check_float, check_int, invalid
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,11 @@ class BaseTrainConfig:
     text_bow_weight: float = 0.0
     toy_world: str = "v1"
     vae_from: str | None = None
+    init_from: str | None = None
     dprime_every: int = 0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    resume: bool = False
     device: str | None = None
 
     def __post_init__(self):
@@ -64,8 +68,16 @@ class BaseTrainConfig:
         check_float("text_bow_weight", self.text_bow_weight, 0.0)
         check_choice("toy_world", self.toy_world, VERSIONS)
         check_int("dprime_every", self.dprime_every, 0)
+        check_int("checkpoint_every", self.checkpoint_every, 0)
+        check_int("keep_checkpoints", self.keep_checkpoints, 1)
         if self.vae_from is not None and not (Path(self.vae_from) / "vae" / "config.json").is_file():
             raise invalid("vae_from", self.vae_from, "must be a base folder with a vae/ subfolder")
+        if self.init_from is not None:
+            if self.vae_from is not None:
+                raise invalid("init_from", self.init_from, "takes the VAE from that base too: leave out vae_from")
+            parts = [Path(self.init_from) / d / "config.json" for d in ("vae", "text_encoder", "unet")]
+            if not all(p.is_file() for p in parts) or not (Path(self.init_from) / VOCABULARY_FILE).is_file():
+                raise invalid("init_from", self.init_from, "must be a base folder written by `dsdn train base`")
 
 
 def _device(cfg: BaseTrainConfig) -> torch.device:
@@ -125,6 +137,60 @@ def _cosine_lr(step: int, total: int, warmup: int = 100) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
 
 
+#: Run settings that a resumed run must share with the run it continues (the rest, e.g. the device, may change).
+_RESUME_KEYS = ("seed", "vae_steps", "vae_batch", "vae_lr", "unet_steps", "unet_batch", "unet_lr", "latent_pool_clips",
+                "num_frames", "size", "text_width", "unet_channels", "vae_channels", "text_token_weight",
+                "text_bow_weight", "toy_world", "vae_from", "init_from")  # fmt: skip
+
+
+class StageCheckpoints:
+    """Checkpoints of one training stage in ``out/checkpoints-<stage>``: the stage's modules, optimizer,
+    LR schedule and random-number states, so that a resumed stage draws the same batches and noise as an
+    uninterrupted one. Written atomically and pruned as DSDN's own checkpoints are."""
+
+    def __init__(self, cfg: BaseTrainConfig, stage: str, modules: dict[str, torch.nn.Module]):
+        self.folder = Path(cfg.out) / f"checkpoints-{stage}"
+        self.every, self.keep, self.modules = cfg.checkpoint_every, cfg.keep_checkpoints, modules
+        self.settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items() if k in _RESUME_KEYS}
+
+    def save(self, step: int, opt, sched, rng: np.random.Generator, gen: torch.Generator, last: bool) -> None:
+        """Save after ``step`` steps when it is a checkpoint step or the stage's ``last``."""
+        from .video import save_checkpoint
+
+        if not (last or (self.every and step % self.every == 0)):
+            return
+        weights = {f"{name}.{k}": v for name, m in self.modules.items() for k, v in m.state_dict().items()}
+        extra = {"numpy_rng": rng.bit_generator.state, "torch_generator": gen.get_state(), "settings": self.settings}
+        save_checkpoint(self.folder, step, weights, opt, sched, extra=extra, keep=self.keep)
+
+    def resume(self, opt, sched, rng: np.random.Generator, gen: torch.Generator) -> int:
+        """Load the newest intact checkpoint (an unreadable one is skipped with a warning); returns its step, 0
+        when there is none."""
+        from .video import list_checkpoints, load_checkpoint, remove_stale_temporaries
+
+        remove_stale_temporaries(self.folder)
+        for path in reversed(list_checkpoints(self.folder)):
+            try:
+                weights, state, _ = load_checkpoint(path)
+            except Exception as e:  # noqa: BLE001 (a damaged file raises what its reader raises)
+                logger.warning("skipping %s: it cannot be read (%s)", path, str(e).splitlines()[0] if str(e) else e)
+                continue
+            if state.get("settings") != self.settings:
+                changed = sorted(k for k in self.settings if state.get("settings", {}).get(k) != self.settings[k])
+                raise DSDNInputError(f"{path} is from a run with other settings ({', '.join(changed)}): "
+                                     "resume with the same ones, or give another --out.")  # fmt: skip
+            for name, m in self.modules.items():
+                prefix = f"{name}."
+                m.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["lr_scheduler"])
+            rng.bit_generator.state = state["numpy_rng"]
+            gen.set_state(state["torch_generator"])
+            logger.info("resumed from %s at step %d", path, state["step"])
+            return int(state["step"])
+        return 0
+
+
 def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True) -> float:
     """Reconstruction (L1 + MSE) + a small KL, as SD's VAE; returns the latent scaling factor."""
     rng = np.random.default_rng([cfg.seed, 1])
@@ -134,7 +200,10 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.vae_steps))
     vae.train()
     gen = torch.Generator().manual_seed(cfg.seed)
-    for step in tqdm(range(cfg.vae_steps), desc="vae", disable=not progress):
+    checkpoints = StageCheckpoints(cfg, "vae", {"vae": vae})
+    start = checkpoints.resume(opt, sched, rng, gen) if cfg.resume else 0
+    for step in tqdm(range(start, cfg.vae_steps), desc="vae", initial=start, total=cfg.vae_steps,
+                     disable=not progress):  # fmt: skip
         x, _ = _frames(world, rng, cfg.vae_batch)
         x = x.to(device)
         post = vae.encode(x).latent_dist
@@ -149,6 +218,7 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
         sched.step()
         if step % 50 == 0 or step == cfg.vae_steps - 1:
             log({"stage": "vae", "step": step, "loss": loss.item(), "kl": kl.item()})
+        checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.vae_steps)
     vae.eval()
     with torch.no_grad():
         x, _ = _frames(world, np.random.default_rng([cfg.seed, 2]), 256)
@@ -213,7 +283,11 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.unet_steps))
     text_encoder.train()
     unet.train()
-    for step in tqdm(range(cfg.unet_steps), desc="text+unet", disable=not progress):
+    trained = {"text_encoder": text_encoder, "unet": unet, "token_head": token_head, "bow_head": bow_head}
+    checkpoints = StageCheckpoints(cfg, "unet", {k: m for k, m in trained.items() if m is not None})
+    start = checkpoints.resume(opt, sched, rng, gen) if cfg.resume else 0
+    for step in tqdm(range(start, cfg.unet_steps), desc="text+unet", initial=start, total=cfg.unet_steps,
+                     disable=not progress):  # fmt: skip
         clip = rng.integers(latents.shape[0], size=cfg.unet_batch)
         frame = rng.integers(latents.shape[2], size=cfg.unet_batch)
         z0 = latents[torch.from_numpy(clip).to(device), :, torch.from_numpy(frame).to(device)]  # (B, C, h, w)
@@ -254,6 +328,7 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
             dprimes = direction_dprimes(text_encoder, tokenizer)
             log({"stage": "text+unet", "step": step + 1, "direction_dprime": dprimes})
             text_encoder.train()
+        checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.unet_steps)
     text_encoder.eval()
     unet.eval()
 
@@ -340,16 +415,70 @@ def direction_dprimes(text_encoder, tokenizer) -> dict[str, dict[str, float]]:
     }
 
 
+_LOG_STAGES = {"vae": 0, "text+unet": 1, "done": 2}
+
+
+def _keep_log_until(path: Path, resumed: dict[str, int]) -> float:
+    """On resume: drop the log records of what will be trained again (those of a stage at or after its newest
+    checkpoint's step, its stepless summaries, and those of every later stage), so that ``train_log.jsonl``
+    stays one curve; returns the last kept ``time_s``, so that time runs on across segments."""
+    from ..video_io import atomic_write_text
+
+    if not path.is_file():
+        return 0.0
+    stage = "text+unet" if "unet" in resumed else "vae"
+    start = resumed.get("unet" if stage == "text+unet" else "vae", 0)
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by the kill
+            continue
+        order = _LOG_STAGES.get(record.get("stage"), 2)
+        if order < _LOG_STAGES[stage] or (order == _LOG_STAGES[stage] and record.get("step", start) < start):
+            kept.append((line, record))
+    atomic_write_text(path, "".join(f"{line}\n" for line, _ in kept))
+    return max((r.get("time_s", 0.0) for _, r in kept), default=0.0)
+
+
+def _load_initial_base(components: dict, path: str, words: list[str]) -> None:
+    """Start from the VAE, text encoder and UNet of the base at ``path`` (same vocabulary and architecture)."""
+    if (Path(path) / VOCABULARY_FILE).read_text().split() != words:
+        raise DSDNInputError(f"init_from={path!r} has another vocabulary than this toy world: it cannot be continued.")
+    from ..loading import load_base
+
+    initial = load_base(path)
+    for name in ("vae", "text_encoder", "unet"):
+        try:
+            components[name].load_state_dict(initial[name].state_dict())
+        except RuntimeError as e:
+            raise DSDNInputError(
+                f"init_from={path!r}: its {name} has another shape than this run's settings "
+                f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); use that base's settings."
+            ) from e
+    components["vae"].register_to_config(scaling_factor=initial["vae"].config.scaling_factor)
+
+
 def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     """Run both stages and save a standard SD folder (plus ``dsdn_vocabulary.txt``) to ``cfg.out``."""
     from diffusers import StableDiffusionPipeline
 
     from ..video_io import package_versions
 
+    from .video import list_checkpoints
+
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "train_log.jsonl"
-    t0 = time.perf_counter()
+    newest = {stage: list_checkpoints(out / f"checkpoints-{stage}") for stage in ("vae", "unet")}
+    newest = {stage: int(found[-1].name.rsplit("-", 1)[1]) for stage, found in newest.items() if found}
+    if newest and not cfg.resume:
+        raise DSDNInputError(
+            f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out."
+        )
+    t0 = time.perf_counter() - (_keep_log_until(log_path, newest) if cfg.resume else 0.0)
+    if not cfg.resume:
+        log_path.unlink(missing_ok=True)
 
     def log(record: dict) -> None:
         record = {"time_s": round(time.perf_counter() - t0, 1), **record}
@@ -362,7 +491,10 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     world = ToyWorld(
         "train", length=100_000, num_frames=cfg.num_frames, size=cfg.size, seed=cfg.seed, version=cfg.toy_world
     )
-    if cfg.vae_from:
+    if cfg.init_from:
+        _load_initial_base(components, cfg.init_from, words)
+        log({"stage": "vae", "from": cfg.init_from, "scaling_factor": components["vae"].config.scaling_factor})
+    elif cfg.vae_from:
         from diffusers import AutoencoderKL
 
         # Built above all the same, so that the text encoder and UNet start as in a full run.
