@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4, help="frames per object and colour")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--guidance", type=float, default=7.5)
+    ap.add_argument("--toy-world", default="v1", help="toy-world version of the real reference frames")
     ap.add_argument("--json", default=None, help="also write the figures here")
     args = ap.parse_args()
 
@@ -48,7 +49,7 @@ def main() -> None:
             images = pipe(prompts, num_inference_steps=args.steps, guidance_scale=args.guidance, generator=gen,
                           output_type="np").images  # fmt: skip
             named = [judge.classes[i] for i in judge(judge._frames(images)).argmax(1).tolist()]
-            real = render_clip(ClipSpec(obj, colour, "right", seed=oi * 10 + ci), num_frames=2)[:1]
+            real = render_clip(ClipSpec(obj, colour, "right", seed=oi * 10 + ci, version=args.toy_world), num_frames=2)[:1]
             real_named = judge.classes[int(judge(judge._frames(real)).argmax(1))]
             for img, name in zip(images, named):
                 s = judge_strict(np.stack([img, img]), colour, "right")  # (only its per-frame checks are read)

@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--mp4", action="store_true", help="judge the clips after an H.264 round trip")
     ap.add_argument("--limit", type=int, default=None, help="judge only the first LIMIT clips")
+    ap.add_argument("--toy-world", default="v1", help="toy-world version (v3: larger objects)")
     args = ap.parse_args()
     failed, bad, n = Counter(), [], 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -31,7 +32,7 @@ def main() -> None:
         for k, (o, c, m, speed, bg, seed) in enumerate(combos):
             if args.limit is not None and k >= args.limit:
                 break
-            video = render_clip(ClipSpec(o, c, m, speed, bg, seed=1000 * k + seed))
+            video = render_clip(ClipSpec(o, c, m, speed, bg, seed=1000 * k + seed, version=args.toy_world))
             if args.mp4:
                 video = read_video(save_video(video, Path(tmp) / "clip.mp4", fps=8))
             j = judge_strict(video, c, m)

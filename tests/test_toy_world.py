@@ -97,8 +97,23 @@ def test_world_v2_names_each_direction_in_every_caption_and_bounces_both_ways():
     assert all("up" in c.split() for c in captions("v2", "up"))
     assert all("down" in c.split() for c in captions("v2", "down"))
     assert set(vocabulary()) >= {w for m in MOTIONS for c in captions("v2", m) for w in c.split()}
-    with pytest.raises(ValueError, match="version='v3'"):
-        ToyWorld(version="v3")
+    with pytest.raises(ValueError, match="version='v9'"):
+        ToyWorld(version="v9")
+
+
+def test_world_v3_draws_the_same_clips_with_objects_twice_as_large():
+    from dsdn.evaluation.clean import judge_strict
+
+    v1, v3 = ToyWorld(length=60, seed=3), ToyWorld(length=60, seed=3, version="v3")
+    for i in range(60):
+        a, b = v1[i], v3[i]
+        assert (a["object"], a["colour"], a["motion"], a["caption"]) == (b["object"], b["colour"], b["motion"],
+                                                                         b["caption"])  # fmt: skip
+        if a["background"] == "plain":  # the object's pixels (the plain background is 24 grey): 4 times as many
+            area = [float((np.abs(item["video"][0].astype(int) - 24).max(-1) > 0).sum()) for item in (a, b)]
+            assert 3.0 < area[1] / area[0] < 5.0, (a["object"], area)
+        if a["motion"] != "bouncing":  # and they move the same way
+            assert judge_strict(b["video"], b["colour"], b["motion"]).direction_ok
 
 
 def test_transposed_world_swaps_height_and_width_and_keeps_captions():

@@ -17,7 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-TOY_WORLD_HELP = "Toy-world version (with --data toy): v1, or v2 (mended captions and bounce; see the README)."
+TOY_WORLD_HELP = "Toy-world version (with --data toy): v1, v2 (mended captions and bounce) or v3 (larger objects)."
 
 
 def _setup_logging(debug: bool) -> None:
@@ -111,7 +111,7 @@ def train_base_cmd(
     text_bow_weight: float = typer.Option(
         0.0, help="Weight of a bag-of-words term: the caption's words must be read from the mean of its states."
     ),
-    toy_world: str = typer.Option("v1", help="Toy-world version whose frames and captions it learns: v1 or v2."),
+    toy_world: str = typer.Option("v1", help="Toy-world version whose frames and captions it learns: v1, v2 or v3."),
     vae_from: Optional[str] = typer.Option(
         None, help="Take the VAE from this base folder instead of training one (skips the first stage)."
     ),
@@ -439,6 +439,7 @@ def train_judge_cmd(
     steps: int = typer.Option(600, help="Training steps."),
     train_clips: int = typer.Option(3000, help="Real toy-world clips (train split) whose frames it learns from."),
     test_clips: int = typer.Option(400, help="Unseen real clips per split for the reported accuracy."),
+    toy_world: str = typer.Option("v1", help="Toy-world version whose frames it learns (v3: larger objects)."),
     seed: int = typer.Option(0, help="Seed of the data, the initialisation and the batches."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
@@ -449,7 +450,8 @@ def train_judge_cmd(
     from .evaluation.judge import JudgeTrainConfig, train_judge
 
     try:
-        cfg = JudgeTrainConfig(out=out, steps=steps, train_clips=train_clips, test_clips=test_clips, seed=seed)
+        cfg = JudgeTrainConfig(out=out, steps=steps, train_clips=train_clips, test_clips=test_clips,
+                               toy_world=toy_world, seed=seed)  # fmt: skip
         report = train_judge(cfg, progress=not quiet)
     except DSDNInputError as e:
         _fail(str(e), debug)

@@ -3,7 +3,7 @@
 Objects are real handwritten digits (scikit-learn's bundled ``load_digits``) and geometric
 shapes, in several colours, moving left, right, up, down or bouncing at two speeds over plain or
 textured backgrounds (texture makes flicker visible). Captions come from templates with
-synonyms. Two versions of the world exist (:data:`VERSIONS`). A named split holds out some
+synonyms. Three versions of the world exist (:data:`VERSIONS`). A named split holds out some
 (object, colour, motion) combinations for a compositional test. Every clip is a pure function of
 its :class:`ClipSpec` (seed included).
 """
@@ -58,10 +58,15 @@ _V1_PHRASES = {
 #: carries its direction word (as "left"/"right" do in both), bouncing names no direction, and the
 #: bounce starts anywhere on its path (up or down alike). Only bouncing clips' frames and the
 #: captions differ; v2's words are a subset of v1's, so a base trained on v1's vocabulary knows them.
-VERSIONS = ("v1", "v2")
+#: ``"v3"`` is v1 with objects twice as large (half the frame's side instead of a quarter): a digit's
+#: 8×8 bitmap then covers 8×8 latent cells of a 4×-downsampling VAE instead of 4×4.
+VERSIONS = ("v1", "v2", "v3")
+#: An object's side is the frame's side divided by this, per world version.
+OBJECT_DIVISOR = {"v1": 4, "v2": 4, "v3": 2}
 #: Motion phrases by world version.
 CAPTION_SETS = {
     "v1": _V1_PHRASES,
+    "v3": _V1_PHRASES,
     "v2": {
         **{m: _V1_PHRASES[m] for m in ("left", "right")},
         "up": ("moving up", "moves up", "rises up", "is moving up"),
@@ -144,7 +149,7 @@ def _positions(spec: ClipSpec, rng: np.random.Generator, num_frames: int, size: 
     t = np.arange(num_frames, dtype=np.float32)
     if spec.motion == "bouncing":
         x = np.full(num_frames, rng.uniform(0, room))
-        start = rng.uniform(0, room if spec.version == "v1" else 2 * room)  # v1: always on the rising half
+        start = rng.uniform(0, 2 * room if spec.version == "v2" else room)  # v1, v3: always on the rising half
         phase = (t * step + start) % (2 * room)
         y = np.where(phase <= room, room - phase, phase - room)  # a triangle wave: reflects at the walls
         return np.stack([y, x], 1)
@@ -163,7 +168,7 @@ def render_clip(spec: ClipSpec, num_frames: int = 8, size: int = 64) -> np.ndarr
     if num_frames < 2:
         raise ValueError(f"num_frames={num_frames} is invalid: must be >= 2")
     rng = np.random.default_rng(spec.seed)
-    obj = size // 4
+    obj = size // OBJECT_DIVISOR[spec.version]
     sprite = _sprite(spec, rng, obj)[..., None]  # (obj, obj, 1)
     colour = np.asarray(COLOURS[spec.colour], np.float32)
     bg = _background(spec, rng, size)
@@ -216,8 +221,8 @@ class ToyWorld:
         num_frames: 8 by default, up to 16.
         size: frame height and width in pixels.
         seed: world seed.
-        version: ``"v1"`` or ``"v2"`` (:data:`VERSIONS`): the same clips, but for bouncing ones' paths and
-            the captions.
+        version: ``"v1"``, ``"v2"`` or ``"v3"`` (:data:`VERSIONS`): v2 differs from v1 in bouncing clips'
+            paths and the captions, v3 in the objects' size.
         transpose: swap every clip's height and width, captions unchanged: "up"/"down" then name
             horizontal motion and "left"/"right" vertical motion (a diagnostic: does a model's
             trouble follow the words or the screen axis?).

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.toy_world import OBJECTS, ToyWorld
-from ..errors import DSDNInputError, check_int, invalid
+from ..data.toy_world import OBJECTS, VERSIONS, ToyWorld
+from ..errors import DSDNInputError, check_choice, check_int, invalid
 
 CONFIG_NAME = "judge_config.json"
 WEIGHTS_NAME = "judge.safetensors"
@@ -137,11 +137,13 @@ class JudgeTrainConfig:
     train_clips: int = 3000
     test_clips: int = 400
     size: int = 64
+    toy_world: str = "v1"
     seed: int = 0
 
     def __post_init__(self):
         for name in ("steps", "batch", "width", "train_clips", "test_clips", "size"):
             check_int(name, getattr(self, name), 1)
+        check_choice("toy_world", self.toy_world, VERSIONS)
         if self.width % 8:
             raise invalid("width", self.width, "must be a multiple of 8 (group normalisation in 8 groups)")
 
@@ -176,7 +178,8 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     judge = ToyJudge(width=cfg.width)
-    x, y = _real_frames(ToyWorld("train", cfg.train_clips, size=cfg.size, seed=cfg.seed), cfg.train_clips)
+    world = dict(size=cfg.size, version=cfg.toy_world)
+    x, y = _real_frames(ToyWorld("train", cfg.train_clips, seed=cfg.seed, **world), cfg.train_clips)
     opt = torch.optim.AdamW(judge.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -192,9 +195,9 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     report = {
         "train_loss": loss.item(),
         # Unseen clips: another seed of the training combinations, and the held-out combinations.
-        "test_train_split": accuracy_on(judge, ToyWorld("train", cfg.test_clips, size=cfg.size, seed=cfg.seed + 1),
+        "test_train_split": accuracy_on(judge, ToyWorld("train", cfg.test_clips, seed=cfg.seed + 1, **world),
                                         cfg.test_clips),  # fmt: skip
-        "test_heldout_split": accuracy_on(judge, ToyWorld("heldout", cfg.test_clips, size=cfg.size, seed=cfg.seed + 1),
+        "test_heldout_split": accuracy_on(judge, ToyWorld("heldout", cfg.test_clips, seed=cfg.seed + 1, **world),
                                           cfg.test_clips),  # fmt: skip
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "config": asdict(cfg),
