@@ -16,7 +16,7 @@ import json
 import numpy as np
 import torch
 
-from dsdn.data.toy_world import COLOURS, OBJECTS, ClipSpec, caption_for, render_clip
+from dsdn.data.toy_world import COLOURS, OBJECTS, ClipSpec, caption_for, object_scale, render_clip
 from dsdn.evaluation.clean import judge_strict
 from dsdn.evaluation.judge import ToyJudge
 from dsdn.evaluation.toy import LINEAR_MOTIONS
@@ -49,10 +49,12 @@ def main() -> None:
             images = pipe(prompts, num_inference_steps=args.steps, guidance_scale=args.guidance, generator=gen,
                           output_type="np").images  # fmt: skip
             named = [judge.classes[i] for i in judge(judge._frames(images)).argmax(1).tolist()]
-            real = render_clip(ClipSpec(obj, colour, "right", seed=oi * 10 + ci, version=args.toy_world), num_frames=2)[:1]
+            spec = ClipSpec(obj, colour, "right", seed=oi * 10 + ci, version=args.toy_world)
+            real = render_clip(spec, num_frames=2)[:1]
             real_named = judge.classes[int(judge(judge._frames(real)).argmax(1))]
             for img, name in zip(images, named):
-                s = judge_strict(np.stack([img, img]), colour, "right")  # (only its per-frame checks are read)
+                # (only its per-frame checks are read)
+                s = judge_strict(np.stack([img, img]), colour, "right", object_scale=object_scale(args.toy_world))
                 rows.append({"object": obj, "colour": colour, "identity": name == obj, "colour_ok": s.colour_ok,
                              "one_object": s.one_object, "no_ghost": not s.ghost, "real_identity": real_named == obj})
     out = {}

@@ -38,7 +38,11 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=32, help="selection prompts (none among the evaluation's)")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--write", action="store_true", help="store the best setting in the model's config.json")
+    ap.add_argument("--toy-world", default="v1", help="the toy world the model learned (v3: larger objects)")
     args = ap.parse_args()
+    from dsdn.data.toy_world import object_scale
+
+    scale = object_scale(args.toy_world)
 
     def floats(name, text, low=0.0, high=None):
         try:
@@ -66,15 +70,17 @@ def main() -> None:
     for rho, mg, cg in itertools.product(shared, mgs, cgs):
         common = {"shared_noise": rho, "motion_guidance_scale": mg, "guidance_scale": cg}
         posthoc = [(g, c) for c in combiners for g in gammas]
-        by_setting = evaluate_combiners(pipe, prompts, posthoc, seed=1000, steps=args.steps, progress=False,
-                                        stream_sync=0.0, **common) if 0.0 in syncs else {}  # fmt: skip
+        by_setting = {} if 0.0 not in syncs else evaluate_combiners(
+            pipe, prompts, posthoc, seed=1000, steps=args.steps, progress=False, object_scale=scale, stream_sync=0.0,
+            **common)  # fmt: skip
         for setting in grid:
             if (setting["shared_noise"], setting["motion_guidance_scale"], setting["guidance_scale"]) != (rho, mg, cg):
                 continue
             if setting["stream_sync"] == 0.0:
                 r = by_setting[(setting["motion_coherence"], setting["combiner"])]
             else:
-                r = evaluate_prompts(pipe, prompts, seed=1000, steps=args.steps, progress=False, **setting)
+                r = evaluate_prompts(pipe, prompts, seed=1000, steps=args.steps, progress=False, object_scale=scale,
+                                     **setting)  # fmt: skip
             results.append((setting, r))
             strict = r["strict"]
             print("  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items()) + "  "

@@ -1,7 +1,7 @@
 """Compare two ``dsdn eval toy --json`` results clip by clip (same prompts and seeds): the rate of one check
 (default: the strict judge's clean) of each, how many clips only one of them gets right, and the exact McNemar test on those discordant clips.
 
-    python scripts/compare_toy_evals.py A.json B.json [--split train] [--attribute clean]
+    python scripts/compare_toy_evals.py A.json B.json [--split train] [--attribute clean] [--common]
 
 With 48 or 96 clips, two accuracies a few points apart can come from the sampling noise alone; the paired test
 asks whether one model gets right more of the clips the other gets wrong than chance would give.
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("b")
     ap.add_argument("--split", default="train", help="train or heldout")
     ap.add_argument("--attribute", default="clean", choices=sorted(CHECKS))
+    ap.add_argument("--common", action="store_true", help="compare only the clips (prompt, seed) both files judged")
     args = ap.parse_args()
     records = []
     for path in (args.a, args.b):
@@ -54,9 +55,15 @@ def main() -> None:
             raise SystemExit(f"{path} has no {args.split!r} results (it has: {', '.join(k for k in data if k != 'sampling')})")
         records.append(data[args.split]["records"])
     ra, rb = records
+    if args.common:
+        both = {(r["prompt"], r["seed"]) for r in ra} & {(r["prompt"], r["seed"]) for r in rb}
+        ra, rb = ([r for r in rs if (r["prompt"], r["seed"]) in both] for rs in (ra, rb))
+        if not ra:
+            raise SystemExit("the two files judged no clip in common (prompt and seed)")
     key = [(r["prompt"], r["seed"]) for r in ra]
     if key != [(r["prompt"], r["seed"]) for r in rb]:
-        raise SystemExit("the two files judged different prompts or seeds: run both with the same --prompts/--seed")
+        raise SystemExit("the two files judged different prompts or seeds: run both with the same --prompts/--seed, "
+                         "or pass --common")  # fmt: skip
     check = CHECKS[args.attribute]
     if args.attribute not in ("direction", "colour", "visible", "shape") and not all("strict" in r for r in ra + rb):
         raise SystemExit(f"--attribute {args.attribute} needs the strict judge's records: rerun dsdn eval toy")

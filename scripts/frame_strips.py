@@ -59,12 +59,16 @@ def main() -> None:
     for name in ("motion-coherence", "stream-sync", "shared-noise", "guidance", "motion-guidance"):
         ap.add_argument(f"--{name}", type=float, default=None)
     ap.add_argument("--combiner", default=None)
+    ap.add_argument("--toy-world", default=None, help="the model's toy world (default: the judge's, else v1)")
     args = ap.parse_args()
     classifier = None
     if args.judge:
         from dsdn.evaluation.judge import ToyJudge
 
         classifier = ToyJudge.load(args.judge)
+    from dsdn.data.toy_world import object_scale
+
+    scale = object_scale(args.toy_world or (classifier.toy_world if classifier is not None else "v1"))
     pipe = DSDNPipeline.from_pretrained(resolve_model_dir(args.model))
     pipe.set_progress_bar_config(disable=True)
     options = {"motion_coherence": args.motion_coherence, "stream_sync": args.stream_sync, "combiner": args.combiner,
@@ -78,7 +82,7 @@ def main() -> None:
         frames = pipe(chunk, generator=gens, num_inference_steps=args.steps, output_type="np", **options).frames
         for prompt, video in zip(chunk, frames):
             clips.append(video)
-            labels.append(f"{prompt.removeprefix('a ')}: {verdict(judge_prompt(video, prompt, classifier))}")
+            labels.append(f"{prompt.removeprefix('a ')}: {verdict(judge_prompt(video, prompt, classifier, scale))}")
     strip_image(clips, labels).save(args.out)
     print(f"wrote {args.out}: " + ", ".join(labels))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def main() -> None:
-    from dsdn.data.toy_world import BACKGROUNDS, COLOURS, MOTIONS, OBJECTS, SPEEDS, ClipSpec, render_clip
+    from dsdn.data.toy_world import BACKGROUNDS, COLOURS, MOTIONS, OBJECTS, SPEEDS, ClipSpec, object_scale, render_clip
     from dsdn.evaluation.clean import judge_strict
     from dsdn.video_io import read_video, save_video
 
@@ -35,7 +35,7 @@ def main() -> None:
             video = render_clip(ClipSpec(o, c, m, speed, bg, seed=1000 * k + seed, version=args.toy_world))
             if args.mp4:
                 video = read_video(save_video(video, Path(tmp) / "clip.mp4", fps=8))
-            j = judge_strict(video, c, m)
+            j = judge_strict(video, c, m, object_scale=object_scale(args.toy_world))
             n += 1
             if not j.clean:
                 names = j.failed_checks()

@@ -19,6 +19,7 @@ import torch
 
 
 def main() -> None:
+    from dsdn.data.toy_world import object_scale
     from dsdn.evaluation.benchmark import _real_clip
     from dsdn.evaluation.clean import judge_strict
     from dsdn.evaluation.toy import judge_clip, parse_prompt, toy_prompts
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="real clips per prompt")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=64, help="frame size in pixels (the toy world's is 64)")
+    ap.add_argument("--toy-world", default="v1", help="toy-world version of the real clips (v3: larger objects)")
     args = ap.parse_args()
 
     vae = FrameVAE(load_base(args.base)["vae"].eval())
@@ -39,14 +41,16 @@ def main() -> None:
         "direction": lambda clip, j, w: j.direction == w["motion"],
         "colour": lambda clip, j, w: j.colour == w["colour"],
         "visible": lambda clip, j, w: j.visible_every_frame,
-        "clean": lambda clip, j, w: judge_strict(clip, w["colour"], w["motion"]).clean,
+        "clean": lambda clip, j, w: judge_strict(clip, w["colour"], w["motion"],
+                                                 object_scale=object_scale(args.toy_world)).clean,
     }
     right = {k: Counter() for k in ("real", "vae")}
     lost = Counter()
     n = 0
     for prompt in toy_prompts("train", args.prompts):
         want = parse_prompt(prompt)
-        clips = np.stack([_real_clip(prompt, s, args.frames, args.size) for s in range(args.seeds)])  # (S, F, H, W, 3)
+        clips = np.stack([_real_clip(prompt, s, args.frames, args.size, args.toy_world)
+                          for s in range(args.seeds)])  # (S, F, H, W, 3)
         x = torch.from_numpy(clips).permute(0, 4, 1, 2, 3) * 2 - 1  # (S, 3, F, H, W) in [-1, 1]
         y = vae.decode(vae.encode(x, sample=False))  # (S, 3, F, H, W)
         rec = ((y.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 4, 1).numpy()

@@ -5,20 +5,20 @@ import itertools
 import numpy as np
 import pytest
 
-from dsdn.data.toy_world import COLOURS, OBJECTS, ClipSpec, render_clip
+from dsdn.data.toy_world import COLOURS, OBJECTS, ClipSpec, object_scale, render_clip
 from dsdn.evaluation.clean import judge_prompt, judge_strict, strict_rates
 from dsdn.video_io import read_video, save_video
 
 LINEAR = ("left", "right", "up", "down")
 
 
-def _real_clips(count, motions=LINEAR):
+def _real_clips(count, motions=LINEAR, version="v1"):
     """``count`` real clips spread over objects, colours, motions, speeds and backgrounds."""
     combos = list(itertools.product(OBJECTS, COLOURS, motions, ("slowly", "quickly"), ("plain", "textured")))
     rng = np.random.default_rng(0)
     for k in rng.choice(len(combos), count, replace=False):
-        o, c, m, sp, bg = combos[k]
-        yield ClipSpec(o, c, m, sp, bg, seed=int(k)), render_clip(ClipSpec(o, c, m, sp, bg, seed=int(k)))
+        spec = ClipSpec(*combos[k], seed=int(k), version=version)
+        yield spec, render_clip(spec)
 
 
 def test_real_clips_are_clean():
@@ -80,6 +80,28 @@ def test_a_dark_hole_fails_on_a_textured_background():
 def test_a_duplicated_object_fails():
     j = judge_strict(_paste(_base(), COLOURS["red"], 22, 0), "red", "right")
     assert not j.one_object and not j.clean and not j.ghost
+
+
+def test_a_world_with_larger_objects_is_judged_at_its_scale():
+    scale = object_scale("v3")
+    clips = list(_real_clips(120, version="v3"))
+    dirty = [s for s, v in clips if not judge_strict(v, s.colour, s.motion, object_scale=scale).clean]
+    assert len(dirty) <= 1, dirty
+    video = render_clip(ClipSpec("square", "red", "right", "quickly", "plain", seed=1, version="v3"))
+    assert judge_strict(video, "red", "right", object_scale=scale).clean
+    cut = video.copy()  # a 6-pixel gap through the object: v3's digit pixels are 4 pixels, v1's 2
+    for f in range(len(cut)):
+        xs = np.nonzero((np.abs(video[f].astype(int) - COLOURS["red"]).sum(-1) < 30).any(0))[0]
+        middle = int(xs.mean())
+        cut[f, :, middle - 3 : middle + 3] = video[0, 0, 0]
+    assert judge_strict(cut, "red", "right", object_scale=scale).one_object
+    assert not judge_strict(cut, "red", "right").one_object
+    twice = video.copy()  # a small same-colour copy 12+ pixels above the object (rows 32-59 in every frame)
+    twice[:, 8:20, 28:40] = COLOURS["red"]
+    j = judge_strict(twice, "red", "right", object_scale=scale)
+    assert not j.one_object and not j.clean
+    ghost = _paste(video, COLOURS["green"], 0, 0, size=18)
+    assert judge_strict(ghost, "red", "right", object_scale=scale).ghost
 
 
 def test_a_static_clip_and_a_reversed_clip_fail_direction_only():

@@ -151,6 +151,16 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
     assert {"object", "want_object", "frame_consistency"} <= set(result["heldout"]["records"][0])
     res = runner.invoke(app, ["eval", "toy", "--judge", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "train-judge" in res.output
+    assert result["toy_world"] == "v1"  # the judge's world sets the strict judge's object scale
+    res = runner.invoke(app, ["eval", "toy", "--judge", str(judge), "--toy-world", "v3"])
+    assert res.exit_code == 2 and "learned toy world v1's objects" in res.output
+    judge3 = tmp_path / "judge-v3"
+    res = runner.invoke(app, ["eval", "train-judge", "--out", str(judge3), "--steps", "2", "--train-clips", "4",
+                              "--test-clips", "2", "--toy-world", "v3", "-q"], catch_exceptions=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["eval", "toy", "--prompts", "1", "--heldout-prompts", "0", "--steps", "2", "--judge",
+                              str(judge3), "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
+    assert res.exit_code == 0 and json.loads(out.read_text())["toy_world"] == "v3", res.output
 
 
 def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):

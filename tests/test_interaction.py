@@ -71,16 +71,23 @@ def test_exchange_is_bidirectional_and_per_frame():
     oc, om = block(hc, hm, num_frames=f)
     assert oc.shape == hc.shape and om.shape == hm.shape
     # Changing the motion state of frame 1 changes the content of frame 1 only (window 0).
+    # (A random change, not a constant one, which the blocks' normalisation would remove.)
     hm2 = hm.clone()
-    hm2[1] += 1.0
+    hm2[1] += torch.randn(hm2[1].shape)
     oc2, _ = block(hc, hm2, num_frames=f)
-    changed = (oc2 - oc).flatten(1).abs().amax(1) > 0
-    assert changed.tolist() == [False, True, False, False, False, False]
+    assert _changed_frames(oc, oc2) == [False, True, False, False, False, False]
     # ... and the content state drives motion.
     hc2 = hc.clone()
-    hc2[4] += 1.0
+    hc2[4] += torch.randn(hc2[4].shape)
     _, om2 = block(hc2, hm, num_frames=f)
-    assert ((om2 - om).flatten(1).abs().amax(1) > 0).tolist() == [False, False, False, False, True, False]
+    assert _changed_frames(om, om2) == [False, False, False, False, True, False]
+
+
+def _changed_frames(before, after):
+    """Per frame: changed clearly (> 1e-4), or not at all (bit-identical); anything between fails."""
+    diff = (after - before).flatten(1).abs().amax(1)
+    assert bool(((diff == 0) | (diff > 1e-4)).all()), diff
+    return (diff > 0).tolist()
 
 
 def test_temporal_window_reaches_neighbours_but_not_other_videos():
@@ -90,9 +97,9 @@ def test_temporal_window_reaches_neighbours_but_not_other_videos():
     hc, hm = torch.randn(2 * f, 8, 2, 2), torch.randn(2 * f, 8, 2, 2)
     oc, _ = block(hc, hm, num_frames=f)
     hm2 = hm.clone()
-    hm2[1] += 1.0  # video 0, frame 1
+    hm2[1] += torch.randn(hm2[1].shape)  # video 0, frame 1
     oc2, _ = block(hc, hm2, num_frames=f)
-    assert ((oc2 - oc).flatten(1).abs().amax(1) > 0).tolist() == [True, True, True, False, False, False]
+    assert _changed_frames(oc, oc2) == [True, True, True, False, False, False]
 
 
 def test_windowed_context_shape_and_edges():

@@ -150,6 +150,7 @@ OTHER_CASES = [
      "does not exist"),
     ("web-bad-port", ["web", "--port", "70000"], "port=70000"),
     ("eval-toy-negative-prompts", ["eval", "toy", "--prompts", "-1"], "prompts=-1"),
+    ("eval-toy-unknown-world", ["eval", "toy", "--toy-world", "v9"], "toy_world='v9'"),
     ("eval-toy-nothing-to-do", ["eval", "toy", "--prompts", "0", "--heldout-prompts", "0"], "nothing to evaluate"),
     ("eval-toy-coherence-above-one", ["eval", "toy", "--motion-coherence", "2"], "motion_coherence=2"),
     ("eval-toy-unknown-combiner", ["eval", "toy", "--combiner", "spline"], "combiner='spline'"),

@@ -111,6 +111,11 @@ def test_compare_toy_evals_pairs_clips_and_tests_the_discordant_ones(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
                           str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and "different prompts" in res.stderr
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "b.json"),
+                          str(tmp_path / "c.json"), "--attribute", "direction", "--common"], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr  # the 5 clips both judged: b gets 2 of them right, c all 5
+    assert "on 5 clips: A 40.0% [" in res.stdout and "right only in A: 0  right only in B: 3" in res.stdout
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
                           str(tmp_path / "b.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and "rerun dsdn eval toy" in res.stderr  # clean, the default, needs the strict records

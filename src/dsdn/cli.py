@@ -294,6 +294,9 @@ def eval_toy_cmd(
     judge: Optional[str] = typer.Option(
         None, help="A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
     ),
+    toy_world: Optional[str] = typer.Option(
+        None, help="Toy-world version the model learned (v3: larger objects; default: the judge's, else v1)."
+    ),
     json_out: Optional[str] = typer.Option(None, "--json", help="Write figures and per-clip records as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
@@ -332,11 +335,21 @@ def eval_toy_cmd(
             check_float("guidance", guidance, 0.0)
         if prompts + heldout_prompts == 0:
             raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
+        from .data.toy_world import VERSIONS, object_scale
+
+        if toy_world is not None:
+            check_choice("toy_world", toy_world, VERSIONS)
         classifier = None
         if judge is not None:
             from .evaluation.judge import ToyJudge
 
             classifier = ToyJudge.load(judge)
+            if toy_world is not None and classifier.toy_world != toy_world:
+                raise DSDNInputError(
+                    f"judge={judge!r} learned toy world {classifier.toy_world}'s objects, not {toy_world}'s: "
+                    f"train one with: dsdn eval train-judge --toy-world {toy_world}"
+                )
+        world = toy_world or (classifier.toy_world if classifier is not None else "v1")
         pipe = DSDNPipeline.from_pretrained(resolve_model_dir(model))
     except DSDNInputError as e:
         _fail(str(e), debug)
@@ -347,13 +360,14 @@ def eval_toy_cmd(
                f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
                f"shared noise {sampling['shared_noise']}, "
                f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
-    results = {"sampling": sampling}
+    results = {"sampling": sampling, "toy_world": world}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
             continue
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
-                             save_dir=sub, judge=classifier, streams=True, motion_coherence=sampling["motion_coherence"],
+                             save_dir=sub, judge=classifier, streams=True, object_scale=object_scale(world),
+                             motion_coherence=sampling["motion_coherence"],
                              combiner=sampling["combiner"], stream_sync=sampling["stream_sync"],
                              shared_noise=sampling["shared_noise"],
                              motion_guidance_scale=sampling["motion_guidance_scale"],

@@ -63,6 +63,13 @@ _V1_PHRASES = {
 VERSIONS = ("v1", "v2", "v3")
 #: An object's side is the frame's side divided by this, per world version.
 OBJECT_DIVISOR = {"v1": 4, "v2": 4, "v3": 2}
+
+
+def object_scale(version: str) -> float:
+    """How much larger the objects of world ``version`` are than v1's (1 for v1 and v2, 2 for v3)."""
+    return OBJECT_DIVISOR["v1"] / OBJECT_DIVISOR[version]
+
+
 #: Motion phrases by world version.
 CAPTION_SETS = {
     "v1": _V1_PHRASES,

@@ -172,7 +172,7 @@ class BenchmarkSpec:
 
 
 # ------------------------------------------------------------------------------------------ methods
-def _real_clip(prompt: str, seed: int, frames: int, size: int) -> np.ndarray:
+def _real_clip(prompt: str, seed: int, frames: int, size: int, version: str = "v1") -> np.ndarray:
     from ..data.toy_world import ClipSpec, render_clip
     from .toy import parse_prompt
 
@@ -181,7 +181,7 @@ def _real_clip(prompt: str, seed: int, frames: int, size: int) -> np.ndarray:
         raise DSDNInputError(f"method kind 'real' needs toy-world prompts (object, colour, motion); got {prompt!r}")
     rng = np.random.default_rng([seed, 7])
     spec = ClipSpec(want["object"], want["colour"], want["motion"], speed=str(rng.choice(["slowly", "quickly"])),
-                    background=str(rng.choice(["plain", "textured"])), seed=seed)  # fmt: skip
+                    background=str(rng.choice(["plain", "textured"])), seed=seed, version=version)  # fmt: skip
     return render_clip(spec, frames, size).astype(np.float32) / 255.0
 
 

@@ -127,11 +127,12 @@ def colour_labels(frames: np.ndarray, edges: bool = False) -> np.ndarray:
     return np.where(keep, nearest, -1).astype(np.int8)
 
 
-def _blobs(mask: np.ndarray, scale: float) -> list[np.ndarray]:
-    """Masks of the significant blobs of one frame's ``mask``, largest first."""
+def _blobs(mask: np.ndarray, scale: float, join_scale: float = 1.0) -> list[np.ndarray]:
+    """Masks of the significant blobs of one frame's ``mask``, largest first (parts nearer than the join
+    distance, :data:`JOIN_PIXELS` × ``scale`` × ``join_scale``, are one blob)."""
     from scipy import ndimage
 
-    join = max(1, round(JOIN_PIXELS * scale))
+    join = max(1, round(JOIN_PIXELS * scale * join_scale))
     grown = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool), iterations=join)
     labels, n = ndimage.label(grown, structure=np.ones((3, 3), bool))
     blobs = [mask & (labels == k) for k in range(1, n + 1)]
@@ -163,10 +164,14 @@ def _best_shift_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((overlap / (a.sum() + b.sum() - overlap)).max())
 
 
-def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool | None = None) -> StrictJudgement:
+def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool | None = None,
+                 object_scale: float = 1.0) -> StrictJudgement:  # fmt: skip
     """Judge ``frames`` (``(F, H, W, 3)``, uint8 or [0, 1]) against the asked ``colour`` and ``motion``.
 
-    ``identity_ok`` is the classifier's verdict on the object, if one was run (see :func:`judge_prompt`)."""
+    ``identity_ok`` is the classifier's verdict on the object, if one was run (see :func:`judge_prompt`).
+    ``object_scale``: the world's object size relative to toy world v1's
+    (:func:`~dsdn.data.toy_world.object_scale`); a digit's strokes are that much farther apart, so the
+    distance that joins them grows with it."""
     frames = as_uint8(frames)
     n, h, w = frames.shape[:3]
     scale = h / 64.0
@@ -182,7 +187,7 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
     objects, areas = [], []
     for f in range(n):
         mine = labels[f] == want
-        blobs = [b & mine for b in _blobs(mine | (with_edges[f] == want), scale)]  # edges join, cores count
+        blobs = [b & mine for b in _blobs(mine | (with_edges[f] == want), scale, object_scale)]  # edges join
         blobs = sorted((b for b in blobs if b.sum() >= MIN_BLOB * scale**2), key=lambda b: -int(b.sum()))
         total = int(mine.sum())
         main = blobs[0] if blobs else np.zeros_like(mine)
@@ -193,7 +198,7 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
         areas.append(area)
         limit = max(MIN_BLOB * scale**2, GHOST_FRACTION * max(area, MIN_OBJECT * scale**2))
         others = [labels[f] == k for k in range(len(_NAMES)) if k != want] + [dark[f]]
-        if any(b.sum() >= limit for m in others for b in _blobs(m, scale)[:1]):
+        if any(b.sum() >= limit for m in others for b in _blobs(m, scale, object_scale)[:1]):
             ghost = True
 
     areas_a = np.asarray(areas, np.float64)
@@ -224,7 +229,7 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
     )  # fmt: skip
 
 
-def judge_prompt(frames: np.ndarray, prompt: str, classifier=None) -> StrictJudgement:
+def judge_prompt(frames: np.ndarray, prompt: str, classifier=None, object_scale: float = 1.0) -> StrictJudgement:
     """:func:`judge_strict` for a toy-world ``prompt``; with a ``classifier``
     (:class:`~dsdn.evaluation.judge.ToyJudge`) identity is judged too."""
     from .toy import parse_prompt
@@ -233,7 +238,7 @@ def judge_prompt(frames: np.ndarray, prompt: str, classifier=None) -> StrictJudg
     if want is None:
         raise ValueError(f"prompt={prompt!r} is not a toy-world prompt (it must name a colour, an object and a motion)")
     identity = None if classifier is None else classifier.object_of(frames) == want["object"]
-    return judge_strict(frames, want["colour"], want["motion"], identity)
+    return judge_strict(frames, want["colour"], want["motion"], identity, object_scale)
 
 
 STRICT_CHECKS = ("colour_ok", "one_object", "no_ghost", "same_shape", "same_background", "direction_ok", "identity_ok",

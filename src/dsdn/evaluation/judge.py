@@ -34,6 +34,9 @@ WEIGHTS_NAME = "judge.safetensors"
 class ToyJudge(torch.nn.Module):
     """Frame ``(N, 3, H, W)`` in [-1, 1] → object logits; :meth:`features` gives the penultimate layer."""
 
+    #: The toy-world version whose frames it learned (set by :meth:`load`).
+    toy_world = "v1"
+
     def __init__(self, width: int = 32, classes: tuple[str, ...] = OBJECTS):
         super().__init__()
         self.classes = tuple(classes)
@@ -112,6 +115,13 @@ class ToyJudge(torch.nn.Module):
         except (ValueError, KeyError, TypeError) as e:
             raise DSDNInputError(f"{cfg_path} is not a valid judge config ({e}); retrain the judge") from None
         judge = cls(width=width, classes=classes)
+        # The toy-world version whose frames it learned (judges trained before versions existed: v1).
+        report = cfg.get("report")
+        trained = report.get("config") if isinstance(report, dict) else None
+        judge.toy_world = trained.get("toy_world", "v1") if isinstance(trained, dict) else "v1"
+        if judge.toy_world not in VERSIONS:
+            raise DSDNInputError(f"{cfg_path} names toy world {judge.toy_world!r}, not one of {', '.join(VERSIONS)}; "
+                                 "retrain the judge")  # fmt: skip
         state = load_file(str(weights))
         own = judge.state_dict()
         for key, value in own.items():

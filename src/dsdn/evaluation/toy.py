@@ -178,8 +178,9 @@ def selection_prompts(count: int, seed: int = 1) -> list[str]:
 
 def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, num_frames: int = 8,
                      steps: int = 25, progress: bool = True, save_dir=None, judge=None, streams: bool = False,
-                     **call_kwargs) -> dict:  # fmt: skip
-    """Generate one clip per prompt (prompt ``i`` uses seed ``seed + i``) and judge it.
+                     object_scale: float = 1.0, **call_kwargs) -> dict:  # fmt: skip
+    """Generate one clip per prompt (prompt ``i`` uses seed ``seed + i``) and judge it (``object_scale``:
+    the strict judge's, for a world with larger objects than v1's).
 
     Returns accuracies of direction, colour and all-frames visibility, and per-clip records.
     With a :class:`~dsdn.evaluation.judge.ToyJudge`, also object accuracy and the mean frame
@@ -210,7 +211,7 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
                 Path(save_dir).mkdir(parents=True, exist_ok=True)
                 save_video(video, Path(save_dir) / f"{start + i:03d}_{prompt.replace(' ', '_')}.mp4", fps=8)
             named = None if judge is None else judge.object_of(video)
-            records.append(_judged_record(prompt, seed + start + i, video, named))
+            records.append(_judged_record(prompt, seed + start + i, video, named, object_scale))
             if streams:
                 records[-1].update(alone[i])
             if judge is not None:
@@ -222,7 +223,8 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
 
 
 def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch: int = 8, num_frames: int = 8,
-                       steps: int = 25, progress: bool = True, **call_kwargs) -> dict:  # fmt: skip
+                       steps: int = 25, progress: bool = True, object_scale: float = 1.0,
+                       **call_kwargs) -> dict:  # fmt: skip
     """:func:`evaluate_prompts` for several ``(motion_coherence, combiner)`` settings at once.
 
     γ and the combiner act only after denoising, so each clip is denoised once (prompt ``i`` with
@@ -249,11 +251,12 @@ def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch:
                 video = pipe.frame_vae.decode(latents, chunk_size=16)  # as the pipeline decodes
             frames = pipe.video_processor.postprocess_video(video.float(), output_type="np")
             for i, (prompt, clip) in enumerate(zip(chunk, frames)):
-                records[(g, combiner)].append(_judged_record(prompt, seed + start + i, clip))
+                records[(g, combiner)].append(_judged_record(prompt, seed + start + i, clip, object_scale=object_scale))
     return {key: _summary(recs) for key, recs in records.items()}
 
 
-def _judged_record(prompt: str, seed: int, video: np.ndarray, named_object: str | None = None) -> dict:
+def _judged_record(prompt: str, seed: int, video: np.ndarray, named_object: str | None = None,
+                   object_scale: float = 1.0) -> dict:  # fmt: skip
     """The per-clip record of :func:`evaluate_prompts`: what ``prompt`` asks for and what ``video`` shows
     (``strict``: the strict judge's checks, :mod:`dsdn.evaluation.clean`; identity when the classifier's
     ``named_object`` is given)."""
@@ -262,7 +265,7 @@ def _judged_record(prompt: str, seed: int, video: np.ndarray, named_object: str 
     want, got = parse_prompt(prompt), judge_clip(video)
     identity = None if named_object is None else named_object == want["object"]
     return {
-        "strict": judge_strict(video, want["colour"], want["motion"], identity).as_record(),
+        "strict": judge_strict(video, want["colour"], want["motion"], identity, object_scale).as_record(),
         "prompt": prompt, "seed": seed, "want_direction": want["motion"],
         "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
         "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,

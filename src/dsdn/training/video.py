@@ -586,6 +586,7 @@ def _pipeline(base: dict, adapter):
 def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Path) -> dict:
     """Sample the validation prompts (seeded), write mp4s, and judge them by pixels: the lenient checks
     (direction, colour, visibility, shape kept) and the strict judge's clean rate."""
+    from ..data.toy_world import object_scale
     from ..evaluation.clean import judge_strict
     from ..evaluation.toy import judge_clip, parse_prompt
     from ..video_io import save_video
@@ -603,6 +604,7 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
         if ema is not None:
             ema.restore(params)
     folder.mkdir(parents=True, exist_ok=True)
+    scale = object_scale(cfg.toy_world) if cfg.data == "toy" else 1.0  # (the strict judge's, for v3's larger objects)
     direction_ok = colour_ok = visible = shape = clean = judged = 0
     for i, (prompt, video) in enumerate(zip(cfg.validation_prompts, frames)):
         save_video(video, folder / f"{i:02d}_{prompt.replace(' ', '_')[:60]}.mp4", fps=8)
@@ -611,7 +613,7 @@ def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Pa
         got = judge_clip(video)
         if want is None:
             continue
-        clean += judge_strict(video, want["colour"], want["motion"]).clean
+        clean += judge_strict(video, want["colour"], want["motion"], object_scale=scale).clean
         judged += 1
         direction_ok += got.direction == want["motion"]
         colour_ok += got.colour == want["colour"]
