@@ -422,23 +422,16 @@ def _keep_log_until(path: Path, resumed: dict[str, int]) -> float:
     """On resume: drop the log records of what will be trained again (those of a stage at or after its newest
     checkpoint's step, its stepless summaries, and those of every later stage), so that ``train_log.jsonl``
     stays one curve; returns the last kept ``time_s``, so that time runs on across segments."""
-    from ..video_io import atomic_write_text
+    from .video import keep_log_records
 
-    if not path.is_file():
-        return 0.0
     stage = "text+unet" if "unet" in resumed else "vae"
     start = resumed.get("unet" if stage == "text+unet" else "vae", 0)
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by the kill
-            continue
+
+    def keep(record: dict) -> bool:
         order = _LOG_STAGES.get(record.get("stage"), 2)
-        if order < _LOG_STAGES[stage] or (order == _LOG_STAGES[stage] and record.get("step", start) < start):
-            kept.append((line, record))
-    atomic_write_text(path, "".join(f"{line}\n" for line, _ in kept))
-    return max((r.get("time_s", 0.0) for _, r in kept), default=0.0)
+        return order < _LOG_STAGES[stage] or (order == _LOG_STAGES[stage] and record.get("step", start) < start)
+
+    return keep_log_records(path, keep)
 
 
 def _load_initial_base(components: dict, path: str, words: list[str]) -> None:

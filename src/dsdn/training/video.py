@@ -536,6 +536,12 @@ def _keep_metrics_until(path: Path, step: int, rewrite: bool = True) -> float:
     """On resume from ``step``: drop the records a killed run logged after it (they are trained again), so
     ``metrics.jsonl`` stays one curve; returns the last kept ``time_s``, so that time runs on across segments.
     Every process reads the same offset; only the one with ``rewrite`` writes the file."""
+    return keep_log_records(path, lambda record: record.get("step", 0) <= step, rewrite)
+
+
+def keep_log_records(path: Path, keep, rewrite: bool = True) -> float:
+    """Keep the JSON-lines records of ``path`` for which ``keep(record)`` holds (lines cut short by a kill are
+    dropped); returns the last kept ``time_s`` (0 when none). Only with ``rewrite`` is the file rewritten."""
     from ..video_io import atomic_write_text
 
     if not path.is_file():
@@ -546,7 +552,7 @@ def _keep_metrics_until(path: Path, step: int, rewrite: bool = True) -> float:
             record = json.loads(line)
         except json.JSONDecodeError:  # a line cut short by the kill
             continue
-        if record.get("step", 0) <= step:
+        if keep(record):
             kept.append((line, record))
     if rewrite:
         atomic_write_text(path, "".join(f"{line}\n" for line, _ in kept))
