@@ -192,6 +192,7 @@ def test_token_identity_term_keeps_motion_words_apart_in_the_text_encoder():
     assert seps[0.0]["direction"] < 0.5 * start["direction"]  # the collapse this term exists for
     assert seps[1.0]["direction"] > 0.9 * start["direction"]
     assert seps[1.0]["direction"] > 3 * seps[0.0]["direction"]
+    assert not os.path.exists("unused")  # a stage run on its own writes no checkpoint (train_base's stages do)
 
 
 def test_bag_of_words_term_is_learned_and_d_prime_is_logged_during_training():

@@ -191,8 +191,10 @@ class StageCheckpoints:
         return 0
 
 
-def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True) -> float:
-    """Reconstruction (L1 + MSE) + a small KL, as SD's VAE; returns the latent scaling factor."""
+def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True,
+              checkpointed: bool = False) -> float:  # fmt: skip
+    """Reconstruction (L1 + MSE) + a small KL, as SD's VAE; returns the latent scaling factor.
+    With ``checkpointed`` (as :func:`train_base` runs it), the stage saves and resumes checkpoints in ``cfg.out``."""
     rng = np.random.default_rng([cfg.seed, 1])
     device = _device(cfg)
     vae.to(device)
@@ -200,8 +202,8 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.vae_steps))
     vae.train()
     gen = torch.Generator().manual_seed(cfg.seed)
-    checkpoints = StageCheckpoints(cfg, "vae", {"vae": vae})
-    start = checkpoints.resume(opt, sched, rng, gen) if cfg.resume else 0
+    checkpoints = StageCheckpoints(cfg, "vae", {"vae": vae}) if checkpointed else None
+    start = checkpoints.resume(opt, sched, rng, gen) if checkpoints and cfg.resume else 0
     for step in tqdm(range(start, cfg.vae_steps), desc="vae", initial=start, total=cfg.vae_steps,
                      disable=not progress):  # fmt: skip
         x, _ = _frames(world, rng, cfg.vae_batch)
@@ -218,7 +220,8 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
         sched.step()
         if step % 50 == 0 or step == cfg.vae_steps - 1:
             log({"stage": "vae", "step": step, "loss": loss.item(), "kl": kl.item()})
-        checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.vae_steps)
+        if checkpoints:
+            checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.vae_steps)
     vae.eval()
     with torch.no_grad():
         x, _ = _frames(world, np.random.default_rng([cfg.seed, 2]), 256)
@@ -251,7 +254,8 @@ def encode_latent_pool(vae, world, num_clips: int, batch: int = 16, progress: bo
     return torch.cat(latents), captions
 
 
-def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True) -> None:
+def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = True,
+                    checkpointed: bool = False) -> None:  # fmt: skip
     """Text encoder + UNet2D jointly, ε-prediction on frame latents, 10% empty captions (for CFG).
 
     A still frame does not show which way its object moves, so the denoising loss alone
@@ -264,6 +268,7 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     read the caption's words from the mean of all its states, padding included. It made the
     direction words stand out in that mean (d' 7.2 for "up"/"down" against 2.7 without) but gave
     a worse DSDN on top (the model card's "A bag-of-words base").
+    With ``checkpointed`` (as :func:`train_base` runs it), the stage saves and resumes checkpoints in ``cfg.out``.
     """
     vae, text_encoder, tokenizer, unet, scheduler = (
         components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
@@ -284,8 +289,9 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     text_encoder.train()
     unet.train()
     trained = {"text_encoder": text_encoder, "unet": unet, "token_head": token_head, "bow_head": bow_head}
-    checkpoints = StageCheckpoints(cfg, "unet", {k: m for k, m in trained.items() if m is not None})
-    start = checkpoints.resume(opt, sched, rng, gen) if cfg.resume else 0
+    trained = {k: m for k, m in trained.items() if m is not None}
+    checkpoints = StageCheckpoints(cfg, "unet", trained) if checkpointed else None
+    start = checkpoints.resume(opt, sched, rng, gen) if checkpoints and cfg.resume else 0
     for step in tqdm(range(start, cfg.unet_steps), desc="text+unet", initial=start, total=cfg.unet_steps,
                      disable=not progress):  # fmt: skip
         clip = rng.integers(latents.shape[0], size=cfg.unet_batch)
@@ -328,7 +334,8 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
             dprimes = direction_dprimes(text_encoder, tokenizer)
             log({"stage": "text+unet", "step": step + 1, "direction_dprime": dprimes})
             text_encoder.train()
-        checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.unet_steps)
+        if checkpoints:
+            checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.unet_steps)
     text_encoder.eval()
     unet.eval()
 
@@ -494,9 +501,9 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
         components["vae"] = AutoencoderKL.from_pretrained(cfg.vae_from, subfolder="vae")
         log({"stage": "vae", "from": cfg.vae_from, "scaling_factor": components["vae"].config.scaling_factor})
     else:
-        scale = train_vae(components["vae"], world, cfg, log, progress)
+        scale = train_vae(components["vae"], world, cfg, log, progress, checkpointed=True)
         components["vae"].register_to_config(scaling_factor=scale)
-    train_text_unet(components, world, cfg, log, progress)
+    train_text_unet(components, world, cfg, log, progress, checkpointed=True)
     text_encoder, tokenizer = components["text_encoder"], components["tokenizer"]
     log({
         "stage": "text+unet", "word_separation": word_separation(text_encoder, tokenizer),
