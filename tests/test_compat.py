@@ -27,6 +27,28 @@ def test_unet2d_replay_matches_forward(n, h, w):
         assert torch.equal(_run(UNet2DLevels(unet, x, t, text)), unet(x, t, text).sample)
 
 
+def test_unet2d_replay_adds_the_pooled_caption_of_a_text_addition_unet():
+    """A base with ``addition_embed_type="text"`` (``dsdn train base --pooled-text``) is replayed exactly, and
+    the pooled caption counts: leaving it out of the timestep embedding changes the output."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(16, 32), layers_per_block=1,
+        cross_attention_dim=32, norm_num_groups=8, attention_head_dim=8, addition_embed_type="text",
+        addition_embed_type_num_heads=4,
+    ).eval()  # fmt: skip
+    x, t, text = torch.randn(2, 4, 8, 8), torch.tensor([3, 700]), torch.randn(2, 16, 32)
+    with torch.no_grad():
+        assert torch.equal(_run(UNet2DLevels(unet, x, t, text)), unet(x, t, text).sample)
+        without = UNet2DLevels(unet, x, t, text)
+        without.emb = unet.time_embedding(unet.get_time_embed(sample=x, timestep=t), None)
+        if unet.time_embed_act is not None:
+            without.emb = unet.time_embed_act(without.emb)
+        assert not torch.allclose(_run(without), unet(x, t, text).sample, atol=1e-4)
+
+
 @pytest.mark.parametrize("b,f,h,w", [(1, 2, 8, 8), (2, 5, 8, 12), (1, 3, 6, 6)])
 def test_unet3d_replay_matches_forward(b, f, h, w):
     motion = build_motion_unet(tiny_unet(), num_heads=4)

@@ -232,6 +232,28 @@ def test_the_base_can_take_its_vae_from_another_base(toy_base_dir, tmp_path):
         BaseTrainConfig(vae_from=str(tmp_path))
 
 
+def test_a_pooled_text_base_runs_in_diffusers_and_under_dsdn(toy_base_dir, tmp_path):
+    """``--pooled-text`` (and ``--snr-gamma``): the base stays a plain SD folder, and DSDN trains and samples on it."""
+    from diffusers import StableDiffusionPipeline
+
+    from dsdn.training.base import BaseTrainConfig, train_base
+
+    cfg = BaseTrainConfig(
+        out=str(tmp_path / "b"), unet_steps=2, unet_batch=4, latent_pool_clips=8, size=32, text_width=32,
+        unet_channels=(16, 32, 32), vae_from=str(toy_base_dir), pooled_text=True, snr_gamma=5.0,
+    )  # fmt: skip
+    base = train_base(cfg, progress=False)
+    sd = StableDiffusionPipeline.from_pretrained(base, local_files_only=True)
+    assert sd.unet.config.addition_embed_type == "text"
+    sd.set_progress_bar_config(disable=True)
+    assert np.isfinite(sd("a red circle", num_inference_steps=2, height=32, width=32, output_type="np").images).all()
+    model = train_video(_cfg(base, tmp_path / "run", steps=1, checkpoint_every=1), progress=False)
+    pipe = DSDNPipeline.from_pretrained(model)
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe("a red circle moving right", num_frames=4, num_inference_steps=2, output_type="np").frames
+    assert frames.shape == (1, 4, 32, 32, 3) and np.isfinite(frames).all()
+
+
 def _tiny_base_config(out, **kw):
     from dsdn.training.base import BaseTrainConfig
 
@@ -329,6 +351,31 @@ def test_base_config_rejects_a_bad_token_weight():
         BaseTrainConfig(dprime_every=-1)
     with pytest.raises(DSDNInputError, match="checkpoint_every"):
         BaseTrainConfig(checkpoint_every=-1)
+    with pytest.raises(DSDNInputError, match="snr_gamma"):
+        BaseTrainConfig(snr_gamma=-1.0)
+    for name in ("unet_lr", "vae_lr"):
+        for bad in (0.0, -1e-3, float("inf")):
+            with pytest.raises(DSDNInputError, match=name):
+                BaseTrainConfig(**{name: bad})
+
+
+def test_base_min_snr_loss_down_weights_only_the_nearly_clean_timesteps():
+    from dsdn.tiny import sd_scheduler
+    from dsdn.training.base import denoising_loss
+
+    sched = sd_scheduler()
+    gen = torch.Generator().manual_seed(0)
+    pred, noise = torch.randn(2, 4, 8, 8, generator=gen), torch.randn(2, 4, 8, 8, generator=gen)
+    per_frame = ((pred - noise) ** 2).flatten(1).mean(1)
+    noisy = torch.tensor([900, 900])  # SNR far below 5: weight 1, the plain MSE
+    assert torch.equal(denoising_loss(pred, noise, noisy, sched, 0.0), torch.nn.functional.mse_loss(pred, noise))
+    assert torch.allclose(denoising_loss(pred, noise, noisy, sched, 5.0), per_frame.mean())
+    clean = torch.tensor([1, 900])  # SNR(1) is in the thousands: that frame counts 5 / SNR
+    a = sched.alphas_cumprod[1]
+    weight = float(5.0 / (a / (1 - a)))
+    assert weight < 0.01
+    expected = (per_frame[0] * weight + per_frame[1]) / 2
+    assert torch.allclose(denoising_loss(pred, noise, clean, sched, 5.0), expected)
 
 
 def test_the_base_learns_the_toy_world_version_it_is_given(monkeypatch, tmp_path, toy_base_dir):

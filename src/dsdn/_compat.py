@@ -122,13 +122,17 @@ class UNet2DLevels(_UNetLevels):
 
     def __init__(self, unet: UNet2DConditionModel, sample, timestep, encoder_hidden_states):
         cfg = unet.config
-        if cfg.class_embed_type is not None or cfg.addition_embed_type is not None:
-            raise NotImplementedError("content UNets with class/addition embeddings are not supported")
+        if cfg.class_embed_type is not None or cfg.addition_embed_type not in (None, "text"):
+            raise NotImplementedError("content UNets with class or non-text addition embeddings are not supported")
         if cfg.center_input_sample:
             sample = 2 * sample - 1.0
         self.unet = unet
         t_emb = unet.get_time_embed(sample=sample, timestep=timestep)
         emb = unet.time_embedding(t_emb, None)
+        # addition_embed_type="text": the attention-pooled caption added to the timestep embedding (None otherwise)
+        aug = unet.get_aug_embed(emb=emb, encoder_hidden_states=encoder_hidden_states, added_cond_kwargs={})
+        if aug is not None:
+            emb = emb + aug
         if unet.time_embed_act is not None:
             emb = unet.time_embed_act(emb)
         self.emb = emb

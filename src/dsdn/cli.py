@@ -104,12 +104,19 @@ def train_base_cmd(
     vae_batch: int = typer.Option(16, help="Frames per autoencoder step."),
     unet_steps: int = typer.Option(6000, help="Text encoder + UNet2D training steps."),
     unet_batch: int = typer.Option(32, help="Frames per text encoder + UNet2D step."),
+    unet_lr: float = typer.Option(5e-4, help="Peak learning rate of the text encoder + UNet2D stage (cosine decay)."),
     latent_pool_clips: int = typer.Option(3000, help="Toy-world clips encoded once for the UNet stage."),
     text_token_weight: float = typer.Option(
         0.1, help="Weight of the token-identity term that keeps every word (motion words too) in the text states."
     ),
     text_bow_weight: float = typer.Option(
         0.0, help="Weight of a bag-of-words term: the caption's words must be read from the mean of its states."
+    ),
+    snr_gamma: float = typer.Option(
+        0.0, help="Min-SNR weighting of the denoising loss with this gamma (5 is usual; 0: plain MSE)."
+    ),
+    pooled_text: bool = typer.Option(
+        False, help="Also add the attention-pooled caption to the UNet's timestep embedding (diffusers' 'text' type)."
     ),
     toy_world: str = typer.Option("v1", help="Toy-world version whose frames and captions it learns: v1, v2 or v3."),
     vae_from: Optional[str] = typer.Option(
@@ -135,8 +142,9 @@ def train_base_cmd(
     try:
         cfg = BaseTrainConfig(
             out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
-            unet_batch=unet_batch, latent_pool_clips=latent_pool_clips, text_token_weight=text_token_weight,
-            text_bow_weight=text_bow_weight, toy_world=toy_world, vae_from=vae_from, init_from=init_from,
+            unet_batch=unet_batch, unet_lr=unet_lr, latent_pool_clips=latent_pool_clips,
+            text_token_weight=text_token_weight, text_bow_weight=text_bow_weight, snr_gamma=snr_gamma,
+            pooled_text=pooled_text, toy_world=toy_world, vae_from=vae_from, init_from=init_from,
             dprime_every=dprime_every, checkpoint_every=checkpoint_every, resume=resume, device=device,
         )  # fmt: skip
         path = train_base(cfg, progress=not quiet)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
 from ..errors import DSDNInputError, check_choice, check_float, check_int, invalid
+from ..objective import min_snr_weights
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class BaseTrainConfig:
     vae_channels: tuple[int, ...] = (16, 32, 64)
     text_token_weight: float = 0.1
     text_bow_weight: float = 0.0
+    snr_gamma: float = 0.0
+    pooled_text: bool = False
     toy_world: str = "v1"
     vae_from: str | None = None
     init_from: str | None = None
@@ -66,6 +69,10 @@ class BaseTrainConfig:
         self.vae_channels = tuple(self.vae_channels)
         check_float("text_token_weight", self.text_token_weight, 0.0)
         check_float("text_bow_weight", self.text_bow_weight, 0.0)
+        check_float("snr_gamma", self.snr_gamma, 0.0)
+        for name in ("vae_lr", "unet_lr"):
+            if check_float(name, getattr(self, name), 0.0) == 0.0:
+                raise invalid(name, getattr(self, name), "must be greater than 0")
         check_choice("toy_world", self.toy_world, VERSIONS)
         check_int("dprime_every", self.dprime_every, 0)
         check_int("checkpoint_every", self.checkpoint_every, 0)
@@ -88,7 +95,12 @@ def _device(cfg: BaseTrainConfig) -> torch.device:
 
 
 def build_tiny_base(cfg: BaseTrainConfig, words: list[str]) -> dict:
-    """Fresh (untrained) components of the tiny base, in SD format."""
+    """Fresh (untrained) components of the tiny base, in SD format.
+
+    With ``cfg.pooled_text`` the UNet also adds the attention-pooled caption to its timestep embedding
+    (diffusers' ``addition_embed_type="text"``), so the words reach every resnet of every level, not only the
+    cross-attention layers, as a class label does in a class-conditional model; ``StableDiffusionPipeline`` runs
+    such a UNet unchanged."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -116,6 +128,7 @@ def build_tiny_base(cfg: BaseTrainConfig, words: list[str]) -> dict:
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (k - 1),
         block_out_channels=cfg.unet_channels, layers_per_block=1, cross_attention_dim=cfg.text_width,
         norm_num_groups=16, attention_head_dim=8,
+        **(dict(addition_embed_type="text", addition_embed_type_num_heads=4) if cfg.pooled_text else {}),
     )  # fmt: skip
     return dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sd_scheduler())
 
@@ -140,7 +153,7 @@ def _cosine_lr(step: int, total: int, warmup: int = 100) -> float:
 #: Run settings that a resumed run must share with the run it continues (the rest, e.g. the device, may change).
 _RESUME_KEYS = ("seed", "vae_steps", "vae_batch", "vae_lr", "unet_steps", "unet_batch", "unet_lr", "latent_pool_clips",
                 "num_frames", "size", "text_width", "unet_channels", "vae_channels", "text_token_weight",
-                "text_bow_weight", "toy_world", "vae_from", "init_from")  # fmt: skip
+                "text_bow_weight", "snr_gamma", "pooled_text", "toy_world", "vae_from", "init_from")  # fmt: skip
 
 
 class StageCheckpoints:
@@ -304,7 +317,7 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
         noise = torch.randn(z0.shape, generator=gen).to(device)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (z0.shape[0],), generator=gen).to(device)
         pred = unet(scheduler.add_noise(z0, noise, t), t, text).sample
-        loss_denoise = F.mse_loss(pred, noise)
+        loss_denoise = denoising_loss(pred, noise, t, scheduler, cfg.snr_gamma)
         loss_tokens = F.cross_entropy(token_head(text[mask]), input_ids[mask])
         loss = loss_denoise + cfg.text_token_weight * loss_tokens
         record = {}
@@ -338,6 +351,15 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
             checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.unet_steps)
     text_encoder.eval()
     unet.eval()
+
+
+def denoising_loss(pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, scheduler, snr_gamma: float):
+    """ε-prediction MSE; with ``snr_gamma`` > 0, each frame weighted by Min-SNR-γ (Hang et al. 2023, diffusers'
+    ``--snr_gamma``), which keeps the nearly clean timesteps from dominating the gradient."""
+    if not snr_gamma:
+        return F.mse_loss(pred, noise)
+    weight = min_snr_weights(scheduler, t, snr_gamma)
+    return (F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1) * weight).mean()
 
 
 @torch.no_grad()
