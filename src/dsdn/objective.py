@@ -77,7 +77,8 @@ def _velocity_from_prediction(scheduler, noisy: torch.Tensor, pred: torch.Tensor
     return (pred - (1 - a).sqrt() * noisy) / a.sqrt()  # ε̂ -> v̂: (ε̂ − σ·x_t) / α
 
 
-def _weighted_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """MSE, or with ``weights`` (one per sample) the weighted mean of each sample's MSE."""
     if weights is None:
         return F.mse_loss(pred.float(), target.float())
     per_video = ((pred.float() - target.float()) ** 2).flatten(1).mean(1)
@@ -167,14 +168,14 @@ def dsdn_loss(
     else:
         pred_c, pred_m = denoiser(z_t, m_t, t, text)
     weights = min_snr_weights(scheduler, t, snr_gamma) if snr_gamma > 0 else None
-    loss_c = _weighted_mse(pred_c, _target(scheduler, z0, e_c, t), weights)
+    loss_c = weighted_mse(pred_c, _target(scheduler, z0, e_c, t), weights)
     if motion_loss == "velocity":
         weights_v = min_snr_weights(scheduler, t, snr_gamma, "v_prediction") if snr_gamma > 0 else None
-        loss_m = _weighted_mse(
+        loss_m = weighted_mse(
             _velocity_from_prediction(scheduler, m_t, pred_m, t), scheduler.get_velocity(m0, e_m, t), weights_v
         )
     else:
-        loss_m = _weighted_mse(pred_m, _target(scheduler, m0, e_m, t), weights)
+        loss_m = weighted_mse(pred_m, _target(scheduler, m0, e_m, t), weights)
     loss = loss_c + motion_weight * loss_m
     loss_contrast = None
     if use_contrast:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
 from ..errors import DSDNInputError, check_choice, check_float, check_int, invalid
-from ..objective import min_snr_weights
+from ..objective import min_snr_weights, weighted_mse
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -356,10 +356,7 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
 def denoising_loss(pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, scheduler, snr_gamma: float):
     """ε-prediction MSE; with ``snr_gamma`` > 0, each frame weighted by Min-SNR-γ (Hang et al. 2023, diffusers'
     ``--snr_gamma``), which keeps the nearly clean timesteps from dominating the gradient."""
-    if not snr_gamma:
-        return F.mse_loss(pred, noise)
-    weight = min_snr_weights(scheduler, t, snr_gamma)
-    return (F.mse_loss(pred, noise, reduction="none").flatten(1).mean(1) * weight).mean()
+    return weighted_mse(pred, noise, min_snr_weights(scheduler, t, snr_gamma) if snr_gamma else None)
 
 
 @torch.no_grad()
