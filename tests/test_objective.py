@@ -53,6 +53,31 @@ def test_shared_timestep_independent_noises_and_text_dropout():
     assert torch.equal(seen["text"], text)
 
 
+def test_shared_noise_gives_every_frame_of_a_clip_a_common_share_of_the_content_noise():
+    seen = {}
+
+    def spy(z_t, m_t, t, text):
+        seen.update(z_t=z_t, m_t=m_t)
+        return torch.zeros_like(z_t), torch.zeros_like(m_t)
+
+    z0, text, null = _batch()
+    sched = _sched()
+
+    def noises(rho):
+        dsdn_loss(spy, z0, text, null, sched, 2.0, shared_noise=rho, generator=torch.Generator().manual_seed(3))
+        g = torch.Generator().manual_seed(3)
+        a = sched.alphas_cumprod[torch.randint(0, 1000, (2,), generator=g)].view(2, 1, 1, 1, 1)
+        return (seen["z_t"] - a.sqrt() * z0) / (1 - a).sqrt(), seen["m_t"]
+
+    own, m_own = noises(0.0)
+    same, m_same = noises(1.0)
+    half, m_half = noises(0.5)
+    assert torch.allclose(same, same[:, :, :1].expand_as(same), atol=1e-4)  # one noise for all frames
+    assert not torch.allclose(own, own[:, :, :1].expand_as(own), atol=1e-1)
+    torch.testing.assert_close(half, 0.5**0.5 * (same + own), atol=1e-4, rtol=1e-4)  # the mixture of both
+    assert torch.equal(m_own, m_same) and torch.equal(m_own, m_half)  # the motion stream's noise is its own
+
+
 def test_optimizer_step_moves_only_the_trainable_set():
     pipe = make_pipeline()
     den = pipe.denoiser()

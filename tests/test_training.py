@@ -442,3 +442,11 @@ def test_caption_contrast_trains_and_logs_and_bad_pairs_are_refused(toy_base_dir
     train_video(cfg, progress=False)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all("contrast" in r and r["contrast"] >= 0 for r in records) and len(records) == 2
+
+
+def test_a_run_with_a_mixed_noise_prior_saves_it_as_the_models_sampling_default(toy_base_dir, tmp_path):
+    with pytest.raises(DSDNInputError, match="shared_noise"):
+        VideoTrainConfig(base="unused", shared_noise=1.5)
+    path = train_video(_cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1, shared_noise=0.5), progress=False)
+    assert json.loads((path / "config.json").read_text())["shared_noise"] == 0.5
+    assert DSDNPipeline.from_pretrained(path, base=str(toy_base_dir)).sampling_settings()["shared_noise"] == 0.5

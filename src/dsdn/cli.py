@@ -196,6 +196,9 @@ def train_video_cmd(
     contrast_pairs: str = typer.Option(
         "left:right,up:down,upwards:downwards,rises:falls", help="Comma-separated word pairs the contrast term swaps."
     ),
+    shared_noise: float = typer.Option(
+        0.0, help="Mixed noise prior: share in [0, 1] of the content noise common to a clip's frames, in training "
+        "and as the model's default when sampling (0 = independent frames)."),
     mixed_precision: str = typer.Option("no", help="no, bf16 or fp16 (where the device supports it)."),
     gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory (useful for sd15)."),
     cache_latents: bool = typer.Option(True, help="Encode every clip once before training."),
@@ -222,7 +225,8 @@ def train_video_cmd(
             size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
             max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
             contrast_weight=contrast_weight, contrast_margin=contrast_margin,
-            contrast_pairs=tuple(p.strip() for p in contrast_pairs.split(",") if p.strip()), mixed_precision=mixed_precision,
+            contrast_pairs=tuple(p.strip() for p in contrast_pairs.split(",") if p.strip()), shared_noise=shared_noise,
+            mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
             checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
             seed=seed, resume=resume, init_from=init_from,

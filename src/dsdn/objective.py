@@ -24,6 +24,11 @@ margin that grows with the noise, ``margin · (1 − ᾱ_t)``:
 
 A stream that predicts the same motion whatever direction the caption names pays it in full; one
 that reads the word pays nothing. ``sg`` is stop-gradient, so the term is scale-free.
+
+Also ours, off by default: a *mixed noise prior* for the content stream (``shared_noise`` ρ, as in
+VideoFusion and PYoCo): its noise is ``√ρ · n_shared + √(1−ρ) · n_frame``, one ``n_shared`` per video for
+all frames. Sampling with ``shared_noise`` > 0 (:class:`~dsdn.pipeline.DSDNPipeline`) draws its initial noise
+this way; training with the same ρ shows the model the noise it will start from.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ import torch
 import torch.nn.functional as F
 
 from .motion_codec import combine_motion, decompose_motion
+
+
+def mix_shared_noise(noise: torch.Tensor, common: torch.Tensor, rho: float) -> torch.Tensor:
+    """``√ρ · common + √(1−ρ) · noise``: per-frame ``noise`` ``(B, C, F, h, w)`` with a share ρ of its variance
+    replaced by ``common`` ``(B, C, 1, h, w)``, shared by all frames (still unit variance)."""
+    return rho**0.5 * common + (1.0 - rho) ** 0.5 * noise
 
 
 @dataclass
@@ -111,6 +122,7 @@ def dsdn_loss(
     contrast_mask: torch.Tensor | None = None,
     contrast_weight: float = 0.0,
     contrast_margin: float = 0.2,
+    shared_noise: float = 0.0,
 ) -> DSDNLoss:
     """Joint denoising loss of both streams.
 
@@ -135,6 +147,7 @@ def dsdn_loss(
         contrast_mask: ``(B,)`` bool, which clips have a negative.
         contrast_weight: weight of the caption-contrast term (0 = off).
         contrast_margin: its relative margin at the highest noise.
+        shared_noise: ρ in [0, 1] of the content stream's mixed noise prior (0 = independent frames).
     """
     if motion_loss not in MOTION_LOSSES:
         raise ValueError(f"motion_loss={motion_loss!r} is invalid: must be one of {', '.join(MOTION_LOSSES)}")
@@ -146,6 +159,9 @@ def dsdn_loss(
     t = torch.randint(0, n_train, (b,), generator=generator, device="cpu").to(device)
     e_c = torch.randn(z0.shape, generator=generator, device="cpu", dtype=z0.dtype).to(device)
     e_m = torch.randn(m0.shape, generator=generator, device="cpu", dtype=z0.dtype).to(device)
+    if shared_noise > 0.0:  # drawn after the others, so that 0 trains exactly as before
+        common = torch.randn(z0.shape[:2] + (1,) + z0.shape[3:], generator=generator, device="cpu", dtype=z0.dtype)
+        e_c = mix_shared_noise(e_c, common.to(device), shared_noise)
     z_t = scheduler.add_noise(z0, e_c, t)
     m_t = scheduler.add_noise(m0, e_m, t)
 

@@ -31,6 +31,7 @@ from .errors import DSDNInputError, check_choice, check_float, check_int, invali
 from .frame_vae import FrameVAE
 from .loading import load_base
 from .motion_codec import COMBINERS, agree_streams, combine_motion
+from .objective import mix_shared_noise
 
 logger = logging.getLogger(__name__)
 
@@ -455,7 +456,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 if rho > 0.0:  # drawn after z and m, so that rho = 0 samples exactly as before
                     common = randn_tensor(shape[:2] + (1,) + shape[3:], generator=generator, device=device,
                                           dtype=self.unet.dtype)  # fmt: skip
-                    z = rho**0.5 * common + (1.0 - rho) ** 0.5 * z
+                    z = mix_shared_noise(z, common, rho)
             else:
                 z, m = (x.to(device=device, dtype=self.unet.dtype) for x in latents)
                 if z.shape != shape or m.shape != shape:

@@ -91,6 +91,7 @@ class VideoTrainConfig:
     contrast_weight: float = 0.0
     contrast_margin: float = 0.2
     contrast_pairs: tuple[str, ...] = ("left:right", "up:down", "upwards:downwards", "rises:falls")
+    shared_noise: float = 0.0
     cache_latents: bool = True
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
@@ -120,6 +121,7 @@ class VideoTrainConfig:
         check_choice("motion_loss", self.motion_loss, MOTION_LOSSES)
         check_float("contrast_weight", self.contrast_weight, 0.0)
         check_float("contrast_margin", self.contrast_margin, 0.0)
+        check_float("shared_noise", self.shared_noise, 0.0, 1.0)
         self.contrast_pairs = tuple(self.contrast_pairs)
         try:
             parse_word_pairs(self.contrast_pairs)
@@ -373,6 +375,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         motion_scale = estimate_motion_scale(sample)
         torch.manual_seed(cfg.seed)
         adapter = _resolve_preset(cfg.preset).build(unet, motion_scale=motion_scale)
+    if resume_state is None and cfg.shared_noise > 0:
+        adapter.register_to_config(shared_noise=cfg.shared_noise)  # the model samples from the prior it learned
     torch.manual_seed(cfg.seed + 1)
     content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
     denoiser = DualStreamDenoiser.from_adapter(content, adapter).to(device)
@@ -486,7 +490,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                 motion_weight=cfg.motion_weight, text_dropout=cfg.text_dropout, combine_weight=cfg.combine_weight,
                 motion_coherence=adapter.config.motion_coherence,
                 combiner=adapter.config.combiner, generator=gen, snr_gamma=cfg.snr_gamma,
-                motion_loss=cfg.motion_loss, **contrast,
+                motion_loss=cfg.motion_loss, shared_noise=cfg.shared_noise, **contrast,
             )  # fmt: skip
         loss = parts.loss
         if not torch.isfinite(loss):
