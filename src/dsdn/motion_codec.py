@@ -2,12 +2,12 @@
 
 The paper adopts a channel-wise motion module (citing STM) to turn content latents into motion
 latents, and a combiner that folds generated motion back into generated content. The concrete
-operators are *our* choice (DESIGN.md §3), parameter-free and exactly invertible:
+operators are *our* choice (docs/design.md), parameter-free and exactly invertible:
 
 * decomposer: ``m_1 = 0``, ``m_l = s_m · (z_l − z_{l−1})`` for ``l ≥ 2``. ``s_m`` is estimated
   once on training data so that motion latents have about unit variance
   (:func:`estimate_motion_scale`) and is stored in the model config.
-* combiner, ``"causal"`` (DESIGN.md's complementary filter): ``ẑ_1 = c_1``,
+* combiner, ``"causal"`` (the starting design's complementary filter): ``ẑ_1 = c_1``,
   ``ẑ_l = (1−γ)·c_l + γ·(ẑ_{l−1} + m_l / s_m)``. ``γ = 0`` is pure content (frame-wise),
   ``γ = 1`` integrates motion from frame 1.
 * combiner, ``"least_squares"`` (*ours*): the video closest to both streams at once,
