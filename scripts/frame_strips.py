@@ -1,7 +1,7 @@
 """Frame strips to look at: one row of frames per clip, labelled with its prompt and the strict judge's verdict.
 
     python scripts/frame_strips.py --out strips.png [--model DIR] [--prompts 12] [--seed 2000] [--heldout]
-        [--stream-sync 1 --shared-noise 0.5 ...]
+        [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention ...]
 
 Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions); prompt ``i``
 uses seed ``seed + i``. Sampling options not given are the model's defaults. Each row's label ends with ``clean``
@@ -59,6 +59,7 @@ def main() -> None:
     for name in ("motion-coherence", "stream-sync", "shared-noise", "guidance", "motion-guidance"):
         ap.add_argument(f"--{name}", type=float, default=None)
     ap.add_argument("--combiner", default=None)
+    ap.add_argument("--cross-frame-attention", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--toy-world", default=None, help="the model's toy world (default: the judge's, else v1)")
     args = ap.parse_args()
     classifier = None
@@ -73,7 +74,8 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     options = {"motion_coherence": args.motion_coherence, "stream_sync": args.stream_sync, "combiner": args.combiner,
                "shared_noise": args.shared_noise, "guidance_scale": args.guidance,
-               "motion_guidance_scale": args.motion_guidance}  # fmt: skip
+               "motion_guidance_scale": args.motion_guidance,
+               "cross_frame_attention": args.cross_frame_attention}  # fmt: skip
     prompts = toy_prompts("heldout" if args.heldout else "train", args.prompts, args.prompt_seed)
     clips, labels = [], []
     for start in range(0, len(prompts), 8):

@@ -223,11 +223,12 @@ def test_train_video_passes_its_options_and_refuses_bad_ones(tmp_path, monkeypat
     (model / "config.json").write_text("{}")
     args = ["train", "video", "--base", str(tmp_path), "--snr-gamma", "5", "--init-from", str(model), "-q",
             "--toy-world", "v2", "--motion-loss", "velocity", "--toy-transpose", "--toy-motions", "left, up",
-            "--shared-noise", "0.5"]  # fmt: skip
+            "--shared-noise", "0.5", "--cross-frame-attention"]  # fmt: skip
     runner.invoke(app, args, catch_exceptions=False)
     assert seen["cfg"].snr_gamma == 5.0 and seen["cfg"].init_from == str(model) and seen["cfg"].toy_world == "v2"
     assert seen["cfg"].motion_loss == "velocity" and seen["cfg"].toy_transpose
     assert seen["cfg"].toy_motions == ("left", "up") and seen["cfg"].shared_noise == 0.5
+    assert seen["cfg"].cross_frame_attention is True
     res = runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--toy-world", "v9"])
     assert res.exit_code != 0 and "toy_world" in res.output and "'v2'" in res.output
     res = runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--snr-gamma", "-1"])

@@ -212,6 +212,21 @@ def test_shared_noise_correlates_the_content_frames_and_zero_samples_as_before(p
     assert frame_corr(out[0.9]) > frame_corr(out[0.0]) + 0.3
 
 
+def test_cross_frame_attention_is_a_sampling_option_whose_default_the_model_saves(pipe, tmp_path):
+    perturb_trained_parts_(pipe)
+    plain = pipe("a red ball", **gen_kwargs(output_type="pt")).frames
+    cross = pipe("a red ball", cross_frame_attention=True, **gen_kwargs(output_type="pt")).frames
+    assert not torch.allclose(cross, plain, atol=1e-4)
+    assert torch.equal(pipe("a red ball", cross_frame_attention=False, **gen_kwargs(output_type="pt")).frames, plain)
+    assert pipe.sampling_settings()["cross_frame_attention"] is False
+    pipe.adapter.register_to_config(cross_frame_attention=True)
+    pipe.save_pretrained(tmp_path / "m", include_base=True)
+    loaded = type(pipe).from_pretrained(tmp_path / "m")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.sampling_settings()["cross_frame_attention"] is True
+    torch.testing.assert_close(loaded("a red ball", **gen_kwargs(output_type="pt")).frames, cross)
+
+
 @pytest.mark.parametrize("name,value", [("stream_sync", 1.5), ("stream_sync", -0.1), ("shared_noise", 2.0),
                                         ("shared_noise", float("nan"))])  # fmt: skip
 def test_bad_sync_and_shared_noise_are_one_line_errors(pipe, name, value):

@@ -53,6 +53,32 @@ def test_lora_scale_zero_equals_base_after_training_like_change():
         assert not torch.allclose(half, full) and not torch.allclose(half, base)
 
 
+def test_cross_frame_attention_makes_every_frame_read_the_first_frame_and_no_other():
+    z, _, t, text = _inputs(b=2, f=4)
+    stream = ContentStream(tiny_unet(seed=0), lora_rank=4)
+    with torch.no_grad():
+        for _, p in stream.lora_parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # the LoRA'd projections too
+        plain = stream(z, t, text)
+        with stream.cross_frame(4):
+            cross = stream(z, t, text)
+            moved_third = z.clone()
+            moved_third[:, :, 2] += torch.randn_like(z[:, :, 2])
+            after_third = stream(moved_third, t, text)
+            moved_first = z.clone()
+            moved_first[:, :, 0] += torch.randn_like(z[:, :, 0])
+            after_first = stream(moved_first, t, text)
+        assert torch.equal(stream(z, t, text), plain)  # the processors are put back
+    torch.testing.assert_close(cross[:, :, 0], plain[:, :, 0])  # frame 1 attends to itself either way
+    assert not torch.allclose(cross[:, :, 1:], plain[:, :, 1:], atol=1e-4)
+    # frame 2 reads frame 1 and itself, never frame 3; and each clip reads only its own first frame
+    torch.testing.assert_close(after_third[:, :, [0, 1, 3]], cross[:, :, [0, 1, 3]])
+    assert not torch.allclose(after_first[:, :, 1], cross[:, :, 1], atol=1e-4)
+    with stream.cross_frame(4):
+        one_clip = stream(z[1:], t[1:], text[1:])
+    torch.testing.assert_close(one_clip, cross[1:])
+
+
 def test_base_weights_are_frozen_and_lora_is_injected_by_peft():
     stream = ContentStream(tiny_unet(), lora_rank=2)
     names = [n for n, _ in stream.lora_parameters()]

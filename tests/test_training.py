@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import dsdn.objective as tv_objective
 import dsdn.training.video as tv
 from conftest import killed_after_checkpoint
 from dsdn.errors import DSDNInputError
@@ -444,9 +445,17 @@ def test_caption_contrast_trains_and_logs_and_bad_pairs_are_refused(toy_base_dir
     assert all("contrast" in r and r["contrast"] >= 0 for r in records) and len(records) == 2
 
 
-def test_a_run_with_a_mixed_noise_prior_saves_it_as_the_models_sampling_default(toy_base_dir, tmp_path):
+def test_a_run_with_a_mixed_noise_prior_and_cross_frame_attention_saves_them_as_sampling_defaults(
+    toy_base_dir, tmp_path, monkeypatch
+):
     with pytest.raises(DSDNInputError, match="shared_noise"):
         VideoTrainConfig(base="unused", shared_noise=1.5)
-    path = train_video(_cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1, shared_noise=0.5), progress=False)
+    seen = []
+    real_loss = tv_objective.dsdn_loss
+    monkeypatch.setattr(tv_objective, "dsdn_loss", lambda *a, **kw: seen.append(kw) or real_loss(*a, **kw))
+    cfg = _cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1, shared_noise=0.5, cross_frame_attention=True)
+    path = train_video(cfg, progress=False)
+    assert seen and seen[0]["shared_noise"] == 0.5 and seen[0]["cross_frame"] is True  # trained with both
     assert json.loads((path / "config.json").read_text())["shared_noise"] == 0.5
-    assert DSDNPipeline.from_pretrained(path, base=str(toy_base_dir)).sampling_settings()["shared_noise"] == 0.5
+    settings = DSDNPipeline.from_pretrained(path, base=str(toy_base_dir)).sampling_settings()
+    assert settings["shared_noise"] == 0.5 and settings["cross_frame_attention"] is True

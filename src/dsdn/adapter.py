@@ -64,6 +64,9 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             at the end, as configs saved before it load).
         shared_noise: default share in [0, 1] of the content stream's initial noise variance common
             to all frames (0 = independent frames, as configs saved before it load).
+        cross_frame_attention: whether sampling runs the content stream's self-attention on each clip's
+            first frame by default (:meth:`~dsdn.content_stream.ContentStream.cross_frame`; off, as
+            configs saved before it load).
         motion_guidance_scale: default classifier-free guidance of the motion stream alone
             (``None``: the same as the content stream's).
         guidance_scale: default classifier-free guidance of the content stream (and of the motion
@@ -98,6 +101,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         combiner: str = "causal",
         stream_sync: float = 0.0,
         shared_noise: float = 0.0,
+        cross_frame_attention: bool = False,
     ):
         super().__init__()
         _check_scale(motion_scale)

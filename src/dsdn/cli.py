@@ -64,6 +64,10 @@ def generate(
     shared_noise: Optional[float] = typer.Option(
         None, help="In [0, 1]: share of the content noise common to all frames (default: the model's)."
     ),
+    cross_frame_attention: Optional[bool] = typer.Option(
+        None, "--cross-frame-attention/--no-cross-frame-attention",
+        help="The content stream's self-attention reads each clip's first frame (Text2Video-Zero's; default: the model's)."
+    ),
     motion_guidance: Optional[float] = typer.Option(
         None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
     ),
@@ -84,7 +88,7 @@ def generate(
             prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
             frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
             motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
-            motion_guidance=motion_guidance, scheduler=scheduler,
+            cross_frame_attention=cross_frame_attention, motion_guidance=motion_guidance, scheduler=scheduler,
             seed=seed, fps=fps, device=device,
         )  # fmt: skip
         path, sidecar = generate_video(cfg, progress=not quiet)
@@ -199,6 +203,9 @@ def train_video_cmd(
     shared_noise: float = typer.Option(
         0.0, help="Mixed noise prior: share in [0, 1] of the content noise common to a clip's frames, in training "
         "and as the model's default when sampling (0 = independent frames)."),
+    cross_frame_attention: bool = typer.Option(
+        False, help="Train (and by default sample) the content stream with cross-frame attention: each frame's "
+        "self-attention reads its clip's first frame."),
     mixed_precision: str = typer.Option("no", help="no, bf16 or fp16 (where the device supports it)."),
     gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory (useful for sd15)."),
     cache_latents: bool = typer.Option(True, help="Encode every clip once before training."),
@@ -226,7 +233,7 @@ def train_video_cmd(
             max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
             contrast_weight=contrast_weight, contrast_margin=contrast_margin,
             contrast_pairs=tuple(p.strip() for p in contrast_pairs.split(",") if p.strip()), shared_noise=shared_noise,
-            mixed_precision=mixed_precision,
+            cross_frame_attention=cross_frame_attention, mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
             checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
             seed=seed, resume=resume, init_from=init_from,
@@ -298,6 +305,10 @@ def eval_toy_cmd(
     shared_noise: Optional[float] = typer.Option(
         None, help="In [0, 1]: share of the content noise common to all frames (default: the model's)."
     ),
+    cross_frame_attention: Optional[bool] = typer.Option(
+        None, "--cross-frame-attention/--no-cross-frame-attention",
+        help="The content stream's self-attention reads each clip's first frame (Text2Video-Zero's; default: the model's)."
+    ),
     guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance (default: the model's, else 7.5)."),
     motion_guidance: Optional[float] = typer.Option(
         None, help="Guidance of the motion stream alone (default: the model's, else --guidance)."
@@ -367,10 +378,10 @@ def eval_toy_cmd(
         _fail(str(e), debug)
     pipe.set_progress_bar_config(disable=True)
     sampling = {"steps": steps, **pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner,
-                                                                 stream_sync, shared_noise)}
+                                                         stream_sync, shared_noise, cross_frame_attention)}
     typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
                f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
-               f"shared noise {sampling['shared_noise']}, "
+               f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
                f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
     results = {"sampling": sampling, "toy_world": world}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
@@ -382,6 +393,7 @@ def eval_toy_cmd(
                              motion_coherence=sampling["motion_coherence"],
                              combiner=sampling["combiner"], stream_sync=sampling["stream_sync"],
                              shared_noise=sampling["shared_noise"],
+                             cross_frame_attention=sampling["cross_frame_attention"],
                              motion_guidance_scale=sampling["motion_guidance_scale"],
                              guidance_scale=sampling["guidance_scale"])  # fmt: skip
         results[split] = r

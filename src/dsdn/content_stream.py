@@ -6,6 +6,12 @@ trainable low-rank increment on its attention projections: ``W' = W + λ·B·A``
 "step length" λ). The increment is a PEFT LoRA adapter injected with diffusers' ``add_adapter``
 (never hand-written), so it saves in diffusers' LoRA format and loads into any SD pipeline.
 ``B`` starts at zero: a fresh ContentStream is exactly its base UNet.
+
+Optional, *not the paper's*: **cross-frame attention** (Text2Video-Zero's, Khachatryan et al. 2023).
+Each frame's self-attention takes its keys and values from the first frame of its clip, so that all
+frames draw the object and the background that frame 1 draws (attention has no positions, so the
+object may still be drawn elsewhere). It changes no weight: :meth:`ContentStream.cross_frame`
+swaps the self-attention processors for the duration of a call.
 """
 
 from __future__ import annotations
@@ -20,6 +26,23 @@ from ._compat import UNet2DLevels, lora_adapter_scale
 from .frame_vae import fold_frames, unfold_frames
 
 LORA_ADAPTER_NAME = "dsdn_content"
+
+
+class FirstFrameAttention:
+    """Attention processor for a self-attention layer over ``(B·F, N, C)`` tokens, frames fastest: keys
+    and values come from each clip's first frame. Wraps the layer's own processor, which does the rest."""
+
+    def __init__(self, inner, num_frames: int):
+        self.inner = inner
+        self.num_frames = num_frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+        f = self.num_frames
+        if encoder_hidden_states is None and hidden_states.ndim == 3 and hidden_states.shape[0] % f == 0:
+            bf, n, c = hidden_states.shape
+            first = hidden_states.view(bf // f, f, n, c)[:, :1].expand(-1, f, -1, -1).reshape(bf, n, c)
+            encoder_hidden_states = first
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
 DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
@@ -69,6 +92,22 @@ class ContentStream(torch.nn.Module):
             return
         with lora_adapter_scale(self.unet, LORA_ADAPTER_NAME, scale):
             yield
+
+    @contextmanager
+    def cross_frame(self, num_frames: int, enabled: bool = True) -> Iterator[None]:
+        """Run with cross-frame attention (module docstring) for clips of ``num_frames`` frames."""
+        layers = [m for n, m in self.unet.named_modules() if n.endswith("attn1") and hasattr(m, "processor")]
+        if not enabled or num_frames < 2:
+            yield
+            return
+        originals = [m.processor for m in layers]
+        for m, proc in zip(layers, originals):
+            m.processor = FirstFrameAttention(proc, num_frames)
+        try:
+            yield
+        finally:
+            for m, proc in zip(layers, originals):
+                m.processor = proc
 
     def levels(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> UNet2DLevels:
         """Start a level-by-level pass: ``sample (B, C, F, h, w)``, ``timestep (B,)``, ``text (B, L, D)``."""

@@ -95,6 +95,7 @@ class DualStreamDenoiser(torch.nn.Module):
         text: torch.Tensor,
         motion_text: torch.Tensor | None = None,
         lora_scale: float = 1.0,
+        cross_frame: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict both streams' noise.
 
@@ -105,6 +106,8 @@ class DualStreamDenoiser(torch.nn.Module):
             text: text states for the content stream ``(B, L, D)``.
             motion_text: text states for the motion stream ``(B, L', D)``; default ``text``.
             lora_scale: λ, the content increment's step length.
+            cross_frame: the content stream's self-attention reads each clip's first frame
+                (:meth:`~dsdn.content_stream.ContentStream.cross_frame`).
 
         Returns:
             ``(content_noise, motion_noise)``, each ``(B, C, F, h, w)``.
@@ -119,7 +122,7 @@ class DualStreamDenoiser(torch.nn.Module):
         if timestep.ndim == 0:
             timestep = timestep.expand(b)
         motion_text = text if motion_text is None else motion_text
-        with self.content.lora_scale(lora_scale):
+        with self.content.lora_scale(lora_scale), self.content.cross_frame(f, cross_frame):
             c = self.content.levels(content_latents, timestep, text)
             pooled = None if self.motion_text_embedding is None else self.motion_text_embedding(motion_text)
             m = UNet3DLevels(self.motion_unet, motion_latents, timestep, motion_text, added_emb=pooled)

@@ -37,6 +37,7 @@ class GenerateConfig:
     combiner: str | None = None
     stream_sync: float | None = None
     shared_noise: float | None = None
+    cross_frame_attention: bool | None = None
     motion_guidance: float | None = None
     scheduler: str = "ddim"
     seed: int = 0
@@ -120,7 +121,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     t_load = time.perf_counter() - t0
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
     sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner,
-                                      cfg.stream_sync, cfg.shared_noise)
+                                      cfg.stream_sync, cfg.shared_noise, cfg.cross_frame_attention)
     out = pipe(
         cfg.prompt,
         negative_prompt=cfg.negative_prompt,
@@ -135,6 +136,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         combiner=sampling["combiner"],
         stream_sync=sampling["stream_sync"],
         shared_noise=sampling["shared_noise"],
+        cross_frame_attention=sampling["cross_frame_attention"],
         motion_guidance_scale=sampling["motion_guidance_scale"],
         generator=generator,
         output_type="np",
@@ -151,6 +153,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         combiner=sampling["combiner"],
         stream_sync=sampling["stream_sync"],
         shared_noise=sampling["shared_noise"],
+        cross_frame_attention=sampling["cross_frame_attention"],
         motion_guidance=sampling["motion_guidance_scale"],
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),

@@ -123,6 +123,7 @@ def dsdn_loss(
     contrast_weight: float = 0.0,
     contrast_margin: float = 0.2,
     shared_noise: float = 0.0,
+    cross_frame: bool = False,
 ) -> DSDNLoss:
     """Joint denoising loss of both streams.
 
@@ -148,6 +149,7 @@ def dsdn_loss(
         contrast_weight: weight of the caption-contrast term (0 = off).
         contrast_margin: its relative margin at the highest noise.
         shared_noise: ρ in [0, 1] of the content stream's mixed noise prior (0 = independent frames).
+        cross_frame: run the content stream with cross-frame attention (the denoiser's ``cross_frame``).
     """
     if motion_loss not in MOTION_LOSSES:
         raise ValueError(f"motion_loss={motion_loss!r} is invalid: must be one of {', '.join(MOTION_LOSSES)}")
@@ -168,6 +170,7 @@ def dsdn_loss(
     drop = (torch.rand(b, generator=generator, device="cpu") < text_dropout).to(device)
     text = torch.where(drop[:, None, None], null_text.to(text.dtype).expand_as(text), text)
 
+    frames = {"cross_frame": True} if cross_frame else {}
     use_contrast = contrast_weight > 0 and contrast_text is not None and contrast_mask is not None
     if use_contrast:
         keep = contrast_mask.to(device) & ~drop  # a dropped caption has nothing to contrast
@@ -178,11 +181,11 @@ def dsdn_loss(
         idx = keep.nonzero().flatten()
         pred_c, pred_m_all = denoiser(
             torch.cat([z_t, z_t[idx]]), torch.cat([m_t, m_t[idx]]), torch.cat([t, t[idx]]),
-            torch.cat([text, text[idx]]), torch.cat([text, contrast_text.to(text.dtype)[idx]]),
+            torch.cat([text, text[idx]]), torch.cat([text, contrast_text.to(text.dtype)[idx]]), **frames,
         )  # fmt: skip
         pred_c, pred_m, pred_neg = pred_c[:b], pred_m_all[:b], pred_m_all[b:]
     else:
-        pred_c, pred_m = denoiser(z_t, m_t, t, text)
+        pred_c, pred_m = denoiser(z_t, m_t, t, text, **frames)
     weights = min_snr_weights(scheduler, t, snr_gamma) if snr_gamma > 0 else None
     loss_c = weighted_mse(pred_c, _target(scheduler, z0, e_c, t), weights)
     if motion_loss == "velocity":

@@ -316,7 +316,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     def sampling_settings(
         self, guidance_scale: float | None = None, motion_guidance_scale: float | None = None,
         motion_coherence: float | None = None, combiner: str | None = None, stream_sync: float | None = None,
-        shared_noise: float | None = None,
+        shared_noise: float | None = None, cross_frame_attention: bool | None = None,
     ) -> dict:
         """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
@@ -329,6 +329,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             "stream_sync": float(getattr(self.adapter.config, "stream_sync", 0.0) if stream_sync is None else stream_sync),
             "shared_noise": float(getattr(self.adapter.config, "shared_noise", 0.0) if shared_noise is None
                                   else shared_noise),
+            "cross_frame_attention": bool(getattr(self.adapter.config, "cross_frame_attention", False)
+                                          if cross_frame_attention is None else cross_frame_attention),
         }  # fmt: skip
 
     def _clean_prediction_affine(self, t, index: int) -> tuple[float, float]:
@@ -372,6 +374,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         combiner: str | None = None,
         stream_sync: float | None = None,
         shared_noise: float | None = None,
+        cross_frame_attention: bool | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -407,6 +410,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 from correlated noise agree on the background and the object's look. The motion
                 stream's noise stays independent. Ignored when ``latents`` are given (default: the
                 model's, else 0).
+            cross_frame_attention: the content stream's self-attention takes its keys and values from
+                each clip's first frame (Text2Video-Zero's cross-frame attention), so that every frame
+                draws frame 1's object and background (default: the model's, else off).
             generator: seeds every random draw (one generator, or one per video).
             latents: optional initial ``(content, motion)`` noise, each ``(B, C, F, h, w)``.
             output_type: ``"np"``, ``"pt"``, ``"pil"`` or ``"latent"``.
@@ -421,7 +427,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         if shared_noise is not None:
             check_float("shared_noise", shared_noise, 0.0, 1.0)
         settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner, stream_sync,
-                                          shared_noise)  # fmt: skip
+                                          shared_noise, cross_frame_attention)  # fmt: skip
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
@@ -473,7 +479,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                     if do_cfg:
                         z_in, m_in = torch.cat([z_in, z_in]), torch.cat([m_in, m_in])
                     tt = t.expand(z_in.shape[0]).to(device)
-                    eps_c, eps_m = denoiser(z_in, m_in, tt, text, motion_text, lora_scale=content_lora_scale)
+                    eps_c, eps_m = denoiser(z_in, m_in, tt, text, motion_text, lora_scale=content_lora_scale,
+                                            cross_frame=settings["cross_frame_attention"])  # fmt: skip
                     if do_cfg:
                         u_c, c_c = eps_c.chunk(2)
                         u_m, c_m = eps_m.chunk(2)

@@ -92,6 +92,7 @@ class VideoTrainConfig:
     contrast_margin: float = 0.2
     contrast_pairs: tuple[str, ...] = ("left:right", "up:down", "upwards:downwards", "rises:falls")
     shared_noise: float = 0.0
+    cross_frame_attention: bool = False
     cache_latents: bool = True
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
@@ -377,6 +378,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         adapter = _resolve_preset(cfg.preset).build(unet, motion_scale=motion_scale)
     if resume_state is None and cfg.shared_noise > 0:
         adapter.register_to_config(shared_noise=cfg.shared_noise)  # the model samples from the prior it learned
+    if resume_state is None and cfg.cross_frame_attention:
+        adapter.register_to_config(cross_frame_attention=True)  # and with the attention it learned with
     torch.manual_seed(cfg.seed + 1)
     content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
     denoiser = DualStreamDenoiser.from_adapter(content, adapter).to(device)
@@ -490,7 +493,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                 motion_weight=cfg.motion_weight, text_dropout=cfg.text_dropout, combine_weight=cfg.combine_weight,
                 motion_coherence=adapter.config.motion_coherence,
                 combiner=adapter.config.combiner, generator=gen, snr_gamma=cfg.snr_gamma,
-                motion_loss=cfg.motion_loss, shared_noise=cfg.shared_noise, **contrast,
+                motion_loss=cfg.motion_loss, shared_noise=cfg.shared_noise,
+                cross_frame=bool(getattr(adapter.config, "cross_frame_attention", False)), **contrast,
             )  # fmt: skip
         loss = parts.loss
         if not torch.isfinite(loss):
