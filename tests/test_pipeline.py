@@ -239,3 +239,15 @@ def test_every_listed_scheduler_runs_with_stream_sync_and_shared_noise(pipe, nam
     pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
     out = pipe("a red ball", stream_sync=1.0, shared_noise=0.5, **gen_kwargs(num_inference_steps=3, output_type="pt"))
     assert torch.isfinite(out.frames).all()
+
+
+def test_a_closed_vocabulary_model_reads_numerals_capitals_and_punctuation_and_suggests_near_words(pipe):
+    pipe.known_words = frozenset("a red blue circle digit three moving left right".split())
+    typed = pipe("A red digit 3, moving LEFT.", **gen_kwargs(output_type="pt")).frames
+    assert torch.equal(typed, pipe("a red digit three moving left", **gen_kwargs(output_type="pt")).frames)
+    bare = pipe("a red 3 moving left", **gen_kwargs(output_type="pt")).frames
+    assert torch.equal(bare, typed)  # a bare numeral is read as the digit
+    with pytest.raises(DSDNInputError, match=r"'circel' \(did you mean 'circle'\?\).*'purple'(?! \(did)"):
+        pipe("a purple circel moving left", **gen_kwargs())
+    with pytest.raises(DSDNInputError, match="'7'"):  # a numeral the model has no word for stays unknown
+        pipe("a red 7 moving left", **gen_kwargs())

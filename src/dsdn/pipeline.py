@@ -74,6 +74,36 @@ def prompt_words(text: str) -> list[str]:
     return re.findall(r"[^\W_]+", text.lower())
 
 
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def normalize_prompt(text: str, known_words: frozenset[str]) -> str:
+    """A prompt as a closed-vocabulary model reads it: its :func:`prompt_words` joined by single spaces, with a
+    numeral 0–9 written as the model's word for it ("digit 3" → "digit three", and "a red 3" → "a red digit
+    three" when the model knows "digit"). A prompt already in the model's words comes back unchanged."""
+    out: list[str] = []
+    for w in prompt_words(text):
+        if len(w) == 1 and w.isdigit() and NUMBER_WORDS[int(w)] in known_words:
+            if "digit" in known_words and (not out or out[-1] != "digit"):
+                out.append("digit")
+            w = NUMBER_WORDS[int(w)]
+        out.append(w)
+    return " ".join(out)
+
+
+def _unknown_words_error(name: str, unknown: list[str], known_words: frozenset[str]) -> DSDNInputError:
+    import difflib
+
+    def shown(word: str) -> str:
+        near = difflib.get_close_matches(word, sorted(known_words), n=1, cutoff=0.6)
+        return repr(word) + (f" (did you mean {near[0]!r}?)" if near else "")
+
+    return DSDNInputError(
+        f"{name} uses words this model does not know: {', '.join(map(shown, unknown))}. "
+        f"It was trained on these words only: {', '.join(sorted(known_words))}."
+    )
+
+
 def read_vocabulary(base) -> frozenset[str] | None:
     """The closed vocabulary a base folder declares in ``dsdn_vocabulary.txt`` (``None``: open)."""
     path = Path(base) / VOCABULARY_FILE
@@ -269,14 +299,15 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 raise invalid("negative_prompt", negative_prompt, "must be a string or a list of strings")
             negatives = list(negatives)
         motions = _check_prompt("motion_prompt", motion_prompt, allow_none=True)
-        if self.known_words is not None:
+        if self.known_words is not None:  # a closed vocabulary: read each text in the model's words
+            prompts, negatives, motions = (
+                None if texts is None else [normalize_prompt(t, self.known_words) for t in texts]
+                for texts in (prompts, negatives, motions)
+            )  # fmt: skip
             for name, texts in (("prompt", prompts), ("negative_prompt", negatives), ("motion_prompt", motions)):
                 unknown = sorted({w for t in texts or [] for w in prompt_words(t)} - self.known_words)
                 if unknown:
-                    raise DSDNInputError(
-                        f"{name} uses words this model does not know: {', '.join(map(repr, unknown))}. "
-                        f"It was trained on these words only: {', '.join(sorted(self.known_words))}."
-                    )
+                    raise _unknown_words_error(name, unknown, self.known_words)
         for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
             if other is not None and len(other) not in (1, len(prompts)):
                 raise invalid(name, other, f"must be one prompt or {len(prompts)} (one per prompt)")
