@@ -167,16 +167,16 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     out = tmp_path / "eval.json"
     res = runner.invoke(app, ["eval", "toy", "--prompts", "3", "--heldout-prompts", "0", "--steps", "2",
                               "--motion-coherence", "0", "--combiner", "causal", "--motion-guidance", "12",
-                              "--stream-sync", "0", "--shared-noise", "0", "--json", str(out), "-q"],
-                        catch_exceptions=False)  # fmt: skip
+                              "--stream-sync", "0", "--shared-noise", "0", "--cross-frame-attention", "--json", str(out),
+                              "-q"], catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     guidance = json.loads((default_model_dir() / "config.json").read_text()).get("guidance_scale") or 7.5
     assert result["sampling"] == {"steps": 2, "guidance_scale": guidance, "motion_coherence": 0.0,
                                   "combiner": "causal", "stream_sync": 0.0, "shared_noise": 0.0,
-                                  "motion_guidance_scale": 12.0}  # fmt: skip
-    assert (f"guidance {guidance}, γ 0.0 (causal combiner), stream sync 0.0, shared noise 0.0, motion guidance 12.0"
-            in res.output)  # fmt: skip
+                                  "cross_frame_attention": True, "motion_guidance_scale": 12.0}  # fmt: skip
+    assert (f"guidance {guidance}, γ 0.0 (causal combiner), stream sync 0.0, shared noise 0.0, cross-frame attention "
+            "True, motion guidance 12.0" in res.output)  # fmt: skip
     assert "CLEAN=" in res.output and "clean_acc" in result["train"] and "strict" in result["train"]["records"][0]
     res = runner.invoke(app, ["eval", "toy", "--prompts", "1", "--heldout-prompts", "0", "--steps", "1", "--guidance",
                               "3", "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
@@ -192,6 +192,7 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
         "steps": 2, "guidance_scale": shipped.get("guidance_scale") or 7.5, "motion_coherence": shipped["motion_coherence"],
         "combiner": shipped.get("combiner", "causal"), "motion_guidance_scale": shipped["motion_guidance_scale"],
         "stream_sync": shipped.get("stream_sync", 0.0), "shared_noise": shipped.get("shared_noise", 0.0),
+        "cross_frame_attention": shipped.get("cross_frame_attention", False),
     }  # fmt: skip
 
 
