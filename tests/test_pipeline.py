@@ -251,3 +251,21 @@ def test_a_closed_vocabulary_model_reads_numerals_capitals_and_punctuation_and_s
         pipe("a purple circel moving left", **gen_kwargs())
     with pytest.raises(DSDNInputError, match="'7'"):  # a numeral the model has no word for stays unknown
         pipe("a red 7 moving left", **gen_kwargs())
+
+
+@pytest.mark.parametrize("kwargs", [{"guidance_scale": 1e308}, {"content_lora_scale": 1e30}])
+def test_non_finite_sampling_stops_with_a_one_line_error_instead_of_a_black_video(pipe, kwargs):
+    from dsdn.errors import NonFiniteOutputError
+
+    perturb_trained_parts_(pipe)
+    with pytest.raises(NonFiniteOutputError, match="NaN or infinite latents"):
+        pipe("a red ball", **gen_kwargs(**kwargs))
+
+
+def test_non_finite_model_weights_stop_generation(pipe):
+    from dsdn.errors import NonFiniteOutputError
+
+    with torch.no_grad():
+        next(pipe.adapter.motion_unet.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteOutputError, match="weights are finite"):
+        pipe("a red ball", **gen_kwargs())

@@ -81,6 +81,8 @@ GENERATE_CASES = [
     ("bad-suffix", [OK, "--out", "{tmp}/x.avi"], "unsupported suffix"),
     ("out-is-a-users-folder", [OK, "--out", "{tmp}/mine"], "never replaced"),
     ("out-under-a-file", [OK, "--out", "{tmp}/file.txt/x.mp4"], "not a writable folder"),
+    ("sidecar-would-replace-a-users-file", [OK, "--out", "{tmp}/notes.mp4"], "did not write"),
+    ("sidecar-would-replace-a-folder", [OK, "--out", "{tmp}/mine.gif"], "would replace a folder"),
     ("missing-model", [OK, "--model", "{tmp}/missing"], "--model="),
     ("path-traversal-model", [OK, "--model", "{tmp}/../../../../../../etc"], "no config.json"),
     ("model-is-a-file", [OK, "--model", "{tmp}/file.txt"], "not a folder"),
@@ -104,6 +106,8 @@ def test_generate_bad_input(trained_model_dir, tmp_path, args, needle):
     (scratch / "mine").mkdir()
     (scratch / "mine" / "notes.txt").write_text("keep me")
     (scratch / "file.txt").write_text("a file")
+    (scratch / "notes.json").write_text('{"my": "notes"}')
+    (scratch / "mine.json").mkdir()
 
     def fill(a):
         m = re.fullmatch(r"\{bad:(.+)\}", a)
@@ -121,6 +125,7 @@ def test_generate_bad_input(trained_model_dir, tmp_path, args, needle):
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.output, res.output
     assert sorted(p.name for p in scratch.rglob("*")) == before  # nothing written, nothing deleted
     assert (scratch / "mine" / "notes.txt").read_text() == "keep me"
+    assert (scratch / "notes.json").read_text() == '{"my": "notes"}'
 
 
 OTHER_CASES = [

@@ -60,3 +60,16 @@ def test_sidecar_records_settings_and_versions(tmp_path):
     data = json.loads(p.read_text())
     assert p.name == "v.json" and data["prompt"] == "a red ball" and data["seed"] == 3
     assert {"dsdn", "torch", "diffusers"} <= set(data["versions"])
+
+
+def test_a_sidecar_replaces_only_an_earlier_sidecar_of_the_same_video(tmp_path):
+    first = write_sidecar(tmp_path / "v.mp4", {"seed": 1})
+    assert json.loads(write_sidecar(tmp_path / "v.mp4", {"seed": 2}).read_text())["seed"] == 2  # a rerun
+    for content in (b'{"my": "notes"}', b"\xff\xfe not text", b"[]"):
+        first.write_bytes(content)
+        with pytest.raises(DSDNInputError, match="did not write"):
+            write_sidecar(tmp_path / "v.mp4", {"seed": 3})
+        assert first.read_bytes() == content
+    (tmp_path / "w.json").write_text(json.dumps({"video": "w.gif", "versions": {}}))  # another video's
+    with pytest.raises(DSDNInputError, match="holds the settings of 'w.gif'"):
+        write_sidecar(tmp_path / "w.mp4", {})

@@ -11,6 +11,10 @@ class DSDNInputError(ValueError):
     """A bad argument or input file. The message is meant to be shown to the user as is."""
 
 
+class NonFiniteOutputError(DSDNInputError):
+    """Sampling produced NaN or infinite values: nothing is written (the likely causes are in the message)."""
+
+
 def invalid(name: str, value: Any, allowed: str, hint: str = "") -> DSDNInputError:
     """Build the standard one-line message: ``name=value is invalid: allowed. hint``."""
     msg = f"{name}={value!r} is invalid: {allowed}."

@@ -12,7 +12,7 @@ import torch
 from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
 from .motion_codec import COMBINERS
 from .schedulers import SCHEDULERS, make_scheduler
-from .video_io import check_output_path, save_video, write_sidecar
+from .video_io import check_output_path, check_sidecar_path, save_video, write_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class GenerateConfig:
         if self.motion_guidance is not None:
             check_float("motion_guidance", self.motion_guidance, 0.0)
         check_output_path(self.out)
+        check_sidecar_path(self.out)
         check_int("fps", self.fps, 1)
         check_int("seed", self.seed, 0)
         check_choice("device", self.device if self.device in ("auto", "cpu") else self.device.split(":")[0],

@@ -27,7 +27,7 @@ from diffusers.video_processor import VideoProcessor
 from .adapter import LORA_WEIGHT_NAME, DSDNAdapter
 from .content_stream import LORA_ADAPTER_NAME, ContentStream
 from .denoiser import DualStreamDenoiser
-from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
+from .errors import DSDNInputError, NonFiniteOutputError, check_choice, check_float, check_int, invalid
 from .frame_vae import FrameVAE
 from .loading import load_base
 from .motion_codec import COMBINERS, agree_streams, combine_motion
@@ -527,10 +527,21 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
             z, m = x.chunk(2)
             video_latents = combine_motion(z, m, self.adapter.config.motion_scale, gamma, settings["combiner"])  # (B, C, F, h, w)
+            if not torch.isfinite(video_latents).all():
+                raise NonFiniteOutputError(
+                    f"sampling produced NaN or infinite latents (guidance {guidance_scale}, motion guidance "
+                    f"{motion_guidance_scale}, LoRA scale {content_lora_scale}): lower a scale that is too large, or "
+                    "check that the model's weights are finite."
+                )
             if output_type == "latent":
                 frames = video_latents
             else:
                 video = self.frame_vae.decode(video_latents, chunk_size=decode_chunk_size)  # (B, 3, F, H, W)
+                if not torch.isfinite(video).all():
+                    raise NonFiniteOutputError(
+                        f"the VAE decoded NaN or infinite frames from finite latents (dtype {video.dtype}): decode in "
+                        "float32, or check that the VAE's weights are finite."
+                    )
                 frames = self.video_processor.postprocess_video(video.float(), output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

@@ -156,9 +156,34 @@ def sidecar_path(video_path: str | Path) -> Path:
     return p.with_name(p.name + ".json") if not p.suffix else p.with_suffix(".json")
 
 
-def write_sidecar(video_path: str | Path, settings: dict[str, Any]) -> Path:
-    """Write ``<video>.json`` with ``settings`` and the package versions (atomically)."""
+def check_sidecar_path(video_path: str | Path) -> Path:
+    """Where the sidecar of ``video_path`` goes, refused (one-line :class:`DSDNInputError`) when something there
+    was not written by dsdn: a folder, or a file that is not the sidecar of a video of this name."""
     path = sidecar_path(video_path)
+    if path.is_dir():
+        raise DSDNInputError(f"the settings sidecar {str(path)!r} would replace a folder: choose another --out.")
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            data = None
+        if not (isinstance(data, dict) and isinstance(data.get("video"), str) and "versions" in data):
+            raise DSDNInputError(
+                f"the settings sidecar {str(path)!r} would replace a file that dsdn did not write: move it, or choose "
+                "another --out."
+            )
+        if data["video"] != Path(video_path).name:
+            raise DSDNInputError(
+                f"the settings sidecar {str(path)!r} holds the settings of {data['video']!r}: choose another --out, "
+                "so that they are kept."
+            )
+    return path
+
+
+def write_sidecar(video_path: str | Path, settings: dict[str, Any]) -> Path:
+    """Write ``<video>.json`` with ``settings`` and the package versions (atomically); never replaces a file
+    that is not an earlier sidecar of the same video (:func:`check_sidecar_path`)."""
+    path = check_sidecar_path(video_path)
     data = {"video": Path(video_path).name, **settings, "versions": package_versions()}
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
