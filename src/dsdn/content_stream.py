@@ -26,6 +26,7 @@ from ._compat import UNet2DLevels, lora_adapter_scale
 from .frame_vae import fold_frames, unfold_frames
 
 LORA_ADAPTER_NAME = "dsdn_content"
+DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
 class FirstFrameAttention:
@@ -43,7 +44,6 @@ class FirstFrameAttention:
             first = hidden_states.view(bf // f, f, n, c)[:, :1].expand(-1, f, -1, -1).reshape(bf, n, c)
             encoder_hidden_states = first
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, **kwargs)
-DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
 class ContentStream(torch.nn.Module):
