@@ -95,7 +95,7 @@ def _unknown_words_error(name: str, unknown: list[str], known_words: frozenset[s
     import difflib
 
     def shown(word: str) -> str:
-        near = difflib.get_close_matches(word, sorted(known_words), n=1, cutoff=0.6)
+        near = difflib.get_close_matches(word, sorted(known_words), n=1, cutoff=0.75)
         return repr(word) + (f" (did you mean {near[0]!r}?)" if near else "")
 
     return DSDNInputError(
