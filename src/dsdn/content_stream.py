@@ -96,10 +96,10 @@ class ContentStream(torch.nn.Module):
     @contextmanager
     def cross_frame(self, num_frames: int, enabled: bool = True) -> Iterator[None]:
         """Run with cross-frame attention (module docstring) for clips of ``num_frames`` frames."""
-        layers = [m for n, m in self.unet.named_modules() if n.endswith("attn1") and hasattr(m, "processor")]
-        if not enabled or num_frames < 2:
+        if not enabled or num_frames < 2:  # (checked first: the denoiser enters this on every call)
             yield
             return
+        layers = [m for n, m in self.unet.named_modules() if n.endswith("attn1") and hasattr(m, "processor")]
         originals = [m.processor for m in layers]
         for m, proc in zip(layers, originals):
             m.processor = FirstFrameAttention(proc, num_frames)
