@@ -56,6 +56,17 @@ def test_caption_gap_reads_a_training_checkpoint_as_its_saved_model(toy_base_dir
     assert _caption_gap("--model", str(checkpoint), "--base", str(toy_base_dir), *args) == from_model
     # and it is this model's figures, not the shipped one's
     assert _caption_gap(*args) != from_model
+    # the checkpoint exported as a model folder holds the run's final model (no EMA in this run)
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "export_checkpoint.py"), "--base", str(toy_base_dir),
+                          "--checkpoint", str(checkpoint), "--out", str(tmp_path / "exported")],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    from safetensors.torch import load_file
+
+    for name in ("diffusion_pytorch_model.safetensors", "pytorch_lora_weights.safetensors"):
+        saved, exported = load_file(model / name), load_file(tmp_path / "exported" / name)
+        assert saved.keys() == exported.keys() and all(torch.equal(saved[k], exported[k]) for k in saved)
+    assert (tmp_path / "exported" / "base" / "model_index.json").is_file()
 
 
 def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir, tmp_path):
