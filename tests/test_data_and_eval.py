@@ -67,6 +67,20 @@ def test_captions_file_problems_are_named(tmp_path):
         VideoFolder(tmp_path / "nope")
 
 
+def test_rows_without_a_caption_are_skipped_never_trained_on_as_none(tmp_path, caplog):
+    (tmp_path / "captions.jsonl").write_text(
+        '{"video": "a.mp4", "caption": "a red ball"}\n{"video": "b.mp4", "caption": null}\n'
+        '{"video": "c.mp4"}\n{"video": "d.mp4", "caption": "   "}\n{"caption": "no video"}\n'
+    )
+    with caplog.at_level("WARNING"):
+        ds = VideoFolder(tmp_path)
+    assert ds.items == [("a.mp4", "a red ball")]
+    assert "skipped 4 row(s) without a video or a caption" in caplog.text
+    (tmp_path / "captions.jsonl").write_text('{"video": "b.mp4", "caption": null}\n')
+    with pytest.raises(DSDNInputError, match="no row has both a video and a caption"):
+        VideoFolder(tmp_path)
+
+
 def test_paths_outside_the_folder_are_refused(tmp_path, caplog):
     (tmp_path / "captions.csv").write_text("video,caption\n../../etc/passwd,x\n")
     ds = VideoFolder(tmp_path)

@@ -120,5 +120,51 @@ def test_cli_reports_a_full_disk_in_one_line(toy_base_dir, tmp_path, monkeypatch
     res = CliRunner().invoke(app, ["train", "video", "--base", str(toy_base_dir), "--out", str(tmp_path / "r"), "--steps",
                                    "2", "--batch-size", "1", "--toy-clips", "2", "--checkpoint-every", "1",
                                    "--validate-every", "0", "-q"])  # fmt: skip
-    assert res.exit_code == 2 and "No space left on device" in res.output and "no earlier checkpoint" in res.output
+    assert res.exit_code == 1 and "No space left on device" in res.output and "no earlier checkpoint" in res.output
     assert "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()  # a failed run without a checkpoint leaves no folder behind
+
+
+def test_resume_skips_a_damaged_newest_checkpoint_and_says_so(toy_base_dir, tmp_path, caplog):
+    out = tmp_path / "run"
+    tv.train_video(_cfg(toy_base_dir, out, steps=3), progress=False)
+    newest = list_checkpoints(out)[-1]
+    weights = newest / tv.TRAINABLE_FILE
+    weights.write_bytes(weights.read_bytes()[:200])  # a torn write
+    with caplog.at_level("WARNING", logger="dsdn.training.video"):
+        tv.train_video(_cfg(toy_base_dir, out, steps=4, resume=True), progress=False)
+    assert any("skipped checkpoint" in r.message and newest.name in r.message for r in caplog.records)
+    assert _newest_step(out) == 4
+    _, state, _ = load_checkpoint(list_checkpoints(out)[-1])
+    assert state["step"] == 4
+
+
+def test_resume_with_no_loadable_checkpoint_is_one_clear_error(toy_base_dir, tmp_path):
+    out = tmp_path / "run"
+    tv.train_video(_cfg(toy_base_dir, out, steps=2), progress=False)
+    for ckpt in list_checkpoints(out):
+        (ckpt / tv.TRAINABLE_FILE).write_bytes(b"")
+    with pytest.raises(tv.DSDNInputError, match=r"none of the 2 checkpoint\(s\) in .* loads"):
+        tv.train_video(_cfg(toy_base_dir, out, steps=4, resume=True), progress=False)
+
+
+def test_a_failed_run_removes_the_folder_it_created_but_never_a_users(toy_base_dir, tmp_path, monkeypatch):
+    import dsdn.objective as objective
+    import dsdn.training.base as tb
+
+    def broken(*a, **kw):
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(objective, "dsdn_loss", broken)
+    with pytest.raises(RuntimeError):
+        tv.train_video(_cfg(toy_base_dir, tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run").exists()  # created by the run, nothing to resume from: removed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(RuntimeError):
+        tv.train_video(_cfg(toy_base_dir, mine), progress=False)
+    assert mine.is_dir()  # it existed before the run: kept
+    monkeypatch.setattr(tb, "build_tiny_base", broken)
+    with pytest.raises(RuntimeError):
+        tb.train_base(tb.BaseTrainConfig(out=str(tmp_path / "base")), progress=False)
+    assert not (tmp_path / "base").exists()

@@ -73,3 +73,21 @@ def test_a_sidecar_replaces_only_an_earlier_sidecar_of_the_same_video(tmp_path):
     (tmp_path / "w.json").write_text(json.dumps({"video": "w.gif", "versions": {}}))  # another video's
     with pytest.raises(DSDNInputError, match="holds the settings of 'w.gif'"):
         write_sidecar(tmp_path / "w.mp4", {})
+
+
+def test_the_next_write_removes_staging_folders_of_killed_writes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".v.mp4.dsdn-{gone.stdout.strip()}-abc123"  # a write killed mid-way (its process is gone)
+    stale.mkdir()
+    (stale / "video.mp4").write_bytes(b"half a video")
+    running = tmp_path / f".v.mp4.dsdn-{os.getpid()}-def456"  # a write still running: left alone
+    running.mkdir()
+    other = tmp_path / f".w.mp4.dsdn-{gone.stdout.strip()}-abc123"  # another video's: left for its next write
+    other.mkdir()
+    save_video(np.zeros((2, 16, 16, 3), np.uint8), tmp_path / "v.mp4")
+    assert not stale.exists() and running.is_dir() and other.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name, "v.mp4"])

@@ -24,6 +24,10 @@ from .motion_stream import MotionTextEmbedding, inflate_from_content, motion_une
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
 
+#: Frames a fresh adapter encodes positions for: the most frames it can be trained on or sample.
+FRAME_POSITIONS = 32
+
+
 def add_frame_positions(motion_unet: UNet3DConditionModel, max_frames: int) -> int:
     """Give every temporal transformer block of ``motion_unet`` a sinusoidal frame-position encoding.
 
@@ -93,7 +97,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         lora_target_modules: Sequence[str] = DEFAULT_LORA_TARGETS,
         motion_scale: float = 1.0,
         motion_coherence: float = 0.5,
-        motion_frame_positions: int = 32,
+        motion_frame_positions: int = FRAME_POSITIONS,
         motion_guidance_scale: float | None = None,
         motion_pooled_text: bool = False,
         guidance_scale: float | None = None,

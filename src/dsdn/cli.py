@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
-from .errors import DSDNInputError
+from .errors import DSDNInputError, DSDNRunError
+from .paths import check_output_file, check_output_folder
 from .schedulers import SCHEDULERS
 
 app = typer.Typer(
@@ -20,25 +23,74 @@ app = typer.Typer(
 TOY_WORLD_HELP = "Toy-world version (with --data toy): v1, v2 (mended captions and bounce) or v3 (larger objects)."
 
 
-def _setup_logging(debug: bool) -> None:
-    """Our warnings at WARNING; the libraries' import-time chatter only with --debug."""
+def _setup_logging(debug: bool, quiet: bool = False) -> None:
+    """Our warnings at WARNING; the libraries' import-time chatter only with --debug; with --quiet, not even
+    their progress bars (e.g. transformers' "Writing model shards")."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Read by the libraries when a command first imports them (nothing heavy is imported here)...
     if not debug:
-        from diffusers.utils import logging as d_logging
-        from transformers.utils import logging as t_logging
+        os.environ["TRANSFORMERS_VERBOSITY"] = os.environ["DIFFUSERS_VERBOSITY"] = "error"
+    if quiet:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    # ...and set directly when they are already imported (a second command in the same process).
+    for name in ("diffusers.utils.logging", "transformers.utils.logging"):
+        module = sys.modules.get(name)
+        if module is not None:
+            if not debug:
+                module.set_verbosity_error()
+            (module.disable_progress_bar if quiet else module.enable_progress_bar)()
 
-        d_logging.set_verbosity_error()
-        t_logging.set_verbosity_error()
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 
-def _fail(message: str, debug: bool) -> None:
-    if debug:
-        raise
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+def _explain(error: BaseException) -> tuple[int, str]:
+    """The exit code and the one line a user sees for an exception that ends a command."""
+    import torch
+
+    if isinstance(error, DSDNInputError):
+        return EXIT_BAD_INPUT, str(error)
+    if isinstance(error, DSDNRunError):
+        return EXIT_FAILED, str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted; finished files are intact and unfinished ones were not renamed into place."
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return EXIT_FAILED, ("out of memory: ask for fewer frames, a smaller size or batch, or another device "
+                             f"({type(error).__name__}: {error}).")  # fmt: skip
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        return EXIT_FAILED, f"{error.strerror or error}{where}. Fix it and rerun (--debug shows where it happened)."
+    return EXIT_FAILED, (f"unexpected {type(error).__name__}: {error}. This is a bug in dsdn: rerun with --debug "
+                         "for the traceback and report it.")  # fmt: skip
+
+
+def _boundary(command: Callable) -> Callable:
+    """The one error boundary of every command: logging set up from --debug, then any exception that
+    ends the command becomes one line on stderr and an exit code (2 bad input, 1 failed, 130
+    interrupted); --debug re-raises it with its traceback. Click's own usage errors pass through."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        debug = bool(kwargs.get("debug", False))
+        _setup_logging(debug, quiet=bool(kwargs.get("quiet", False)))
+        try:
+            return command(*args, **kwargs)
+        except BrokenPipeError:  # the reader went away (`dsdn info | head`): stop quietly, as shell tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=EXIT_FAILED) from None
+        except BaseException as e:
+            # The parser's own exits and usage errors (Click's, or the copy of Click that Typer vendors) pass.
+            if debug or isinstance(e, SystemExit) or type(e).__module__.split(".")[0] in ("click", "typer"):
+                raise
+            code, message = _explain(e)
+            typer.echo("error: " + " ".join(message.split()), err=True)
+            raise typer.Exit(code=code) from None
+
+    return run
 
 
 @app.command(epilog="Example: dsdn generate 'a red circle moving right' --model ./my-dsdn --out circle.mp4 --seed 1")
+@_boundary
 def generate(
     prompt: str = typer.Argument(..., help="What the video shows."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (saved by DSDNPipeline.save_pretrained)."),
@@ -80,20 +132,16 @@ def generate(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Generate a video from a text prompt and write it with a JSON sidecar of its settings."""
-    _setup_logging(debug)
     from .generate import GenerateConfig, generate_video
 
-    try:
-        cfg = GenerateConfig(
-            prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
-            frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
-            motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
-            cross_frame_attention=cross_frame_attention, motion_guidance=motion_guidance, scheduler=scheduler,
-            seed=seed, fps=fps, device=device,
-        )  # fmt: skip
-        path, sidecar = generate_video(cfg, progress=not quiet)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+    cfg = GenerateConfig(
+        prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
+        frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
+        motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
+        cross_frame_attention=cross_frame_attention, motion_guidance=motion_guidance, scheduler=scheduler,
+        seed=seed, fps=fps, device=device,
+    )  # fmt: skip
+    path, sidecar = generate_video(cfg, progress=not quiet)
     typer.echo(f"wrote {path} (settings in {sidecar})")
 
 
@@ -102,6 +150,7 @@ app.add_typer(train_app, name="train")
 
 
 @train_app.command("base", epilog="Example: dsdn train base --out outputs/tiny-base")
+@_boundary
 def train_base_cmd(
     out: str = typer.Option("outputs/tiny-base", help="Folder for the SD-format base (save_pretrained layout)."),
     vae_steps: int = typer.Option(3000, help="Autoencoder training steps."),
@@ -140,20 +189,16 @@ def train_base_cmd(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Train the tiny SD-format base (VAE, then text encoder + UNet2D) from scratch on the toy world."""
-    _setup_logging(debug)
     from .training.base import BaseTrainConfig, train_base
 
-    try:
-        cfg = BaseTrainConfig(
-            out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
-            unet_batch=unet_batch, unet_lr=unet_lr, latent_pool_clips=latent_pool_clips,
-            text_token_weight=text_token_weight, text_bow_weight=text_bow_weight, snr_gamma=snr_gamma,
-            pooled_text=pooled_text, toy_world=toy_world, vae_from=vae_from, init_from=init_from,
-            dprime_every=dprime_every, checkpoint_every=checkpoint_every, resume=resume, device=device,
-        )  # fmt: skip
-        path = train_base(cfg, progress=not quiet)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+    cfg = BaseTrainConfig(
+        out=out, seed=seed, vae_steps=vae_steps, vae_batch=vae_batch, unet_steps=unet_steps,
+        unet_batch=unet_batch, unet_lr=unet_lr, latent_pool_clips=latent_pool_clips,
+        text_token_weight=text_token_weight, text_bow_weight=text_bow_weight, snr_gamma=snr_gamma,
+        pooled_text=pooled_text, toy_world=toy_world, vae_from=vae_from, init_from=init_from,
+        dprime_every=dprime_every, checkpoint_every=checkpoint_every, resume=resume, device=device,
+    )  # fmt: skip
+    path = train_base(cfg, progress=not quiet)
     typer.echo(f"wrote {path}")
 
 
@@ -161,6 +206,7 @@ def train_base_cmd(
     "Example: dsdn train video --base outputs/tiny-base --out outputs/runs/dsdn-tiny\n\n"
     "Many GPUs: accelerate launch -m dsdn train video --base ... --preset sd15 --data clips/ --mixed-precision bf16"
 ))  # fmt: skip
+@_boundary
 def train_video_cmd(
     base: str = typer.Option(..., help="Frozen SD-1.x base: a diffusers folder or a single .safetensors file."),
     out: str = typer.Option("outputs/runs/dsdn-tiny", help="Run folder: checkpoints, samples, metrics, final model/."),
@@ -221,32 +267,29 @@ def train_video_cmd(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Train DSDN (content LoRA + motion stream + interaction) on videos over a frozen base."""
-    _setup_logging(debug)
-    from .training.video import CheckpointWriteError, TrainingDiverged, VideoTrainConfig, train_video
+    from .training.video import VideoTrainConfig, train_video
 
-    try:
-        cfg = VideoTrainConfig(
-            base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
-            caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, toy_transpose=toy_transpose,
-            toy_motions=toy_motions, num_frames=frames, frame_stride=frame_stride,
-            size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
-            max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
-            contrast_weight=contrast_weight, contrast_margin=contrast_margin,
-            contrast_pairs=tuple(p.strip() for p in contrast_pairs.split(",") if p.strip()), shared_noise=shared_noise,
-            cross_frame_attention=cross_frame_attention, mixed_precision=mixed_precision,
-            gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
-            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
-            seed=seed, resume=resume, init_from=init_from,
-        )  # fmt: skip
-        path = train_video(cfg, progress=not quiet)
-    except (DSDNInputError, TrainingDiverged, CheckpointWriteError) as e:
-        _fail(str(e), debug)
+    cfg = VideoTrainConfig(
+        base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
+        caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, toy_transpose=toy_transpose,
+        toy_motions=toy_motions, num_frames=frames, frame_stride=frame_stride,
+        size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
+        max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
+        contrast_weight=contrast_weight, contrast_margin=contrast_margin,
+        contrast_pairs=tuple(p.strip() for p in contrast_pairs.split(",") if p.strip()), shared_noise=shared_noise,
+        cross_frame_attention=cross_frame_attention, mixed_precision=mixed_precision,
+        gradient_checkpointing=gradient_checkpointing, cache_latents=cache_latents,
+        checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, validate_every=validate_every,
+        seed=seed, resume=resume, init_from=init_from,
+    )  # fmt: skip
+    path = train_video(cfg, progress=not quiet)
     typer.echo(f"wrote {path}")
 
 
 @train_app.command("peer", epilog=(
     "Example: dsdn train peer --kind animatediff --out outputs/peers/animatediff --budget-s 3284"
 ))  # fmt: skip
+@_boundary
 def train_peer_cmd(
     kind: str = typer.Option(..., help="animatediff (MotionAdapter in the frozen base) or unet3d (one 3D UNet)."),
     base: Optional[str] = typer.Option(None, help="Frozen SD-1.x base folder (default: the shipped model's base)."),
@@ -268,18 +311,14 @@ def train_peer_cmd(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Train a benchmark peer (AnimateDiff-style or single-stream 3D UNet) on the same base and data as DSDN."""
-    _setup_logging(debug)
     from .training.peers import PeerTrainConfig, train_peer
 
-    try:
-        cfg = PeerTrainConfig(
-            kind=kind, base=base, out=out, budget_s=budget_s, steps=steps, data=data, toy_clips=toy_clips,
-            toy_world=toy_world, num_frames=frames, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, ema_decay=ema_decay, seed=seed,
-            checkpoint_every=checkpoint_every, resume=resume,
-        )  # fmt: skip
-        path = train_peer(cfg, progress=not quiet)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+    cfg = PeerTrainConfig(
+        kind=kind, base=base, out=out, budget_s=budget_s, steps=steps, data=data, toy_clips=toy_clips,
+        toy_world=toy_world, num_frames=frames, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, ema_decay=ema_decay, seed=seed,
+        checkpoint_every=checkpoint_every, resume=resume,
+    )  # fmt: skip
+    path = train_peer(cfg, progress=not quiet)
     typer.echo(f"wrote {path}")
 
 
@@ -288,6 +327,7 @@ app.add_typer(eval_app, name="eval")
 
 
 @eval_app.command("toy", epilog="Example: dsdn eval toy --prompts 48 --json toy-eval.json")
+@_boundary
 def eval_toy_cmd(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
     prompts: int = typer.Option(48, help="Prompts from the training vocabulary (held-out combinations excluded)."),
@@ -327,55 +367,54 @@ def eval_toy_cmd(
     """Judge generated toy-world clips by their pixels: motion direction (Farneback flow over the
     object), colour and visibility, on training-vocabulary prompts and on held-out compositions;
     also the direction of each stream alone (content: γ = 0; motion integrated from frame 1: γ = 1)."""
-    _setup_logging(debug)
     import json
     from pathlib import Path
 
+    from .errors import check_choice, check_float, check_int, check_seed
     from .evaluation.toy import evaluate_prompts, format_direction_by_motion, toy_prompts
-    from .generate import resolve_model_dir
+    from .generate import model_limits, resolve_model_dir
     from .pipeline import DSDNPipeline
 
-    try:
-        from .errors import check_choice, check_float, check_int
+    check_int("prompts", prompts, 0)
+    check_int("heldout_prompts", heldout_prompts, 0)
+    check_int("steps", steps, 1)
+    check_seed(seed)
+    if motion_coherence is not None:
+        check_float("motion_coherence", motion_coherence, 0.0, 1.0)
+    if combiner is not None:
+        from .motion_codec import COMBINERS
 
-        check_int("prompts", prompts, 0)
-        check_int("heldout_prompts", heldout_prompts, 0)
-        check_int("steps", steps, 1)
-        check_int("seed", seed, 0)
-        if motion_coherence is not None:
-            check_float("motion_coherence", motion_coherence, 0.0, 1.0)
-        if combiner is not None:
-            from .motion_codec import COMBINERS
+        check_choice("combiner", combiner, COMBINERS)
+    if stream_sync is not None:
+        check_float("stream_sync", stream_sync, 0.0, 1.0)
+    if shared_noise is not None:
+        check_float("shared_noise", shared_noise, 0.0, 1.0)
+    if motion_guidance is not None:
+        check_float("motion_guidance", motion_guidance, 0.0)
+    if guidance is not None:
+        check_float("guidance", guidance, 0.0)
+    if prompts + heldout_prompts == 0:
+        raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
+    check_output_file("json", json_out)
+    check_output_folder("save_dir", save_dir)
+    model_dir = resolve_model_dir(model)
+    check_int("steps", steps, 1, model_limits(model_dir).get("max_steps"))
+    from .data.toy_world import VERSIONS, object_scale
 
-            check_choice("combiner", combiner, COMBINERS)
-        if stream_sync is not None:
-            check_float("stream_sync", stream_sync, 0.0, 1.0)
-        if shared_noise is not None:
-            check_float("shared_noise", shared_noise, 0.0, 1.0)
-        if motion_guidance is not None:
-            check_float("motion_guidance", motion_guidance, 0.0)
-        if guidance is not None:
-            check_float("guidance", guidance, 0.0)
-        if prompts + heldout_prompts == 0:
-            raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
-        from .data.toy_world import VERSIONS, object_scale
+    if toy_world is not None:
+        check_choice("toy_world", toy_world, VERSIONS)
+    classifier = None
+    if judge is not None:
+        from .evaluation.judge import ToyJudge
 
-        if toy_world is not None:
-            check_choice("toy_world", toy_world, VERSIONS)
-        classifier = None
-        if judge is not None:
-            from .evaluation.judge import ToyJudge
-
-            classifier = ToyJudge.load(judge)
-            if toy_world is not None and classifier.toy_world != toy_world:
-                raise DSDNInputError(
-                    f"judge={judge!r} learned toy world {classifier.toy_world}'s objects, not {toy_world}'s: "
-                    f"train one with: dsdn eval train-judge --toy-world {toy_world}"
-                )
-        world = toy_world or (classifier.toy_world if classifier is not None else "v1")
-        pipe = DSDNPipeline.from_pretrained(resolve_model_dir(model))
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+        classifier = ToyJudge.load(judge)
+        if toy_world is not None and classifier.toy_world != toy_world:
+            raise DSDNInputError(
+                f"judge={judge!r} learned toy world {classifier.toy_world}'s objects, not {toy_world}'s: "
+                f"train one with: dsdn eval train-judge --toy-world {toy_world}"
+            )
+    world = toy_world or (classifier.toy_world if classifier is not None else "v1")
+    pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
     sampling = {"steps": steps, **pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner,
                                                          stream_sync, shared_noise, cross_frame_attention)}
@@ -428,6 +467,7 @@ def eval_toy_cmd(
 
 
 @eval_app.command("video", epilog="Example: dsdn eval video dsdn.mp4 framewise.mp4 --judge outputs/judge --json m.json")
+@_boundary
 def eval_video_cmd(
     videos: list[str] = typer.Argument(..., help="Video files (mp4, webm, gif...)."),
     judge: Optional[str] = typer.Option(None, help="A judge from 'dsdn eval train-judge': adds frame consistency."),
@@ -437,34 +477,31 @@ def eval_video_cmd(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Flicker (warping error, static flicker), dynamic degree and consistency of existing videos."""
-    _setup_logging(debug)
     import json
     from pathlib import Path
 
     from .evaluation.metrics import load_clip, video_metrics
     from .video_io import read_video
 
-    try:
-        models = {}
-        if judge is not None:
-            from .evaluation.judge import ToyJudge
+    check_output_file("json", json_out)
+    models = {}
+    if judge is not None:
+        from .evaluation.judge import ToyJudge
 
-            models["judge"] = ToyJudge.load(judge)
-        if clip is not None:
-            models["clip"] = load_clip(clip)
-        results = {}
-        for path in videos:
-            if not Path(path).is_file():
-                raise DSDNInputError(f"{path!r} is not a file")
-            try:
-                frames = read_video(path)
-            except Exception as e:  # PyAV raises many types for unreadable files
-                raise DSDNInputError(f"{path!r} could not be decoded as a video ({type(e).__name__}: {e})") from None
-            if len(frames) < 2:
-                raise DSDNInputError(f"{path!r} has {len(frames)} frame(s): the metrics need at least 2")
-            results[path] = video_metrics(frames, prompt=prompt, **models)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+        models["judge"] = ToyJudge.load(judge)
+    if clip is not None:
+        models["clip"] = load_clip(clip)
+    results = {}
+    for path in videos:
+        if not Path(path).is_file():
+            raise DSDNInputError(f"{path!r} is not a file")
+        try:
+            frames = read_video(path)
+        except Exception as e:  # PyAV raises many types for unreadable files
+            raise DSDNInputError(f"{path!r} could not be decoded as a video ({type(e).__name__}: {e})") from None
+        if len(frames) < 2:
+            raise DSDNInputError(f"{path!r} has {len(frames)} frame(s): the metrics need at least 2")
+        results[path] = video_metrics(frames, prompt=prompt, **models)
     for path, figures in results.items():
         typer.echo(path + "  " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items()))
     if json_out:
@@ -472,6 +509,7 @@ def eval_video_cmd(
 
 
 @eval_app.command("train-judge", epilog="Example: dsdn eval train-judge --out outputs/judge")
+@_boundary
 def train_judge_cmd(
     out: str = typer.Option("outputs/judge", help="Folder for judge.safetensors and judge_config.json."),
     steps: int = typer.Option(600, help="Training steps."),
@@ -484,15 +522,11 @@ def train_judge_cmd(
 ) -> None:
     """Train the toy-world judge (a small CNN naming the object in a frame) on real toy-world frames,
     and print its own accuracy on unseen real clips."""
-    _setup_logging(debug)
     from .evaluation.judge import JudgeTrainConfig, train_judge
 
-    try:
-        cfg = JudgeTrainConfig(out=out, steps=steps, train_clips=train_clips, test_clips=test_clips,
-                               toy_world=toy_world, seed=seed)  # fmt: skip
-        report = train_judge(cfg, progress=not quiet)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+    cfg = JudgeTrainConfig(out=out, steps=steps, train_clips=train_clips, test_clips=test_clips,
+                           toy_world=toy_world, seed=seed)  # fmt: skip
+    report = train_judge(cfg, progress=not quiet)
     for split in ("test_train_split", "test_heldout_split"):
         r = report[split]
         typer.echo(f"{split}: clips={r['clips']} frame accuracy={r['frame_acc']:.1%} clip accuracy={r['clip_acc']:.1%}")
@@ -504,6 +538,7 @@ app.add_typer(bench_app, name="benchmark")
 
 
 @bench_app.command("quality", epilog="Example: dsdn benchmark quality benchmarks/toy.yaml --report BENCHMARKS.md")
+@_boundary
 def bench_quality_cmd(
     config: str = typer.Argument("benchmarks/toy.yaml", help="YAML file: prompts, seeds, settings and methods."),
     out: str = typer.Option("outputs/benchmark", help="Folder for results.json, per_clip.json and plots/."),
@@ -516,23 +551,21 @@ def bench_quality_cmd(
     """Generate every method of CONFIG on its prompts and seeds, score every clip (flicker, dynamic
     degree, toy-world alignment, judge consistency, toy FVD), and write a table with 95% intervals,
     a computed verdict and plots. A missing judge is trained first (about a minute)."""
-    _setup_logging(debug)
     from pathlib import Path
 
     from .evaluation.benchmark import BenchmarkSpec, run_benchmark, write_report_section
 
-    try:
-        spec = BenchmarkSpec.from_yaml(config)
-        judge_report = None
-        if spec.judge is not None and not (Path(spec.judge) / "judge_config.json").is_file():
-            from .evaluation.judge import JudgeTrainConfig, train_judge
+    check_output_folder("out", out)
+    check_output_file("report", report)
+    spec = BenchmarkSpec.from_yaml(config)
+    judge_report = None
+    if spec.judge is not None and not (Path(spec.judge) / "judge_config.json").is_file():
+        from .evaluation.judge import JudgeTrainConfig, train_judge
 
-            typer.echo(f"training the toy-world judge into {spec.judge}")
-            judge_report = train_judge(JudgeTrainConfig(out=spec.judge), progress=not quiet)
-        command = f"dsdn benchmark quality {config} --out {out}" + (f" --report {report}" if report else "")
-        summary = run_benchmark(spec, out, progress=not quiet, command=command, judge_report=judge_report)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+        typer.echo(f"training the toy-world judge into {spec.judge}")
+        judge_report = train_judge(JudgeTrainConfig(out=spec.judge), progress=not quiet)
+    command = f"dsdn benchmark quality {config} --out {out}" + (f" --report {report}" if report else "")
+    summary = run_benchmark(spec, out, progress=not quiet, command=command, judge_report=judge_report)
     from .evaluation.benchmark import markdown_table
 
     typer.echo(markdown_table(summary))
@@ -545,6 +578,7 @@ def bench_quality_cmd(
 
 
 @bench_app.command("speed", epilog="Example: dsdn benchmark speed --report BENCHMARKS.md")
+@_boundary
 def bench_speed_cmd(
     scales: str = typer.Option("tiny,sd15", help="Comma-separated: tiny (the shipped model), sd15 (random weights)."),
     tiny_frames: str = typer.Option("8,16,32", help="Frame counts timed at the tiny scale."),
@@ -560,27 +594,25 @@ def bench_speed_cmd(
 ) -> None:
     """Seconds per step and per clip, peak memory, parameters and FLOPs of DSDN and of diffusers'
     AnimateDiff with a parameter-matched motion adapter, side by side; plus DSDN's sampling choices."""
-    _setup_logging(debug)
     import json
     from pathlib import Path
 
     from .evaluation.speed import SpeedConfig, run_speed, speed_section, write_speed_section
 
+    check_output_file("json", json_out)
+    check_output_file("report", report)
     def ints(name, text):
         try:
             return tuple(int(x) for x in text.split(",") if x.strip())
         except ValueError:
             raise DSDNInputError(f"--{name.replace('_', '-')}={text!r} is invalid: give comma-separated integers") from None
 
-    try:
-        cfg = SpeedConfig(
-            scales=tuple(s.strip() for s in scales.split(",") if s.strip()), tiny_frames=ints("tiny_frames", tiny_frames),
-            tiny_sizes=ints("tiny_sizes", tiny_sizes), sd15_frames=ints("sd15_frames", sd15_frames),
-            sd15_sizes=ints("sd15_sizes", sd15_sizes), clip_steps=clip_steps, repeats=repeats,
-        )  # fmt: skip
-        results = run_speed(cfg, progress=not quiet)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+    cfg = SpeedConfig(
+        scales=tuple(s.strip() for s in scales.split(",") if s.strip()), tiny_frames=ints("tiny_frames", tiny_frames),
+        tiny_sizes=ints("tiny_sizes", tiny_sizes), sd15_frames=ints("sd15_frames", sd15_frames),
+        sd15_sizes=ints("sd15_sizes", sd15_sizes), clip_steps=clip_steps, repeats=repeats,
+    )  # fmt: skip
+    results = run_speed(cfg, progress=not quiet)
     command = "dsdn benchmark speed " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in (("scales", scales), ("tiny_frames", tiny_frames),
         ("tiny_sizes", tiny_sizes), ("sd15_frames", sd15_frames), ("sd15_sizes", sd15_sizes),
@@ -604,15 +636,14 @@ def _count_parameters(files) -> int:
 
 
 @app.command(epilog="Example: dsdn info --model ./my-dsdn")
+@_boundary
 def info(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
     words: bool = typer.Option(False, "--words", help="List every word of a closed vocabulary."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Print a model's settings, parameter counts, base and vocabulary, the package versions and the device."""
-    _setup_logging(debug)
     import json
-    from pathlib import Path
 
     import torch
 
@@ -620,20 +651,22 @@ def info(
     from .pipeline import read_vocabulary
     from .video_io import package_versions
 
+    path = resolve_model_dir(model)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise DSDNInputError(f"--model={str(path)!r} has no config.json: it is not a DSDN model folder.")
     try:
-        path = resolve_model_dir(model)
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise DSDNInputError(f"--model={str(path)!r} has no config.json: it is not a DSDN model folder.")
-        try:
-            config = json.loads(config_file.read_text())
-        except ValueError as e:
-            raise DSDNInputError(f"{config_file} is not valid JSON ({e}): the model folder is damaged.") from None
-    except DSDNInputError as e:
-        _fail(str(e), debug)
-    typer.echo(f"model: {path}{'  (shipped default)' if model is None else ''}")
-    motion = config.get("motion_unet_config", {})
-    typer.echo(
+        config = json.loads(config_file.read_text())
+    except ValueError as e:
+        raise DSDNInputError(f"{config_file} is not valid JSON ({e}): the model folder is damaged.") from None
+    if not isinstance(config, dict):
+        raise DSDNInputError(f"{config_file} does not describe a DSDNAdapter (it holds a {type(config).__name__}, "
+                             "not an object): the model folder is damaged.")  # fmt: skip
+    lines = []  # printed only once everything has been read: an error is then the only line
+    lines.append(f"model: {path}{'  (shipped default)' if model is None else ''}")
+    motion = config.get("motion_unet_config")
+    motion = motion if isinstance(motion, dict) else {}
+    lines.append(
         f"  motion stream: channels {motion.get('block_out_channels')}, {motion.get('sample_size')}-pixel latents; "
         f"LoRA rank {config.get('lora_rank')}; motion coherence γ {config.get('motion_coherence')} "
         f"({config.get('combiner', 'causal')} combiner, stream sync {config.get('stream_sync', 0.0)}, "
@@ -641,28 +674,30 @@ def info(
         f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
     )
     own = sorted(path.glob("*.safetensors"))
-    typer.echo(f"  DSDN parameters (motion stream, interaction, LoRA): {_count_parameters(own):,}")
+    lines.append(f"  DSDN parameters (motion stream, interaction, LoRA): {_count_parameters(own):,}")
     base = path / "base"
     if base.is_dir():
         frozen = sorted(f for part in ("unet", "vae", "text_encoder") for f in (base / part).glob("*.safetensors"))
-        typer.echo(f"base: {base}  (frozen parameters: {_count_parameters(frozen):,})")
+        lines.append(f"base: {base}  (frozen parameters: {_count_parameters(frozen):,})")
         vocab = read_vocabulary(base)
         if vocab is None:
-            typer.echo("  vocabulary: open (the base's tokenizer)")
+            lines.append("  vocabulary: open (the base's tokenizer)")
         else:
-            typer.echo(f"  vocabulary: closed, {len(vocab)} words" + (": " + " ".join(sorted(vocab)) if words else
+            lines.append(f"  vocabulary: closed, {len(vocab)} words" + (": " + " ".join(sorted(vocab)) if words else
                                                                          " (--words lists them)"))  # fmt: skip
     else:
-        typer.echo("base: not included (pass --base to generate; DSDN weights only)")
+        lines.append("base: not included (pass --base to generate; DSDN weights only)")
     card = path / "MODEL_CARD.md"
     if card.is_file():
-        typer.echo(f"model card: {card}")
-    typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
+        lines.append(f"model card: {card}")
+    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
-    typer.echo(f"device: {device}, {torch.get_num_threads()} CPU threads")
+    lines.append(f"device: {device}, {torch.get_num_threads()} CPU threads")
+    typer.echo("\n".join(lines))
 
 
 @app.command(epilog="Example: dsdn web --port 7860   (then open http://127.0.0.1:7860)")
+@_boundary
 def web(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
     port: int = typer.Option(7860, help="Port on 127.0.0.1 (the page is never served to other machines)."),
@@ -671,19 +706,16 @@ def web(
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Serve a local web page (Gradio, optional extra 'web') to type a prompt, set seed/frames/λ/γ and watch the video."""
-    _setup_logging(debug)
     from .errors import invalid
     from .web import serve
 
-    try:
-        if not 1 <= port <= 65535:
-            raise invalid("port", port, "must be an integer from 1 to 65535")
-        serve(model, port=port, device=device, open_browser=open_browser)
-    except DSDNInputError as e:
-        _fail(str(e), debug)
+    if not 1 <= port <= 65535:
+        raise invalid("port", port, "must be an integer from 1 to 65535")
+    serve(model, port=port, device=device, open_browser=open_browser)
 
 
 @app.command(epilog="Example: dsdn version")
+@_boundary
 def version() -> None:
     """Print the versions of dsdn and its main dependencies."""
     from .video_io import package_versions

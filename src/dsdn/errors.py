@@ -11,6 +11,11 @@ class DSDNInputError(ValueError):
     """A bad argument or input file. The message is meant to be shown to the user as is."""
 
 
+class DSDNRunError(Exception):
+    """A command failed while working (a fault, not a bad argument). The message says what is intact
+    and what to do; the command exits with code 1."""
+
+
 class NonFiniteOutputError(DSDNInputError):
     """Sampling produced NaN or infinite values: nothing is written (the likely causes are in the message)."""
 
@@ -29,9 +34,11 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
         raise invalid(name, value, "must be one of " + ", ".join(repr(c) for c in choices))
 
 
-def check_int(name: str, value: Any, low: int) -> int:
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise invalid(name, value, f"must be an integer >= {low}")
+        raise invalid(name, value, f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}"))
+    if high is not None and value > high:
+        raise invalid(name, value, f"must be an integer <= {high}")
     return int(value)
 
 
@@ -42,3 +49,50 @@ def check_float(name: str, value: Any, low: float = -math.inf, high: float = mat
     if not math.isfinite(v) or not low <= v <= high:
         raise invalid(name, value, f"must be a finite number in [{low}, {high}]")
     return v
+
+
+#: Largest height or width accepted: far above what SD-1.x models were trained for, and small
+#: enough that an accidental extra digit fails at once instead of exhausting memory.
+MAX_PIXELS = 4096
+
+
+def check_size(name: str, value: Any, factor: int | None) -> int:
+    """A height, width or size in pixels: from ``factor`` (or 1) to :data:`MAX_PIXELS`, a multiple of ``factor``."""
+    check_int(name, value, factor or 1, MAX_PIXELS)
+    if factor and value % factor:
+        raise invalid(name, value, f"must be a multiple of {factor} for this model", f"Try {max(factor, value // factor * factor)}.")
+    return int(value)
+
+
+#: Largest seed accepted: torch's generators take 64-bit seeds, and runs add small offsets (seed + i).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value <= MAX_SEED:
+        raise invalid(name, value, f"must be an integer from 0 to {MAX_SEED} (2**63 - 1)")
+    return int(value)
+
+
+def check_device(value: Any, name: str = "device") -> str:
+    """``auto`` or a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ``xpu``)."""
+    if value == "auto":
+        return value
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise invalid(name, value, "must be auto, cpu, cuda, cuda:N, mps or xpu") from None
+    backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
+    if device.type == "cpu":
+        return value
+    if device.type not in backend:
+        raise invalid(name, value, "must be auto, cpu, cuda, cuda:N, mps or xpu")
+    module = backend[device.type]
+    if module is None or not module.is_available():
+        raise invalid(name, value, f"this install of torch has no usable {device.type} device", "Use --device cpu or auto.")
+    count = module.device_count() if hasattr(module, "device_count") else 1
+    if device.index is not None and device.index >= count:
+        raise invalid(name, value, f"this machine has {count} {device.type} device(s)", "Use an index below that.")
+    return value

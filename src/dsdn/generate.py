@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import DSDNInputError, check_choice, check_float, check_int, invalid
+from .errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, check_size, invalid
 from .motion_codec import COMBINERS
 from .schedulers import SCHEDULERS, make_scheduler
-from .video_io import check_output_path, check_sidecar_path, save_video, write_sidecar
+from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +69,22 @@ class GenerateConfig:
             check_float("motion_guidance", self.motion_guidance, 0.0)
         check_output_path(self.out)
         check_sidecar_path(self.out)
-        check_int("fps", self.fps, 1)
-        check_int("seed", self.seed, 0)
-        check_choice("device", self.device if self.device in ("auto", "cpu") else self.device.split(":")[0],
-                     ("auto", "cpu", "cuda", "mps", "xpu"))  # fmt: skip
+        check_int("fps", self.fps, 1, MAX_FPS)
+        check_seed(self.seed)
+        check_device(self.device)
+        self._check_model_limits()
+
+    def _check_model_limits(self) -> None:
+        """Frames, size and steps against what the model folder allows, read from its JSON files before any
+        weight loads (a folder without its base is checked once the base has loaded)."""
+        limits = model_limits(resolve_model_dir(self.model))
+        if "max_frames" in limits:
+            check_int("frames", self.frames, 2, limits["max_frames"])
+        if "max_steps" in limits:
+            check_int("steps", self.steps, 1, limits["max_steps"])
+        for name in ("height", "width"):
+            if getattr(self, name) is not None:
+                check_size(name, getattr(self, name), limits.get("size_factor"))
 
 
 def default_model_dir() -> Path:
@@ -94,6 +106,18 @@ def resolve_model_dir(model: str | None) -> Path:
     if not path.is_dir():
         raise DSDNInputError(f"--model={model!r} is not a folder: pass a folder saved by DSDNPipeline.save_pretrained.")
     return path
+
+
+def model_limits(model_dir: Path) -> dict[str, int]:
+    """``max_frames``, ``max_steps`` and ``size_factor`` of a model folder, from its JSON files only; a key is
+    missing when its file is (e.g. no ``base/``) or unreadable (the loader names the damage)."""
+    from .loading import base_limits, read_json
+
+    limits, config = base_limits(model_dir / "base"), read_json(model_dir / "config.json")
+    frames = config.get("motion_frame_positions") if isinstance(config, dict) else None
+    if isinstance(frames, int) and frames > 0:
+        limits["max_frames"] = frames
+    return limits
 
 
 def _device(name: str) -> torch.device:

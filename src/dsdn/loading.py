@@ -86,6 +86,33 @@ def _clear_load_errors(path: Path):
         ) from None
 
 
+def read_json(path: Path):
+    """A JSON file's data, or ``None`` when it is missing or unreadable (the loader names the damage later)."""
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def base_limits(base: str | Path) -> dict[str, int]:
+    """``max_steps`` (the scheduler's training steps) and ``size_factor`` (what height and width must be
+    multiples of) of a base, from its JSON configs only; a key is missing when its config is."""
+    base = Path(base).expanduser()
+    folder = sd15_config_dir() if base.suffix == ".safetensors" else base
+    limits = {}
+    scheduler = read_json(folder / "scheduler" / "scheduler_config.json")
+    if isinstance(scheduler, dict) and isinstance(scheduler.get("num_train_timesteps"), int):
+        limits["max_steps"] = scheduler["num_train_timesteps"]
+    vae, unet = read_json(folder / "vae" / "config.json"), read_json(folder / "unet" / "config.json")
+    try:
+        limits["size_factor"] = 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
+    except (KeyError, TypeError):
+        pass
+    return limits
+
+
 def base_fingerprint(path: str | Path) -> str:
     """A short hash of a base's weights, to tell whether a model was trained on this very base.
 

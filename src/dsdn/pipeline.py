@@ -10,8 +10,8 @@ folds the motion latents into the content latents and the frame-wise VAE decodes
 from __future__ import annotations
 
 import inspect
-import re
 import logging
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from diffusers.video_processor import VideoProcessor
 from .adapter import LORA_WEIGHT_NAME, DSDNAdapter
 from .content_stream import LORA_ADAPTER_NAME, ContentStream
 from .denoiser import DualStreamDenoiser
-from .errors import DSDNInputError, NonFiniteOutputError, check_choice, check_float, check_int, invalid
+from .errors import DSDNInputError, NonFiniteOutputError, check_choice, check_float, check_int, check_size, invalid
 from .frame_vae import FrameVAE
 from .loading import load_base
 from .motion_codec import COMBINERS, agree_streams, combine_motion
@@ -61,9 +61,6 @@ def _eval_mode(*modules: torch.nn.Module):
 
 
 VOCABULARY_FILE = "dsdn_vocabulary.txt"
-#: Largest height or width accepted: far above what SD-1.x models were trained for, and small
-#: enough that an accidental extra digit fails at once instead of exhausting memory.
-MAX_PIXELS = 4096
 
 
 def prompt_words(text: str) -> list[str]:
@@ -91,6 +88,17 @@ def normalize_prompt(text: str, known_words: frozenset[str]) -> str:
     return " ".join(out)
 
 
+def _check_characters(name: str, texts: list[str]) -> None:
+    """A closed vocabulary reads words and drops punctuation; any other character (an emoji, a symbol) would
+    be dropped silently, so it is refused."""
+    import string
+
+    odd = sorted({c for t in texts for c in t if not (c.isalnum() or c.isspace() or c in string.punctuation)})
+    if odd:
+        raise DSDNInputError(f"{name} uses characters this model does not read: {' '.join(map(repr, odd))}. "
+                             "Use words only (dsdn info --words lists them).")  # fmt: skip
+
+
 def _unknown_words_error(name: str, unknown: list[str], known_words: frozenset[str]) -> DSDNInputError:
     import difflib
 
@@ -109,7 +117,10 @@ def read_vocabulary(base) -> frozenset[str] | None:
     path = Path(base) / VOCABULARY_FILE
     if not path.is_file():
         return None
-    return frozenset(w for w in path.read_text(encoding="utf-8").split() if w)
+    try:
+        return frozenset(w for w in path.read_text(encoding="utf-8").split() if w)
+    except UnicodeDecodeError as e:
+        raise DSDNInputError(f"{str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}): the base folder is damaged.") from None
 
 
 def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
@@ -300,6 +311,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             negatives = list(negatives)
         motions = _check_prompt("motion_prompt", motion_prompt, allow_none=True)
         if self.known_words is not None:  # a closed vocabulary: read each text in the model's words
+            for name, texts in (("prompt", prompts), ("negative_prompt", negatives), ("motion_prompt", motions)):
+                _check_characters(name, texts or [])
             prompts, negatives, motions = (
                 None if texts is None else [normalize_prompt(t, self.known_words) for t in texts]
                 for texts in (prompts, negatives, motions)
@@ -308,6 +321,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 unknown = sorted({w for t in texts or [] for w in prompt_words(t)} - self.known_words)
                 if unknown:
                     raise _unknown_words_error(name, unknown, self.known_words)
+                if name != "negative_prompt" and any(not t for t in texts or []):
+                    raise invalid(name, prompt if name == "prompt" else motion_prompt, "has no words, only punctuation",
+                                  "Describe the video, e.g. 'a red ball moving left'.")  # fmt: skip
         for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
             if other is not None and len(other) not in (1, len(prompts)):
                 raise invalid(name, other, f"must be one prompt or {len(prompts)} (one per prompt)")
@@ -315,14 +331,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         max_frames = getattr(self.adapter.config, "motion_frame_positions", 0)
         if max_frames and num_frames > max_frames:
             raise invalid("num_frames", num_frames, f"must be <= {max_frames}, the most frames this model encodes")
-        factor = self.size_factor
         for name, v in (("height", height), ("width", width)):
-            check_int(name, v, factor)
-            if v % factor:
-                raise invalid(name, v, f"must be a multiple of {factor} for this model", f"Try {max(factor, v // factor * factor)}.")
-            if v > MAX_PIXELS:
-                raise invalid(name, v, f"must be <= {MAX_PIXELS} pixels")
-        check_int("num_inference_steps", steps, 1)
+            check_size(name, v, self.size_factor)
+        check_int("num_inference_steps", steps, 1, self.scheduler.config.num_train_timesteps)
         check_float("guidance_scale", guidance_scale, 0.0)
         check_float("content_lora_scale", content_lora_scale)
         if motion_coherence is not None:

@@ -73,7 +73,14 @@ class AdapterPreset:
     def from_yaml(cls, path: str | Path) -> "AdapterPreset":
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise DSDNInputError(f"preset={str(path)!r} is invalid: no such file; give tiny, sd15 or a YAML file.")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise DSDNInputError(f"preset={str(path)!r} is not valid YAML ({first}).") from None
         if not isinstance(data, dict):
             raise DSDNInputError(f"{path}: expected a mapping of preset keys, got {type(data).__name__}.")
         return cls.from_dict(data)

@@ -17,9 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DSDNInputError
+from .errors import DSDNInputError, check_int
+from .paths import writable_parent
 
 VIDEO_FORMATS = (".mp4", ".gif", ".webp")
+
+#: Highest frame rate written: GIF and WebP store frame delays in whole 1/100 s or 1/1000 s, and
+#: players clamp short delays, so faster rates would not play as asked.
+MAX_FPS = 240
 
 
 def to_uint8(frames) -> np.ndarray:
@@ -69,8 +74,10 @@ def _write_pngs(folder: Path, frames: np.ndarray) -> None:
 
 
 def _is_frame_folder(path: Path) -> bool:
-    """A folder that holds only ``frame_XXXX.png`` files: one that :func:`save_video` wrote."""
-    return all(p.is_file() and p.name.startswith("frame_") and p.suffix == ".png" for p in path.iterdir())
+    """A folder that holds ``frame_XXXX.png`` files and nothing else: one that :func:`save_video` wrote (an
+    empty folder may be a user's, made for something else, so it is not one)."""
+    entries = list(path.iterdir())
+    return bool(entries) and all(p.is_file() and p.name.startswith("frame_") and p.suffix == ".png" for p in entries)
 
 
 def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
@@ -82,6 +89,8 @@ def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.name.lower() in VIDEO_FORMATS:  # ".mp4" has no suffix to Python: it would become a png folder
+        raise DSDNInputError(f"out={str(path)!r} has no name before its suffix: give one, e.g. clip{path.name}.")
     if suffix and suffix not in VIDEO_FORMATS:
         raise DSDNInputError(
             f"out={str(path)!r} has an unsupported suffix: use {', '.join(VIDEO_FORMATS)} or no suffix for png frames."
@@ -95,10 +104,33 @@ def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
         )
     if not suffix and path.exists() and not path.is_dir():
         raise DSDNInputError(f"out={str(path)!r} is an existing file: a name without suffix is a folder of png frames.")
-    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise DSDNInputError(f"out={str(path)!r} cannot be written: {str(parent)!r} is not a writable folder.")
+    writable_parent("out", path)
     return path
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap check: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(path: Path) -> list[str]:
+    """Remove the staging folders of earlier writes of ``path`` whose process is gone (killed mid-write);
+    returns their names. A write still running in another process is left alone."""
+    import re
+
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.dsdn-(\d+)-\w+")
+    stale = [p for p in path.parent.iterdir() if p.is_dir() and (m := pattern.fullmatch(p.name))
+             and not _process_alive(int(m.group(1)))]  # fmt: skip
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return [p.name for p in stale]
 
 
 def save_video(frames, path: str | Path, fps: int = 8, overwrite: bool = True) -> Path:
@@ -106,13 +138,13 @@ def save_video(frames, path: str | Path, fps: int = 8, overwrite: bool = True) -
     ``.webp``; a path with no suffix is a folder of ``frame_XXXX.png``. Returns the path."""
     path = check_output_path(path, overwrite)
     suffix = path.suffix.lower()
-    if not isinstance(fps, int) or fps < 1:
-        raise DSDNInputError(f"fps={fps!r} is invalid: must be an integer >= 1.")
+    check_int("fps", fps, 1, MAX_FPS)
     frames = to_uint8(frames)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(path)
         # Write next to the target, then rename: readers never see a partial file.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.dsdn-{os.getpid()}-", dir=path.parent))
     except OSError as e:
         raise DSDNInputError(f"out={str(path)!r} cannot be written ({e.strerror or e}).") from None
     try:

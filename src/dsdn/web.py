@@ -32,7 +32,10 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     """The Gradio ``Blocks`` page for ``model`` (default: the shipped model); videos go to ``out_dir``
     (default: a new temporary folder)."""
     gr = _import_gradio()
+    from .errors import check_device
     from .generate import GenerateConfig, generate_video, load_pipeline
+
+    check_device(device)
 
     pipe = load_pipeline(model, device=device)
     cfg = pipe.adapter.config
@@ -80,7 +83,24 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     return demo
 
 
+def check_port_free(port: int) -> None:
+    """Refuse a port that another program already listens on, before the model loads."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError as e:
+            raise DSDNInputError(
+                f"port={port} is invalid: {HOST}:{port} is not free ({e.strerror}). Pick another with --port."
+            ) from None
+
+
 def serve(model: str | None = None, port: int = 7860, device: str = "auto", open_browser: bool = False):
     """Build the page and serve it on http://127.0.0.1:PORT until interrupted."""
+    from .errors import check_device
+
+    check_device(device)
+    check_port_free(port)
     demo = build_demo(model, device=device)
     demo.queue().launch(server_name=HOST, server_port=port, share=False, inbrowser=open_browser, show_error=True)

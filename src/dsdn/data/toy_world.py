@@ -17,6 +17,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import DSDNInputError
+
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SHAPES = ("circle", "square", "triangle")
 OBJECTS = SHAPES + tuple(f"digit {n}" for n in DIGIT_NAMES)
@@ -171,7 +173,7 @@ def _positions(spec: ClipSpec, rng: np.random.Generator, num_frames: int, size: 
 def render_clip(spec: ClipSpec, num_frames: int = 8, size: int = 64) -> np.ndarray:
     """Render ``spec`` as uint8 ``(F, size, size, 3)``."""
     if size % 16 or size < 32:
-        raise ValueError(f"size={size} is invalid: must be a multiple of 16, >= 32")
+        raise DSDNInputError(f"size={size} is invalid: the toy world needs a multiple of 16, >= 32")
     if num_frames < 2:
         raise ValueError(f"num_frames={num_frames} is invalid: must be >= 2")
     rng = np.random.default_rng(spec.seed)

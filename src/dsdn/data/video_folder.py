@@ -26,20 +26,48 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif")
 
 
+def check_captions_file(path: str | Path) -> Path:
+    """A captions file that exists and is a ``.csv`` or ``.jsonl`` file (checked before any work)."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in (".csv", ".jsonl"):
+        raise DSDNInputError(f"captions={str(path)!r} is invalid: must be a .csv or .jsonl file.")
+    if not path.is_file():
+        raise DSDNInputError(f"captions={str(path)!r} is invalid: {'a folder' if path.is_dir() else 'no such file'}; "
+                             "give a .csv or .jsonl file.")  # fmt: skip
+    return path
+
+
 def _read_rows(path: Path) -> list[dict]:
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DSDNInputError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be one object.") from None
-        return rows
+    path = check_captions_file(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DSDNInputError(f"captions={str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}): save it as "
+                             "UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None  # fmt: skip
     if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    raise DSDNInputError(f"captions={str(path)!r} is invalid: must be a .csv or .jsonl file.")
+        return list(csv.DictReader(text.splitlines()))
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DSDNInputError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be one object.") from None
+            if not isinstance(row, dict):
+                raise DSDNInputError(f"{path}:{n}: a JSON {type(row).__name__}, not an object; each line must be one "
+                                     'object, e.g. {"video": "a.mp4", "caption": "..."}.')  # fmt: skip
+            rows.append(row)
+    return rows
+
+
+def read_captions(root: str | Path, captions: str | Path | None = None) -> tuple[Path, list[dict]]:
+    """The captions file of a video folder (``captions`` or ``root/captions.csv|jsonl``) and its rows."""
+    if captions is None:
+        found = [Path(root) / n for n in ("captions.csv", "captions.jsonl") if (Path(root) / n).is_file()]
+        if not found:
+            raise DSDNInputError(f"{root}: no captions.csv or captions.jsonl; pass the captions file explicitly.")
+        captions = found[0]
+    return Path(captions), _read_rows(Path(captions))
 
 
 def _fit(frame: np.ndarray, size: int) -> np.ndarray:
@@ -100,12 +128,7 @@ class VideoFolder:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DSDNInputError(f"data={str(root)!r} is not a folder of videos.")
-        if captions is None:
-            found = [self.root / n for n in ("captions.csv", "captions.jsonl") if (self.root / n).is_file()]
-            if not found:
-                raise DSDNInputError(f"{root}: no captions.csv or captions.jsonl; pass the captions file explicitly.")
-            captions = found[0]
-        rows = _read_rows(Path(captions))
+        captions, rows = read_captions(root, captions)
         if not rows:
             raise DSDNInputError(f"captions={str(captions)!r} has no rows.")
         for col in (video_column, caption_column):
@@ -114,7 +137,16 @@ class VideoFolder:
                     f"captions file has no column {col!r}: its columns are {sorted(rows[0])}. "
                     "Set the video/caption column options."
                 )
-        self.items = [(str(r[video_column]), str(r[caption_column])) for r in rows]
+        def text(value) -> str | None:
+            return value.strip() if isinstance(value, str) and value.strip() else None
+
+        self.items = [(text(r.get(video_column)), text(r.get(caption_column))) for r in rows]
+        blank = sum(1 for v, c in self.items if v is None or c is None)
+        self.items = [(v, c) for v, c in self.items if v is not None and c is not None]
+        if blank:  # never trained on as the text "None" or ""
+            logger.warning("%s: skipped %d row(s) without a video or a caption", captions, blank)
+        if not self.items:
+            raise DSDNInputError(f"captions={str(captions)!r}: no row has both a video and a caption.")
         self.num_frames, self.frame_stride, self.size = num_frames, frame_stride, size
         self.skipped = 0
         self._bad: set[int] = set()

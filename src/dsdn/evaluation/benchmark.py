@@ -37,7 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import DSDNInputError, check_float, check_int, invalid
+from ..errors import DSDNInputError, check_float, check_int, check_seed, invalid
+from ..paths import removes_new_folder_on_failure
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +115,14 @@ class BenchmarkSpec:
             raise invalid("methods", names, "method names must be unique")
         if not self.prompts or not all(isinstance(p, str) and p.strip() for p in self.prompts):
             raise invalid("prompts", self.prompts, "must be a non-empty list of non-empty strings")
-        if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds):
+        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
             raise invalid("seeds", self.seeds, "must be a non-empty list of integers >= 0")
-        check_int("steps", self.steps, 1)
+        for s in self.seeds:
+            check_seed(s, "seeds[]")
+        from ..generate import default_model_dir
+        from ..loading import base_limits
+
+        check_int("steps", self.steps, 1, base_limits(default_model_dir() / "base").get("max_steps"))
         check_int("frames", self.frames, 2)
         check_float("guidance", self.guidance, 0.0)
 
@@ -131,6 +137,10 @@ class BenchmarkSpec:
         unknown = set(data) - known
         if unknown:
             raise invalid("benchmark file", sorted(unknown), f"unknown key(s); known: {', '.join(sorted(known))}")
+        for key, kinds, shape in (("methods", (list,), "a list of methods"), ("seeds", (list,), "a list of integers"),
+                                  ("prompts", (list, dict), "a list of prompts or a prompt set {split, count, seed}")):
+            if data.get(key) is not None and not isinstance(data[key], kinds):
+                raise invalid(key, data[key], f"must be {shape}")
         prompts = data.get("prompts")
         if isinstance(prompts, dict):  # a toy-world prompt set: {split, count, seed}
             extra = set(prompts) - {"split", "count", "seed"}
@@ -288,8 +298,15 @@ class _Generators:
         import torch
 
         from ..loading import load_base
-        from ..training.peers import PEER_FILE, PeerTrainConfig, check_peer_base, default_base, peer_pipeline
-        from ..training.peers import read_peer, train_peer
+        from ..training.peers import (
+            PEER_FILE,
+            PeerTrainConfig,
+            check_peer_base,
+            default_base,
+            peer_pipeline,
+            read_peer,
+            train_peer,
+        )
 
         kind, run, base = method.kind, Path(o["model"]), o.get("base") or default_base()
         model = run if (run / PEER_FILE).is_file() else run / "model"
@@ -317,8 +334,8 @@ class _Generators:
 # ------------------------------------------------------------------------------------------ scoring
 def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
     """Every per-clip figure of the table for one clip ``(F, H, W, 3)``."""
-    from .metrics import video_metrics
     from .clean import judge_strict
+    from .metrics import video_metrics
     from .toy import judge_clip, parse_prompt
 
     out = video_metrics(video, judge=judge)
@@ -352,6 +369,7 @@ def interval(values, binary: bool = False) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+@removes_new_folder_on_failure(lambda spec, out, *a, **k: out)
 def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, command: str = "",
                   judge_report: dict | None = None) -> dict:  # fmt: skip
     """Generate, score and report; returns the summary (also written to ``out/results.json``)."""

@@ -16,6 +16,7 @@ Weights are saved as safetensors beside a JSON config; loading validates the con
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,10 +26,15 @@ import torch
 import torch.nn.functional as F
 
 from ..data.toy_world import OBJECTS, VERSIONS, ToyWorld
-from ..errors import DSDNInputError, check_choice, check_int, invalid
+from ..errors import DSDNInputError, check_choice, check_int, check_seed, invalid
+from ..paths import check_output_folder, removes_new_folder_on_failure
 
 CONFIG_NAME = "judge_config.json"
 WEIGHTS_NAME = "judge.safetensors"
+#: Below this clip accuracy on unseen real clips (the judge's own training report), loading warns.
+TRUSTED_ACCURACY = 0.9
+
+logger = logging.getLogger(__name__)
 
 
 class ToyJudge(torch.nn.Module):
@@ -122,7 +128,11 @@ class ToyJudge(torch.nn.Module):
         if judge.toy_world not in VERSIONS:
             raise DSDNInputError(f"{cfg_path} names toy world {judge.toy_world!r}, not one of {', '.join(VERSIONS)}; "
                                  "retrain the judge")  # fmt: skip
-        state = load_file(str(weights))
+        try:
+            state = load_file(str(weights))
+        except Exception as e:  # safetensors raises its own error type for a damaged header
+            raise DSDNInputError(f"{weights} is not a readable safetensors file ({(str(e).splitlines() or [''])[0]}); "
+                                 "retrain the judge") from None  # fmt: skip
         own = judge.state_dict()
         for key, value in own.items():
             if key not in state or state[key].shape != value.shape:
@@ -132,6 +142,11 @@ class ToyJudge(torch.nn.Module):
                     f"(expected {tuple(value.shape)}, got {got}); retrain the judge"
                 )
         judge.load_state_dict(state)
+        accuracy = report.get("test_train_split", {}).get("clip_acc") if isinstance(report, dict) else None
+        if isinstance(accuracy, (int, float)) and accuracy < TRUSTED_ACCURACY:
+            logger.warning("the judge in %s names the object of only %.0f%% of unseen real clips (its training report): "
+                           "object and identity figures that rest on it mean little; train it longer", folder,
+                           100 * accuracy)  # fmt: skip
         return judge.eval()
 
 
@@ -154,6 +169,8 @@ class JudgeTrainConfig:
         for name in ("steps", "batch", "width", "train_clips", "test_clips", "size"):
             check_int(name, getattr(self, name), 1)
         check_choice("toy_world", self.toy_world, VERSIONS)
+        check_seed(self.seed)
+        check_output_folder("out", self.out)
         if self.width % 8:
             raise invalid("width", self.width, "must be a multiple of 8 (group normalisation in 8 groups)")
 
@@ -181,6 +198,7 @@ def accuracy_on(judge: ToyJudge, world: ToyWorld, count: int) -> dict:
     return {"frame_acc": float(np.mean(frame_hits)), "clip_acc": float(np.mean(clip_hits)), "clips": count}
 
 
+@removes_new_folder_on_failure(lambda cfg, *a, **k: cfg.out)
 def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     """Train on real ``train``-split frames, test on unseen real clips of both splits; save and report."""
     from tqdm.auto import tqdm

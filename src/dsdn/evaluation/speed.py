@@ -45,6 +45,8 @@ class SpeedConfig:
     threads: int = 0  # 0: torch's default
 
     def __post_init__(self):
+        if not self.scales:
+            raise invalid("scales", ",".join(self.scales), "must name at least one scale: tiny, sd15")
         for s in self.scales:
             if s not in ("tiny", "sd15"):
                 raise invalid("scales", s, "must be tiny or sd15")

@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
-from ..errors import DSDNInputError, check_choice, check_float, check_int, invalid
+from ..errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, invalid
 from ..objective import min_snr_weights, weighted_mse
+from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
 from ..pipeline import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class BaseTrainConfig:
         check_int("dprime_every", self.dprime_every, 0)
         check_int("checkpoint_every", self.checkpoint_every, 0)
         check_int("keep_checkpoints", self.keep_checkpoints, 1)
+        check_seed(self.seed)
+        check_output_folder("out", self.out)
+        if self.device is not None:
+            check_device(self.device)
         if self.vae_from is not None and not (Path(self.vae_from) / "vae" / "config.json").is_file():
             raise invalid("vae_from", self.vae_from, "must be a base folder with a vae/ subfolder")
         if self.init_from is not None:
@@ -478,12 +483,12 @@ def _load_initial_base(components: dict, path: str, words: list[str]) -> None:
     components["vae"].register_to_config(scaling_factor=initial["vae"].config.scaling_factor)
 
 
+@removes_new_folder_on_failure(lambda cfg, *a, **k: cfg.out, keep=holds_checkpoints)
 def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     """Run both stages and save a standard SD folder (plus ``dsdn_vocabulary.txt``) to ``cfg.out``."""
     from diffusers import StableDiffusionPipeline
 
     from ..video_io import package_versions
-
     from .video import list_checkpoints
 
     out = Path(cfg.out)

@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
-from ..errors import DSDNInputError, check_choice, check_float, check_int
+from ..errors import DSDNInputError, check_choice, check_float, check_int, check_seed
+from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +94,11 @@ class PeerTrainConfig:
     def __post_init__(self):
         check_choice("kind", self.kind, PEER_KINDS)
         for name, low in (("toy_clips", 1), ("num_frames", 2), ("frame_stride", 1), ("steps", 1), ("batch_size", 1),
-                          ("warmup_steps", 0), ("seed", 0), ("log_every", 1), ("checkpoint_every", 1),
+                          ("warmup_steps", 0), ("log_every", 1), ("checkpoint_every", 1),
                           ("keep_checkpoints", 1)):  # fmt: skip
             check_int(name, getattr(self, name), low)
+        check_seed(self.seed)
+        check_output_folder("out", self.out)
         if self.size is not None:
             check_int("size", self.size, 8)
         if self.budget_s is not None:
@@ -167,6 +170,7 @@ def peer_forward(kind: str, model, noisy: torch.Tensor, t: torch.Tensor, text: t
     return model(noisy, t, encoder_hidden_states=text).sample
 
 
+@removes_new_folder_on_failure(lambda cfg, *a, **k: cfg.out, keep=holds_checkpoints)
 def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     """Train one peer within its budget; returns the saved model folder ``out/model``."""
     from accelerate import Accelerator
@@ -208,9 +212,9 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     trainable = {names[id(p)]: p for p in params}
     step, total, seconds_per_step = 0, cfg.steps, None
     if checkpoints:
-        saved, state, ema_saved = video.load_checkpoint(checkpoints[-1])
+        resumed_from, saved, state, ema_saved = video.load_newest_checkpoint(checkpoints)
         if saved.keys() != trainable.keys():
-            raise DSDNInputError(f"{checkpoints[-1]} is not a checkpoint of this {cfg.kind} peer: its weights differ.")
+            raise DSDNInputError(f"{resumed_from} is not a checkpoint of this {cfg.kind} peer: its weights differ.")
         with torch.no_grad():
             for n, p in trainable.items():
                 p.copy_(saved[n])
@@ -219,7 +223,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
         if ema is not None and ema_saved is not None:
             ema.shadow_params = [ema_saved[str(i)].to(device) for i in range(len(params))]
             ema.optimization_step = int(state.get("ema_step", step))
-        logger.info("resumed from %s at step %d", checkpoints[-1], step)
+        logger.info("resumed from %s at step %d", resumed_from, step)
     model, optimizer = accelerator.prepare(model, optimizer)
 
     def encode_text(texts: list[str]) -> torch.Tensor:
@@ -415,10 +419,9 @@ def peer_pipeline(model_dir: str | Path, base: dict):
         unet = UNetMotionModel.from_unet2d(base["unet"], adapter)
         return AnimateDiffPipeline(unet=unet.eval(), motion_adapter=adapter, **parts)
     from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
+    from safetensors.torch import load_file
 
     from ..adapter import add_frame_positions
-
-    from safetensors.torch import load_file
 
     folder = model_dir / "unet3d"
     unet = UNet3DConditionModel.from_config(UNet3DConditionModel.load_config(folder))

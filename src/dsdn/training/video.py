@@ -33,8 +33,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
-from ..errors import DSDNInputError, check_choice, check_float, check_int
+from ..errors import DSDNInputError, DSDNRunError, check_choice, check_float, check_int, check_seed, check_size, invalid
 from ..objective import MOTION_LOSSES, parse_word_pairs
+from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +108,13 @@ class VideoTrainConfig:
     def __post_init__(self):
         for name, low in (("toy_clips", 1), ("num_frames", 2), ("frame_stride", 1), ("steps", 1), ("batch_size", 1),
                           ("warmup_steps", 0), ("checkpoint_every", 1), ("keep_checkpoints", 1),
-                          ("validate_every", 0), ("validation_steps", 1), ("seed", 0), ("log_every", 1)):  # fmt: skip
+                          ("validate_every", 0), ("validation_steps", 1), ("log_every", 1)):  # fmt: skip
             check_int(name, getattr(self, name), low)
-        if self.size is not None:
-            check_int("size", self.size, 8)
-        check_float("lr", self.lr, 0.0)
+        check_seed(self.seed)
+        check_output_folder("out", self.out)
+        self._check_against_base_and_preset()
+        if check_float("lr", self.lr, 0.0) == 0.0:
+            raise invalid("lr", self.lr, "must be greater than 0")
         check_float("weight_decay", self.weight_decay, 0.0)
         check_float("max_grad_norm", self.max_grad_norm, 0.0)
         check_float("ema_decay", self.ema_decay, 0.0, 1.0)
@@ -138,13 +141,38 @@ class VideoTrainConfig:
                 "(its model/) or the shipped one."
             )
         self.validation_prompts = tuple(self.validation_prompts)
+        if self.data != "toy":
+            from ..data.video_folder import read_captions
+
+            if not Path(self.data).expanduser().is_dir():
+                raise invalid("data", self.data, "must be 'toy' or a folder of videos")
+            read_captions(self.data, self.captions)  # a missing, unreadable or malformed file fails now
+
+    def _check_against_base_and_preset(self) -> None:
+        """Size and frames against what the base, the preset (or --init-from model) and the data allow,
+        from JSON and YAML files only: nothing is loaded and no clip is made before they pass."""
+        from ..adapter import FRAME_POSITIONS
+        from ..loading import base_limits, read_json
+
+        _resolve_preset(self.preset)  # a missing or broken preset file fails now, not after the data is made
+        frames = FRAME_POSITIONS
+        if self.init_from is not None:
+            config = read_json(Path(self.init_from).expanduser() / "config.json")
+            frames = config.get("motion_frame_positions", frames) if isinstance(config, dict) else frames
+        check_int("num_frames", self.num_frames, 2, frames if isinstance(frames, int) and frames > 0 else None)
+        if self.size is None:
+            return
+        check_int("size", self.size, 8)
+        check_size("size", self.size, base_limits(self.base).get("size_factor"))
+        if self.data == "toy" and (self.size % 16 or self.size < 32):
+            raise invalid("size", self.size, "the toy world needs a multiple of 16, >= 32")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(DSDNRunError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class CheckpointWriteError(OSError):
+class CheckpointWriteError(DSDNRunError, OSError):
     """A checkpoint could not be written (e.g. the disk is full); earlier checkpoints are intact."""
 
 
@@ -235,6 +263,21 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict | None]:
     return trainable, state, ema
 
 
+def load_newest_checkpoint(checkpoints: list[Path]) -> tuple[Path, dict, dict, dict | None]:
+    """``(folder, trainable, state, ema)`` of the newest checkpoint that loads. A damaged one (a torn write, a
+    bad disk) is skipped with a warning naming it, and the next older one is tried."""
+    for path in reversed(checkpoints):
+        try:
+            return (path, *load_checkpoint(path))
+        except Exception as e:  # safetensors, torch.load and the file system raise many types
+            logger.warning("skipped checkpoint %s: it does not load (%s: %s)", path, type(e).__name__,
+                           (str(e).splitlines() or [""])[0][:200])  # fmt: skip
+    raise DSDNInputError(
+        f"none of the {len(checkpoints)} checkpoint(s) in {checkpoints[0].parent} loads (see the warnings): start "
+        "again without --resume in a new --out."
+    )
+
+
 def _plain_config(config) -> dict:
     """An adapter config as plain data, without diffusers' bookkeeping keys (``_name_or_path`` is a ``Path``
     for a model loaded from a folder, which ``torch.load(weights_only=True)`` would refuse)."""
@@ -318,6 +361,7 @@ def _resolve_preset(name: str):
     return get_preset(name)
 
 
+@removes_new_folder_on_failure(lambda cfg, *a, **k: cfg.out, keep=holds_checkpoints)
 def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     """Run (or resume) a DSDN training run; returns the folder of the final model."""
     from accelerate import Accelerator
@@ -342,6 +386,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     checkpoints = list_checkpoints(out) if cfg.resume else []
     if not cfg.resume and list_checkpoints(out):
         raise DSDNInputError(f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out.")
+    resumed = load_newest_checkpoint(checkpoints) if checkpoints else None
 
     # ---- frozen base
     base = load_base(cfg.base)
@@ -364,8 +409,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
 
     # ---- trainable parts
     resume_state = initial_sd = None
-    if checkpoints:
-        initial_sd, resume_state, ema_sd = load_checkpoint(checkpoints[-1])
+    if resumed is not None:
+        resumed_from, initial_sd, resume_state, ema_sd = resumed
         adapter = DSDNAdapter.from_config(resume_state["adapter_config"])
     elif cfg.init_from:
         adapter = _load_initial_model(cfg.init_from, unet)
@@ -387,7 +432,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     if initial_sd is not None:
         missing = [n for n in names if n not in initial_sd]
         if missing:
-            raise DSDNInputError(f"{checkpoints[-1]} does not match this model: it lacks {missing[0]!r}.")
+            raise DSDNInputError(f"{resumed_from} does not match this model: it lacks {missing[0]!r}.")
         with torch.no_grad():
             for n, p in denoiser.trainable_parameters():
                 p.copy_(initial_sd[n])
@@ -410,7 +455,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         if ema is not None and ema_sd is not None:
             ema.shadow_params = [ema_sd[str(i)].to(device) for i in range(len(params))]
             ema.optimization_step = int(resume_state.get("ema_step", start))
-        logger.info("resumed from %s at step %d", checkpoints[-1], start)
+        logger.info("resumed from %s at step %d", resumed_from, start)
     # The LR schedule is stepped by hand once per optimisation step (not handed to Accelerate,
     # which would step it once per process).
     ddp_denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
@@ -447,7 +492,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     metrics_path = out / "metrics.jsonl"
     time_offset = _keep_metrics_until(metrics_path, start, rewrite=accelerator.is_main_process) if start else 0.0
     t0 = time.perf_counter() - time_offset
-    last_ckpt = checkpoints[-1] if checkpoints else None
+    last_ckpt = resumed[0] if resumed is not None else None
 
     def log(record: dict) -> None:
         if accelerator.is_main_process:
