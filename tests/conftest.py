@@ -19,6 +19,31 @@ torch.set_num_threads(2)
 SIZE = 16  # pixels; the tiny VAE has factor 2 and the tiny UNet one down-sampling: multiples of 4
 
 
+def assert_same_frames(a, b, atol: float = 1e-5) -> None:
+    """Two runs with the same seed give the same frames, up to float rounding.
+
+    Not bit-identical: CPU kernels (MKL, oneDNN) may take another code path for a buffer that is
+    aligned differently, so two runs in one process can differ in the last bits on some machines
+    (CI saw it once). ``assert_frames_differ`` is the other half: a different seed moves the frames
+    by far more than this tolerance.
+    """
+    import numpy as np
+
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=0, atol=atol)
+
+
+def agrees(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6) -> bool:
+    """Two computations that should agree do, up to float rounding (see ``assert_same_frames``)."""
+    return a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=atol)
+
+
+def assert_frames_differ(a, b, atol: float = 1e-5) -> None:
+    import numpy as np
+
+    gap = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).max()
+    assert gap > 100 * atol, gap
+
+
 @contextlib.contextmanager
 def killed_after_checkpoint(step: int):
     """The run inside stops with ``KeyboardInterrupt`` right after its step-``step`` checkpoint is on disk

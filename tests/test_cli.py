@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -35,15 +36,18 @@ def test_generate_writes_a_playable_mp4_and_sidecar(trained_model_dir, tmp_path)
     assert meta["versions"]["dsdn"]
 
 
-def test_same_seed_same_video_bytes(trained_model_dir, tmp_path):
-    paths = []
-    for name in ("a", "b"):
+def test_same_seed_same_video_other_seed_another(trained_model_dir, tmp_path):
+    videos = []
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
         p = tmp_path / f"{name}.mp4"
         res = _generate("a ball", "-m", str(trained_model_dir), "-o", str(p), "--frames", "3", "--height", "16",
-                        "--width", "16", "--steps", "2", "-q")  # fmt: skip
+                        "--width", "16", "--steps", "2", "--seed", seed, "-q")  # fmt: skip
         assert res.exit_code == 0, res.output
-        paths.append(p.read_bytes())
-    assert paths[0] == paths[1]
+        videos.append(read_video(p).astype(float))
+    # Decoded, not byte for byte: a last-bit float difference (see conftest.assert_same_frames) can move one
+    # pixel by one level, and the encoder then spends its bits elsewhere.
+    same, other = np.abs(videos[0] - videos[1]).mean(), np.abs(videos[0] - videos[2]).mean()
+    assert same < 0.5 and other > 10 * max(same, 0.5), (same, other)
 
 
 @pytest.mark.parametrize(

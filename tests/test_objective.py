@@ -2,7 +2,7 @@ import copy
 
 import pytest
 import torch
-from conftest import make_pipeline
+from conftest import make_pipeline, agrees
 from diffusers import DDPMScheduler
 
 from dsdn import dsdn_loss
@@ -24,7 +24,7 @@ def test_loss_is_finite_and_reproducible(kind):
     a = dsdn_loss(den, z0, text, null, _sched(kind), 1.0, generator=torch.Generator().manual_seed(1))
     b = dsdn_loss(den, z0, text, null, _sched(kind), 1.0, generator=torch.Generator().manual_seed(1))
     c = dsdn_loss(den, z0, text, null, _sched(kind), 1.0, generator=torch.Generator().manual_seed(2))
-    assert torch.isfinite(a.loss) and torch.equal(a.loss, b.loss) and not torch.equal(a.loss, c.loss)
+    assert torch.isfinite(a.loss) and agrees(a.loss, b.loss) and not agrees(a.loss, c.loss)
     torch.testing.assert_close(a.loss, a.content + a.motion)
 
 
@@ -75,7 +75,7 @@ def test_shared_noise_gives_every_frame_of_a_clip_a_common_share_of_the_content_
     assert torch.allclose(same, same[:, :, :1].expand_as(same), atol=1e-4)  # one noise for all frames
     assert not torch.allclose(own, own[:, :, :1].expand_as(own), atol=1e-1)
     torch.testing.assert_close(half, 0.5**0.5 * (same + own), atol=1e-4, rtol=1e-4)  # the mixture of both
-    assert torch.equal(m_own, m_same) and torch.equal(m_own, m_half)  # the motion stream's noise is its own
+    assert agrees(m_own, m_same) and agrees(m_own, m_half)  # the motion stream's noise is its own
 
 
 def test_optimizer_step_moves_only_the_trainable_set():
@@ -247,7 +247,7 @@ def test_caption_contrast_term_charges_a_stream_that_ignores_the_word_and_not_on
     torch.testing.assert_close(ignores.motion, reads.motion)  # the own-caption predictions are the batch's first B
     off = dsdn_loss(_reader(0.0), z0, text, null, sched, 1.0, generator=torch.Generator().manual_seed(3),
                     **{**kwargs, "contrast_weight": 0.0})  # fmt: skip
-    assert off.contrast is None and torch.equal(off.motion, ignores.motion)
+    assert off.contrast is None and agrees(off.motion, ignores.motion)
 
 
 def test_caption_contrast_runs_through_the_real_denoiser_and_reaches_the_motion_stream():

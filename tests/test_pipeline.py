@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 import torch
-from conftest import SIZE, gen_kwargs, make_pipeline, perturb_trained_parts_
+from conftest import (
+    SIZE,
+    assert_frames_differ,
+    assert_same_frames,
+    gen_kwargs,
+    make_pipeline,
+    perturb_trained_parts_,
+    agrees,
+)
 
 from dsdn import DSDNInputError
 from dsdn.schedulers import SCHEDULERS, make_scheduler
@@ -18,12 +26,12 @@ def test_batch_of_prompts_and_videos_per_prompt(pipe):
     assert out.frames.shape[:2] == (4, 4)
 
 
-def test_same_seed_bit_identical_different_seed_differs(pipe):
+def test_same_seed_same_frames_different_seed_differs(pipe):
     a = pipe("a red ball", **gen_kwargs(seed=1)).frames
     b = pipe("a red ball", **gen_kwargs(seed=1)).frames
     c = pipe("a red ball", **gen_kwargs(seed=2)).frames
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
+    assert_same_frames(a, b)
+    assert_frames_differ(a, c)
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
@@ -46,7 +54,7 @@ def test_knobs_change_the_result_as_documented():
     ref = pipe("a red ball", **gen_kwargs(output_type="latent")).frames
     for kw in (dict(content_lora_scale=0.0), dict(motion_coherence=0.0), dict(motion_prompt="moving left"),
                dict(negative_prompt="blue"), dict(use_interaction=False), dict(combiner="least_squares")):  # fmt: skip
-        assert not torch.equal(pipe("a red ball", **gen_kwargs(output_type="latent", **kw)).frames, ref), kw
+        assert not agrees(pipe("a red ball", **gen_kwargs(output_type="latent", **kw)).frames, ref), kw
 
 
 def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default():
@@ -61,14 +69,14 @@ def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default()
 
     ref, ref_state = run()
     same, same_state = run(motion_guidance_scale=7.5)  # the default is the content guidance
-    assert torch.equal(ref, same)
+    assert agrees(ref, same)
     strong, strong_state = run(motion_guidance_scale=30.0)
     # after one step, only the motion latents differ: the content update does not see the motion guidance
-    assert torch.equal(strong_state["content"], ref_state["content"])
-    assert not torch.equal(strong_state["motion"], ref_state["motion"])
+    assert agrees(strong_state["content"], ref_state["content"])
+    assert not agrees(strong_state["motion"], ref_state["motion"])
     pipe.adapter.register_to_config(motion_guidance_scale=30.0)  # a model's own default
     default, _ = run()
-    assert torch.equal(default, strong)
+    assert agrees(default, strong)
     with pytest.raises(DSDNInputError, match="motion_guidance_scale"):
         run(motion_guidance_scale=float("nan"))
 
@@ -81,12 +89,12 @@ def test_guidance_has_a_model_default_that_an_explicit_value_overrides():
         return pipe("a red ball", **gen_kwargs(output_type="latent", num_inference_steps=2, **kw)).frames
 
     ref = run()
-    assert pipe.default_guidance() == 7.5 and torch.equal(ref, run(guidance_scale=7.5))
+    assert pipe.default_guidance() == 7.5 and agrees(ref, run(guidance_scale=7.5))
     pipe.adapter.register_to_config(guidance_scale=15.0)  # a model's own default, for both streams
     assert pipe.default_guidance() == 15.0 and pipe.default_motion_guidance(pipe.default_guidance()) == 15.0
     strong = run()
-    assert not torch.equal(strong, ref) and torch.equal(strong, run(guidance_scale=15.0))
-    assert torch.equal(ref, run(guidance_scale=7.5))
+    assert not agrees(strong, ref) and agrees(strong, run(guidance_scale=15.0))
+    assert agrees(ref, run(guidance_scale=7.5))
     with pytest.raises(ValueError, match="guidance_scale"):
         type(pipe.adapter)(guidance_scale=-1.0)
 
@@ -100,12 +108,12 @@ def test_combiner_has_a_model_default_that_an_explicit_value_overrides():
 
     assert pipe.sampling_settings()["combiner"] == "causal"
     causal = run()
-    assert torch.equal(causal, run(combiner="causal"))
+    assert agrees(causal, run(combiner="causal"))
     pipe.adapter.register_to_config(combiner="least_squares")  # a model's own default
     assert pipe.sampling_settings()["combiner"] == "least_squares"
     least = run()
-    assert not torch.equal(least, causal) and torch.equal(least, run(combiner="least_squares"))
-    assert torch.equal(causal, run(combiner="causal"))
+    assert not agrees(least, causal) and agrees(least, run(combiner="least_squares"))
+    assert agrees(causal, run(combiner="causal"))
     with pytest.raises(ValueError, match="combiner"):
         type(pipe.adapter)(combiner="spline")
 
@@ -116,7 +124,7 @@ def test_gamma_zero_is_content_only():
     seen = {}
     cb = lambda i, t, s: seen.update(s)  # noqa: E731
     out = pipe("a red ball", **gen_kwargs(output_type="latent", motion_coherence=0.0), callback_on_step_end=cb)
-    assert torch.equal(out.frames, seen["content"])
+    assert agrees(out.frames, seen["content"])
 
 
 def test_no_guidance_runs_single_batch(pipe):
@@ -172,7 +180,7 @@ def test_sampling_ignores_train_mode_and_restores_it():
     a = pipe("a ball", **gen_kwargs()).frames
     assert pipe.adapter.training
     pipe.adapter.eval()
-    assert np.array_equal(a, pipe("a ball", **gen_kwargs()).frames)
+    assert_same_frames(a, pipe("a ball", **gen_kwargs()).frames)
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "euler", "dpm++"])
@@ -200,7 +208,7 @@ def test_shared_noise_correlates_the_content_frames_and_zero_samples_as_before(p
     kw = dict(num_inference_steps=1, output_type="latent", callback_on_step_end=lambda i, t, st: first.setdefault(i, st))
     pipe.scheduler = make_scheduler("ddim", pipe.scheduler.config)
     default = pipe("a red ball", **gen_kwargs(**kw)).frames
-    assert torch.equal(pipe("a red ball", shared_noise=0.0, **gen_kwargs(**kw)).frames, default)
+    assert agrees(pipe("a red ball", shared_noise=0.0, **gen_kwargs(**kw)).frames, default)
     out = {}
     for rho in (0.0, 0.9):
         pipe("a red ball", shared_noise=rho, **gen_kwargs(num_frames=8, num_inference_steps=1, output_type="latent",
@@ -217,7 +225,7 @@ def test_cross_frame_attention_is_a_sampling_option_whose_default_the_model_save
     plain = pipe("a red ball", **gen_kwargs(output_type="pt")).frames
     cross = pipe("a red ball", cross_frame_attention=True, **gen_kwargs(output_type="pt")).frames
     assert not torch.allclose(cross, plain, atol=1e-4)
-    assert torch.equal(pipe("a red ball", cross_frame_attention=False, **gen_kwargs(output_type="pt")).frames, plain)
+    assert agrees(pipe("a red ball", cross_frame_attention=False, **gen_kwargs(output_type="pt")).frames, plain)
     assert pipe.sampling_settings()["cross_frame_attention"] is False
     pipe.adapter.register_to_config(cross_frame_attention=True)
     pipe.save_pretrained(tmp_path / "m", include_base=True)
@@ -244,9 +252,9 @@ def test_every_listed_scheduler_runs_with_stream_sync_and_shared_noise(pipe, nam
 def test_a_closed_vocabulary_model_reads_numerals_capitals_and_punctuation_and_suggests_near_words(pipe):
     pipe.known_words = frozenset("a red blue circle digit three moving left right".split())
     typed = pipe("A red digit 3, moving LEFT.", **gen_kwargs(output_type="pt")).frames
-    assert torch.equal(typed, pipe("a red digit three moving left", **gen_kwargs(output_type="pt")).frames)
+    assert agrees(typed, pipe("a red digit three moving left", **gen_kwargs(output_type="pt")).frames)
     bare = pipe("a red 3 moving left", **gen_kwargs(output_type="pt")).frames
-    assert torch.equal(bare, typed)  # a bare numeral is read as the digit
+    assert agrees(bare, typed)  # a bare numeral is read as the digit
     with pytest.raises(DSDNInputError, match=r"'circel' \(did you mean 'circle'\?\).*'purple'(?! \(did)"):
         pipe("a purple circel moving left", **gen_kwargs())
     with pytest.raises(DSDNInputError, match="'7'"):  # a numeral the model has no word for stays unknown
