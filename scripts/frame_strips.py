@@ -1,11 +1,13 @@
 """Frame strips to look at: one row of frames per clip, labelled with its prompt and the strict judge's verdict.
 
     python scripts/frame_strips.py --out strips.png [--model DIR] [--prompts 12] [--seed 2000] [--heldout]
-        [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention ...]
+        [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention ...] [--streams]
 
 Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions); prompt ``i``
 uses seed ``seed + i``. Sampling options not given are the model's defaults. Each row's label ends with ``clean``
-or with the strict checks the clip fails (:mod:`dsdn.evaluation.clean`).
+or with the strict checks the clip fails (:mod:`dsdn.evaluation.clean`). ``--streams`` adds two rows under each
+clip, decoded from the same final latents: the content stream alone (γ = 0, each frame as the image model drew it)
+and the motion stream placed by the content (γ = 1), to see which stream a defect comes from.
 """
 
 from __future__ import annotations
@@ -39,6 +41,24 @@ def verdict(j) -> str:
     return "clean" if not failed else "fails " + ",".join(failed)
 
 
+def stream_videos(pipe, last: dict, options: dict) -> dict:
+    """Each stream's own video from the final latents ``last`` (the callback's ``content`` and ``motion``):
+    the content alone (γ = 0) and the motion placed by the content (γ = 1), with the call's combiner."""
+    import torch
+
+    from dsdn.motion_codec import combine_motion
+
+    settings = pipe.sampling_settings(**{k: v for k, v in options.items() if k in ("combiner",)})
+    out = {}
+    with torch.no_grad():
+        for name, gamma in (("content", 0.0), ("motion", 1.0)):
+            lat = combine_motion(last["content"], last["motion"], pipe.adapter.config.motion_scale, gamma,
+                                 settings["combiner"])  # fmt: skip
+            video = pipe.frame_vae.decode(lat)
+            out[name] = pipe.video_processor.postprocess_video(video.float(), output_type="np")
+    return out
+
+
 def main() -> None:
     import torch
 
@@ -61,6 +81,7 @@ def main() -> None:
     ap.add_argument("--combiner", default=None)
     ap.add_argument("--cross-frame-attention", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--toy-world", default=None, help="the model's toy world (default: the judge's, else v1)")
+    ap.add_argument("--streams", action="store_true", help="add each stream's own video under each clip")
     args = ap.parse_args()
     classifier = None
     if args.judge:
@@ -81,10 +102,16 @@ def main() -> None:
     for start in range(0, len(prompts), 8):
         chunk = prompts[start : start + 8]
         gens = [torch.Generator().manual_seed(args.seed + start + i) for i in range(len(chunk))]
-        frames = pipe(chunk, generator=gens, num_inference_steps=args.steps, output_type="np", **options).frames
-        for prompt, video in zip(chunk, frames):
+        last = {}
+        frames = pipe(chunk, generator=gens, num_inference_steps=args.steps, output_type="np",
+                      callback_on_step_end=lambda i, t, state: last.update(state), **options).frames  # fmt: skip
+        streams = stream_videos(pipe, last, options) if args.streams else None
+        for k, (prompt, video) in enumerate(zip(chunk, frames)):
             clips.append(video)
             labels.append(f"{prompt.removeprefix('a ')}: {verdict(judge_prompt(video, prompt, classifier, scale))}")
+            if streams is not None:
+                clips += [streams["content"][k], streams["motion"][k]]
+                labels += ["  content stream alone (gamma 0)", "  motion stream placed by content (gamma 1)"]
     strip_image(clips, labels).save(args.out)
     print(f"wrote {args.out}: " + ", ".join(labels))
 
