@@ -42,7 +42,7 @@ def verdict(j) -> str:
 
 
 def stream_videos(pipe, last: dict, options: dict) -> dict:
-    """Each stream's own video from the final latents ``last`` (the callback's ``content`` and ``motion``):
+    """Each stream's own video from the final latents ``last`` (the callback's ``latents`` and ``motion_latents``):
     the content alone (γ = 0) and the motion placed by the content (γ = 1), with the call's combiner."""
     import torch
 
@@ -52,7 +52,7 @@ def stream_videos(pipe, last: dict, options: dict) -> dict:
     out = {}
     with torch.no_grad():
         for name, gamma in (("content", 0.0), ("motion", 1.0)):
-            lat = combine_motion(last["content"], last["motion"], pipe.adapter.config.motion_scale, gamma,
+            lat = combine_motion(last["latents"], last["motion_latents"], pipe.adapter.config.motion_scale, gamma,
                                  settings["combiner"])  # fmt: skip
             video = pipe.frame_vae.decode(lat)
             out[name] = pipe.video_processor.postprocess_video(video.float(), output_type="np")
@@ -104,7 +104,8 @@ def main() -> None:
         gens = [torch.Generator().manual_seed(args.seed + start + i) for i in range(len(chunk))]
         last = {}
         frames = pipe(chunk, generator=gens, num_inference_steps=args.steps, output_type="np",
-                      callback_on_step_end=lambda i, t, state: last.update(state), **options).frames  # fmt: skip
+                      callback_on_step_end=lambda pipe, i, t, kw: last.update(kw),
+                      callback_on_step_end_tensor_inputs=["latents", "motion_latents"], **options).frames  # fmt: skip
         streams = stream_videos(pipe, last, options) if args.streams else None
         for k, (prompt, video) in enumerate(zip(chunk, frames)):
             clips.append(video)

@@ -21,6 +21,9 @@ def test_frames_have_requested_count_and_size(pipe):
     assert out.frames.dtype == np.float32 and 0.0 <= out.frames.min() and out.frames.max() <= 1.0
 
 
+BOTH = ["latents", "motion_latents"]  # the two streams' latents, for a step-end callback
+
+
 def test_batch_of_prompts_and_videos_per_prompt(pipe):
     out = pipe(["a red ball", "a blue square"], num_videos_per_prompt=2, **gen_kwargs())
     assert out.frames.shape[:2] == (4, 4)
@@ -63,8 +66,9 @@ def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default()
     seen = {}
 
     def run(**kw):
-        cb = lambda i, t, state: seen.update({k: v.clone() for k, v in state.items()})  # noqa: E731
-        out = pipe("a red ball", **gen_kwargs(output_type="latent", num_inference_steps=1, **kw), callback_on_step_end=cb)
+        cb = lambda p, i, t, kw: seen.update({k: v.clone() for k, v in kw.items()})  # noqa: E731
+        out = pipe("a red ball", **gen_kwargs(output_type="latent", num_inference_steps=1, **kw),
+                   callback_on_step_end=cb, callback_on_step_end_tensor_inputs=BOTH)  # fmt: skip
         return out.frames, dict(seen)
 
     ref, ref_state = run()
@@ -72,8 +76,8 @@ def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default()
     assert agrees(ref, same)
     strong, strong_state = run(motion_guidance_scale=30.0)
     # after one step, only the motion latents differ: the content update does not see the motion guidance
-    assert agrees(strong_state["content"], ref_state["content"])
-    assert not agrees(strong_state["motion"], ref_state["motion"])
+    assert agrees(strong_state["latents"], ref_state["latents"])
+    assert not agrees(strong_state["motion_latents"], ref_state["motion_latents"])
     pipe.adapter.register_to_config(motion_guidance_scale=30.0)  # a model's own default
     default, _ = run()
     assert agrees(default, strong)
@@ -122,9 +126,9 @@ def test_gamma_zero_is_content_only():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
     seen = {}
-    cb = lambda i, t, s: seen.update(s)  # noqa: E731
+    cb = lambda p, i, t, kw: seen.update(kw)  # noqa: E731
     out = pipe("a red ball", **gen_kwargs(output_type="latent", motion_coherence=0.0), callback_on_step_end=cb)
-    assert agrees(out.frames, seen["content"])
+    assert agrees(out.frames, seen["latents"])  # by default a callback gets the content stream's latents
 
 
 def test_no_guidance_runs_single_batch(pipe):
@@ -193,26 +197,28 @@ def test_stream_sync_leaves_the_streams_in_agreement(pipe, scheduler):
     s = pipe.adapter.config.motion_scale
     last = {}
     kw = gen_kwargs(num_inference_steps=6, output_type="latent", motion_coherence=0.5, combiner="least_squares",
-                    callback_on_step_end=lambda i, t, state: last.update(state))  # fmt: skip
+                    callback_on_step_end=lambda p, i, t, kw: last.update(kw),
+                    callback_on_step_end_tensor_inputs=BOTH)  # fmt: skip
     synced = pipe("a red ball", stream_sync=1.0, **kw).frames
-    gap = lambda: float((decompose_motion(last["content"], s) - last["motion"]).abs().mean())  # noqa: E731
+    gap = lambda: float((decompose_motion(last["latents"], s) - last["motion_latents"]).abs().mean())  # noqa: E731
     gap_synced = gap()
     plain = pipe("a red ball", stream_sync=0.0, **kw).frames
     assert gap_synced < 0.2 * gap()  # the last step's noise keeps them from agreeing exactly
     assert torch.isfinite(synced).all() and not torch.allclose(synced, plain)
-    assert torch.allclose(combine_motion(last["content"], last["motion"], s, 0.5, "least_squares"), plain)
+    assert torch.allclose(combine_motion(last["latents"], last["motion_latents"], s, 0.5, "least_squares"), plain)
 
 
 def test_shared_noise_correlates_the_content_frames_and_zero_samples_as_before(pipe):
     first = {}
-    kw = dict(num_inference_steps=1, output_type="latent", callback_on_step_end=lambda i, t, st: first.setdefault(i, st))
+    kw = dict(num_inference_steps=1, output_type="latent",
+              callback_on_step_end=lambda p, i, t, st: first.setdefault(i, st))  # fmt: skip
     pipe.scheduler = make_scheduler("ddim", pipe.scheduler.config)
     default = pipe("a red ball", **gen_kwargs(**kw)).frames
     assert agrees(pipe("a red ball", shared_noise=0.0, **gen_kwargs(**kw)).frames, default)
     out = {}
     for rho in (0.0, 0.9):
         pipe("a red ball", shared_noise=rho, **gen_kwargs(num_frames=8, num_inference_steps=1, output_type="latent",
-             callback_on_step_end=lambda i, t, st: out.__setitem__(rho, st["content"])))  # fmt: skip
+             callback_on_step_end=lambda p, i, t, st: out.__setitem__(rho, st["latents"])))  # fmt: skip
     def frame_corr(z):
         f = z[0].permute(1, 0, 2, 3).reshape(z.shape[2], -1)
         c = torch.corrcoef(f)
@@ -277,3 +283,60 @@ def test_non_finite_model_weights_stop_generation(pipe):
         next(pipe.adapter.motion_unet.parameters()).fill_(float("nan"))
     with pytest.raises(NonFiniteOutputError, match="weights are finite"):
         pipe("a red ball", **gen_kwargs())
+
+
+def test_step_end_callback_keeps_diffusers_contract():
+    """diffusers' ``fn(pipe, step, timestep, kwargs) -> kwargs``: what it returns replaces the loop's tensors, its
+    properties say where the call is, ``_interrupt`` skips the rest, and a built-in diffusers callback works."""
+    from diffusers.callbacks import SDCFGCutoffCallback
+
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    seen = []
+
+    def zero_content_at_the_end(p, i, t, kw):
+        seen.append((i, int(t), p.num_timesteps, p.guidance_scale, sorted(kw)))
+        return {"latents": kw["latents"] * 0.0} if i == p.num_timesteps - 1 else kw
+
+    out = pipe("a red ball", **gen_kwargs(output_type="latent", motion_coherence=0.0),
+               callback_on_step_end=zero_content_at_the_end)  # fmt: skip
+    assert [s[0] for s in seen] == [0, 1, 2] and seen[0][2:] == (3, 7.5, ["latents"])
+    assert [s[1] for s in seen] == [int(t) for t in pipe.scheduler.timesteps]
+    assert float(out.frames.abs().max()) == 0.0  # γ 0: the video is the content the callback replaced
+
+    def stop_after_first(p, i, t, kw):
+        seen.append(i)
+        p._interrupt = True
+        return kw
+
+    seen.clear()
+    pipe("a red ball", **gen_kwargs(output_type="latent"), callback_on_step_end=stop_after_first)
+    assert seen == [0]
+
+    ref = pipe("a red ball", **gen_kwargs(output_type="latent")).frames
+
+    def cut_after(step):
+        cut = SDCFGCutoffCallback(cutoff_step_ratio=None, cutoff_step_index=step)
+        return pipe("a red ball", **gen_kwargs(output_type="latent"), callback_on_step_end=cut)
+
+    late, early = cut_after(2), cut_after(0)
+    assert pipe.guidance_scale == 0.0  # the callback turned guidance off after step 0 ...
+    assert agrees(late.frames, ref)  # ... and a cut after the last step changes nothing
+    assert torch.isfinite(early.frames).all() and not agrees(early.frames, ref)
+    with pytest.raises(DSDNInputError, match="callback_on_step_end_tensor_inputs"):
+        pipe("a red ball", **gen_kwargs(), callback_on_step_end=lambda p, i, t, kw: kw,
+             callback_on_step_end_tensor_inputs=["noise"])  # fmt: skip
+
+
+def test_latents_as_one_tensor_are_the_content_noise():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    shape = (1, pipe.unet.config.in_channels, 4, SIZE // 2, SIZE // 2)
+    z = torch.randn(shape, generator=torch.Generator().manual_seed(5))
+    one = pipe("a red ball", **gen_kwargs(output_type="latent", latents=z)).frames  # motion noise: the generator's
+    m = torch.randn(shape, generator=gen_kwargs()["generator"])
+    assert agrees(one, pipe("a red ball", **gen_kwargs(output_type="latent", latents=(z, m))).frames)
+    assert not agrees(one, pipe("a red ball", **gen_kwargs(output_type="latent", latents=(z, -m))).frames)
+    for bad in ([z], (z, m, m), "noise"):
+        with pytest.raises(DSDNInputError, match="latents="):
+            pipe("a red ball", **gen_kwargs(latents=bad))

@@ -192,6 +192,11 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     """
 
     model_cpu_offload_seq = "text_encoder->unet->adapter->vae"
+    # What a step-end callback may read and replace (diffusers' contract): ``latents`` is the content stream's
+    # latents, ``motion_latents`` the motion stream's; the prompt embeddings are those the loop uses (the
+    # negative half first under guidance), ``motion_prompt_embeds`` the motion stream's.
+    _callback_tensor_inputs = ["latents", "motion_latents", "prompt_embeds", "negative_prompt_embeds",
+                               "motion_prompt_embeds"]  # fmt: skip
 
     def __init__(self, vae: AutoencoderKL, text_encoder, tokenizer, unet: UNet2DConditionModel, adapter: DSDNAdapter, scheduler):
         super().__init__()
@@ -299,6 +304,19 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             logger.warning("prompt truncated to %d tokens", self.tokenizer.model_max_length)
         return self.text_encoder(tok.input_ids.to(self.text_encoder.device))[0]
 
+    def _check_callback(self, callback, tensor_inputs: list[str] | None) -> list[str]:
+        """The tensor names a step-end callback receives: a diffusers ``PipelineCallback`` names its own."""
+        if callback is None:
+            return []
+        tensor_inputs = getattr(callback, "tensor_inputs", None) or tensor_inputs or ["latents"]
+        unknown = [k for k in tensor_inputs if k not in self._callback_tensor_inputs]
+        if unknown:
+            raise invalid("callback_on_step_end_tensor_inputs", tensor_inputs,
+                          f"may only name {self._callback_tensor_inputs}")  # fmt: skip
+        if not callable(callback):
+            raise invalid("callback_on_step_end", callback, "must be callable as fn(pipe, step, timestep, kwargs)")
+        return list(tensor_inputs)
+
     def check_inputs(self, prompt, negative_prompt, motion_prompt, num_frames, height, width, steps, guidance_scale,
                      content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt,
                      decode_chunk_size):  # fmt: skip
@@ -398,6 +416,25 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     def _step_kwargs(self, generator) -> dict:
         return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
 
+    # ------------------------------------------------------------------ sampling state (diffusers' properties)
+    @property
+    def guidance_scale(self) -> float:
+        """The guidance of the running call; a step-end callback may change it (``_guidance_scale``)."""
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        """Set ``pipe._interrupt = True`` from a callback to skip the remaining steps."""
+        return self._interrupt
+
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def __call__(
@@ -419,12 +456,13 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         cross_frame_attention: bool | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
-        latents: tuple[torch.Tensor, torch.Tensor] | None = None,
+        latents: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
         output_type: str = "np",
         decode_chunk_size: int = 16,
         use_interaction: bool = True,
         return_dict: bool = True,
-        callback_on_step_end: Callable[[int, int, dict], None] | None = None,
+        callback_on_step_end: Callable[[DiffusionPipeline, int, int, dict], dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> DSDNPipelineOutput | tuple:
         """Generate videos from text.
 
@@ -456,14 +494,23 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 each clip's first frame (Text2Video-Zero's cross-frame attention), so that every frame
                 draws frame 1's object and background (default: the model's, else off).
             generator: seeds every random draw (one generator, or one per video).
-            latents: optional initial ``(content, motion)`` noise, each ``(B, C, F, h, w)``.
+            latents: optional initial noise ``(B, C, F, h, w)``: one tensor is the content stream's (what
+                the frames show; the motion stream's is drawn from ``generator``), a pair
+                ``(content, motion)`` sets both.
             output_type: ``"np"``, ``"pt"``, ``"pil"`` or ``"latent"``.
             decode_chunk_size: frames per VAE decode call (bounds memory).
             use_interaction: ``False`` runs the no-interaction ablation.
-            callback_on_step_end: called as ``fn(step_index, timestep, {"content": z, "motion": m})``.
+            callback_on_step_end: diffusers' step-end callback, called after every step as
+                ``fn(pipe, step_index, timestep, callback_kwargs) -> dict`` (or a diffusers
+                ``PipelineCallback``, e.g. ``SDCFGCutoffCallback``). ``callback_kwargs`` holds the tensors
+                named in ``callback_on_step_end_tensor_inputs``; those the callback returns replace them.
+            callback_on_step_end_tensor_inputs: which of :attr:`_callback_tensor_inputs` the callback
+                receives (default ``["latents"]``, the content stream's latents; ``"motion_latents"`` are
+                the motion stream's).
         """
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
+        tensor_inputs = self._check_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
         if stream_sync is not None:
             check_float("stream_sync", stream_sync, 0.0, 1.0)
         if shared_noise is not None:
@@ -481,7 +528,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             device = self._execution_device
             n = num_videos_per_prompt
             b = len(prompts) * n
-            do_cfg = guidance_scale > 1.0
+            self._guidance_scale, self._interrupt = float(guidance_scale), False
+            do_cfg = self.do_classifier_free_guidance
             check_float("motion_guidance_scale", motion_guidance_scale, 0.0)
 
             def per_video(texts: list[str]) -> list[str]:
@@ -491,6 +539,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             # Text is encoded once for the whole call.
             text = self.encode_prompt(per_video(prompts))  # (B, L, D)
             motion_text = self.encode_prompt(per_video(motions)) if motions else text
+            neg = None
             if do_cfg:
                 neg = self.encode_prompt(per_video(negatives or [""]))  # (B, L, D)
                 text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
@@ -506,6 +555,11 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                                           dtype=self.unet.dtype)  # fmt: skip
                     z = mix_shared_noise(z, common, rho)
             else:
+                if isinstance(latents, torch.Tensor):  # the content noise; the motion noise from the generator
+                    latents = (latents, randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype))
+                if not (isinstance(latents, (tuple, list)) and len(latents) == 2
+                        and all(isinstance(x, torch.Tensor) for x in latents)):  # fmt: skip
+                    raise invalid("latents", type(latents).__name__, "must be a tensor or a (content, motion) pair")
                 z, m = (x.to(device=device, dtype=self.unet.dtype) for x in latents)
                 if z.shape != shape or m.shape != shape:
                     raise invalid("latents", (tuple(z.shape), tuple(m.shape)), f"must both have shape {shape}")
@@ -514,8 +568,14 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             denoiser = self.denoiser(use_interaction)
             step_kwargs = self._step_kwargs(generator)
             timesteps = self.scheduler.timesteps
+            self._num_timesteps = len(timesteps)
             with self.progress_bar(total=len(timesteps)) as bar:
                 for i, t in enumerate(timesteps):
+                    if self.interrupt:
+                        continue
+                    do_cfg = self.do_classifier_free_guidance  # a callback may turn guidance off part-way
+                    if not do_cfg:  # ... and both streams then drop the negative half (SDCFGCutoffCallback's own cut
+                        text, motion_text = text[-b:], motion_text[-b:]  # keeps one row only: right for one video)
                     x_in = self.scheduler.scale_model_input(x, t)
                     z_in, m_in = x_in.chunk(2)
                     if do_cfg:
@@ -526,14 +586,21 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                     if do_cfg:
                         u_c, c_c = eps_c.chunk(2)
                         u_m, c_m = eps_m.chunk(2)
-                        eps_c = u_c + guidance_scale * (c_c - u_c)
+                        eps_c = u_c + self._guidance_scale * (c_c - u_c)
                         eps_m = u_m + motion_guidance_scale * (c_m - u_m)
                     if sync > 0.0:
                         eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, gamma, settings["combiner"], sync)
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         z_cur, m_cur = x.chunk(2)
-                        callback_on_step_end(i, int(t), {"content": z_cur, "motion": m_cur})
+                        tensors = {"latents": z_cur, "motion_latents": m_cur, "prompt_embeds": text,
+                                   "negative_prompt_embeds": neg, "motion_prompt_embeds": motion_text}  # fmt: skip
+                        out = callback_on_step_end(self, i, t, {k: tensors[k] for k in tensor_inputs}) or {}
+                        z_cur, m_cur = out.pop("latents", z_cur), out.pop("motion_latents", m_cur)
+                        x = torch.cat([z_cur, m_cur])
+                        text = out.pop("prompt_embeds", text)
+                        neg = out.pop("negative_prompt_embeds", neg)
+                        motion_text = out.pop("motion_prompt_embeds", motion_text)
                     bar.update()
 
             z, m = x.chunk(2)

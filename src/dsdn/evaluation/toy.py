@@ -198,10 +198,11 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
         gens = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
         last = {}
         if streams:
-            call_kwargs["callback_on_step_end"] = lambda i, t, state: last.update(state)
+            call_kwargs["callback_on_step_end"] = lambda pipe, i, t, kw: last.update(kw)
+            call_kwargs["callback_on_step_end_tensor_inputs"] = ["latents", "motion_latents"]
         frames = pipe(chunk, num_frames=num_frames, num_inference_steps=steps, generator=gens, output_type="np",
                       **call_kwargs).frames  # fmt: skip
-        alone = _stream_directions(pipe, last["content"], last["motion"]) if streams else None
+        alone = _stream_directions(pipe, last["latents"], last["motion_latents"]) if streams else None
         for i, (prompt, video) in enumerate(zip(chunk, frames)):
             if save_dir is not None:
                 from pathlib import Path
@@ -244,9 +245,11 @@ def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch:
         gens = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
         last = {}
         pipe(chunk, num_frames=num_frames, num_inference_steps=steps, generator=gens, output_type="latent",
-             callback_on_step_end=lambda i, t, state: last.update(state), **call_kwargs)  # fmt: skip
+             callback_on_step_end=lambda pipe, i, t, kw: last.update(kw),
+             callback_on_step_end_tensor_inputs=["latents", "motion_latents"], **call_kwargs)  # fmt: skip
         for g, combiner in settings:
-            latents = combine_motion(last["content"], last["motion"], pipe.adapter.config.motion_scale, g, combiner)
+            latents = combine_motion(last["latents"], last["motion_latents"], pipe.adapter.config.motion_scale, g,
+                                     combiner)  # fmt: skip
             with torch.no_grad():
                 video = pipe.frame_vae.decode(latents, chunk_size=16)  # as the pipeline decodes
             frames = pipe.video_processor.postprocess_video(video.float(), output_type="np")
