@@ -48,12 +48,12 @@ def stream_videos(pipe, last: dict, options: dict) -> dict:
 
     from dsdn.motion_codec import combine_motion
 
-    settings = pipe.sampling_settings(**{k: v for k, v in options.items() if k in ("combiner",)})
+    combiner = pipe.sampling_settings(combiner=options.get("combiner"))["combiner"]
     out = {}
     with torch.no_grad():
         for name, gamma in (("content", 0.0), ("motion", 1.0)):
             lat = combine_motion(last["latents"], last["motion_latents"], pipe.adapter.config.motion_scale, gamma,
-                                 settings["combiner"])  # fmt: skip
+                                 combiner)  # fmt: skip
             video = pipe.frame_vae.decode(lat)
             out[name] = pipe.video_processor.postprocess_video(video.float(), output_type="np")
     return out

@@ -213,6 +213,13 @@ def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_pa
     image = Image.open(out)
     assert image.height % 3 == 0 and image.width > 8 * image.height // 3  # three rows of eight frames
     assert res.stdout.count("clean") + res.stdout.count("fails ") == 3
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "frame_strips.py"), "--model", str(trained_model_dir),
+                          "--out", str(out), "--prompts", "2", "--steps", "1", "--streams"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    image = Image.open(out)  # each clip, then its content stream alone and its motion stream placed by the content
+    assert image.height % 6 == 0 and image.width > 8 * image.height // 6
+    assert res.stdout.count("content stream alone") == 2 and res.stdout.count("motion stream placed") == 2
 
 
 def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
