@@ -246,3 +246,22 @@ def test_train_video_passes_its_options_and_refuses_bad_ones(tmp_path, monkeypat
     assert res.exit_code != 0 and "toy_motions" in res.output and "bouncing" in res.output
     res = runner.invoke(app, ["train", "video", "--base", str(tmp_path), "--motion-loss", "x0"])
     assert res.exit_code != 0 and "motion_loss" in res.output and "velocity" in res.output
+
+
+def test_help_and_word_errors_come_before_the_heavy_libraries_load():
+    """``dsdn --help`` imports neither torch nor diffusers, and an unknown word is refused before diffusers loads
+    (``import dsdn`` loads its public names when they are first used)."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from dsdn.cli import app\n"
+        "r = CliRunner().invoke(app, ['--help'])\n"
+        "print(r.exit_code, 'torch' in sys.modules, 'diffusers' in sys.modules)\n"
+        "r = CliRunner().invoke(app, ['generate', 'a purple dog'])\n"
+        "print(r.exit_code, 'diffusers' in sys.modules, 'does not know' in r.output)\n"
+        "import dsdn\n"
+        "print(dsdn.DSDNPipeline.__name__, 'diffusers' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["0 False False", "2 False True", "DSDNPipeline True"], out.stdout

@@ -648,7 +648,7 @@ def info(
     import torch
 
     from .generate import resolve_model_dir
-    from .pipeline import read_vocabulary
+    from .vocabulary import read_vocabulary
     from .video_io import package_versions
 
     path = resolve_model_dir(model)

@@ -75,9 +75,17 @@ class GenerateConfig:
         self._check_model_limits()
 
     def _check_model_limits(self) -> None:
-        """Frames, size and steps against what the model folder allows, read from its JSON files before any
-        weight loads (a folder without its base is checked once the base has loaded)."""
-        limits = model_limits(resolve_model_dir(self.model))
+        """Frames, size, steps and the prompt's words against what the model folder allows, read from its JSON
+        and vocabulary files before any weight loads (a folder without its base is checked once it has loaded)."""
+        model_dir = resolve_model_dir(self.model)
+        limits = model_limits(model_dir)
+        if (model_dir / "base").is_dir():  # a closed vocabulary refuses an unknown word before any weight loads
+            from .vocabulary import in_model_words, read_vocabulary
+
+            known = read_vocabulary(model_dir / "base")
+            if known is not None:
+                in_model_words(known, prompt=[self.prompt], negative_prompt=[self.negative_prompt],
+                               motion_prompt=None if self.motion_prompt is None else [self.motion_prompt])  # fmt: skip
         if "max_frames" in limits:
             check_int("frames", self.frames, 2, limits["max_frames"])
         if "max_steps" in limits:

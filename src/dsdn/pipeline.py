@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from .frame_vae import FrameVAE
 from .loading import load_base
 from .motion_codec import COMBINERS, agree_streams, combine_motion
 from .objective import mix_shared_noise
+from .vocabulary import VOCABULARY_FILE, in_model_words, read_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -58,69 +58,6 @@ def _eval_mode(*modules: torch.nn.Module):
     finally:
         for m, was_training in modes:
             m.train(was_training)
-
-
-VOCABULARY_FILE = "dsdn_vocabulary.txt"
-
-
-def prompt_words(text: str) -> list[str]:
-    """Lower-case words of a prompt, punctuation dropped (as compared with a closed vocabulary).
-
-    Words are runs of Unicode letters and digits, so a non-ASCII word ("é", "狗") is a word too
-    and a closed vocabulary refuses it instead of silently dropping it."""
-    return re.findall(r"[^\W_]+", text.lower())
-
-
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def normalize_prompt(text: str, known_words: frozenset[str]) -> str:
-    """A prompt as a closed-vocabulary model reads it: its :func:`prompt_words` joined by single spaces, with a
-    numeral 0–9 written as the model's word for it ("digit 3" → "digit three", and "a red 3" → "a red digit
-    three" when the model knows "digit"). A prompt already in the model's words comes back unchanged."""
-    out: list[str] = []
-    for w in prompt_words(text):
-        if len(w) == 1 and w.isdigit() and NUMBER_WORDS[int(w)] in known_words:
-            if "digit" in known_words and (not out or out[-1] != "digit"):
-                out.append("digit")
-            w = NUMBER_WORDS[int(w)]
-        out.append(w)
-    return " ".join(out)
-
-
-def _check_characters(name: str, texts: list[str]) -> None:
-    """A closed vocabulary reads words and drops punctuation; any other character (an emoji, a symbol) would
-    be dropped silently, so it is refused."""
-    import string
-
-    odd = sorted({c for t in texts for c in t if not (c.isalnum() or c.isspace() or c in string.punctuation)})
-    if odd:
-        raise DSDNInputError(f"{name} uses characters this model does not read: {' '.join(map(repr, odd))}. "
-                             "Use words only (dsdn info --words lists them).")  # fmt: skip
-
-
-def _unknown_words_error(name: str, unknown: list[str], known_words: frozenset[str]) -> DSDNInputError:
-    import difflib
-
-    def shown(word: str) -> str:
-        near = difflib.get_close_matches(word, sorted(known_words), n=1, cutoff=0.75)
-        return repr(word) + (f" (did you mean {near[0]!r}?)" if near else "")
-
-    return DSDNInputError(
-        f"{name} uses words this model does not know: {', '.join(map(shown, unknown))}. "
-        f"It was trained on these words only: {', '.join(sorted(known_words))}."
-    )
-
-
-def read_vocabulary(base) -> frozenset[str] | None:
-    """The closed vocabulary a base folder declares in ``dsdn_vocabulary.txt`` (``None``: open)."""
-    path = Path(base) / VOCABULARY_FILE
-    if not path.is_file():
-        return None
-    try:
-        return frozenset(w for w in path.read_text(encoding="utf-8").split() if w)
-    except UnicodeDecodeError as e:
-        raise DSDNInputError(f"{str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}): the base folder is damaged.") from None
 
 
 def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
@@ -329,19 +266,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             negatives = list(negatives)
         motions = _check_prompt("motion_prompt", motion_prompt, allow_none=True)
         if self.known_words is not None:  # a closed vocabulary: read each text in the model's words
-            for name, texts in (("prompt", prompts), ("negative_prompt", negatives), ("motion_prompt", motions)):
-                _check_characters(name, texts or [])
-            prompts, negatives, motions = (
-                None if texts is None else [normalize_prompt(t, self.known_words) for t in texts]
-                for texts in (prompts, negatives, motions)
-            )  # fmt: skip
-            for name, texts in (("prompt", prompts), ("negative_prompt", negatives), ("motion_prompt", motions)):
-                unknown = sorted({w for t in texts or [] for w in prompt_words(t)} - self.known_words)
-                if unknown:
-                    raise _unknown_words_error(name, unknown, self.known_words)
-                if name != "negative_prompt" and any(not t for t in texts or []):
-                    raise invalid(name, prompt if name == "prompt" else motion_prompt, "has no words, only punctuation",
-                                  "Describe the video, e.g. 'a red ball moving left'.")  # fmt: skip
+            prompts, negatives, motions = in_model_words(self.known_words, prompt=prompts, negative_prompt=negatives,
+                                                         motion_prompt=motions)  # fmt: skip
         for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
             if other is not None and len(other) not in (1, len(prompts)):
                 raise invalid(name, other, f"must be one prompt or {len(prompts)} (one per prompt)")

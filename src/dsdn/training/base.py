@@ -25,7 +25,7 @@ from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
 from ..errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, invalid
 from ..objective import min_snr_weights, weighted_mse
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
-from ..pipeline import VOCABULARY_FILE
+from ..vocabulary import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
 

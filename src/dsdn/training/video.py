@@ -376,7 +376,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     from ..loading import load_base
     from ..motion_codec import estimate_motion_scale
     from ..objective import dsdn_loss, swap_pair_words
-    from ..pipeline import read_vocabulary
+    from ..vocabulary import read_vocabulary
     from ..video_io import atomic_write_text, package_versions
 
     # Without an accelerator, run on CPU; several processes then use gloo (torchrun or accelerate launch).
@@ -692,7 +692,7 @@ def pipeline_from_checkpoint(base: str, checkpoint: str | Path, use_ema: bool = 
     from ..content_stream import ContentStream
     from ..denoiser import DualStreamDenoiser
     from ..loading import load_base
-    from ..pipeline import read_vocabulary
+    from ..vocabulary import read_vocabulary
 
     trainable, state, ema = load_checkpoint(Path(checkpoint))
     components = load_base(base)
