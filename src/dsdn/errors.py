@@ -80,15 +80,17 @@ def check_device(value: Any, name: str = "device") -> str:
         return value
     import torch
 
+    kinds = "must be auto, cpu, cuda, cuda:N, mps or xpu"
+
     try:
         device = torch.device(value)
     except (RuntimeError, TypeError):
-        raise invalid(name, value, "must be auto, cpu, cuda, cuda:N, mps or xpu") from None
+        raise invalid(name, value, kinds) from None
     backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
     if device.type == "cpu":
         return value
     if device.type not in backend:
-        raise invalid(name, value, "must be auto, cpu, cuda, cuda:N, mps or xpu")
+        raise invalid(name, value, kinds)
     module = backend[device.type]
     if module is None or not module.is_available():
         raise invalid(name, value, f"this install of torch has no usable {device.type} device", "Use --device cpu or auto.")

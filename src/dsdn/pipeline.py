@@ -522,8 +522,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                         tensors = {"latents": z_cur, "motion_latents": m_cur, "prompt_embeds": text,
                                    "negative_prompt_embeds": neg, "motion_prompt_embeds": motion_text}  # fmt: skip
                         out = callback_on_step_end(self, i, t, {k: tensors[k] for k in tensor_inputs}) or {}
-                        z_cur, m_cur = out.pop("latents", z_cur), out.pop("motion_latents", m_cur)
-                        x = torch.cat([z_cur, m_cur])
+                        if "latents" in out or "motion_latents" in out:
+                            x = torch.cat([out.pop("latents", z_cur), out.pop("motion_latents", m_cur)])
                         text = out.pop("prompt_embeds", text)
                         neg = out.pop("negative_prompt_embeds", neg)
                         motion_text = out.pop("motion_prompt_embeds", motion_text)
