@@ -127,6 +127,10 @@ def main() -> None:
         pipe = pipeline_from_checkpoint(args.base, args.model)
     else:
         pipe = load_pipeline(args.model)
+
+    def encode(texts: list[str]):
+        return pipe.encode_prompt(texts, do_classifier_free_guidance=False)[0]  # (N, L, D)
+
     denoiser = pipe.denoiser(True).eval()
     scale = pipe.adapter.config.motion_scale
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
@@ -149,9 +153,9 @@ def main() -> None:
             z0 = pipe.frame_vae.encode(x, sample=False)
             m0 = decompose_motion(z0, scale)
             texts = {
-                "own": pipe.encode_prompt(captions),
-                "opposite": pipe.encode_prompt([f"a {c} {o} {opposite_phrase}" for o, c in items]),
-                "empty": pipe.encode_prompt([""] * n),
+                "own": encode(captions),
+                "opposite": encode([f"a {c} {o} {opposite_phrase}" for o, c in items]),
+                "empty": encode([""] * n),
             }
             own, opp = texts["own"], texts["opposite"]
             apart = float(((own - opp).flatten(1).norm(dim=1) / own.flatten(1).norm(dim=1)).mean())
@@ -159,7 +163,7 @@ def main() -> None:
             print(f"{direction:<9} text states of '{phrase}' and '{opposite_phrase}' captions differ by {apart:.3f} "
                   "of their norm")  # fmt: skip
             if direction in ("up", "left"):
-                d = direction_dprime(pipe.encode_prompt, direction, opposite)
+                d = direction_dprime(encode, direction, opposite)
                 print(f"{direction:<9} d' of {words} over all v2 captions: {d['states']:.2f}, "
                       f"of their token means {d['token_mean']:.2f}")  # fmt: skip
             for t in (int(s) for s in args.timesteps.split(",")):

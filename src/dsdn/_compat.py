@@ -118,9 +118,11 @@ class UNet2DLevels(_UNetLevels):
         sample: ``(N, C, h, w)`` with ``N = B·F``.
         timestep: ``(N,)`` timesteps.
         encoder_hidden_states: ``(N, L, D)``.
+        cross_attention_kwargs: passed to the attention processors of the blocks with cross-attention,
+            as ``UNet2DConditionModel.forward`` passes them (``None``: none).
     """
 
-    def __init__(self, unet: UNet2DConditionModel, sample, timestep, encoder_hidden_states):
+    def __init__(self, unet: UNet2DConditionModel, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None):
         cfg = unet.config
         if cfg.class_embed_type is not None or cfg.addition_embed_type not in (None, "text"):
             raise NotImplementedError("content UNets with class or non-text addition embeddings are not supported")
@@ -138,6 +140,8 @@ class UNet2DLevels(_UNetLevels):
         self.emb = emb
         ehs = unet.process_encoder_hidden_states(encoder_hidden_states=encoder_hidden_states, added_cond_kwargs=None)
         self.block_kwargs = {"encoder_hidden_states": ehs}
+        if cross_attention_kwargs:
+            self.block_kwargs["cross_attention_kwargs"] = dict(cross_attention_kwargs)
         self._init_common(sample)
 
     def finish(self) -> torch.Tensor:

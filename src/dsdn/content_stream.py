@@ -109,14 +109,17 @@ class ContentStream(torch.nn.Module):
             for m, proc in zip(layers, originals):
                 m.processor = proc
 
-    def levels(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> UNet2DLevels:
-        """Start a level-by-level pass: ``sample (B, C, F, h, w)``, ``timestep (B,)``, ``text (B, L, D)``."""
+    def levels(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor,
+               cross_attention_kwargs: dict | None = None) -> UNet2DLevels:  # fmt: skip
+        """Start a level-by-level pass: ``sample (B, C, F, h, w)``, ``timestep (B,)``, ``text (B, L, D)``;
+        ``cross_attention_kwargs`` go to the UNet's attention processors."""
         f = sample.shape[2]
         return UNet2DLevels(
             self.unet,
             fold_frames(sample),  # (B·F, C, h, w)
             timestep.repeat_interleave(f),  # (B·F,)
             text.repeat_interleave(f, dim=0),  # (B·F, L, D)
+            cross_attention_kwargs,
         )
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor, lora_scale: float = 1.0):

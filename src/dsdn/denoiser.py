@@ -96,6 +96,7 @@ class DualStreamDenoiser(torch.nn.Module):
         motion_text: torch.Tensor | None = None,
         lora_scale: float = 1.0,
         cross_frame: bool = False,
+        cross_attention_kwargs: dict | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict both streams' noise.
 
@@ -108,6 +109,8 @@ class DualStreamDenoiser(torch.nn.Module):
             lora_scale: λ, the content increment's step length.
             cross_frame: the content stream's self-attention reads each clip's first frame
                 (:meth:`~dsdn.content_stream.ContentStream.cross_frame`).
+            cross_attention_kwargs: passed to the content UNet's attention processors (the motion
+                stream's UNet3D takes none).
 
         Returns:
             ``(content_noise, motion_noise)``, each ``(B, C, F, h, w)``.
@@ -123,7 +126,7 @@ class DualStreamDenoiser(torch.nn.Module):
             timestep = timestep.expand(b)
         motion_text = text if motion_text is None else motion_text
         with self.content.lora_scale(lora_scale), self.content.cross_frame(f, cross_frame):
-            c = self.content.levels(content_latents, timestep, text)
+            c = self.content.levels(content_latents, timestep, text, cross_attention_kwargs)
             pooled = None if self.motion_text_embedding is None else self.motion_text_embedding(motion_text)
             m = UNet3DLevels(self.motion_unet, motion_latents, timestep, motion_text, added_emb=pooled)
             level = 0

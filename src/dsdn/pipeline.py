@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
+from diffusers.pipelines.pipeline_utils import StableDiffusionMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
@@ -120,12 +121,14 @@ def load_adapter(path: Path) -> DSDNAdapter:
     return DSDNAdapter.from_pretrained(path, use_safetensors=True)
 
 
-class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
+class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraLoaderMixin):
     """Dual-Stream Diffusion Net text-to-video pipeline.
 
     Components: ``vae`` (frame-wise, frozen), ``text_encoder`` + ``tokenizer`` (frozen), ``unet``
     (the frozen content base, carrying the DSDN content LoRA), ``adapter`` (motion stream +
     interaction, :class:`~dsdn.adapter.DSDNAdapter`) and ``scheduler`` (any diffusers scheduler).
+    FreeU (``enable_freeu``) acts on the content UNet; ``pipe.vae.enable_slicing()`` and
+    ``enable_tiling()`` bound the VAE's memory as in any diffusers pipeline.
     """
 
     model_cpu_offload_seq = "text_encoder->unet->adapter->vae"
@@ -140,13 +143,14 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         self.register_modules(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, adapter=adapter, scheduler=scheduler
         )
-        self.content_stream = ContentStream(
+        # A pipeline may hold only some components (e.g. a text encoder and tokenizer, for encode_prompt).
+        self.content_stream = None if unet is None or adapter is None else ContentStream(
             unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules
-        )
-        self.frame_vae = FrameVAE(vae)
+        )  # fmt: skip
+        self.frame_vae = None if vae is None else FrameVAE(vae)
         #: The closed vocabulary of a base trained on the toy world (``None``: any text).
         self.known_words: frozenset[str] | None = None
-        self.vae_scale_factor = self.frame_vae.scale_factor
+        self.vae_scale_factor = 8 if vae is None else self.frame_vae.scale_factor
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
 
     # ------------------------------------------------------------------ construction / saving
@@ -154,6 +158,19 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     def from_base(cls, base, adapter: DSDNAdapter, base_config=None, torch_dtype=None) -> "DSDNPipeline":
         """Pipeline from a base (SD folder or ``.safetensors``, see :func:`~dsdn.loading.load_base`) and an adapter."""
         return cls(**load_base(base, config=base_config, torch_dtype=torch_dtype), adapter=adapter)
+
+    @classmethod
+    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs) -> "DSDNPipeline":
+        """diffusers' ``from_pipe``: a DSDN pipeline sharing ``pipeline``'s components (pass ``adapter=``
+        when it has none). The content LoRA is added, at its starting value (zero), to a copy of a UNet
+        that does not carry it yet, so the source pipeline stays exactly as it was; a trained DSDN
+        loads with :meth:`from_pretrained`."""
+        unet = kwargs.get("unet", getattr(pipeline, "unet", None))
+        if isinstance(unet, UNet2DConditionModel) and LORA_ADAPTER_NAME not in (getattr(unet, "peft_config", None) or {}):
+            import copy
+
+            kwargs["unet"] = copy.deepcopy(unet)
+        return super().from_pipe(pipeline, **kwargs)
 
     @classmethod
     def from_pretrained(cls, path, base=None, base_config=None, torch_dtype=None) -> "DSDNPipeline":
@@ -210,6 +227,16 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             if self.known_words is not None:
                 (out / "base" / VOCABULARY_FILE).write_text("\n".join(sorted(self.known_words)) + "\n")
 
+    def fuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
+        """diffusers' QKV fusion; the content UNet's is refused while it carries the content LoRA, whose
+        layers sit on the projections that fusion replaces (its output would silently lose them)."""
+        if unet and self.content_stream is not None and self.content_stream.has_lora:
+            raise DSDNInputError(
+                "fuse_qkv_projections(unet=True) would drop the content LoRA (it sits on to_q, to_k and to_v): "
+                "fuse the VAE only, fuse_qkv_projections(unet=False)."
+            )
+        super().fuse_qkv_projections(unet=unet, vae=vae)
+
     def base_unet_copy(self) -> UNet2DConditionModel:
         """A plain copy of the content base UNet without the DSDN LoRA layers."""
         state = {
@@ -230,8 +257,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
 
     @torch.no_grad()
-    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
-        """Text-encoder states ``(len(prompts), L, D)``; warns when a prompt is truncated."""
+    def _text_states(self, prompts: list[str], device, clip_skip: int | None = None) -> torch.Tensor:
+        """Text-encoder states ``(len(prompts), L, D)``; warns when a prompt is truncated. ``clip_skip``
+        takes that many layers before the last one (then the final layer norm), as diffusers does."""
         tok = self.tokenizer(
             prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
             return_tensors="pt",
@@ -239,7 +267,55 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         full = self.tokenizer(prompts, padding="longest", return_tensors="pt").input_ids
         if full.shape[-1] > tok.input_ids.shape[-1]:
             logger.warning("prompt truncated to %d tokens", self.tokenizer.model_max_length)
-        return self.text_encoder(tok.input_ids.to(self.text_encoder.device))[0]
+        ids = tok.input_ids.to(device)
+        if clip_skip is None:
+            return self.text_encoder(ids)[0]
+        hidden = self.text_encoder(ids, output_hidden_states=True).hidden_states[-(clip_skip + 1)]
+        model = getattr(self.text_encoder, "text_model", self.text_encoder)  # transformers 5 flattened CLIPTextModel
+        return model.final_layer_norm(hidden)
+
+    @torch.no_grad()
+    def encode_prompt(
+        self, prompt: str | list[str] | None, device=None, num_images_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = True, negative_prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
+        lora_scale: float | None = None, clip_skip: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        """Text embeddings in diffusers' form: ``(prompt_embeds, negative_prompt_embeds)``, each
+        ``(B·num_images_per_prompt, L, D)``; the negative ones are ``None`` without guidance.
+
+        Embeddings computed once can be passed back to :meth:`__call__` (``prompt_embeds``,
+        ``negative_prompt_embeds``); a pipeline built with only ``text_encoder`` and ``tokenizer``
+        (the other components ``None``) can compute them. ``negative_prompt`` is one text for every
+        prompt or one per prompt (default: the empty prompt). ``lora_scale`` scales LoRA layers loaded
+        into the text encoder (DSDN trains none). ``clip_skip`` applies to both embeddings.
+        """
+        device = device or self._execution_device
+        if lora_scale is not None:
+            from diffusers.utils import scale_lora_layers
+
+            scale_lora_layers(self.text_encoder, lora_scale)
+        try:
+            if prompt_embeds is None:
+                prompt_embeds = self._text_states([prompt] if isinstance(prompt, str) else list(prompt), device, clip_skip)
+            b = prompt_embeds.shape[0]
+            dtype = self.text_encoder.dtype if self.text_encoder is not None else prompt_embeds.dtype
+            prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(num_images_per_prompt, 0)
+            if not do_classifier_free_guidance:
+                return prompt_embeds, None
+            if negative_prompt_embeds is None:
+                negatives = [""] if negative_prompt is None else (
+                    [negative_prompt] if isinstance(negative_prompt, str) else list(negative_prompt))  # fmt: skip
+                if len(negatives) not in (1, b):
+                    raise invalid("negative_prompt", negative_prompt, f"must be one prompt or {b} (one per prompt)")
+                negative_prompt_embeds = self._text_states(negatives, device, clip_skip).expand(b, -1, -1)
+            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
+            return prompt_embeds, negative_prompt_embeds.repeat_interleave(num_images_per_prompt, 0)
+        finally:
+            if lora_scale is not None:
+                from diffusers.utils import unscale_lora_layers
+
+                unscale_lora_layers(self.text_encoder, lora_scale)
 
     def _check_callback(self, callback, tensor_inputs: list[str] | None) -> list[str]:
         """The tensor names a step-end callback receives: a diffusers ``PipelineCallback`` names its own."""
@@ -256,8 +332,25 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     def check_inputs(self, prompt, negative_prompt, motion_prompt, num_frames, height, width, steps, guidance_scale,
                      content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt,
-                     decode_chunk_size):  # fmt: skip
-        prompts = _check_prompt("prompt", prompt)
+                     decode_chunk_size, prompt_embeds=None, negative_prompt_embeds=None):  # fmt: skip
+        """Check every argument of :meth:`__call__` before any work; returns the prompts, negative prompts
+        and motion prompts as lists (``None`` where not given), read in the model's words."""
+        if (prompt is None) == (prompt_embeds is None):
+            raise invalid("prompt", prompt, "give either prompt or prompt_embeds, not both and not neither")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise invalid("negative_prompt", negative_prompt, "give either negative_prompt or negative_prompt_embeds")
+        prompts = None if prompt is None else _check_prompt("prompt", prompt)
+        if prompt_embeds is not None:
+            width_d = self.unet.config.cross_attention_dim
+            if not isinstance(prompt_embeds, torch.Tensor) or prompt_embeds.ndim != 3 or prompt_embeds.shape[-1] != width_d:
+                raise invalid("prompt_embeds", getattr(prompt_embeds, "shape", type(prompt_embeds).__name__),
+                              f"must be a tensor (B, L, {width_d}), as encode_prompt returns")  # fmt: skip
+        if negative_prompt_embeds is not None and (
+            prompt_embeds is None or not isinstance(negative_prompt_embeds, torch.Tensor)
+            or negative_prompt_embeds.shape != prompt_embeds.shape
+        ):  # fmt: skip
+            raise invalid("negative_prompt_embeds", getattr(negative_prompt_embeds, "shape", None),
+                          "must come with prompt_embeds and have their shape")  # fmt: skip
         negatives = None
         if negative_prompt is not None:  # may be blank: "" is the default unconditional text
             negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
@@ -268,9 +361,10 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         if self.known_words is not None:  # a closed vocabulary: read each text in the model's words
             prompts, negatives, motions = in_model_words(self.known_words, prompt=prompts, negative_prompt=negatives,
                                                          motion_prompt=motions)  # fmt: skip
+        batch = len(prompts) if prompts is not None else prompt_embeds.shape[0]
         for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
-            if other is not None and len(other) not in (1, len(prompts)):
-                raise invalid(name, other, f"must be one prompt or {len(prompts)} (one per prompt)")
+            if other is not None and len(other) not in (1, batch):
+                raise invalid(name, other, f"must be one prompt or {batch} (one per prompt)")
         check_int("num_frames", num_frames, 2)
         max_frames = getattr(self.adapter.config, "motion_frame_positions", 0)
         if max_frames and num_frames > max_frames:
@@ -357,6 +451,16 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         return self._num_timesteps
 
     @property
+    def cross_attention_kwargs(self) -> dict | None:
+        """The ``cross_attention_kwargs`` of the current (or last) call."""
+        return getattr(self, "_cross_attention_kwargs", None)
+
+    @property
+    def clip_skip(self) -> int | None:
+        """The ``clip_skip`` of the current (or last) call."""
+        return getattr(self, "_clip_skip", None)
+
+    @property
     def interrupt(self) -> bool:
         """Set ``pipe._interrupt = True`` from a callback to skip the remaining steps."""
         return self._interrupt
@@ -365,7 +469,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     @torch.no_grad()
     def __call__(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None = None,
         negative_prompt: str | list[str] | None = None,
         motion_prompt: str | list[str] | None = None,
         num_frames: int = 8,
@@ -383,6 +487,10 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        cross_attention_kwargs: dict[str, Any] | None = None,
+        clip_skip: int | None = None,
         output_type: str = "np",
         decode_chunk_size: int = 16,
         use_interaction: bool = True,
@@ -393,8 +501,10 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         """Generate videos from text.
 
         Args:
-            prompt: what the video shows (content stream, and motion stream unless ``motion_prompt``).
-            negative_prompt: guidance away from this text (default: the empty prompt).
+            prompt: what the video shows (content stream, and motion stream unless ``motion_prompt``);
+                or give ``prompt_embeds`` instead.
+            negative_prompt: guidance away from this text (default: the empty prompt); or give
+                ``negative_prompt_embeds``.
             motion_prompt: optional text for the motion stream alone (content/motion disentanglement).
             num_frames: frames per video (>= 2).
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
@@ -423,6 +533,14 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             latents: optional initial noise ``(B, C, F, h, w)``: one tensor is the content stream's (what
                 the frames show; the motion stream's is drawn from ``generator``), a pair
                 ``(content, motion)`` sets both.
+            prompt_embeds: text embeddings ``(B, L, D)`` in place of ``prompt``, e.g. from
+                :meth:`encode_prompt` (weighted prompts, embeddings reused across calls). They condition
+                both streams unless ``motion_prompt`` is given; a model with a closed vocabulary does
+                not read them word by word.
+            negative_prompt_embeds: embeddings in place of ``negative_prompt`` (the shape of ``prompt_embeds``).
+            cross_attention_kwargs: passed to the content UNet's attention processors, as in diffusers'
+                image pipelines; its ``"scale"`` is the content LoRA's scale (``content_lora_scale``).
+            clip_skip: text-encoder layers to skip before the one whose states are used (diffusers').
             output_type: ``"np"``, ``"pt"``, ``"pil"`` or ``"latent"``.
             decode_chunk_size: frames per VAE decode call (bounds memory).
             use_interaction: ``False`` runs the no-interaction ablation.
@@ -437,6 +555,16 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         tensor_inputs = self._check_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        attention_kwargs = dict(cross_attention_kwargs or {})
+        if "scale" in attention_kwargs:  # diffusers' LoRA scale: here, the content increment's λ
+            scale = attention_kwargs.pop("scale")
+            if content_lora_scale != 1.0 and scale != content_lora_scale:
+                raise invalid("cross_attention_kwargs", cross_attention_kwargs,
+                              "its 'scale' is the content LoRA scale: give it or content_lora_scale, not both")  # fmt: skip
+            content_lora_scale = scale
+        if clip_skip is not None:
+            check_int("clip_skip", clip_skip, 0)
+        self._cross_attention_kwargs, self._clip_skip = cross_attention_kwargs, clip_skip
         if stream_sync is not None:
             check_float("stream_sync", stream_sync, 0.0, 1.0)
         if shared_noise is not None:
@@ -447,27 +575,27 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
             content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt, decode_chunk_size,
+            prompt_embeds, negative_prompt_embeds,
         )  # fmt: skip
         # Sample with dropout off even when called from a training loop (validation samples).
         with _eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
             gamma, sync = float(settings["motion_coherence"]), settings["stream_sync"]
             device = self._execution_device
             n = num_videos_per_prompt
-            b = len(prompts) * n
+            batch = len(prompts) if prompts is not None else prompt_embeds.shape[0]
+            b = batch * n
             self._guidance_scale, self._interrupt = float(guidance_scale), False
             do_cfg = self.do_classifier_free_guidance
             check_float("motion_guidance_scale", motion_guidance_scale, 0.0)
 
-            def per_video(texts: list[str]) -> list[str]:
-                texts = texts * len(prompts) if len(texts) == 1 else texts
-                return [t for t in texts for _ in range(n)]
-
-            # Text is encoded once for the whole call.
-            text = self.encode_prompt(per_video(prompts))  # (B, L, D)
-            motion_text = self.encode_prompt(per_video(motions)) if motions else text
-            neg = None
+            # Text is encoded once for the whole call; the motion stream reads the prompt's unless it has its own.
+            text, neg = self.encode_prompt(prompts, device, n, do_cfg, negatives, prompt_embeds, negative_prompt_embeds,
+                                           clip_skip=clip_skip)  # (B, L, D) each  # fmt: skip
+            motion_text = text
+            if motions:
+                motion_text = self.encode_prompt(motions * batch if len(motions) == 1 else motions, device, n, False,
+                                                 clip_skip=clip_skip)[0]  # fmt: skip
             if do_cfg:
-                neg = self.encode_prompt(per_video(negatives or [""]))  # (B, L, D)
                 text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
 
             self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -508,7 +636,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                         z_in, m_in = torch.cat([z_in, z_in]), torch.cat([m_in, m_in])
                     tt = t.expand(z_in.shape[0]).to(device)
                     eps_c, eps_m = denoiser(z_in, m_in, tt, text, motion_text, lora_scale=content_lora_scale,
-                                            cross_frame=settings["cross_frame_attention"])  # fmt: skip
+                                            cross_frame=settings["cross_frame_attention"],
+                                            cross_attention_kwargs=attention_kwargs)  # fmt: skip
                     if do_cfg:
                         u_c, c_c = eps_c.chunk(2)
                         u_m, c_m = eps_m.chunk(2)
