@@ -44,7 +44,7 @@ def decompose_motion(content: torch.Tensor, motion_scale: float = 1.0) -> torch.
     return motion
 
 
-COMBINERS = ("causal", "least_squares", "transport")
+COMBINERS = ("causal", "least_squares")
 
 
 def combine_motion(
@@ -64,8 +64,6 @@ def combine_motion(
         return content
     if combiner == "least_squares":
         return _least_squares(content, motion / s, g)
-    if combiner == "transport":
-        return transport_first_frame(_least_squares(content, motion / s, g))
     frames = [content[:, :, 0]]
     for l in range(1, content.shape[2]):
         frames.append((1.0 - g) * content[:, :, l] + g * (frames[-1] + motion[:, :, l] / s))
@@ -86,82 +84,6 @@ def _least_squares(content: torch.Tensor, steps: torch.Tensor, g: float) -> torc
     return torch.einsum("gf,bcfhw->bcghw", content_part, content) + torch.einsum(
         "gk,bckhw->bcghw", motion_part, steps[:, :, 1:]
     )
-
-
-TRANSPORT_REACH = 0.5  # the farthest a pixel may travel from frame 1, as a share of the frame's side
-TRANSPORT_SUBSTEPS = 4  # displacements are refined to 1/4 latent pixel
-TRANSPORT_WINDOW = 3  # latent pixels: matching costs are averaged over this square
-TRANSPORT_MARGIN = 1.0  # a pixel moves where moving matches better than staying by this factor
-
-
-def _moved(first: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """``first`` ``(B, C, h, w)`` read at ``(y − dy, x − dx)`` for each of ``shifts`` ``(B, K, 2)``: the content that
-    moved by ``(dy, dx)`` into each pixel (bicubic, edges repeated); returns ``(B, K, C, h, w)``."""
-    b, c, h, w = first.shape
-    k = shifts.shape[1]
-    ys = torch.arange(h, dtype=first.dtype, device=first.device)[:, None]
-    xs = torch.arange(w, dtype=first.dtype, device=first.device)[None, :]
-    dy, dx = shifts[..., 0, None, None], shifts[..., 1, None, None]  # (B, K, 1, 1)
-    gx = ((xs - dx) * (2.0 / max(w - 1, 1)) - 1.0).expand(b, k, h, w)
-    gy = ((ys - dy) * (2.0 / max(h - 1, 1)) - 1.0).expand(b, k, h, w)
-    grid = torch.stack([gx, gy], dim=-1).reshape(b * k, h, w, 2)
-    out = torch.nn.functional.grid_sample(first.repeat_interleave(k, dim=0), grid, mode="bicubic",
-                                          padding_mode="border", align_corners=True)  # fmt: skip
-    return out.reshape(b, k, c, h, w)
-
-
-def _match_costs(moved: torch.Tensor, frame: torch.Tensor, window: int) -> torch.Tensor:
-    """Squared distance of each candidate ``(B, K, C, h, w)`` to ``frame`` ``(B, C, h, w)``, averaged over a
-    ``window``-pixel square: ``(B, K, h, w)``."""
-    cost = (moved - frame[:, None]).pow(2).sum(dim=2)
-    return torch.nn.functional.avg_pool2d(cost, window, stride=1, padding=window // 2, count_include_pad=False)
-
-
-def _best_layer(cost: torch.Tensor, still: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """Index ``(B,)`` of the shift whose layer, with "stay" wherever staying matches better, explains the
-    frame best; ties go to the shorter shift."""
-    total = torch.minimum(cost, still[:, None]).flatten(2).sum(-1)  # (B, K)
-    length = shifts.pow(2).sum(-1)  # (B, K)
-    return (total + 1e-6 * total.amax(dim=1, keepdim=True) * length).argmin(dim=1)
-
-
-def transport_first_frame(video: torch.Tensor, reach: float = TRANSPORT_REACH, substeps: int = TRANSPORT_SUBSTEPS,
-                          window: int = TRANSPORT_WINDOW, margin: float = TRANSPORT_MARGIN) -> torch.Tensor:  # fmt: skip
-    """Redraw every later frame of ``video`` ``(B, C, F, h, w)`` as frame 1 carried along the video's own motion.
-
-    Each frame is explained by two layers of frame 1: one that stays and one moved by a single
-    displacement (searched in whole latent pixels up to ``reach`` of the frame's side, then refined
-    to ``1/substeps``). The displacement is the one whose layer, with "stay" wherever staying matches
-    the frame better, matches it best (costs averaged over ``window``-pixel squares); a pixel takes
-    the moved layer where that matches at least ``1/margin`` times better than staying, else keeps
-    frame 1. What frame 1 drew (a digit's strokes, the background) is carried or kept instead of
-    being redrawn. It represents one moving object over a still background, or a whole frame
-    panning; several objects moving different ways are not, and what a moving object uncovers is
-    filled with frame 1's background from beside it, moved along.
-    """
-    b, c, f, h, w = video.shape
-    if f < 2:
-        return video
-    first = video[:, :, 0].float()
-    r = max(1, int(round(reach * max(h, w))))
-    ticks = torch.arange(-r, r + 1, dtype=torch.float32, device=video.device)
-    whole = torch.stack(torch.meshgrid(ticks, ticks, indexing="ij"), dim=-1).reshape(1, -1, 2).expand(b, -1, -1)
-    fine = torch.arange(1 - substeps, substeps, dtype=torch.float32, device=video.device) / substeps
-    offsets = torch.stack(torch.meshgrid(fine, fine, indexing="ij"), dim=-1).reshape(1, -1, 2)
-    moved_whole = _moved(first, whole)  # (B, K, C, h, w)
-    pick = torch.arange(b, device=video.device)
-    frames = [video[:, :, 0]]
-    for l in range(1, f):
-        frame = video[:, :, l].float()
-        still = _match_costs(first[:, None], frame, window)[:, 0]  # (B, h, w)
-        coarse = whole[pick, _best_layer(_match_costs(moved_whole, frame, window), still, whole)]  # (B, 2)
-        shifts = coarse[:, None] + offsets  # (B, K', 2)
-        moved = _moved(first, shifts)
-        cost = _match_costs(moved, frame, window)
-        best = _best_layer(cost, still, shifts)
-        go = cost[pick, best] < margin * still  # (B, h, w): the pixels of the moving layer
-        frames.append(torch.where(go[:, None], moved[pick, best], first).to(video.dtype))
-    return torch.stack(frames, dim=2)
 
 
 @torch.no_grad()
