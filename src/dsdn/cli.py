@@ -46,15 +46,15 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 def _explain(error: BaseException) -> tuple[int, str]:
     """The exit code and the one line a user sees for an exception that ends a command."""
-    import torch
-
+    torch = sys.modules.get("torch")  # not imported: the error cannot be torch's (and it is not loaded for this)
+    out_of_memory = (MemoryError,) if torch is None else (MemoryError, torch.OutOfMemoryError)
     if isinstance(error, DSDNInputError):
         return EXIT_BAD_INPUT, str(error)
     if isinstance(error, DSDNRunError):
         return EXIT_FAILED, str(error)
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED, "interrupted; finished files are intact and unfinished ones were not renamed into place."
-    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+    if isinstance(error, out_of_memory):
         return EXIT_FAILED, ("out of memory: ask for fewer frames, a smaller size or batch, or another device "
                              f"({type(error).__name__}: {error}).")  # fmt: skip
     if isinstance(error, OSError):

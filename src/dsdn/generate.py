@@ -6,13 +6,15 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, check_size, invalid
-from .motion_codec import COMBINERS
+from .options import COMBINERS
 from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +131,8 @@ def model_limits(model_dir: Path) -> dict[str, int]:
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -152,6 +156,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     pipe.scheduler = make_scheduler(cfg.scheduler, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=not progress, desc="denoising")
     t_load = time.perf_counter() - t0
+    import torch
+
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
     sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner,
                                       cfg.stream_sync, cfg.shared_noise, cfg.cross_frame_attention)

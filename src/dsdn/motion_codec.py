@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from .errors import check_choice, invalid
+from .options import COMBINERS
 
 
 def _check_scale(motion_scale: float) -> float:
@@ -42,9 +43,6 @@ def decompose_motion(content: torch.Tensor, motion_scale: float = 1.0) -> torch.
     motion = torch.zeros_like(content)
     motion[:, :, 1:] = s * (content[:, :, 1:] - content[:, :, :-1])
     return motion
-
-
-COMBINERS = ("causal", "least_squares")
 
 
 def combine_motion(
