@@ -157,6 +157,33 @@ def test_min_snr_weights_each_videos_error(kind):
     assert not torch.allclose(plain.content, out.content)  # the weighting changes the loss
 
 
+@pytest.mark.parametrize("combiner", ["causal", "least_squares"])
+def test_combine_term_is_the_min_snr_weighted_error_of_the_combined_clip(combiner):
+    from dsdn.motion_codec import decompose_motion
+
+    sched, (z0, text, null), offset = _sched(), _batch(), 0.3
+    m0, seen = decompose_motion(z0, 2.0), {}
+    a_bar = sched.alphas_cumprod
+
+    def off_by(delta):  # clean predictions: every content frame off by ``delta``, motion exact
+        def den(z_t, m_t, t, text):
+            a = a_bar[t].view(-1, 1, 1, 1, 1)
+            seen["t"] = t
+            return ((z_t - a.sqrt() * (z0 + delta)) / (1 - a).sqrt(), (m_t - a.sqrt() * m0) / (1 - a).sqrt())
+
+        return den
+
+    def term(delta, **kw):
+        return dsdn_loss(off_by(delta), z0, text, null, sched, 2.0, combine_weight=1.0, combiner=combiner,
+                         generator=torch.Generator().manual_seed(0), **kw).combine  # fmt: skip
+
+    assert float(term(0.0)) < 1e-8  # both streams right: the combined clip is the clip
+    snr = a_bar[seen["t"]].double() / (1 - a_bar[seen["t"]].double())
+    # A constant offset of every content frame agrees with exact motion, so the combined clip is off by it too.
+    torch.testing.assert_close(term(offset), (snr.clamp(max=5.0).mean() * offset**2).float())
+    torch.testing.assert_close(term(offset, snr_gamma=1.0), (snr.clamp(max=1.0).mean() * offset**2).float())
+
+
 def _fixed_prediction(seed=5):
     """A denoiser whose predictions are fixed random tensors (not the targets)."""
 

@@ -156,6 +156,8 @@ OTHER_CASES = [
      "data="),
     ("train-video-shared-noise-above-one", ["train", "video", "--base", "{base}", "--out", "{tmp}/run",
                                             "--shared-noise", "2"], "shared_noise=2"),
+    ("train-video-unknown-combiner", ["train", "video", "--base", "{base}", "--out", "{tmp}/run",
+                                      "--combiner", "median"], "combiner='median'"),
     ("train-base-negative-token-weight", ["train", "base", "--out", "{tmp}/b", "--text-token-weight", "-1"],
      "text_token_weight=-1"),
     ("train-base-zero-unet-lr", ["train", "base", "--out", "{tmp}/b", "--unet-lr", "0"], "unet_lr=0"),

@@ -459,3 +459,24 @@ def test_a_run_with_a_mixed_noise_prior_and_cross_frame_attention_saves_them_as_
     assert json.loads((path / "config.json").read_text())["shared_noise"] == 0.5
     settings = DSDNPipeline.from_pretrained(path, base=str(toy_base_dir)).sampling_settings()
     assert settings["shared_noise"] == 0.5 and settings["cross_frame_attention"] is True
+
+
+def test_a_run_with_the_combine_term_logs_it_and_saves_its_combiner_as_the_sampling_default(
+    toy_base_dir, tmp_path, monkeypatch
+):
+    with pytest.raises(DSDNInputError, match="combiner"):
+        VideoTrainConfig(base="unused", combiner="median")
+    with pytest.raises(DSDNInputError, match="motion_coherence"):
+        VideoTrainConfig(base="unused", motion_coherence=1.5)
+    seen = []
+    real_loss = tv_objective.dsdn_loss
+    monkeypatch.setattr(tv_objective, "dsdn_loss", lambda *a, **kw: seen.append(kw) or real_loss(*a, **kw))
+    cfg = _cfg(toy_base_dir, tmp_path / "run", steps=2, checkpoint_every=2, combine_weight=0.5,
+               combiner="least_squares", motion_coherence=0.3)  # fmt: skip
+    path = train_video(cfg, progress=False)
+    assert seen and all((kw["combine_weight"], kw["combiner"], kw["motion_coherence"]) == (0.5, "least_squares", 0.3)
+                        for kw in seen)  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(r["combine"] > 0 for r in records)
+    settings = DSDNPipeline.from_pretrained(path, base=str(toy_base_dir)).sampling_settings()
+    assert (settings["combiner"], settings["motion_coherence"]) == ("least_squares", 0.3)

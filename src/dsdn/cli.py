@@ -234,6 +234,14 @@ def train_video_cmd(
     max_grad_norm: float = typer.Option(1.0, help="Gradient clipping norm (0 = off)."),
     ema_decay: float = typer.Option(0.0, help="EMA of the trained weights (0 = off, e.g. 0.999)."),
     snr_gamma: float = typer.Option(0.0, help="Min-SNR-γ loss weighting (0 = off; 5 is usual)."),
+    combine_weight: float = typer.Option(
+        0.0, help="Weight of the combined video's error: the combiner's video from both streams' predictions "
+        "against the clip, the denoiser stream sync 1 samples with (0 = off; see dsdn.objective)."),
+    combiner: Optional[str] = typer.Option(
+        None, help="Motion combiner the combine term uses, saved as the model's default (default: the preset's "
+        "or --init-from model's)."),
+    motion_coherence: Optional[float] = typer.Option(
+        None, help="Motion coherence γ in [0, 1] the combine term uses, saved as the model's default."),
     motion_loss: str = typer.Option(
         "target",
         help="Motion stream's error: 'target' (the scheduler's, as for content) or 'velocity' (measured on v, "
@@ -274,7 +282,8 @@ def train_video_cmd(
         caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, toy_transpose=toy_transpose,
         toy_motions=toy_motions, num_frames=frames, frame_stride=frame_stride,
         size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
-        max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, motion_loss=motion_loss,
+        max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, combine_weight=combine_weight,
+        combiner=combiner, motion_coherence=motion_coherence, motion_loss=motion_loss,
         contrast_weight=contrast_weight, contrast_margin=contrast_margin,
         contrast_pairs=tuple(p.strip() for p in contrast_pairs.split(",") if p.strip()), shared_noise=shared_noise,
         cross_frame_attention=cross_frame_attention, mixed_precision=mixed_precision,

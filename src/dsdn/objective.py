@@ -11,8 +11,17 @@ Text is replaced by the empty prompt with probability ``text_dropout`` (classifi
 guidance). With ``snr_gamma`` > 0 each video's error is weighted by Min-SNR-γ (Hang et al.,
 2023, as in diffusers' training scripts): ``min(SNR_t, γ) / SNR_t`` for ``ε`` targets and
 ``min(SNR_t, γ) / (SNR_t + 1)`` for ``v`` targets, which stops the many easy low-noise timesteps
-from dominating the gradient. Our optional extra term: ``combine_weight`` penalises the motion combiner's
-reconstruction of the clean content from the predicted clean latents (0 = off).
+from dominating the gradient.
+
+Our optional extra term, off by default: ``combine_weight`` penalises the motion combiner's
+reconstruction of the clean clip from both streams' predicted clean latents,
+
+    combine = mean over videos of min(SNR_t, γ_c) · mse(combine(ẑ_c, m̂), z_0)
+
+which is the error of the denoiser that sampling with stream sync 1 actually uses (both streams are
+set to the combined video at every step). The weight is Min-SNR's in clean-latent space
+(``γ_c`` = ``snr_gamma``, or 5 when that is off): it puts the term on the scale of the ``ε`` losses,
+while high-noise steps, whose clean predictions are necessarily blurred, do not swamp the rest.
 
 Also ours, off by default: a *caption-contrast* term for the motion stream. Each caption that names one
 side of a word pair (the caller's, e.g. "left"/"right", "up"/"down") gets a negative: the same caption with that word
@@ -78,6 +87,7 @@ def min_snr_weights(scheduler, t: torch.Tensor, snr_gamma: float, prediction_typ
 
 
 MOTION_LOSSES = ("target", "velocity")
+COMBINE_SNR_GAMMA = 5.0  # the combine term's Min-SNR clip when snr_gamma is off (see the module docstring)
 
 
 def _velocity_from_prediction(scheduler, noisy: torch.Tensor, pred: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -136,7 +146,7 @@ def dsdn_loss(
         motion_scale: ``s_m`` of the motion decomposer.
         motion_weight: ``w_m``.
         text_dropout: probability of replacing a video's text by the empty prompt.
-        combine_weight: weight of the optional combiner reconstruction term.
+        combine_weight: weight of the optional combiner reconstruction term (see the module docstring).
         motion_coherence: ``γ`` used by that term.
         combiner: the motion combiner used by that term (see :func:`~dsdn.motion_codec.combine_motion`).
         generator: makes timesteps, noises and dropout reproducible.
@@ -214,7 +224,9 @@ def dsdn_loss(
             motion_coherence,
             combiner,
         )
-        loss_comb = F.mse_loss(z_hat.float(), z0.float())
+        a = scheduler.alphas_cumprod.to(device)[t].double()
+        w_comb = (a / (1 - a)).clamp(max=snr_gamma or COMBINE_SNR_GAMMA).float()
+        loss_comb = weighted_mse(z_hat, z0, w_comb)
         loss = loss + combine_weight * loss_comb
     return DSDNLoss(loss=loss, content=loss_c.detach(), motion=loss_m.detach(), combine=loss_comb,
                     contrast=None if loss_contrast is None else loss_contrast.detach())  # fmt: skip

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..errors import DSDNInputError, DSDNRunError, check_choice, check_float, check_int, check_seed, check_size, invalid
 from ..objective import MOTION_LOSSES, parse_word_pairs
+from ..options import COMBINERS
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class VideoTrainConfig:
     text_dropout: float = 0.1
     motion_weight: float = 1.0
     combine_weight: float = 0.0
+    combiner: str | None = None
+    motion_coherence: float | None = None
     snr_gamma: float = 0.0
     motion_loss: str = "target"
     contrast_weight: float = 0.0
@@ -121,6 +124,10 @@ class VideoTrainConfig:
         check_float("text_dropout", self.text_dropout, 0.0, 1.0)
         check_float("motion_weight", self.motion_weight, 0.0)
         check_float("combine_weight", self.combine_weight, 0.0)
+        if self.combiner is not None:
+            check_choice("combiner", self.combiner, COMBINERS)
+        if self.motion_coherence is not None:
+            check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
         check_float("snr_gamma", self.snr_gamma, 0.0)
         check_choice("motion_loss", self.motion_loss, MOTION_LOSSES)
         check_float("contrast_weight", self.contrast_weight, 0.0)
@@ -425,6 +432,9 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         adapter.register_to_config(shared_noise=cfg.shared_noise)  # the model samples from the prior it learned
     if resume_state is None and cfg.cross_frame_attention:
         adapter.register_to_config(cross_frame_attention=True)  # and with the attention it learned with
+    for key in ("combiner", "motion_coherence"):  # the combine term's, and the model's sampling default
+        if resume_state is None and getattr(cfg, key) is not None:
+            adapter.register_to_config(**{key: getattr(cfg, key)})
     torch.manual_seed(cfg.seed + 1)
     content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
     denoiser = DualStreamDenoiser.from_adapter(content, adapter).to(device)
@@ -562,6 +572,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                 record["grad_norm"] = float(grad_norm)
             if parts.contrast is not None:
                 record["contrast"] = parts.contrast.item()
+            if parts.combine is not None:
+                record["combine"] = parts.combine.item()
             log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
