@@ -12,7 +12,7 @@ import argparse
 
 
 def main() -> None:
-    from dsdn.training.video import pipeline_from_checkpoint
+    from dsdn.training.validation import pipeline_from_checkpoint
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=True, help="the base the run trained on")

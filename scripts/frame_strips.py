@@ -104,7 +104,7 @@ def main() -> None:
         gens = [torch.Generator().manual_seed(args.seed + start + i) for i in range(len(chunk))]
         last = {}
         frames = pipe(chunk, generator=gens, num_inference_steps=args.steps, output_type="np",
-                      callback_on_step_end=lambda pipe, i, t, kw: last.update(kw),
+                      callback_on_step_end=lambda pipe, i, t, kw, last=last: last.update(kw),
                       callback_on_step_end_tensor_inputs=["latents", "motion_latents"], **options).frames  # fmt: skip
         streams = stream_videos(pipe, last, options) if args.streams else None
         for k, (prompt, video) in enumerate(zip(chunk, frames)):

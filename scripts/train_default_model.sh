@@ -23,6 +23,6 @@ cp "$OUT/runs/dsdn-tiny/run.json" "$dest.tmp/training/video_run.json"
 [ -f "$dest/MODEL_CARD.md" ] && cp "$dest/MODEL_CARD.md" "$dest.tmp/"
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
 
-python scripts/choose_sampling.py --model "$dest" --prompts 32 --write | tee "$dest/training/sampling_choice.txt"
+dsdn eval sweep --model "$dest" --prompts 32 --write | tee "$dest/training/sampling_choice.txt"
 [ -f "$OUT/judge/judge_config.json" ] || dsdn eval train-judge --out "$OUT/judge"
 dsdn eval toy --model "$dest" --prompts 96 --heldout-prompts 12 --judge "$OUT/judge" --json "$dest/training/toy_eval.json"

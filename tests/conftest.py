@@ -48,9 +48,9 @@ def assert_frames_differ(a, b, atol: float = 1e-5) -> None:
 def killed_after_checkpoint(step: int):
     """The run inside stops with ``KeyboardInterrupt`` right after its step-``step`` checkpoint is on disk
     (as a kill would; ``save_checkpoint`` is shared by ``dsdn train video`` and ``dsdn train peer``)."""
-    import dsdn.training.video as tv
+    import dsdn.training.runs as runs
 
-    real_save = tv.save_checkpoint
+    real_save = runs.save_checkpoint
 
     def save_then_die(out, at, *args, **kwargs):
         path = real_save(out, at, *args, **kwargs)
@@ -58,12 +58,12 @@ def killed_after_checkpoint(step: int):
             raise KeyboardInterrupt
         return path
 
-    tv.save_checkpoint = save_then_die
+    runs.save_checkpoint = save_then_die
     try:
         with pytest.raises(KeyboardInterrupt):
             yield
     finally:
-        tv.save_checkpoint = real_save
+        runs.save_checkpoint = real_save
 
 
 def make_pipeline(seed: int = 0, **adapter_kwargs) -> DSDNPipeline:

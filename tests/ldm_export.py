@@ -20,7 +20,7 @@ def _resnet(rest: str) -> str:
 
 def unet_to_ldm(sd: dict, config) -> dict:
     lpb = config.layers_per_block
-    direct = {d: l for d, l in DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"].items()}
+    direct = {d: name for d, name in DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"].items()}
     has_attn = {i: "CrossAttn" in t for i, t in enumerate(config.up_block_types)}
     out = {}
     for k, v in sd.items():
@@ -57,7 +57,7 @@ def unet_to_ldm(sd: dict, config) -> dict:
 
 def vae_to_ldm(sd: dict, config) -> dict:
     n = len(config.block_out_channels)
-    direct = {d: l for d, l in DIFFUSERS_TO_LDM_MAPPING["vae"].items()}
+    direct = {d: name for d, name in DIFFUSERS_TO_LDM_MAPPING["vae"].items()}
     attn = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
     out = {}
     for k, v in sd.items():

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from dsdn.cli import app
 from dsdn.errors import DSDNInputError
-from dsdn.evaluation.benchmark import BenchmarkSpec, interval, verdict, write_report_section
+from dsdn.evaluation.benchmark import BenchmarkSpec, interval
+from dsdn.evaluation.report import verdict, write_report_section
 
 runner = CliRunner()
 PROMPTS = ["a red circle moving right", "a blue square moving up"]
@@ -68,7 +69,9 @@ def test_verdict_follows_the_intervals():
     assert "within 20%" in lines[0] and "vs peer: lower warping error" in lines[1] and "clearly better" in lines[1]
     lines = verdict(_summary((0.5, 0.3, 0.7), (0.4, 0.2, 0.6), dsdn_dd=0.5), spec)
     assert "not within 20%" in lines[0] and "no clear warping-error difference" in lines[1]
-    lines = verdict(_summary((0.9, 0.8, 1.0), (0.4, 0.3, 0.5), dsdn_dir=(0.5, 0.4, 0.6), peer_dir=(1.0, 0.95, 1.0)), spec)
+    lines = verdict(
+        _summary((0.9, 0.8, 1.0), (0.4, 0.3, 0.5), dsdn_dir=(0.5, 0.4, 0.6), peer_dir=(1.0, 0.95, 1.0)), spec
+    )
     assert "higher warping error" in lines[1] and "worse direction acc." in lines[1]
     only = _spec(methods=[{"name": "DSDN", "kind": "dsdn"}])
     assert verdict({"methods": {}}, only)[0].startswith("No verdict")
@@ -107,6 +110,7 @@ def test_report_section_is_replaced_not_appended(tmp_path):
     assert text.startswith("# Benchmarks\n\nintro stays") and "(bench/plots/metrics.png)" in text
 
 
+@pytest.mark.slow
 def test_benchmark_quality_end_to_end(trained_model_dir, tmp_path):
     from dsdn.evaluation.judge import JudgeTrainConfig, train_judge
 
@@ -126,9 +130,17 @@ def test_benchmark_quality_end_to_end(trained_model_dir, tmp_path):
                         catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
-    assert list(results["methods"]) == ["real videos", "DSDN", "DSDN, no interaction", "frame-wise T2I", "Text2Video-Zero"]
+    assert list(results["methods"]) == [
+        "real videos",
+        "DSDN",
+        "DSDN, no interaction",
+        "frame-wise T2I",
+        "Text2Video-Zero",
+    ]
     dsdn = results["methods"]["DSDN"]
-    assert {"warping_error", "dynamic_degree", "direction_acc", "object_acc", "frame_consistency", "toy_fvd"} <= set(dsdn)
+    assert {"warping_error", "dynamic_degree", "direction_acc", "object_acc", "frame_consistency", "toy_fvd"} <= set(
+        dsdn
+    )
     assert results["methods"]["real videos"]["toy_fvd"][0] == pytest.approx(0.0, abs=1e-6)
     assert results["clips_per_method"] == 2 and results["judge"]["test_train_split"]["clips"] == 2
     per_clip = json.loads((out / "per_clip.json").read_text())

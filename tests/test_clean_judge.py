@@ -175,7 +175,10 @@ def test_a_background_that_changes_between_frames_fails():
 def test_strict_rates_by_kind_split_shapes_and_digits():
     from dsdn.evaluation.clean import strict_rates_by_kind
 
-    good, bad = judge_strict(_base(), "red", "right").as_record(), judge_strict(_base()[::-1], "red", "right").as_record()
+    good, bad = (
+        judge_strict(_base(), "red", "right").as_record(),
+        judge_strict(_base()[::-1], "red", "right").as_record(),
+    )
     records = [{"prompt": "a red circle moving right", "strict": good},
                {"prompt": "a red digit one moving right", "strict": bad},
                {"prompt": "a red digit two moving right", "strict": good}]  # fmt: skip

@@ -8,7 +8,14 @@ import pytest
 from dsdn.data import ClipSpec, ToyWorld, VideoFolder, next_readable, render_clip, write_video_folder
 from dsdn.errors import DSDNInputError
 from dsdn.evaluation.toy import (
-    EVALUATION_PROMPTS, SHAPE_KEPT, direction_of, judge_clip, parse_prompt, selection_prompts, shape_kept, toy_prompts,
+    EVALUATION_PROMPTS,
+    SHAPE_KEPT,
+    direction_of,
+    judge_clip,
+    parse_prompt,
+    selection_prompts,
+    shape_kept,
+    toy_prompts,
 )
 
 
@@ -158,9 +165,7 @@ def test_direction_by_motion_counts_and_names_the_usual_mistake():
     # the same breakdown of another judgement (a stream alone)
     for r, alone in zip(records, ("down", None, "down", "down", "right", "left", "left")):
         r["motion_stream_direction"] = alone
-    assert format_direction_by_motion(direction_by_motion(records, "motion_stream_direction")) == (
-        "down 3/4, left 2/3"
-    )
+    assert format_direction_by_motion(direction_by_motion(records, "motion_stream_direction")) == ("down 3/4, left 2/3")
 
 
 def test_stream_directions_are_read_from_each_streams_final_latents(trained_model_dir):
@@ -203,7 +208,9 @@ def test_evaluate_combiners_judges_the_videos_evaluate_prompts_makes(trained_mod
         for a, b in zip(got["records"], want["records"]):
             assert a.keys() == b.keys() and a["prompt"] == b["prompt"] and a["seed"] == b["seed"]
             np.testing.assert_allclose(a["motion"], b["motion"], atol=1e-4)
-            assert a["min_object_pixels"] == b["min_object_pixels"] and a["shape_kept"] == pytest.approx(b["shape_kept"])
+            assert a["min_object_pixels"] == b["min_object_pixels"] and a["shape_kept"] == pytest.approx(
+                b["shape_kept"]
+            )
     # the settings do differ: γ = 0 is the content stream alone, γ = 1 the integrated motion
     motions = [[r["motion"] for r in by_setting[k]["records"]] for k in settings]
     assert motions[0] != motions[1] and motions[1] != motions[2]

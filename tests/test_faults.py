@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+import dsdn.training.runs as runs
 import dsdn.training.video as tv
 from dsdn.cli import app
-from dsdn.training.video import CheckpointWriteError, TrainingDiverged, VideoTrainConfig, list_checkpoints, load_checkpoint
+from dsdn.training.runs import TRAINABLE_FILE, CheckpointWriteError, list_checkpoints, load_checkpoint
+from dsdn.training.video import TrainingDiverged, VideoTrainConfig
 
 STEPS = 10
 KILLS = 4
@@ -54,7 +56,9 @@ def test_kill_9_at_random_moments_never_leaves_an_unloadable_checkpoint(toy_base
         assert state["step"] == int(newest.name.split("-")[-1])
         if _newest_step(out) >= STEPS:
             break
-    final = subprocess.run(_train_cmd(toy_base_dir, out, resume=True), env=env, capture_output=True, text=True, timeout=300)
+    final = subprocess.run(
+        _train_cmd(toy_base_dir, out, resume=True), env=env, capture_output=True, text=True, timeout=300
+    )
     assert final.returncode == 0, final.stderr[-2000:]
     assert _newest_step(out) == STEPS and (out / "model" / "config.json").is_file()
     assert not [p.name for p in out.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
@@ -67,6 +71,7 @@ def _cfg(base, out, **kw):
     return VideoTrainConfig(base=str(base), out=str(out), **kw)
 
 
+@pytest.mark.slow
 def test_full_disk_while_saving_keeps_the_previous_checkpoint(toy_base_dir, tmp_path, monkeypatch):
     from safetensors import torch as st
 
@@ -82,7 +87,9 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(toy_base_dir, tmp_
 
     monkeypatch.setattr(st, "save_file", flaky)
     out = tmp_path / "run"
-    with pytest.raises(CheckpointWriteError, match=r"step-3 checkpoint \(No space left on device\).*checkpoint-0000002.*intact"):
+    with pytest.raises(
+        CheckpointWriteError, match=r"step-3 checkpoint \(No space left on device\).*checkpoint-0000002.*intact"
+    ):
         tv.train_video(_cfg(toy_base_dir, out), progress=False)
     assert [p.name for p in list_checkpoints(out)] == ["checkpoint-0000001", "checkpoint-0000002"]
     load_checkpoint(list_checkpoints(out)[-1])
@@ -92,6 +99,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(toy_base_dir, tmp_
     assert _newest_step(out) == 4
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_step_and_last_good_checkpoint(toy_base_dir, tmp_path, monkeypatch):
     import dsdn.objective as objective
 
@@ -106,17 +114,20 @@ def test_nan_loss_stops_with_the_step_and_last_good_checkpoint(toy_base_dir, tmp
         return parts
 
     monkeypatch.setattr(objective, "dsdn_loss", poisoned)
-    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 3; the last good checkpoint is .*checkpoint-0000002"):
+    with pytest.raises(
+        TrainingDiverged, match=r"loss is nan at step 3; the last good checkpoint is .*checkpoint-0000002"
+    ):
         tv.train_video(_cfg(toy_base_dir, tmp_path / "run"), progress=False)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_full_disk_in_one_line(toy_base_dir, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     def full(*a, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(tv, "_fsync_dir", full)
+    monkeypatch.setattr(runs, "_fsync_dir", full)
     res = CliRunner().invoke(app, ["train", "video", "--base", str(toy_base_dir), "--out", str(tmp_path / "r"), "--steps",
                                    "2", "--batch-size", "1", "--toy-clips", "2", "--checkpoint-every", "1",
                                    "--validate-every", "0", "-q"])  # fmt: skip
@@ -125,11 +136,12 @@ def test_cli_reports_a_full_disk_in_one_line(toy_base_dir, tmp_path, monkeypatch
     assert not (tmp_path / "r").exists()  # a failed run without a checkpoint leaves no folder behind
 
 
+@pytest.mark.slow
 def test_resume_skips_a_damaged_newest_checkpoint_and_says_so(toy_base_dir, tmp_path, caplog):
     out = tmp_path / "run"
     tv.train_video(_cfg(toy_base_dir, out, steps=3), progress=False)
     newest = list_checkpoints(out)[-1]
-    weights = newest / tv.TRAINABLE_FILE
+    weights = newest / TRAINABLE_FILE
     weights.write_bytes(weights.read_bytes()[:200])  # a torn write
     with caplog.at_level("WARNING", logger="dsdn.training.video"):
         tv.train_video(_cfg(toy_base_dir, out, steps=4, resume=True), progress=False)
@@ -139,15 +151,17 @@ def test_resume_skips_a_damaged_newest_checkpoint_and_says_so(toy_base_dir, tmp_
     assert state["step"] == 4
 
 
+@pytest.mark.slow
 def test_resume_with_no_loadable_checkpoint_is_one_clear_error(toy_base_dir, tmp_path):
     out = tmp_path / "run"
     tv.train_video(_cfg(toy_base_dir, out, steps=2), progress=False)
     for ckpt in list_checkpoints(out):
-        (ckpt / tv.TRAINABLE_FILE).write_bytes(b"")
+        (ckpt / TRAINABLE_FILE).write_bytes(b"")
     with pytest.raises(tv.DSDNInputError, match=r"none of the 2 checkpoint\(s\) in .* loads"):
         tv.train_video(_cfg(toy_base_dir, out, steps=4, resume=True), progress=False)
 
 
+@pytest.mark.slow
 def test_a_failed_run_removes_the_folder_it_created_but_never_a_users(toy_base_dir, tmp_path, monkeypatch):
     import dsdn.objective as objective
     import dsdn.training.base as tb

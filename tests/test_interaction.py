@@ -112,7 +112,9 @@ def test_windowed_context_shape_and_edges():
 
 
 def test_interaction_model_levels_and_save_load(tmp_path):
-    model = DualStreamInteraction(content_channels=(32, 64, 64, 64, 32), motion_channels=(16, 32, 32, 32, 16), head_dim=8)
+    model = DualStreamInteraction(
+        content_channels=(32, 64, 64, 64, 32), motion_channels=(16, 32, 32, 32, 16), head_dim=8
+    )
     assert len(model.blocks) == 5
     _perturbed(model)
     model.save_pretrained(tmp_path)

@@ -20,13 +20,15 @@ def judge_dir(tmp_path_factory):
     return out, report
 
 
+@pytest.mark.slow
 def test_judge_learns_objects_from_real_frames(judge_dir):
     _, report = judge_dir
     chance = 1 / 13
     assert report["test_train_split"]["clip_acc"] > 3 * chance  # a short run; the default run is longer
-    assert 0 <= report["test_heldout_split"]["clip_acc"] <= 1
+    assert report["test_heldout_split"]["clip_acc"] > 2 * chance  # clips of compositions it never saw
 
 
+@pytest.mark.slow
 def test_judge_round_trips_and_gives_features(judge_dir):
     out, report = judge_dir
     judge = ToyJudge.load(out)
@@ -39,6 +41,7 @@ def test_judge_round_trips_and_gives_features(judge_dir):
     assert frame_consistency(judge.frame_features(video)) > 0.5
 
 
+@pytest.mark.slow
 def test_judge_features_separate_real_clips_from_broken_ones(judge_dir):
     judge = ToyJudge.load(judge_dir[0])
     real_a = [it["video"] for it in ToyWorld("train", 60, seed=11)]
@@ -50,6 +53,7 @@ def test_judge_features_separate_real_clips_from_broken_ones(judge_dir):
     assert frechet_distance(fa, fb) < frechet_distance(fa, fn)
 
 
+@pytest.mark.slow
 def test_judge_refuses_missing_and_mismatched_files(judge_dir, tmp_path):
     with pytest.raises(DSDNInputError, match="train-judge"):
         ToyJudge.load(tmp_path)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 from accelerate import init_empty_weights
-from conftest import assert_same_frames, gen_kwargs, make_pipeline, perturb_trained_parts_, agrees
+from conftest import agrees, assert_same_frames, gen_kwargs, make_pipeline, perturb_trained_parts_
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from ldm_export import save_single_file
 
@@ -60,8 +60,12 @@ def test_dsdn_weights_round_trip_bit_exactly(tmp_path, base_dir_and_file):
 
 def test_self_contained_folder_loads_and_base_is_a_plain_sd_pipeline(trained_model_dir):
     pipe = DSDNPipeline.from_pretrained(trained_model_dir)
-    assert not any("lora" in k for k in UNet2DConditionModel.from_pretrained(trained_model_dir / "base" / "unet").state_dict())
-    sd = StableDiffusionPipeline.from_pretrained(trained_model_dir / "base", safety_checker=None, requires_safety_checker=False)
+    assert not any(
+        "lora" in k for k in UNet2DConditionModel.from_pretrained(trained_model_dir / "base" / "unet").state_dict()
+    )
+    sd = StableDiffusionPipeline.from_pretrained(
+        trained_model_dir / "base", safety_checker=None, requires_safety_checker=False
+    )
     sd.set_progress_bar_config(disable=True)
     img = sd("a red ball", height=16, width=16, num_inference_steps=2, output_type="np").images
     assert img.shape == (1, 16, 16, 3)

@@ -2,7 +2,7 @@ import copy
 
 import pytest
 import torch
-from conftest import make_pipeline, agrees
+from conftest import agrees, make_pipeline
 from diffusers import DDPMScheduler
 
 from dsdn import dsdn_loss
@@ -236,7 +236,10 @@ def test_caption_contrast_negatives_swap_one_side_of_a_pair():
 
     swap = parse_word_pairs(("left:right", "up:down", "rises:falls"))
     assert swap_pair_words("a red circle moving up", swap) == "a red circle moving down"
-    assert swap_pair_words("the blue square slides to the Left quickly", swap) == "the blue square slides to the right quickly"
+    assert (
+        swap_pair_words("the blue square slides to the Left quickly", swap)
+        == "the blue square slides to the right quickly"
+    )
     assert swap_pair_words("a green digit one falls", swap) == "a green digit one rises"
     assert swap_pair_words("a red circle bouncing up and down", swap) is None  # the swap would say the same
     assert swap_pair_words("a red circle bounces", swap) is None

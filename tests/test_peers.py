@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from dsdn.cli import app
 from dsdn.errors import DSDNInputError
 from dsdn.loading import base_fingerprint, load_base
+from dsdn.peers import check_peer_base, peer_pipeline, read_peer
 from dsdn.training import peers
-from dsdn.training.peers import PeerTrainConfig, check_peer_base, peer_pipeline, read_peer, train_peer
+from dsdn.training.peers import PeerTrainConfig, train_peer
 
 runner = CliRunner()
 
@@ -39,6 +40,7 @@ def _retrained_copy(base, dest):
     return dest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["animatediff", "unet3d"])
 def test_peer_trains_saves_and_samples(kind, toy_base_dir, tmp_path):
     model = _train(kind, toy_base_dir, tmp_path / kind, steps=3)
@@ -69,6 +71,7 @@ def test_peer_trains_saves_and_samples(kind, toy_base_dir, tmp_path):
     assert all(torch.equal(v, base_unet[k]) for k, v in base["unet"].state_dict().items())
 
 
+@pytest.mark.slow
 def test_peer_resumes_after_a_kill_like_an_uninterrupted_run(toy_base_dir, tmp_path):
     kw = dict(steps=4, checkpoint_every=2, log_every=1, ema_decay=0.9)
     full = _train("animatediff", toy_base_dir, tmp_path / "full", **kw)
@@ -109,6 +112,7 @@ class _Clock:
      (30.5, 30),  # budget / seconds per step, rounded down
      (12.0, None)],  # the budget runs out during the probe
 )  # fmt: skip
+@pytest.mark.slow
 def test_peer_stops_at_its_wall_clock_budget(toy_base_dir, tmp_path, monkeypatch, budget_steps, expected):
     monkeypatch.setattr(peers, "time", _Clock())
     model = _train("unet3d", toy_base_dir, tmp_path / "p", steps=10**6, budget_s=budget_steps / 4)
@@ -131,7 +135,7 @@ def test_a_peer_is_refused_over_another_base_than_the_one_it_was_trained_on(toy_
     with pytest.raises(DSDNInputError, match="trained on another base"):
         check_peer_base(peer, _retrained_copy(toy_base_dir, tmp_path / "retrained"))
     (peer / "peer.json").write_text(json.dumps({"kind": "unet3d"}))  # trained before fingerprints were recorded
-    with caplog.at_level(logging.WARNING, logger="dsdn.training.peers"):
+    with caplog.at_level(logging.WARNING, logger="dsdn.peers"):
         check_peer_base(peer, moved)
     assert "records no base fingerprint" in caplog.text
     weights = moved / "unet" / "diffusion_pytorch_model.safetensors"  # a single-file base hashes the file
@@ -158,8 +162,10 @@ def test_peer_errors_are_one_line(toy_base_dir, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_path, monkeypatch, caplog):
-    from dsdn.evaluation.benchmark import BenchmarkSpec, report_section, run_benchmark
+    from dsdn.evaluation.benchmark import BenchmarkSpec, run_benchmark
+    from dsdn.evaluation.report import report_section
 
     seen = []
     real_train = peers.train_peer
@@ -176,7 +182,10 @@ def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_
                     {"name": "AnimateDiff-style", "kind": "animatediff", "model": str(run), "base": str(trained_model_dir / "base"),
                      "train_steps": 2}],
     })  # fmt: skip
-    summary = run_benchmark(spec, tmp_path / "bench", progress=False)
+    with pytest.raises(DSDNInputError, match="holds no trained model for 'AnimateDiff-style'"):
+        run_benchmark(spec, tmp_path / "bench", progress=False)  # the evaluation alone never trains
+    assert not seen
+    summary = run_benchmark(spec, tmp_path / "bench", progress=False, train=peers.train_for_benchmark)
     assert [(c.steps, c.budget_s) for c in seen] == [(2, None)] and read_peer(run / "model")["kind"] == "animatediff"
     assert "AnimateDiff-style" in summary["methods"] and any("AnimateDiff-style" in line for line in summary["verdict"])
     # The report says how the peer it used was trained, from its peer.json.
@@ -185,13 +194,13 @@ def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_
     # An existing peer trained for other steps than the file's train_steps is used, with a warning.
     spec.methods[-1].options["train_steps"] = 5
     with caplog.at_level(logging.WARNING, logger="dsdn.evaluation.benchmark"):
-        again = run_benchmark(spec, tmp_path / "bench-again", progress=False)
+        again = run_benchmark(spec, tmp_path / "bench-again", progress=False, train=peers.train_for_benchmark)
     assert len(seen) == 1 and again["trained_peers"]["AnimateDiff-style"]["steps"] == 2
     assert "trained for 2 steps, not the train_steps 5" in caplog.text
     # The same peer over a base it was not trained on is refused before it samples anything.
     spec.methods[-1].options["base"] = str(_retrained_copy(trained_model_dir / "base", tmp_path / "other-base"))
     with pytest.raises(DSDNInputError, match="trained on another base"):
-        run_benchmark(spec, tmp_path / "bench-other-base", progress=False)
+        run_benchmark(spec, tmp_path / "bench-other-base", progress=False, train=peers.train_for_benchmark)
     assert len(seen) == 1
     # A peer without a model folder, or missing and without a budget, is refused with the command to run.
     with pytest.raises(DSDNInputError, match="needs model"):
@@ -199,13 +208,15 @@ def test_benchmark_trains_a_missing_peer_with_its_budget(trained_model_dir, tmp_
     spec = BenchmarkSpec.from_dict({"prompts": ["a red circle moving right"], "seeds": [0], "steps": 1, "frames": 4,
                                     "methods": [{"name": "u", "kind": "unet3d", "model": str(tmp_path / "none")}]})  # fmt: skip
     with pytest.raises(DSDNInputError, match="neither train_steps"):
-        run_benchmark(spec, tmp_path / "bench2", progress=False)
+        run_benchmark(spec, tmp_path / "bench2", progress=False, train=peers.train_for_benchmark)
 
 
+@pytest.mark.slow
 def test_benchmark_trains_dsdn_on_the_peers_budget(toy_base_dir, tmp_path, monkeypatch, caplog):
     """A dsdn row with train_steps and an empty run folder is trained there with the shipped recipe,
     samples with the shipped γ and motion guidance, gets its own verdict, and the report gives its steps."""
-    from dsdn.evaluation.benchmark import BenchmarkSpec, report_section, run_benchmark
+    from dsdn.evaluation.benchmark import BenchmarkSpec, run_benchmark
+    from dsdn.evaluation.report import report_section
     from dsdn.generate import default_model_dir
 
     seen = []
@@ -224,7 +235,7 @@ def test_benchmark_trains_dsdn_on_the_peers_budget(toy_base_dir, tmp_path, monke
                     {"name": "short", "kind": "dsdn", "model": str(run), "train_steps": 2},
                     {"name": "frames", "kind": "framewise", "model": str(run / "model")}],
     })  # fmt: skip
-    summary = run_benchmark(spec, tmp_path / "bench", progress=False)
+    summary = run_benchmark(spec, tmp_path / "bench", progress=False, train=peers.train_for_benchmark)
     assert seen == [2]
     recipe = json.loads((run / "run.json").read_text())["config"]
     shipped = json.loads((default_model_dir() / "training" / "video_run.json").read_text())["config"]
@@ -239,7 +250,7 @@ def test_benchmark_trains_dsdn_on_the_peers_budget(toy_base_dir, tmp_path, monke
     # Run again: the trained model is used as it is, with a warning when its steps differ from train_steps.
     spec.methods[1].options["train_steps"] = 7
     with caplog.at_level(logging.WARNING, logger="dsdn.evaluation.benchmark"):
-        again = run_benchmark(spec, tmp_path / "bench-again", progress=False)
+        again = run_benchmark(spec, tmp_path / "bench-again", progress=False, train=peers.train_for_benchmark)
     assert seen == [2] and again["trained_peers"]["short"]["steps"] == 2
     assert "trained for 2 steps, not the train_steps 7" in caplog.text
     with pytest.raises(DSDNInputError, match="needs model"):

@@ -3,12 +3,12 @@ import pytest
 import torch
 from conftest import (
     SIZE,
+    agrees,
     assert_frames_differ,
     assert_same_frames,
     gen_kwargs,
     make_pipeline,
     perturb_trained_parts_,
-    agrees,
 )
 
 from dsdn import DSDNInputError
@@ -218,11 +218,13 @@ def test_shared_noise_correlates_the_content_frames_and_zero_samples_as_before(p
     out = {}
     for rho in (0.0, 0.9):
         pipe("a red ball", shared_noise=rho, **gen_kwargs(num_frames=8, num_inference_steps=1, output_type="latent",
-             callback_on_step_end=lambda p, i, t, st: out.__setitem__(rho, st["latents"])))  # fmt: skip
+             callback_on_step_end=lambda p, i, t, st, rho=rho: out.__setitem__(rho, st["latents"])))  # fmt: skip
+
     def frame_corr(z):
         f = z[0].permute(1, 0, 2, 3).reshape(z.shape[2], -1)
         c = torch.corrcoef(f)
         return float(c[~torch.eye(len(c), dtype=bool)].mean())
+
     assert frame_corr(out[0.9]) > frame_corr(out[0.0]) + 0.3
 
 

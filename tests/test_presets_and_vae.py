@@ -13,7 +13,9 @@ def test_tiny_preset_builds_a_working_adapter():
     unet = tiny_unet()
     adapter = get_preset("tiny").build(unet, motion_scale=1.7)
     assert adapter.config.motion_scale == 1.7
-    den = DualStreamDenoiser(ContentStream(unet, lora_rank=adapter.config.lora_rank), adapter.motion_unet, adapter.interaction)
+    den = DualStreamDenoiser(
+        ContentStream(unet, lora_rank=adapter.config.lora_rank), adapter.motion_unet, adapter.interaction
+    )
     z = torch.randn(1, 4, 3, 8, 8)
     with torch.no_grad():
         ec, em = den(z, z, torch.tensor([10]), torch.randn(1, 16, 32))

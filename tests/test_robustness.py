@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dsdn.cli import app
-from dsdn.errors import DSDNRunError
+from dsdn.errors import DSDNInputError, DSDNRunError
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,9 @@ def _broken_model(kind: str, model: Path, tmp: Path) -> Path:
     elif kind == "shape-mismatch":  # the config promises other widths than the weights have
         cfg = json.loads((bad / "config.json").read_text())
         cfg["lora_rank"] = cfg["lora_rank"]  # unchanged; change the motion stream's widths instead
-        cfg["motion_unet_config"]["block_out_channels"] = [2 * c for c in cfg["motion_unet_config"]["block_out_channels"]]
+        cfg["motion_unet_config"]["block_out_channels"] = [
+            2 * c for c in cfg["motion_unet_config"]["block_out_channels"]
+        ]
         (bad / "config.json").write_text(json.dumps(cfg))
     elif kind == "pickle-only":
         weights.rename(bad / "diffusion_pytorch_model.bin")
@@ -150,32 +152,65 @@ OTHER_CASES = [
     ("train-video-missing-base", ["train", "video", "--base", "{tmp}/none", "--out", "{tmp}/run"], "does not exist"),
     ("train-video-zero-steps", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--steps", "0"], "steps=0"),
     ("train-video-nan-lr", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--lr", "nan"], "lr=nan"),
-    ("train-video-negative-batch", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--batch-size", "-2"],
-     "batch_size=-2"),
-    ("train-video-missing-data", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--data", "{tmp}/none"],
-     "data="),
-    ("train-video-shared-noise-above-one", ["train", "video", "--base", "{base}", "--out", "{tmp}/run",
-                                            "--shared-noise", "2"], "shared_noise=2"),
-    ("train-video-unknown-combiner", ["train", "video", "--base", "{base}", "--out", "{tmp}/run",
-                                      "--combiner", "median"], "combiner='median'"),
-    ("train-base-negative-token-weight", ["train", "base", "--out", "{tmp}/b", "--text-token-weight", "-1"],
-     "text_token_weight=-1"),
+    (
+        "train-video-negative-batch",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--batch-size", "-2"],
+        "batch_size=-2",
+    ),
+    (
+        "train-video-missing-data",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--data", "{tmp}/none"],
+        "data=",
+    ),
+    (
+        "train-video-shared-noise-above-one",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--shared-noise", "2"],
+        "shared_noise=2",
+    ),
+    (
+        "train-video-unknown-combiner",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--combiner", "median"],
+        "combiner='median'",
+    ),
+    (
+        "train-base-negative-token-weight",
+        ["train", "base", "--out", "{tmp}/b", "--text-token-weight", "-1"],
+        "text_token_weight=-1",
+    ),
     ("train-base-zero-unet-lr", ["train", "base", "--out", "{tmp}/b", "--unet-lr", "0"], "unet_lr=0"),
     ("train-base-vae-from-not-a-base", ["train", "base", "--out", "{tmp}/b", "--vae-from", "{tmp}"], "vae_from="),
     ("train-base-init-from-not-a-base", ["train", "base", "--out", "{tmp}/b", "--init-from", "{tmp}"], "init_from="),
-    ("train-base-negative-checkpoint-every", ["train", "base", "--out", "{tmp}/b", "--checkpoint-every", "-1"],
-     "checkpoint_every=-1"),
+    (
+        "train-base-negative-checkpoint-every",
+        ["train", "base", "--out", "{tmp}/b", "--checkpoint-every", "-1"],
+        "checkpoint_every=-1",
+    ),
     ("train-peer-unknown-kind", ["train", "peer", "--kind", "sora", "--out", "{tmp}/p"], "kind="),
-    ("train-peer-negative-budget", ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p", "--budget-s", "-5"],
-     "budget_s=-5"),
-    ("train-peer-unknown-world", ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p", "--toy-world", "v0"],
-     "toy_world='v0'"),
-    ("train-peer-zero-checkpoint-every", ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p",
-     "--checkpoint-every", "0"], "checkpoint_every=0"),
-    ("train-video-init-from-not-a-model", ["train", "video", "--base", "{base}", "--out", "{tmp}/run",
-     "--init-from", "{tmp}", "--toy-clips", "2"], "not a DSDN model folder"),
-    ("train-peer-missing-base", ["train", "peer", "--kind", "unet3d", "--base", "{tmp}/none", "--out", "{tmp}/p"],
-     "does not exist"),
+    (
+        "train-peer-negative-budget",
+        ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p", "--budget-s", "-5"],
+        "budget_s=-5",
+    ),
+    (
+        "train-peer-unknown-world",
+        ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p", "--toy-world", "v0"],
+        "toy_world='v0'",
+    ),
+    (
+        "train-peer-zero-checkpoint-every",
+        ["train", "peer", "--kind", "unet3d", "--out", "{tmp}/p", "--checkpoint-every", "0"],
+        "checkpoint_every=0",
+    ),
+    (
+        "train-video-init-from-not-a-model",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--init-from", "{tmp}", "--toy-clips", "2"],
+        "not a DSDN model folder",
+    ),
+    (
+        "train-peer-missing-base",
+        ["train", "peer", "--kind", "unet3d", "--base", "{tmp}/none", "--out", "{tmp}/p"],
+        "does not exist",
+    ),
     ("web-bad-port", ["web", "--port", "70000"], "port=70000"),
     ("eval-toy-negative-prompts", ["eval", "toy", "--prompts", "-1"], "prompts=-1"),
     ("eval-toy-unknown-world", ["eval", "toy", "--toy-world", "v9"], "toy_world='v9'"),
@@ -203,36 +238,120 @@ OTHER_CASES = [
     ("eval-toy-json-is-a-folder", ["eval", "toy", "--json", "{tmp}/vids"], "is a folder"),
     ("eval-toy-save-dir-is-a-file", ["eval", "toy", "--save-dir", "{tmp}/file.txt"], "existing file"),
     ("eval-video-json-is-a-folder", ["eval", "video", "{tmp}/one.mp4", "--json", "{tmp}/vids"], "is a folder"),
-    ("benchmark-out-is-a-file", ["benchmark", "quality", "{tmp}/kind.yaml", "--out", "{tmp}/file.txt"], "existing file"),
-    ("benchmark-report-is-a-folder", ["benchmark", "quality", "{tmp}/kind.yaml", "--report", "{tmp}/vids"], "is a folder"),
+    (
+        "benchmark-out-is-a-file",
+        ["benchmark", "quality", "{tmp}/kind.yaml", "--out", "{tmp}/file.txt"],
+        "existing file",
+    ),
+    (
+        "benchmark-report-is-a-folder",
+        ["benchmark", "quality", "{tmp}/kind.yaml", "--report", "{tmp}/vids"],
+        "is a folder",
+    ),
     ("speed-json-is-a-folder", ["benchmark", "speed", "--json", "{tmp}/vids"], "is a folder"),
     # numbers beyond what the base, the model or the scheduler allow
-    ("train-video-size-not-a-multiple", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--size", "60"],
-     "size=60"),
-    ("train-video-huge-size", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--size", "100000"],
-     "size=100000"),
-    ("train-video-huge-frames", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--frames", "100000"],
-     "num_frames=100000"),
+    (
+        "train-video-size-not-a-multiple",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--size", "60"],
+        "size=60",
+    ),
+    (
+        "train-video-huge-size",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--size", "100000"],
+        "size=100000",
+    ),
+    (
+        "train-video-huge-frames",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--frames", "100000"],
+        "num_frames=100000",
+    ),
     ("train-video-zero-lr", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--lr", "0"], "lr=0.0"),
-    ("train-base-device-not-on-this-machine", ["train", "base", "--out", "{tmp}/b", "--device", "cuda:99"],
-     "device='cuda:99'"),
+    (
+        "train-base-device-not-on-this-machine",
+        ["train", "base", "--out", "{tmp}/b", "--device", "cuda:99"],
+        "device='cuda:99'",
+    ),
     ("eval-toy-seed-beyond-64-bits", ["eval", "toy", "--seed", str(2**64)], f"seed={2**64}"),
     ("eval-toy-steps-above-training-steps", ["eval", "toy", "--steps", "5000"], "steps=5000"),
     ("web-device-not-on-this-machine", ["web", "--device", "cuda:99"], "device='cuda:99'"),
     ("speed-no-scales", ["benchmark", "speed", "--scales", ""], "scales="),
     # files the command reads
-    ("train-video-captions-missing", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--data", "{tmp}/vids",
-                                      "--captions", "{tmp}/none.csv"], "no such file"),
-    ("train-video-captions-is-a-folder", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--data",
-                                          "{tmp}/vids", "--captions", "{tmp}/folder.csv"], "a folder"),
-    ("train-video-latin1-captions", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--data", "{tmp}/vids",
-                                     "--captions", "{tmp}/latin1.csv", "--toy-clips", "2"], "not UTF-8"),
-    ("train-video-jsonl-row-not-an-object", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--data",
-                                             "{tmp}/vids", "--captions", "{tmp}/rows.jsonl"], "not an object"),
-    ("train-video-missing-preset", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--preset",
-                                    "{tmp}/none.yaml"], "no such file"),
-    ("train-video-broken-preset", ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--preset",
-                                   "{tmp}/bad.yaml"], "not valid YAML"),
+    (
+        "train-video-captions-missing",
+        [
+            "train",
+            "video",
+            "--base",
+            "{base}",
+            "--out",
+            "{tmp}/run",
+            "--data",
+            "{tmp}/vids",
+            "--captions",
+            "{tmp}/none.csv",
+        ],
+        "no such file",
+    ),
+    (
+        "train-video-captions-is-a-folder",
+        [
+            "train",
+            "video",
+            "--base",
+            "{base}",
+            "--out",
+            "{tmp}/run",
+            "--data",
+            "{tmp}/vids",
+            "--captions",
+            "{tmp}/folder.csv",
+        ],
+        "a folder",
+    ),
+    (
+        "train-video-latin1-captions",
+        [
+            "train",
+            "video",
+            "--base",
+            "{base}",
+            "--out",
+            "{tmp}/run",
+            "--data",
+            "{tmp}/vids",
+            "--captions",
+            "{tmp}/latin1.csv",
+            "--toy-clips",
+            "2",
+        ],
+        "not UTF-8",
+    ),
+    (
+        "train-video-jsonl-row-not-an-object",
+        [
+            "train",
+            "video",
+            "--base",
+            "{base}",
+            "--out",
+            "{tmp}/run",
+            "--data",
+            "{tmp}/vids",
+            "--captions",
+            "{tmp}/rows.jsonl",
+        ],
+        "not an object",
+    ),
+    (
+        "train-video-missing-preset",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--preset", "{tmp}/none.yaml"],
+        "no such file",
+    ),
+    (
+        "train-video-broken-preset",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--preset", "{tmp}/bad.yaml"],
+        "not valid YAML",
+    ),
     ("benchmark-seeds-not-a-list", ["benchmark", "quality", "{tmp}/seeds.yaml"], "seeds=5"),
     ("benchmark-prompts-not-a-list", ["benchmark", "quality", "{tmp}/prompts.yaml"], "prompts=5"),
     ("benchmark-methods-not-a-list", ["benchmark", "quality", "{tmp}/methods.yaml"], "methods=5"),
@@ -304,7 +423,7 @@ def test_a_wrong_type_is_refused_by_the_parser(tmp_path):
 
 
 def test_debug_shows_the_traceback(trained_model_dir, tmp_path):
-    with pytest.raises(Exception):
+    with pytest.raises(DSDNInputError):  # the error itself, with its traceback, not the one-line report
         runner.invoke(app, ["generate", OK, "--frames", "0", "--debug", "--out", str(tmp_path / "v.mp4")],
                       catch_exceptions=False)  # fmt: skip
 
@@ -350,7 +469,9 @@ def test_one_error_boundary_turns_any_failure_into_one_line(tmp_path, monkeypatc
     args = ["generate", OK, "--out", str(tmp_path / "v.mp4"), "-q"]
     res = runner.invoke(app, args)
     lines = [line for line in res.output.splitlines() if line.strip()]
-    assert res.exit_code == code and len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
+    assert res.exit_code == code and len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], (
+        res.output
+    )
     assert "Traceback" not in res.output
     if not isinstance(error, KeyboardInterrupt):  # with --debug, Click itself reports Ctrl-C as "Aborted!"
         with pytest.raises(type(error)):
@@ -368,6 +489,8 @@ WORK = {
     ("train", "video"): ("dsdn.training.video", "train_video"),
     ("train", "peer"): ("dsdn.training.peers", "train_peer"),
     ("eval", "toy"): ("dsdn.pipeline", "DSDNPipeline.from_pretrained"),
+    ("eval", "compare"): ("dsdn.evaluation.compare", "compare_records"),
+    ("eval", "sweep"): ("dsdn.evaluation.sweep", "sweep_sampling"),
     ("eval", "video"): ("dsdn.evaluation.metrics", "video_metrics"),
     ("eval", "train-judge"): ("dsdn.evaluation.judge", "train_judge"),
     ("benchmark", "quality"): ("dsdn.evaluation.benchmark", "run_benchmark"),
@@ -381,6 +504,8 @@ VALID = {
     ("train", "video"): ([], {"--base": "{base}", "--out": "{tmp}/run"}),
     ("train", "peer"): ([], {"--kind": "unet3d", "--out": "{tmp}/p"}),
     ("eval", "toy"): ([], {}),
+    ("eval", "compare"): (["{tmp}/eval.json", "{tmp}/eval.json"], {}),
+    ("eval", "sweep"): ([], {"--model": "{model}"}),
     ("eval", "video"): (["{tmp}/one.mp4"], {}),
     ("eval", "train-judge"): ([], {"--out": "{tmp}/j"}),
     ("benchmark", "quality"): (["{tmp}/ok.yaml"], {"--out": "{tmp}/bq"}),
@@ -409,7 +534,9 @@ def test_the_property_test_covers_every_command():
 
 
 @pytest.mark.parametrize("path", sorted(VALID), ids=[" ".join(p) for p in sorted(VALID)])
-def test_every_option_refuses_hostile_values_in_one_line_before_any_work(trained_model_dir, tmp_path, monkeypatch, path):
+def test_every_option_refuses_hostile_values_in_one_line_before_any_work(
+    trained_model_dir, tmp_path, monkeypatch, path
+):
     """Every option and argument of every command, fed empty, negative, NaN, overflowing, unicode, file and
     folder values: the command refuses in one line (exit 2) or, for a value that is valid, reaches its work;
     never a traceback, never an unexpected error, and nothing is written or replaced."""
@@ -434,6 +561,9 @@ def test_every_option_refuses_hostile_values_in_one_line_before_any_work(trained
     (scratch / "folder").mkdir()
     (scratch / "ok.yaml").write_text(f"prompts: [{OK}]\nmethods: [{{name: d, kind: dsdn}}]\n")
     save_video(np.zeros((2, 16, 16, 3), np.uint8), scratch / "one.mp4")
+    record = {"prompt": OK, "seed": 0, "direction": "right", "want_direction": "right", "colour": "red",
+              "want_colour": "red", "visible_every_frame": True, "shape_kept": 1.0}  # fmt: skip
+    (scratch / "eval.json").write_text(json.dumps({"sampling": {}, "train": {"records": [record]}}))
     before = {p: p.read_bytes() if p.is_file() else None for p in scratch.rglob("*")}
     command = _commands()[path]
     positional, options = VALID[path]
@@ -442,7 +572,7 @@ def test_every_option_refuses_hostile_values_in_one_line_before_any_work(trained
         args = [*path, *positional]
         for k, v in options.items():
             args += [k, v]
-        args = [a.format(tmp=scratch, base=trained_model_dir / "base") for a in args]
+        args = [a.format(tmp=scratch, base=trained_model_dir / "base", model=trained_model_dir) for a in args]
         quiet = any(p.name == "quiet" for p in command.params)
         res = runner.invoke(app, [*args, *(["-q"] if quiet else [])])
         lines = [line for line in res.output.splitlines() if line.strip()]
@@ -457,12 +587,16 @@ def test_every_option_refuses_hostile_values_in_one_line_before_any_work(trained
         assert res.exit_code == 0, (args, res.output)
     tried = 0
     for param in command.params:
-        if param.name in ("debug", "quiet") or getattr(param, "is_flag", False) or getattr(getattr(param, "type", None), "name", "") == "boolean":
+        if (
+            param.name in ("debug", "quiet")
+            or getattr(param, "is_flag", False)
+            or getattr(getattr(param, "type", None), "name", "") == "boolean"
+        ):
             continue
         for value in HOSTILE:
             if param.param_type_name == "argument":
                 index = [p for p in command.params if p.param_type_name == "argument"].index(param)
-                res, lines, args = run([*positional[:index], value, *positional[index + 1:]], options)
+                res, lines, args = run([*positional[:index], value, *positional[index + 1 :]], options)
             else:
                 res, lines, args = run(positional, {**options, param.opts[0]: value})
             tried += 1

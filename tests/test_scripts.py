@@ -3,13 +3,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _caption_gap(*args: str) -> str:
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "caption_gap.py"), *args],
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "caption_gap.py"), *args],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
     return res.stdout
@@ -44,8 +45,10 @@ def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
     assert motion_only != both and content_only != both and motion_only != content_only
 
 
+@pytest.mark.slow
 def test_caption_gap_reads_a_training_checkpoint_as_its_saved_model(toy_base_dir, tmp_path):
-    from dsdn.training.video import VideoTrainConfig, list_checkpoints, train_video
+    from dsdn.training.runs import list_checkpoints
+    from dsdn.training.video import VideoTrainConfig, train_video
 
     cfg = VideoTrainConfig(base=str(toy_base_dir), out=str(tmp_path / "run"), toy_clips=4, steps=2, batch_size=2,
                            checkpoint_every=2, validate_every=0, warmup_steps=1)  # fmt: skip
@@ -73,7 +76,7 @@ def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir
     from transformers import CLIPTextModel, CLIPTokenizer
 
     out = tmp_path / "swapped"
-    script = ROOT / "scripts" / "swap_word_embeddings.py"
+    script = ROOT / "research" / "swap_word_embeddings.py"
     res = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(out)],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -100,40 +103,8 @@ def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
-def test_compare_toy_evals_pairs_clips_and_tests_the_discordant_ones(tmp_path):
-    import json
-
-    def records(right):
-        return [{"prompt": f"p{i}", "seed": 0, "direction": "up" if ok else "down", "want_direction": "up",
-                 "colour": "red", "want_colour": "red", "visible_every_frame": True} for i, ok in enumerate(right)]  # fmt: skip
-
-    a = [True] * 10 + [False] * 10
-    b = [True] * 2 + [False] * 8 + [True] * 10  # 8 clips right only in A, 10 only in B
-    for name, right in (("a", a), ("b", b)):
-        (tmp_path / f"{name}.json").write_text(json.dumps({"sampling": {}, "train": {"records": records(right)}}))
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
-                          str(tmp_path / "b.json"), "--attribute", "direction"], capture_output=True, text=True,
-                         timeout=60)  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    assert "A 50.0% [" in res.stdout and "B 60.0% [" in res.stdout and "right only in A: 8  right only in B: 10" in res.stdout
-    # exact two-sided McNemar for 8 vs 10: 2 * P(X <= 8), X ~ Binomial(18, 1/2)
-    assert "p = 0.815" in res.stdout
-    (tmp_path / "c.json").write_text(json.dumps({"sampling": {}, "train": {"records": records(a[:5])}}))
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
-                          str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert res.returncode != 0 and "different prompts" in res.stderr
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "b.json"),
-                          str(tmp_path / "c.json"), "--attribute", "direction", "--common"], capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
-    assert res.returncode == 0, res.stderr  # the 5 clips both judged: b gets 2 of them right, c all 5
-    assert "on 5 clips: A 40.0% [" in res.stdout and "right only in A: 0  right only in B: 3" in res.stdout
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_toy_evals.py"), str(tmp_path / "a.json"),
-                          str(tmp_path / "b.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert res.returncode != 0 and "rerun dsdn eval toy" in res.stderr  # clean, the default, needs the strict records
-
-
 def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "vae_ceiling.py"), "--prompts", "3", "--seeds", "2"],
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "vae_ceiling.py"), "--prompts", "3", "--seeds", "2"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
     real, vae, lost = res.stdout.splitlines()
@@ -141,7 +112,8 @@ def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
     assert real.split()[3:] == ["direction=100.0%", "colour=100.0%", "visible=100.0%", "clean=100.0%"]  # real clips
     figures = dict(cell.split("=") for cell in vae.split()[3:])
     assert vae.startswith("after the VAE") and list(figures) == ["clips", "direction", "colour", "visible", "clean"]
-    assert figures["clips"] == "6" and all(0 <= float(figures[k].rstrip("%")) <= 100 for k in list(figures)[1:])
+    passed = [float(figures[k].rstrip("%")) * 6 / 100 for k in list(figures)[1:]]  # clips of 6 that pass each
+    assert figures["clips"] == "6" and all(abs(c - round(c)) < 0.01 and 0 <= c <= 6 for c in passed)
     visible = round(float(figures["visible"].rstrip("%")) * 6 / 100)
     # every real clip is visible, so the clips lost by the round trip are all the ones not visible after it
     counts = [int(part.split()[-1]) for part in lost.split(":", 1)[1].split(",") if part.strip() != "none"]
@@ -149,7 +121,7 @@ def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
 
 
 def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir):
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "base_visibility.py"), "--base", str(toy_base_dir),
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "base_visibility.py"), "--base", str(toy_base_dir),
                           "--prompts", "5", "--frames", "3", "--steps", "2"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -173,35 +145,6 @@ def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir
     assert abs(frames_all - sum(p * f for _, (p, f, _) in by_group) / 5) < 0.1
 
 
-def test_choose_sampling_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_path):
-    import json
-    import shutil
-
-    model = tmp_path / "model"
-    shutil.copytree(trained_model_dir, model)
-    script = [sys.executable, str(ROOT / "scripts" / "choose_sampling.py"), "--model", str(model)]
-    args = ["--prompts", "2", "--steps", "2", "--gammas", "0.5,1", "--combiners", "causal,least_squares",
-            "--syncs", "0,1", "--shared-noises", "0.5", "--motion-guidances", "7.5"]  # fmt: skip
-    res = subprocess.run([*script, *args, "--write"], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    rows = re.findall(r"combiner=(\S+)  motion_coherence=(\S+)  stream_sync=(\S+)  shared_noise=0.5  "
-                      r"motion_guidance_scale=7.5  guidance_scale=7.5  .*clean=(\S+)%", res.stdout)  # fmt: skip
-    assert sorted((c, g, s) for c, g, s, _ in rows) == sorted(
-        (c, g, s) for c in ("causal", "least_squares") for g in ("0.5", "1") for s in ("0", "1"))
-    best = re.search(r"best combiner=(\S+)  motion_coherence=(\S+)  stream_sync=(\S+)  shared_noise=(\S+)", res.stdout)
-    assert float(best[4]) == 0.5
-    assert max(float(clean) for *_, clean in rows) == max(
-        float(clean) for c, g, s, clean in rows if (c, float(g), float(s)) == (best[1], float(best[2]), float(best[3])))
-    config = json.loads((model / "config.json").read_text())
-    assert (config["combiner"], config["motion_coherence"], config["stream_sync"], config["shared_noise"]) == (
-        best[1], float(best[2]), float(best[3]), 0.5)
-    for bad, needle in ((["--combiners", "spline"], "'spline' is not one of causal, least_squares"),
-                        (["--syncs", "2"], "--syncs: every value must be in [0.0, 1.0]"),
-                        (["--gammas", "x"], "not a comma-separated list")):  # fmt: skip
-        res = subprocess.run([*script, *bad], capture_output=True, text=True, timeout=300)
-        assert res.returncode == 2 and needle in res.stderr, res.stderr
-
-
 def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_path):
     from PIL import Image
 
@@ -223,7 +166,7 @@ def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_pa
 
 
 def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "judge_real_clips.py"), "--limit", "40", "--mp4"],
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "judge_real_clips.py"), "--limit", "40", "--mp4"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
     first = res.stdout.splitlines()[0]

@@ -37,15 +37,24 @@ def test_speed_report_has_ratios_and_sampling_choices(tiny_cases, tmp_path):
     assert "| tiny | DSDN |" in text and "| tiny | AnimateDiff |" in text
     assert "per step 4x64:" in text and "PyTorch SDPA" in text and "bfloat16" in text
     report = tmp_path / "B.md"
-    report.write_text("# Benchmarks\n\n<!-- dsdn benchmark quality: begin -->\nq\n<!-- dsdn benchmark quality: end -->\n")
+    report.write_text(
+        "# Benchmarks\n\n<!-- dsdn benchmark quality: begin -->\nq\n<!-- dsdn benchmark quality: end -->\n"
+    )
     write_speed_section(results, report)
     write_speed_section(results, report)
     body = report.read_text()
     assert body.count("speed: begin") == 1 and "\nq\n" in body
 
 
-@pytest.mark.parametrize("kw, needle", [({"scales": ("xl",)}, "scales"), ({"tiny_frames": (1,)}, "tiny_frames"),
-                                        ({"tiny_sizes": (60,)}, "multiples of 8"), ({"repeats": 0}, "repeats")])
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"scales": ("xl",)}, "scales"),
+        ({"tiny_frames": (1,)}, "tiny_frames"),
+        ({"tiny_sizes": (60,)}, "multiples of 8"),
+        ({"repeats": 0}, "repeats"),
+    ],
+)
 def test_bad_speed_config(kw, needle):
     with pytest.raises(DSDNInputError, match=needle):
         SpeedConfig(**kw)

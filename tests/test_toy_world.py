@@ -17,7 +17,9 @@ def _centroids(video, colour):
 
 def test_same_seed_same_bytes_and_different_seed_differs():
     a, b = ToyWorld(seed=3, length=5), ToyWorld(seed=3, length=5)
-    assert all(a[i]["video"].tobytes() == b[i]["video"].tobytes() and a[i]["caption"] == b[i]["caption"] for i in range(5))
+    assert all(
+        a[i]["video"].tobytes() == b[i]["video"].tobytes() and a[i]["caption"] == b[i]["caption"] for i in range(5)
+    )
     c = ToyWorld(seed=4, length=5)
     assert any(a[i]["video"].tobytes() != c[i]["video"].tobytes() for i in range(5))
 
@@ -48,7 +50,13 @@ def test_captions_match_labels():
         item = world[i]
         cap = item["caption"]
         assert item["colour"] in cap and item["object"] in cap
-        words = {"left": "left", "right": "right", "up": ("up", "rises"), "down": ("down", "falls"), "bouncing": "bounc"}
+        words = {
+            "left": "left",
+            "right": "right",
+            "up": ("up", "rises"),
+            "down": ("down", "falls"),
+            "bouncing": "bounc",
+        }
         assert any(w in cap for w in np.atleast_1d(words[item["motion"]])), cap
     assert caption_for(ClipSpec("circle", "red", "left"), 0) == "a red circle moving left"
     assert {"red", "circle", "left", "bouncing", "seven"} <= set(vocabulary())

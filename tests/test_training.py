@@ -8,14 +8,16 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import killed_after_checkpoint
 from safetensors.torch import load_file
 
 import dsdn.objective as tv_objective
-import dsdn.training.video as tv
-from conftest import killed_after_checkpoint
 from dsdn.errors import DSDNInputError
 from dsdn.pipeline import DSDNPipeline
-from dsdn.training.video import VideoTrainConfig, list_checkpoints, load_checkpoint, train_video
+from dsdn.training.data import build_dataset
+from dsdn.training.runs import EMA_FILE, TRAINABLE_FILE, list_checkpoints, load_checkpoint
+from dsdn.training.validation import pipeline_from_checkpoint
+from dsdn.training.video import VideoTrainConfig, train_video
 
 
 def test_trained_base_loads_in_diffusers_stable_diffusion_pipeline(toy_base_dir):
@@ -37,7 +39,7 @@ def test_trained_base_loads_in_diffusers_stable_diffusion_pipeline(toy_base_dir)
 
 
 def test_direction_dprime_measures_how_well_the_states_tell_two_words_apart():
-    from dsdn.training.base import direction_dprime
+    from dsdn.evaluation.words import direction_dprime
 
     g = torch.Generator().manual_seed(0)
 
@@ -61,9 +63,10 @@ def _cfg(base, out, **kw):
 
 
 def _trainable(run):
-    return load_file(list_checkpoints(run)[-1] / tv.TRAINABLE_FILE)
+    return load_file(list_checkpoints(run)[-1] / TRAINABLE_FILE)
 
 
+@pytest.mark.slow
 def test_training_reduces_the_loss_on_a_fixed_batch(toy_base_dir, tmp_path):
     # one clip, trained on repeatedly: the loss at a fixed seed must go down
     cfg = _cfg(toy_base_dir, tmp_path / "run", toy_clips=1, steps=30, checkpoint_every=30, text_dropout=0.0, lr=3e-3)
@@ -72,6 +75,7 @@ def test_training_reduces_the_loss_on_a_fixed_batch(toy_base_dir, tmp_path):
     assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tmp_path):
     full = tmp_path / "full"
     model = train_video(_cfg(toy_base_dir, full, ema_decay=0.9), progress=False)
@@ -97,7 +101,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tm
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
-    ea, eb = (load_file(list_checkpoints(r)[-1] / tv.EMA_FILE) for r in (full, cut))
+    ea, eb = (load_file(list_checkpoints(r)[-1] / EMA_FILE) for r in (full, cut))
     for k in ea:
         torch.testing.assert_close(ea[k], eb[k], rtol=0, atol=1e-6)
     curve = lambda run: [json.loads(s)["loss"] for s in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
@@ -111,6 +115,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tm
     assert run["resolved"]["resumed_from_step"] == 2 and run["config"]["seed"] == 0 and "torch" in run["versions"]
 
 
+@pytest.mark.slow
 def test_init_from_starts_from_a_trained_model_and_refuses_a_foreign_one(toy_base_dir, trained_model_dir, tmp_path):
     first = train_video(_cfg(toy_base_dir, tmp_path / "first", steps=2, checkpoint_every=2), progress=False)
     lora_b = {k: v for k, v in load_file(first / "pytorch_lora_weights.safetensors").items() if "lora_B" in k}
@@ -142,6 +147,7 @@ def test_init_from_starts_from_a_trained_model_and_refuses_a_foreign_one(toy_bas
     assert not (tmp_path / "bad").exists() and not (tmp_path / "other").exists()
 
 
+@pytest.mark.slow
 def test_trained_model_generates_and_refuses_unknown_words(toy_base_dir, tmp_path):
     model = train_video(_cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1), progress=False)
     pipe = DSDNPipeline.from_pretrained(model)
@@ -150,7 +156,7 @@ def test_trained_model_generates_and_refuses_unknown_words(toy_base_dir, tmp_pat
     out = pipe("a red circle moving right", generator=torch.Generator().manual_seed(0), **kw).frames
     assert out.shape == (1, 4, 32, 32, 3)
     # the last checkpoint is the same model as the final folder
-    ckpt = tv.pipeline_from_checkpoint(str(toy_base_dir), list_checkpoints(tmp_path / "run")[-1])
+    ckpt = pipeline_from_checkpoint(str(toy_base_dir), list_checkpoints(tmp_path / "run")[-1])
     ckpt.set_progress_bar_config(disable=True)
     same = ckpt("a red circle moving right", generator=torch.Generator().manual_seed(0), **kw).frames
     np.testing.assert_allclose(out, same, atol=1e-6)
@@ -158,6 +164,7 @@ def test_trained_model_generates_and_refuses_unknown_words(toy_base_dir, tmp_pat
         pipe("a purple dog moving right", num_frames=4, num_inference_steps=2)
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(toy_base_dir, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
@@ -171,11 +178,13 @@ def test_two_process_gloo_run(toy_base_dir, tmp_path):
     assert (out / "model" / "config.json").is_file() and list_checkpoints(out)
 
 
+@pytest.mark.slow
 def test_token_identity_term_keeps_motion_words_apart_in_the_text_encoder():
     """Still frames carry no motion: without the token term, denoising alone collapses the
     text states of "up"/"down"/"left"/"right" towards each other; with it they stay apart."""
     from dsdn.data.toy_world import ToyWorld, vocabulary
-    from dsdn.training.base import BaseTrainConfig, build_tiny_base, train_text_unet, word_separation
+    from dsdn.evaluation.words import word_separation
+    from dsdn.training.base import BaseTrainConfig, build_tiny_base, train_text_unet
 
     seps = {}
     for weight in (0.0, 1.0):
@@ -196,6 +205,7 @@ def test_token_identity_term_keeps_motion_words_apart_in_the_text_encoder():
     assert not os.path.exists("unused")  # a stage run on its own writes no checkpoint (train_base's stages do)
 
 
+@pytest.mark.slow
 def test_bag_of_words_term_is_learned_and_d_prime_is_logged_during_training():
     """--text-bow-weight: the caption's words become readable from the mean of its states;
     --dprime-every: the direction words' d' is logged between steps, not only at the end."""
@@ -217,6 +227,7 @@ def test_bag_of_words_term_is_learned_and_d_prime_is_logged_during_training():
     assert parts["text_encoder"].training is False
 
 
+@pytest.mark.slow
 def test_the_base_can_take_its_vae_from_another_base(toy_base_dir, tmp_path):
     from dsdn.training.base import BaseTrainConfig, train_base
 
@@ -233,6 +244,7 @@ def test_the_base_can_take_its_vae_from_another_base(toy_base_dir, tmp_path):
         BaseTrainConfig(vae_from=str(tmp_path))
 
 
+@pytest.mark.slow
 def test_a_pooled_text_base_runs_in_diffusers_and_under_dsdn(toy_base_dir, tmp_path):
     """``--pooled-text`` (and ``--snr-gamma``): the base stays a plain SD folder, and DSDN trains and samples on it."""
     from diffusers import StableDiffusionPipeline
@@ -258,8 +270,19 @@ def test_a_pooled_text_base_runs_in_diffusers_and_under_dsdn(toy_base_dir, tmp_p
 def _tiny_base_config(out, **kw):
     from dsdn.training.base import BaseTrainConfig
 
-    kw = {"vae_steps": 3, "vae_batch": 4, "unet_steps": 6, "unet_batch": 4, "checkpoint_every": 2,
-          "latent_pool_clips": 8, "size": 32, "text_width": 32, "unet_channels": (16, 32, 32), "vae_channels": (16, 16, 32), **kw}
+    kw = {
+        "vae_steps": 3,
+        "vae_batch": 4,
+        "unet_steps": 6,
+        "unet_batch": 4,
+        "checkpoint_every": 2,
+        "latent_pool_clips": 8,
+        "size": 32,
+        "text_width": 32,
+        "unet_channels": (16, 32, 32),
+        "vae_channels": (16, 16, 32),
+        **kw,
+    }
     return BaseTrainConfig(out=str(out), **kw)
 
 
@@ -268,6 +291,7 @@ def _weights(base_dir):
             for k, v in load_file(str(next((base_dir / part).glob("*.safetensors")))).items()}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_base_training_resumes_in_either_stage_as_if_never_stopped(tmp_path):
     from dsdn.training.base import train_base
 
@@ -289,12 +313,14 @@ def test_base_training_resumes_in_either_stage_as_if_never_stopped(tmp_path):
     records = [json.loads(line) for line in (cut / "train_log.jsonl").read_text().splitlines()]
     uninterrupted = [json.loads(line) for line in (full / "train_log.jsonl").read_text().splitlines()]
     assert [(r["stage"], r["step"]) for r in records if "loss" in r] == [
-        (r["stage"], r["step"]) for r in uninterrupted if "loss" in r]  # one curve: no step logged twice
+        (r["stage"], r["step"]) for r in uninterrupted if "loss" in r
+    ]  # one curve: no step logged twice
     np.testing.assert_allclose([r["loss"] for r in records if "loss" in r],
                                [r["loss"] for r in uninterrupted if "loss" in r], rtol=1e-5)  # fmt: skip
     assert [r["stage"] for r in records].count("done") == 1
 
 
+@pytest.mark.slow
 def test_base_resume_skips_a_damaged_newest_checkpoint(tmp_path, caplog):
     from dsdn.training.base import train_base
 
@@ -303,11 +329,12 @@ def test_base_resume_skips_a_damaged_newest_checkpoint(tmp_path, caplog):
         train_base(_tiny_base_config(out, checkpoint_every=1, vae_steps=2), progress=False)
     newest = list_checkpoints(out / "checkpoints-unet")[-1]
     assert newest.name.endswith("4")
-    (newest / tv.TRAINABLE_FILE).write_bytes(b"not a safetensors file")
+    (newest / TRAINABLE_FILE).write_bytes(b"not a safetensors file")
     train_base(_tiny_base_config(out, checkpoint_every=1, vae_steps=2, resume=True), progress=False)
     assert "cannot be read" in caplog.text and (out / "model_index.json").is_file()
 
 
+@pytest.mark.slow
 def test_base_training_continues_from_another_base_and_refuses_a_foreign_one(toy_base_dir, tmp_path):
     import shutil
 
@@ -406,6 +433,7 @@ def test_the_base_learns_the_toy_world_version_it_is_given(monkeypatch, tmp_path
     assert res.exit_code != 0 and "toy_world" in res.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transpose", [False, True])
 def test_validation_writes_samples_and_judges_them_in_the_words_axes(toy_base_dir, tmp_path, monkeypatch, transpose):
     import dsdn.video_io
@@ -420,7 +448,9 @@ def test_validation_writes_samples_and_judges_them_in_the_words_axes(toy_base_di
                toy_transpose=transpose, size=32)  # fmt: skip
     train_video(cfg, progress=False)
     last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert {"val_direction_acc", "val_colour_acc", "val_visible", "val_shape_kept"} <= set(last) and last["validation_clips"] == 2
+    assert {"val_direction_acc", "val_colour_acc", "val_visible", "val_shape_kept"} <= set(last) and last[
+        "validation_clips"
+    ] == 2
     assert len(list((tmp_path / "run" / "samples").rglob("*.mp4"))) == 2
     assert len(judged) == len(saved) == 2
     for video, sample in zip(judged, saved):  # the sample as generated; judged with height and width swapped back
@@ -430,11 +460,12 @@ def test_validation_writes_samples_and_judges_them_in_the_words_axes(toy_base_di
 
 def test_the_toy_world_options_reach_the_training_clips():
     cfg = VideoTrainConfig(base="unused", toy_clips=20, toy_world="v2", toy_transpose=True, toy_motions="down, up")
-    world = tv.build_dataset(cfg, 32)
+    world = build_dataset(cfg, 32)
     assert world.version == "v2" and world.transpose and world.size == 32 and len(world) == 20
     assert {world.spec(i).motion for i in range(20)} == {"up", "down"}
 
 
+@pytest.mark.slow
 def test_caption_contrast_trains_and_logs_and_bad_pairs_are_refused(toy_base_dir, tmp_path):
     with pytest.raises(DSDNInputError, match="contrast pair"):
         VideoTrainConfig(base="unused", contrast_pairs=("left:right", "up"))
@@ -445,6 +476,7 @@ def test_caption_contrast_trains_and_logs_and_bad_pairs_are_refused(toy_base_dir
     assert all("contrast" in r and r["contrast"] >= 0 for r in records) and len(records) == 2
 
 
+@pytest.mark.slow
 def test_a_run_with_a_mixed_noise_prior_and_cross_frame_attention_saves_them_as_sampling_defaults(
     toy_base_dir, tmp_path, monkeypatch
 ):
@@ -453,7 +485,9 @@ def test_a_run_with_a_mixed_noise_prior_and_cross_frame_attention_saves_them_as_
     seen = []
     real_loss = tv_objective.dsdn_loss
     monkeypatch.setattr(tv_objective, "dsdn_loss", lambda *a, **kw: seen.append(kw) or real_loss(*a, **kw))
-    cfg = _cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1, shared_noise=0.5, cross_frame_attention=True)
+    cfg = _cfg(
+        toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1, shared_noise=0.5, cross_frame_attention=True
+    )
     path = train_video(cfg, progress=False)
     assert seen and seen[0]["shared_noise"] == 0.5 and seen[0]["cross_frame"] is True  # trained with both
     assert json.loads((path / "config.json").read_text())["shared_noise"] == 0.5
@@ -461,6 +495,7 @@ def test_a_run_with_a_mixed_noise_prior_and_cross_frame_attention_saves_them_as_
     assert settings["shared_noise"] == 0.5 and settings["cross_frame_attention"] is True
 
 
+@pytest.mark.slow
 def test_a_run_with_the_combine_term_logs_it_and_saves_its_combiner_as_the_sampling_default(
     toy_base_dir, tmp_path, monkeypatch
 ):

@@ -9,7 +9,7 @@ LoRA format (``pytorch_lora_weights.safetensors``), so it also loads into any SD
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from diffusers import UNet2DConditionModel, UNet3DConditionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -18,7 +18,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from .content_stream import DEFAULT_LORA_TARGETS, level_channels
 from .errors import check_choice
 from .interaction import DualStreamInteraction
-from .motion_codec import COMBINERS, _check_scale
+from .motion_codec import COMBINERS, check_motion_scale
 from .motion_stream import MotionTextEmbedding, inflate_from_content, motion_unet_config
 
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -41,7 +41,9 @@ def add_frame_positions(motion_unet: UNet3DConditionModel, max_frames: int) -> i
     for module in motion_unet.modules():
         if isinstance(module, TransformerTemporalModel):
             for block in module.transformer_blocks:
-                block.pos_embed = SinusoidalPositionalEmbedding(block.norm1.normalized_shape[0], max_seq_length=max_frames)
+                block.pos_embed = SinusoidalPositionalEmbedding(
+                    block.norm1.normalized_shape[0], max_seq_length=max_frames
+                )
                 n += 1
     return n
 
@@ -108,7 +110,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         cross_frame_attention: bool = False,
     ):
         super().__init__()
-        _check_scale(motion_scale)
+        check_motion_scale(motion_scale)
         if not 0.0 <= motion_coherence <= 1.0:
             raise ValueError(f"motion_coherence={motion_coherence} is invalid: must be in [0, 1]")
         check_choice("combiner", combiner, COMBINERS)
@@ -152,7 +154,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         inflate_cross_attention: bool = True,
         motion_top_attention: bool = True,
         **kwargs,
-    ) -> "DSDNAdapter":
+    ) -> DSDNAdapter:
         """A fresh adapter whose levels pair with the content base ``unet``.
 
         ``inflate`` copies the base's matching spatial weights into the motion stream, its text

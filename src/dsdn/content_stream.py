@@ -16,14 +16,14 @@ swaps the self-attention processors for the duration of a call.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 from diffusers import UNet2DConditionModel
 
-from ._compat import UNet2DLevels, lora_adapter_scale
 from .frame_vae import fold_frames, unfold_frames
+from .unet_levels import UNet2DLevels, lora_adapter_scale
 
 LORA_ADAPTER_NAME = "dsdn_content"
 DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")

@@ -8,15 +8,16 @@ prediction per stream. This module also declares, in one place, what DSDN trains
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import UNet3DConditionModel
 
-from ._compat import UNet3DLevels
 from .content_stream import ContentStream
 from .frame_vae import unfold_frames
 from .interaction import DualStreamInteraction
+from .unet_levels import UNet3DLevels
 
 if TYPE_CHECKING:
     from .adapter import DSDNAdapter

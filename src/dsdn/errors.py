@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Integral, Real
-from typing import Any, Iterable
+from typing import Any
 
 
 class DSDNInputError(ValueError):
@@ -60,7 +61,12 @@ def check_size(name: str, value: Any, factor: int | None) -> int:
     """A height, width or size in pixels: from ``factor`` (or 1) to :data:`MAX_PIXELS`, a multiple of ``factor``."""
     check_int(name, value, factor or 1, MAX_PIXELS)
     if factor and value % factor:
-        raise invalid(name, value, f"must be a multiple of {factor} for this model", f"Try {max(factor, value // factor * factor)}.")
+        raise invalid(
+            name,
+            value,
+            f"must be a multiple of {factor} for this model",
+            f"Try {max(factor, value // factor * factor)}.",
+        )
     return int(value)
 
 
@@ -93,7 +99,9 @@ def check_device(value: Any, name: str = "device") -> str:
         raise invalid(name, value, kinds)
     module = backend[device.type]
     if module is None or not module.is_available():
-        raise invalid(name, value, f"this install of torch has no usable {device.type} device", "Use --device cpu or auto.")
+        raise invalid(
+            name, value, f"this install of torch has no usable {device.type} device", "Use --device cpu or auto."
+        )
     count = module.device_count() if hasattr(module, "device_count") else 1
     if device.index is not None and device.index >= count:
         raise invalid(name, value, f"this machine has {count} {device.type} device(s)", "Use an index below that.")

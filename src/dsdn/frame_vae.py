@@ -53,7 +53,9 @@ class FrameVAE:
         return int(self.vae.config.latent_channels)
 
     @torch.no_grad()
-    def encode(self, video: torch.Tensor, generator: torch.Generator | None = None, sample: bool = True) -> torch.Tensor:
+    def encode(
+        self, video: torch.Tensor, generator: torch.Generator | None = None, sample: bool = True
+    ) -> torch.Tensor:
         """Pixels ``(B, 3, F, H, W)`` in [-1, 1] -> scaled latents ``(B, C, F, H/s, W/s)``.
 
         ``sample=True`` draws from the posterior (as in SD training), else takes its mode.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, check_size, invalid
-from .options import COMBINERS
+from .options import check_sampling_options
 from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
 
@@ -48,7 +48,9 @@ class GenerateConfig:
 
     def __post_init__(self):
         if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise invalid("prompt", self.prompt, "must be a non-empty text", "Describe the video, e.g. 'a red ball moving left'.")
+            raise invalid(
+                "prompt", self.prompt, "must be a non-empty text", "Describe the video, e.g. 'a red ball moving left'."
+            )
         check_choice("scheduler", self.scheduler, SCHEDULERS)
         # Checked here, before any model is loaded, so a typo fails in milliseconds.
         check_int("frames", self.frames, 2)
@@ -56,19 +58,9 @@ class GenerateConfig:
         for name in ("height", "width"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
-        if self.guidance is not None:
-            check_float("guidance", self.guidance, 0.0)
         check_float("lora_scale", self.lora_scale)
-        if self.motion_coherence is not None:
-            check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
-        if self.combiner is not None:
-            check_choice("combiner", self.combiner, COMBINERS)
-        if self.stream_sync is not None:
-            check_float("stream_sync", self.stream_sync, 0.0, 1.0)
-        if self.shared_noise is not None:
-            check_float("shared_noise", self.shared_noise, 0.0, 1.0)
-        if self.motion_guidance is not None:
-            check_float("motion_guidance", self.motion_guidance, 0.0)
+        check_sampling_options(self.guidance, self.motion_guidance, self.motion_coherence, self.combiner,
+                               self.stream_sync, self.shared_noise)  # fmt: skip
         check_output_path(self.out)
         check_sidecar_path(self.out)
         check_int("fps", self.fps, 1, MAX_FPS)
@@ -159,8 +151,15 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     import torch
 
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
-    sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner,
-                                      cfg.stream_sync, cfg.shared_noise, cfg.cross_frame_attention)
+    sampling = pipe.sampling_settings(
+        cfg.guidance,
+        cfg.motion_guidance,
+        cfg.motion_coherence,
+        cfg.combiner,
+        cfg.stream_sync,
+        cfg.shared_noise,
+        cfg.cross_frame_attention,
+    )
     out = pipe(
         cfg.prompt,
         negative_prompt=cfg.negative_prompt,

@@ -35,13 +35,13 @@ def sd15_config_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _clip_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    from .tiny import _bytes_to_unicode
+    from .tiny import bytes_to_unicode
 
     # Rebuild CLIP's vocabulary exactly as OpenAI's SimpleTokenizer does from its BPE list.
     path = sd15_config_dir() / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"
     lines = gzip.open(path).read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
-    symbols = list(_bytes_to_unicode().values())
+    symbols = list(bytes_to_unicode().values())
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     return {t: i for i, t in enumerate(tokens)}, merges
@@ -154,7 +154,9 @@ def load_base(
     path = Path(path).expanduser()
     common = dict(safety_checker=None, requires_safety_checker=False)
     if not path.exists():
-        raise DSDNInputError(f"base={str(path)!r} does not exist: give an SD-1.x diffusers folder or a .safetensors file.")
+        raise DSDNInputError(
+            f"base={str(path)!r} does not exist: give an SD-1.x diffusers folder or a .safetensors file."
+        )
     if path.is_dir():
         if not (path / "model_index.json").is_file():
             raise DSDNInputError(

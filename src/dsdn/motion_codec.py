@@ -30,7 +30,7 @@ from .errors import check_choice, invalid
 from .options import COMBINERS
 
 
-def _check_scale(motion_scale: float) -> float:
+def check_motion_scale(motion_scale: float) -> float:
     s = float(motion_scale)
     if not (s > 0.0 and s < float("inf")):
         raise invalid("motion_scale", motion_scale, "must be a finite number > 0")
@@ -39,19 +39,22 @@ def _check_scale(motion_scale: float) -> float:
 
 def decompose_motion(content: torch.Tensor, motion_scale: float = 1.0) -> torch.Tensor:
     """Content latents ``(B, C, F, h, w)`` -> motion latents of the same shape (first frame 0)."""
-    s = _check_scale(motion_scale)
+    s = check_motion_scale(motion_scale)
     motion = torch.zeros_like(content)
     motion[:, :, 1:] = s * (content[:, :, 1:] - content[:, :, :-1])
     return motion
 
 
 def combine_motion(
-    content: torch.Tensor, motion: torch.Tensor, motion_scale: float = 1.0, coherence: float = 0.5,
+    content: torch.Tensor,
+    motion: torch.Tensor,
+    motion_scale: float = 1.0,
+    coherence: float = 0.5,
     combiner: str = "causal",
 ) -> torch.Tensor:
     """Fold motion into content with coherence ``γ`` in [0, 1] by ``combiner`` (one of
     :data:`COMBINERS`, see the module docstring); returns ``(B, C, F, h, w)``."""
-    s = _check_scale(motion_scale)
+    s = check_motion_scale(motion_scale)
     g = float(coherence)
     if not 0.0 <= g <= 1.0:
         raise invalid("motion_coherence", coherence, "must be a number in [0, 1]")
@@ -63,8 +66,8 @@ def combine_motion(
     if combiner == "least_squares":
         return _least_squares(content, motion / s, g)
     frames = [content[:, :, 0]]
-    for l in range(1, content.shape[2]):
-        frames.append((1.0 - g) * content[:, :, l] + g * (frames[-1] + motion[:, :, l] / s))
+    for k in range(1, content.shape[2]):
+        frames.append((1.0 - g) * content[:, :, k] + g * (frames[-1] + motion[:, :, k] / s))
     return torch.stack(frames, dim=2)
 
 
@@ -99,7 +102,7 @@ class MotionDecomposer(torch.nn.Module):
 
     def __init__(self, motion_scale: float = 1.0):
         super().__init__()
-        self.motion_scale = _check_scale(motion_scale)
+        self.motion_scale = check_motion_scale(motion_scale)
 
     def forward(self, content: torch.Tensor) -> torch.Tensor:
         return decompose_motion(content, self.motion_scale)
@@ -110,7 +113,7 @@ class MotionCombiner(torch.nn.Module):
 
     def __init__(self, motion_scale: float = 1.0, coherence: float = 0.5, combiner: str = "causal"):
         super().__init__()
-        self.motion_scale = _check_scale(motion_scale)
+        self.motion_scale = check_motion_scale(motion_scale)
         self.coherence = float(coherence)
         check_choice("combiner", combiner, COMBINERS)
         self.combiner = combiner
@@ -121,7 +124,11 @@ class MotionCombiner(torch.nn.Module):
 
 
 def agree_streams(
-    content: torch.Tensor, motion: torch.Tensor, motion_scale: float, coherence: float, combiner: str,
+    content: torch.Tensor,
+    motion: torch.Tensor,
+    motion_scale: float,
+    coherence: float,
+    combiner: str,
     strength: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pull a content and a motion prediction ``(B, C, F, h, w)`` onto the one video the combiner makes of them.
@@ -138,4 +145,3 @@ def agree_streams(
         raise invalid("stream_sync", strength, "must be a number in [0, 1]")
     video = combine_motion(content, motion, motion_scale, coherence, combiner)
     return content + w * (video - content), motion + w * (decompose_motion(video, motion_scale) - motion)
-

@@ -23,7 +23,7 @@ one leaves the 3D UNet's prediction unchanged.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from diffusers import UNet2DConditionModel, UNet3DConditionModel
@@ -113,7 +113,9 @@ def inflate_from_content(
     return copied
 
 
-def build_motion_unet(content_unet: UNet2DConditionModel, inflate: bool = False, **config_overrides) -> UNet3DConditionModel:
+def build_motion_unet(
+    content_unet: UNet2DConditionModel, inflate: bool = False, **config_overrides
+) -> UNet3DConditionModel:
     """Create the motion stream for ``content_unet`` (optionally inflated from its weights)."""
     motion = UNet3DConditionModel(**motion_unet_config(content_unet.config, **config_overrides))
     if inflate:

@@ -67,7 +67,7 @@ class DSDNLoss:
     contrast: torch.Tensor | None = None
 
 
-def _target(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def prediction_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     kind = scheduler.config.prediction_type
     if kind == "epsilon":
         return noise
@@ -197,18 +197,18 @@ def dsdn_loss(
     else:
         pred_c, pred_m = denoiser(z_t, m_t, t, text, **frames)
     weights = min_snr_weights(scheduler, t, snr_gamma) if snr_gamma > 0 else None
-    loss_c = weighted_mse(pred_c, _target(scheduler, z0, e_c, t), weights)
+    loss_c = weighted_mse(pred_c, prediction_target(scheduler, z0, e_c, t), weights)
     if motion_loss == "velocity":
         weights_v = min_snr_weights(scheduler, t, snr_gamma, "v_prediction") if snr_gamma > 0 else None
         loss_m = weighted_mse(
             _velocity_from_prediction(scheduler, m_t, pred_m, t), scheduler.get_velocity(m0, e_m, t), weights_v
         )
     else:
-        loss_m = weighted_mse(pred_m, _target(scheduler, m0, e_m, t), weights)
+        loss_m = weighted_mse(pred_m, prediction_target(scheduler, m0, e_m, t), weights)
     loss = loss_c + motion_weight * loss_m
     loss_contrast = None
     if use_contrast:
-        target_m = _target(scheduler, m0[idx], e_m[idx], t[idx]).float()
+        target_m = prediction_target(scheduler, m0[idx], e_m[idx], t[idx]).float()
         e_own = ((pred_m[idx].float() - target_m) ** 2).flatten(1).mean(1)
         e_neg = ((pred_neg.float() - target_m) ** 2).flatten(1).mean(1)
         noise_level = 1 - scheduler.alphas_cumprod.to(device)[t[idx]].float()
@@ -238,7 +238,9 @@ def parse_word_pairs(pairs) -> dict[str, str]:
     for pair in pairs:
         words = str(pair).lower().split(":")
         if len(words) != 2 or not all(w.isalpha() for w in words) or words[0] == words[1]:
-            raise ValueError(f"contrast pair {pair!r} is invalid: write two different words as 'a:b', e.g. 'left:right'")
+            raise ValueError(
+                f"contrast pair {pair!r} is invalid: write two different words as 'a:b', e.g. 'left:right'"
+            )
         for a, b in (words, words[::-1]):
             if swap.setdefault(a, b) != b:
                 raise ValueError(f"contrast pair {pair!r} is invalid: {a!r} is already paired with {swap[a]!r}")

@@ -9,35 +9,29 @@ folds the motion latents into the content latents and the frame-wise VAE decodes
 
 from __future__ import annotations
 
-import inspect
-import logging
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.pipelines.pipeline_utils import StableDiffusionMixin
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
 from .adapter import LORA_WEIGHT_NAME, DSDNAdapter
 from .content_stream import LORA_ADAPTER_NAME, ContentStream
 from .denoiser import DualStreamDenoiser
-from .errors import DSDNInputError, NonFiniteOutputError, check_choice, check_float, check_int, check_size, invalid
+from .errors import DSDNInputError, NonFiniteOutputError, check_float, check_int, invalid
 from .frame_vae import FrameVAE
-from .loading import load_base
-from .motion_codec import COMBINERS, agree_streams, combine_motion
-from .objective import mix_shared_noise
-from .vocabulary import VOCABULARY_FILE, in_model_words, read_vocabulary
-
-logger = logging.getLogger(__name__)
-
-OUTPUT_TYPES = ("np", "pt", "pil", "latent")
-DEFAULT_GUIDANCE = 7.5  # classifier-free guidance of a model that sets none
+from .loading import BASE_COMPONENTS, load_base
+from .model_files import load_adapter, load_content_lora
+from .motion_codec import combine_motion
+from .sampling import SamplingMixin
+from .vocabulary import VOCABULARY_FILE, read_vocabulary
 
 
 @dataclass
@@ -61,67 +55,7 @@ def _eval_mode(*modules: torch.nn.Module):
             m.train(was_training)
 
 
-def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
-    if prompt is None and allow_none:
-        return None
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
-        raise invalid(name, prompt, "must be a non-empty string or a list of them")
-    if any(not p.strip() for p in prompts):
-        raise invalid(name, prompt, "must not be empty or blank", "Describe the video, e.g. 'a red ball moving left'.")
-    return list(prompts)
-
-
-def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Tensor shapes from a safetensors header (no tensor is read); a broken file is a one-line error."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as e:  # SafetensorError, OSError...: the file is truncated, empty or not safetensors
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise DSDNInputError(f"{str(path)!r} is not a readable safetensors file ({first}): is it truncated?") from None
-
-
-def load_adapter(path: Path) -> DSDNAdapter:
-    """Load a :class:`DSDNAdapter` safely: ``config.json`` is validated by building the model on the
-    meta device (nothing allocated), then the weight file's header is checked against it (every key
-    and shape, the first mismatch named) before any tensor is read."""
-    import json
-
-    cfg_path = path / "config.json"
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DSDNInputError(f"{str(cfg_path)!r} is not valid JSON ({e}).") from None
-    if not isinstance(config, dict) or config.get("_class_name", "DSDNAdapter") != "DSDNAdapter":
-        raise DSDNInputError(f"{str(cfg_path)!r} does not describe a DSDNAdapter (its _class_name is not DSDNAdapter).")
-    try:
-        with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in DSDNAdapter.from_config(config).state_dict().items()}
-    except Exception as e:  # any bad field: wrong type, impossible widths...
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise DSDNInputError(f"{str(cfg_path)!r} is not a valid DSDN config ({type(e).__name__}: {first}).") from None
-    weights = path / "diffusion_pytorch_model.safetensors"
-    if not weights.is_file():
-        raise DSDNInputError(f"{str(path)!r} has no diffusion_pytorch_model.safetensors (DSDN loads safetensors only).")
-    found = safetensors_shapes(weights)
-    for key, shape in expected.items():
-        if key not in found:
-            raise DSDNInputError(f"{str(weights)!r} does not match its config.json: key {key!r} is missing.")
-        if found[key] != shape:
-            raise DSDNInputError(
-                f"{str(weights)!r} does not match its config.json: {key!r} has shape {found[key]} in the file, "
-                f"{shape} in the config."
-            )
-    extra = sorted(set(found) - set(expected))
-    if extra:
-        raise DSDNInputError(f"{str(weights)!r} does not match its config.json: unexpected key {extra[0]!r}.")
-    return DSDNAdapter.from_pretrained(path, use_safetensors=True)
-
-
-class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraLoaderMixin):
+class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraLoaderMixin):
     """Dual-Stream Diffusion Net text-to-video pipeline.
 
     Components: ``vae`` (frame-wise, frozen), ``text_encoder`` + ``tokenizer`` (frozen), ``unet``
@@ -138,7 +72,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
     _callback_tensor_inputs = ["latents", "motion_latents", "prompt_embeds", "negative_prompt_embeds",
                                "motion_prompt_embeds"]  # fmt: skip
 
-    def __init__(self, vae: AutoencoderKL, text_encoder, tokenizer, unet: UNet2DConditionModel, adapter: DSDNAdapter, scheduler):
+    def __init__(
+        self, vae: AutoencoderKL, text_encoder, tokenizer, unet: UNet2DConditionModel, adapter: DSDNAdapter, scheduler
+    ):
         super().__init__()
         self.register_modules(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, adapter=adapter, scheduler=scheduler
@@ -155,25 +91,36 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
 
     # ------------------------------------------------------------------ construction / saving
     @classmethod
-    def from_base(cls, base, adapter: DSDNAdapter, base_config=None, torch_dtype=None) -> "DSDNPipeline":
-        """Pipeline from a base (SD folder or ``.safetensors``, see :func:`~dsdn.loading.load_base`) and an adapter."""
-        return cls(**load_base(base, config=base_config, torch_dtype=torch_dtype), adapter=adapter)
+    def from_components(cls, components: dict, adapter: DSDNAdapter) -> DSDNPipeline:
+        """The one way every part of dsdn builds a pipeline: ``components`` as :func:`~dsdn.loading.load_base`
+        returns them (``vae``, ``text_encoder``, ``tokenizer``, ``unet``, ``scheduler``; other keys are ignored,
+        and ``known_words``, a base's closed vocabulary, is kept) and an adapter."""
+        pipe = cls(**{k: components[k] for k in BASE_COMPONENTS}, adapter=adapter)
+        pipe.known_words = components.get("known_words")
+        return pipe
 
     @classmethod
-    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs) -> "DSDNPipeline":
+    def from_base(cls, base, adapter: DSDNAdapter, base_config=None, torch_dtype=None) -> DSDNPipeline:
+        """Pipeline from a base (SD folder or ``.safetensors``, see :func:`~dsdn.loading.load_base`) and an adapter."""
+        return cls.from_components(load_base(base, config=base_config, torch_dtype=torch_dtype), adapter)
+
+    @classmethod
+    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs) -> DSDNPipeline:
         """diffusers' ``from_pipe``: a DSDN pipeline sharing ``pipeline``'s components (pass ``adapter=``
         when it has none). The content LoRA is added, at its starting value (zero), to a copy of a UNet
         that does not carry it yet, so the source pipeline stays exactly as it was; a trained DSDN
         loads with :meth:`from_pretrained`."""
         unet = kwargs.get("unet", getattr(pipeline, "unet", None))
-        if isinstance(unet, UNet2DConditionModel) and LORA_ADAPTER_NAME not in (getattr(unet, "peft_config", None) or {}):
+        if isinstance(unet, UNet2DConditionModel) and LORA_ADAPTER_NAME not in (
+            getattr(unet, "peft_config", None) or {}
+        ):
             import copy
 
             kwargs["unet"] = copy.deepcopy(unet)
         return super().from_pipe(pipeline, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, path, base=None, base_config=None, torch_dtype=None) -> "DSDNPipeline":
+    def from_pretrained(cls, path, base=None, base_config=None, torch_dtype=None) -> DSDNPipeline:
         """Load DSDN weights saved by :meth:`save_pretrained` onto a base.
 
         Args:
@@ -184,7 +131,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
         """
         path = Path(path).expanduser()
         if not path.is_dir():
-            raise DSDNInputError(f"model={str(path)!r} is not a folder: give a folder saved by DSDNPipeline.save_pretrained.")
+            raise DSDNInputError(
+                f"model={str(path)!r} is not a folder: give a folder saved by DSDNPipeline.save_pretrained."
+            )
         if not (path / "config.json").is_file():
             raise DSDNInputError(f"model={str(path)!r} has no config.json: it is not a DSDN model folder.")
         if base is None:
@@ -197,14 +146,8 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
         if torch_dtype is not None:
             adapter.to(dtype=torch_dtype)
         components = load_base(base, config=base_config, torch_dtype=torch_dtype)
-        if (path / LORA_WEIGHT_NAME).is_file():
-            safetensors_shapes(path / LORA_WEIGHT_NAME)  # a truncated or foreign file fails here, in one line
-            components["unet"].load_lora_adapter(
-                str(path), weight_name=LORA_WEIGHT_NAME, adapter_name=LORA_ADAPTER_NAME, prefix="unet"
-            )
-        pipe = cls(**components, adapter=adapter)
-        pipe.known_words = read_vocabulary(base)
-        return pipe
+        load_content_lora(path, components["unet"])
+        return cls.from_components({**components, "known_words": read_vocabulary(base)}, adapter)
 
     def save_pretrained(self, save_directory, include_base: bool = False) -> None:
         """Save DSDN's own trained parts (adapter + content LoRA); with ``include_base`` also the
@@ -239,9 +182,7 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
 
     def base_unet_copy(self) -> UNet2DConditionModel:
         """A plain copy of the content base UNet without the DSDN LoRA layers."""
-        state = {
-            k.replace(".base_layer.", "."): v for k, v in self.unet.state_dict().items() if "lora_" not in k
-        }
+        state = {k.replace(".base_layer.", "."): v for k, v in self.unet.state_dict().items() if "lora_" not in k}
         unet = UNet2DConditionModel.from_config(self.unet.config)
         unet.load_state_dict(state)
         return unet.to(self.unet.dtype)
@@ -255,186 +196,6 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
     def size_factor(self) -> int:
         """Height and width must be multiples of this (VAE factor × UNet down-sampling)."""
         return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
-
-    @torch.no_grad()
-    def _text_states(self, prompts: list[str], device, clip_skip: int | None = None) -> torch.Tensor:
-        """Text-encoder states ``(len(prompts), L, D)``; warns when a prompt is truncated. ``clip_skip``
-        takes that many layers before the last one (then the final layer norm), as diffusers does."""
-        tok = self.tokenizer(
-            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
-            return_tensors="pt",
-        )  # fmt: skip
-        full = self.tokenizer(prompts, padding="longest", return_tensors="pt").input_ids
-        if full.shape[-1] > tok.input_ids.shape[-1]:
-            logger.warning("prompt truncated to %d tokens", self.tokenizer.model_max_length)
-        ids = tok.input_ids.to(device)
-        if clip_skip is None:
-            return self.text_encoder(ids)[0]
-        hidden = self.text_encoder(ids, output_hidden_states=True).hidden_states[-(clip_skip + 1)]
-        model = getattr(self.text_encoder, "text_model", self.text_encoder)  # transformers 5 flattened CLIPTextModel
-        return model.final_layer_norm(hidden)
-
-    @torch.no_grad()
-    def encode_prompt(
-        self, prompt: str | list[str] | None, device=None, num_images_per_prompt: int = 1,
-        do_classifier_free_guidance: bool = True, negative_prompt: str | list[str] | None = None,
-        prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
-        lora_scale: float | None = None, clip_skip: int | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
-        """Text embeddings in diffusers' form: ``(prompt_embeds, negative_prompt_embeds)``, each
-        ``(B·num_images_per_prompt, L, D)``; the negative ones are ``None`` without guidance.
-
-        Embeddings computed once can be passed back to :meth:`__call__` (``prompt_embeds``,
-        ``negative_prompt_embeds``); a pipeline built with only ``text_encoder`` and ``tokenizer``
-        (the other components ``None``) can compute them. ``negative_prompt`` is one text for every
-        prompt or one per prompt (default: the empty prompt). ``lora_scale`` scales LoRA layers loaded
-        into the text encoder (DSDN trains none). ``clip_skip`` applies to both embeddings.
-        """
-        device = device or self._execution_device
-        if lora_scale is not None:
-            from diffusers.utils import scale_lora_layers
-
-            scale_lora_layers(self.text_encoder, lora_scale)
-        try:
-            if prompt_embeds is None:
-                prompt_embeds = self._text_states([prompt] if isinstance(prompt, str) else list(prompt), device, clip_skip)
-            b = prompt_embeds.shape[0]
-            dtype = self.text_encoder.dtype if self.text_encoder is not None else prompt_embeds.dtype
-            prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(num_images_per_prompt, 0)
-            if not do_classifier_free_guidance:
-                return prompt_embeds, None
-            if negative_prompt_embeds is None:
-                negatives = [""] if negative_prompt is None else (
-                    [negative_prompt] if isinstance(negative_prompt, str) else list(negative_prompt))  # fmt: skip
-                if len(negatives) not in (1, b):
-                    raise invalid("negative_prompt", negative_prompt, f"must be one prompt or {b} (one per prompt)")
-                negative_prompt_embeds = self._text_states(negatives, device, clip_skip).expand(b, -1, -1)
-            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
-            return prompt_embeds, negative_prompt_embeds.repeat_interleave(num_images_per_prompt, 0)
-        finally:
-            if lora_scale is not None:
-                from diffusers.utils import unscale_lora_layers
-
-                unscale_lora_layers(self.text_encoder, lora_scale)
-
-    def _check_callback(self, callback, tensor_inputs: list[str] | None) -> list[str]:
-        """The tensor names a step-end callback receives: a diffusers ``PipelineCallback`` names its own."""
-        if callback is None:
-            return []
-        tensor_inputs = getattr(callback, "tensor_inputs", None) or tensor_inputs or ["latents"]
-        unknown = [k for k in tensor_inputs if k not in self._callback_tensor_inputs]
-        if unknown:
-            raise invalid("callback_on_step_end_tensor_inputs", tensor_inputs,
-                          f"may only name {self._callback_tensor_inputs}")  # fmt: skip
-        if not callable(callback):
-            raise invalid("callback_on_step_end", callback, "must be callable as fn(pipe, step, timestep, kwargs)")
-        return list(tensor_inputs)
-
-    def check_inputs(self, prompt, negative_prompt, motion_prompt, num_frames, height, width, steps, guidance_scale,
-                     content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt,
-                     decode_chunk_size, prompt_embeds=None, negative_prompt_embeds=None):  # fmt: skip
-        """Check every argument of :meth:`__call__` before any work; returns the prompts, negative prompts
-        and motion prompts as lists (``None`` where not given), read in the model's words."""
-        if (prompt is None) == (prompt_embeds is None):
-            raise invalid("prompt", prompt, "give either prompt or prompt_embeds, not both and not neither")
-        if negative_prompt is not None and negative_prompt_embeds is not None:
-            raise invalid("negative_prompt", negative_prompt, "give either negative_prompt or negative_prompt_embeds")
-        prompts = None if prompt is None else _check_prompt("prompt", prompt)
-        if prompt_embeds is not None:
-            width_d = self.unet.config.cross_attention_dim
-            if not isinstance(prompt_embeds, torch.Tensor) or prompt_embeds.ndim != 3 or prompt_embeds.shape[-1] != width_d:
-                raise invalid("prompt_embeds", getattr(prompt_embeds, "shape", type(prompt_embeds).__name__),
-                              f"must be a tensor (B, L, {width_d}), as encode_prompt returns")  # fmt: skip
-        if negative_prompt_embeds is not None and (
-            prompt_embeds is None or not isinstance(negative_prompt_embeds, torch.Tensor)
-            or negative_prompt_embeds.shape != prompt_embeds.shape
-        ):  # fmt: skip
-            raise invalid("negative_prompt_embeds", getattr(negative_prompt_embeds, "shape", None),
-                          "must come with prompt_embeds and have their shape")  # fmt: skip
-        negatives = None
-        if negative_prompt is not None:  # may be blank: "" is the default unconditional text
-            negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
-            if not isinstance(negatives, (list, tuple)) or not negatives or not all(isinstance(p, str) for p in negatives):
-                raise invalid("negative_prompt", negative_prompt, "must be a string or a list of strings")
-            negatives = list(negatives)
-        motions = _check_prompt("motion_prompt", motion_prompt, allow_none=True)
-        if self.known_words is not None:  # a closed vocabulary: read each text in the model's words
-            prompts, negatives, motions = in_model_words(self.known_words, prompt=prompts, negative_prompt=negatives,
-                                                         motion_prompt=motions)  # fmt: skip
-        batch = len(prompts) if prompts is not None else prompt_embeds.shape[0]
-        for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
-            if other is not None and len(other) not in (1, batch):
-                raise invalid(name, other, f"must be one prompt or {batch} (one per prompt)")
-        check_int("num_frames", num_frames, 2)
-        max_frames = getattr(self.adapter.config, "motion_frame_positions", 0)
-        if max_frames and num_frames > max_frames:
-            raise invalid("num_frames", num_frames, f"must be <= {max_frames}, the most frames this model encodes")
-        for name, v in (("height", height), ("width", width)):
-            check_size(name, v, self.size_factor)
-        check_int("num_inference_steps", steps, 1, self.scheduler.config.num_train_timesteps)
-        check_float("guidance_scale", guidance_scale, 0.0)
-        check_float("content_lora_scale", content_lora_scale)
-        if motion_coherence is not None:
-            check_float("motion_coherence", motion_coherence, 0.0, 1.0)
-        if combiner is not None:
-            check_choice("combiner", combiner, COMBINERS)
-        check_choice("output_type", output_type, OUTPUT_TYPES)
-        check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
-        check_int("decode_chunk_size", decode_chunk_size, 1)
-        return prompts, negatives, motions
-
-    def default_guidance(self) -> float:
-        """The guidance when the caller gives none: the model's ``guidance_scale``, else 7.5."""
-        value = getattr(self.adapter.config, "guidance_scale", None)
-        return DEFAULT_GUIDANCE if value is None else float(value)
-
-    def default_motion_guidance(self, guidance_scale: float) -> float:
-        """The motion stream's guidance when the caller gives none: the model's default, else ``guidance_scale``."""
-        value = getattr(self.adapter.config, "motion_guidance_scale", None)
-        return guidance_scale if value is None else float(value)
-
-    def sampling_settings(
-        self, guidance_scale: float | None = None, motion_guidance_scale: float | None = None,
-        motion_coherence: float | None = None, combiner: str | None = None, stream_sync: float | None = None,
-        shared_noise: float | None = None, cross_frame_attention: bool | None = None,
-    ) -> dict:
-        """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
-        guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
-        return {
-            "guidance_scale": guidance_scale,
-            "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None
-            else motion_guidance_scale,
-            "motion_coherence": self.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
-            "combiner": self.adapter.config.combiner if combiner is None else combiner,
-            "stream_sync": float(getattr(self.adapter.config, "stream_sync", 0.0) if stream_sync is None else stream_sync),
-            "shared_noise": float(getattr(self.adapter.config, "shared_noise", 0.0) if shared_noise is None
-                                  else shared_noise),
-            "cross_frame_attention": bool(getattr(self.adapter.config, "cross_frame_attention", False)
-                                          if cross_frame_attention is None else cross_frame_attention),
-        }  # fmt: skip
-
-    def _clean_prediction_affine(self, t, index: int) -> tuple[float, float]:
-        """``(a, s)`` with ``x0 = (x − s·ε) / a`` for the scheduler's current sample ``x`` at step ``index``: exact
-        for the ᾱ-schedulers (DDIM, DDPM, DPM-Solver++, UniPC, PNDM) and for Euler's ``x = x0 + σ·ε``; for a
-        second-order σ-sampler's inner evaluation it is the outer step's σ (stream sync is a heuristic there)."""
-        if self.scheduler.config.get("prediction_type", "epsilon") != "epsilon":
-            raise DSDNInputError("stream_sync needs a scheduler with prediction_type 'epsilon'.")
-        sigmas = getattr(self.scheduler, "sigmas", None)
-        if float(self.scheduler.init_noise_sigma) != 1.0 and sigmas is not None:  # Euler-type: x = x0 + σ·ε
-            return 1.0, float(sigmas[index])
-        alpha = float(self.scheduler.alphas_cumprod[int(t)])
-        return alpha**0.5, (1.0 - alpha) ** 0.5
-
-    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength):
-        """Both streams' noise predictions after pulling their clean predictions onto one video."""
-        a, s = self._clean_prediction_affine(t, index)
-        z, m = x.chunk(2)
-        c0, m0 = (z - s * eps_c) / a, (m - s * eps_m) / a
-        c0, m0 = agree_streams(c0.float(), m0.float(), self.adapter.config.motion_scale, gamma, combiner, strength)
-        return ((z - a * c0.to(z)) / s), ((m - a * m0.to(m)) / s)
-
-    def _step_kwargs(self, generator) -> dict:
-        return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
 
     # ------------------------------------------------------------------ sampling state (diffusers' properties)
     @property
@@ -599,25 +360,14 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
                 text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
 
             self.scheduler.set_timesteps(num_inference_steps, device=device)
-            shape = (b, self.unet.config.in_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
-            if latents is None:
-                z = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
-                m = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
-                rho = settings["shared_noise"]
-                if rho > 0.0:  # drawn after z and m, so that rho = 0 samples exactly as before
-                    common = randn_tensor(shape[:2] + (1,) + shape[3:], generator=generator, device=device,
-                                          dtype=self.unet.dtype)  # fmt: skip
-                    z = mix_shared_noise(z, common, rho)
-            else:
-                if isinstance(latents, torch.Tensor):  # the content noise; the motion noise from the generator
-                    latents = (latents, randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype))
-                if not (isinstance(latents, (tuple, list)) and len(latents) == 2
-                        and all(isinstance(x, torch.Tensor) for x in latents)):  # fmt: skip
-                    raise invalid("latents", type(latents).__name__, "must be a tensor or a (content, motion) pair")
-                z, m = (x.to(device=device, dtype=self.unet.dtype) for x in latents)
-                if z.shape != shape or m.shape != shape:
-                    raise invalid("latents", (tuple(z.shape), tuple(m.shape)), f"must both have shape {shape}")
-            x = torch.cat([z, m]) * self.scheduler.init_noise_sigma  # (2B, C, F, h, w): content then motion
+            shape = (
+                b,
+                self.unet.config.in_channels,
+                num_frames,
+                height // self.vae_scale_factor,
+                width // self.vae_scale_factor,
+            )
+            x = self.prepare_latents(shape, generator, device, latents, settings["shared_noise"])  # content, motion
 
             denoiser = self.denoiser(use_interaction)
             step_kwargs = self._step_kwargs(generator)
@@ -659,7 +409,9 @@ class DSDNPipeline(DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraL
                     bar.update()
 
             z, m = x.chunk(2)
-            video_latents = combine_motion(z, m, self.adapter.config.motion_scale, gamma, settings["combiner"])  # (B, C, F, h, w)
+            video_latents = combine_motion(
+                z, m, self.adapter.config.motion_scale, gamma, settings["combiner"]
+            )  # (B, C, F, h, w)
             if not torch.isfinite(video_latents).all():
                 raise NonFiniteOutputError(
                     f"sampling produced NaN or infinite latents (guidance {guidance_scale}, motion guidance "

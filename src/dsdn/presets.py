@@ -62,7 +62,7 @@ class AdapterPreset:
         check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AdapterPreset":
+    def from_dict(cls, data: dict) -> AdapterPreset:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -70,7 +70,7 @@ class AdapterPreset:
         return cls(**data)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "AdapterPreset":
+    def from_yaml(cls, path: str | Path) -> AdapterPreset:
         import yaml
 
         path = Path(path).expanduser()
@@ -118,8 +118,12 @@ PRESETS: dict[str, AdapterPreset] = {
     ),
     # SD-1.x: a motion stream at 0.4x the content widths (one resnet per level), rank-16 LoRA.
     "sd15": AdapterPreset(
-        motion_channels=(128, 256, 512, 512), motion_num_heads=8, motion_layers_per_block=1, lora_rank=16,
-        interaction_head_dim=64, inflate=False,
+        motion_channels=(128, 256, 512, 512),
+        motion_num_heads=8,
+        motion_layers_per_block=1,
+        lora_rank=16,
+        interaction_head_dim=64,
+        inflate=False,
     ),  # fmt: skip
 }
 

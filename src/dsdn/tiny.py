@@ -8,9 +8,12 @@ Everything here is deterministic given ``seed`` and needs no download: a byte-le
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
+
+#: Tokens per caption of the tiny bases (their text encoders' positions).
+MAX_TOKENS = 16
 
 DEFAULT_WORDS = (
     "a", "the", "red", "green", "blue", "yellow", "white", "ball", "circle", "square", "digit",
@@ -18,7 +21,7 @@ DEFAULT_WORDS = (
 )  # fmt: skip
 
 
-def _bytes_to_unicode() -> dict[int, str]:
+def bytes_to_unicode() -> dict[int, str]:
     # GPT-2/CLIP byte-level alphabet: printable bytes map to themselves, the rest to 256+.
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
@@ -31,14 +34,14 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
-def tiny_clip_tokenizer(words: Iterable[str] = DEFAULT_WORDS, max_length: int = 16):
+def tiny_clip_tokenizer(words: Iterable[str] = DEFAULT_WORDS, max_length: int = MAX_TOKENS):
     """A CLIP BPE tokenizer whose merges build each of ``words`` into one token.
 
     Unknown words fall back to byte tokens (never ``[UNK]``).
     """
     from transformers import CLIPTokenizer
 
-    chars = list(_bytes_to_unicode().values())
+    chars = list(bytes_to_unicode().values())
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for c in chars:
         vocab.setdefault(c, len(vocab))
@@ -57,7 +60,7 @@ def tiny_clip_tokenizer(words: Iterable[str] = DEFAULT_WORDS, max_length: int = 
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
 
 
-def tiny_text_encoder(vocab_size: int, hidden_size: int = 32, max_length: int = 16, seed: int = 0):
+def tiny_text_encoder(vocab_size: int, hidden_size: int = 32, max_length: int = MAX_TOKENS, seed: int = 0):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)

@@ -62,7 +62,9 @@ def _write_animated(path: Path, frames: np.ndarray, fps: int, fmt: str) -> None:
 
     images = [Image.fromarray(f) for f in frames]
     extra = {"lossless": True} if fmt == "WEBP" else {}
-    images[0].save(path, format=fmt, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, **extra)
+    images[0].save(
+        path, format=fmt, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, **extra
+    )
 
 
 def _write_pngs(folder: Path, frames: np.ndarray) -> None:

@@ -24,7 +24,9 @@ def _import_gradio():
     try:
         import gradio as gr
     except ImportError:
-        raise DSDNInputError("the web page needs Gradio: pip install 'dsdn[web]' (or -e '.[web]' in a checkout).") from None
+        raise DSDNInputError(
+            "the web page needs Gradio: pip install 'dsdn[web]' (or -e '.[web]' in a checkout)."
+        ) from None
     return gr
 
 
@@ -79,7 +81,9 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                                label="Shared noise across frames", elem_id="shared")  # fmt: skip
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
-        button.click(run, [prompt, seed, frames, lora, gamma, combiner, sync, shared, steps], video, concurrency_limit=1)
+        button.click(
+            run, [prompt, seed, frames, lora, gamma, combiner, sync, shared, steps], video, concurrency_limit=1
+        )
     return demo
 
 

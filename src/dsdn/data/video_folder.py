@@ -137,6 +137,7 @@ class VideoFolder:
                     f"captions file has no column {col!r}: its columns are {sorted(rows[0])}. "
                     "Set the video/caption column options."
                 )
+
         def text(value) -> str | None:
             return value.strip() if isinstance(value, str) and value.strip() else None
 

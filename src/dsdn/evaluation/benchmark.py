@@ -11,18 +11,21 @@ Method kinds (``kind:`` in the YAML):
 * ``real``: real toy-world clips of the prompt's (object, colour, motion), the ceiling
   (``size``: pixels, default 64).
 * ``dsdn``: a DSDN model (``model:``, default the shipped one: a model folder or the run folder of
-  ``dsdn train video``); ablations via ``use_interaction``, ``motion_coherence`` (γ),
-  ``combiner``, ``stream_sync``, ``shared_noise``, ``content_lora_scale`` (λ), ``motion_guidance_scale``. With ``train_steps``, a ``model:`` run
-  folder that holds no model yet is first trained there with the shipped model's recipe for that
-  many steps (e.g. DSDN on the peers' budget; see ``train_dsdn_like_shipped``).
+  ``dsdn train video``); ablations via ``use_interaction``, ``motion_coherence`` (γ), ``combiner``,
+  ``stream_sync``, ``shared_noise``, ``content_lora_scale`` (λ), ``motion_guidance_scale``. With
+  ``train_steps``, a ``model:`` run folder that holds no model yet is first trained there with the
+  shipped model's recipe for that many steps (e.g. DSDN on the peers' budget).
 * ``framewise``: the same frozen base as a text-to-image model, independent noise per frame.
 * ``text2video-zero``: diffusers' ``TextToVideoZeroPipeline`` on the same base.
-* ``animatediff`` / ``unet3d``: the trained peers of :mod:`dsdn.training.peers` (AnimateDiff-style
-  motion modules in the frozen base; one single-stream 3D UNet), sampled with diffusers'
+* ``animatediff`` / ``unet3d``: the trained peers of :mod:`dsdn.peers` (AnimateDiff-style motion
+  modules in the frozen base; one single-stream 3D UNet), sampled with diffusers'
   ``AnimateDiffPipeline`` / ``TextToVideoSDPipeline``. ``model:`` is the run folder of
-  ``dsdn train peer``; when it holds no trained peer, the benchmark trains one there first (on
-  ``base:``, default the shipped model's base) for ``train_steps`` steps or ``train_budget_s``
-  seconds of wall-clock time on this machine, whichever is fewer steps.
+  ``dsdn train peer``; when it holds no trained peer, one is first trained there (on ``base:``,
+  default the shipped model's base) for ``train_steps`` steps or ``train_budget_s`` seconds of
+  wall-clock time on this machine, whichever is fewer steps.
+
+Models are trained only through the ``train`` function :func:`run_benchmark` is given (``dsdn benchmark
+quality`` gives :func:`dsdn.training.peers.train_for_benchmark`); this module never trains.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import DSDNInputError, check_float, check_int, check_seed, invalid
 from ..paths import removes_new_folder_on_failure
+from .report import METRICS, verdict, write_plots
 
 logger = logging.getLogger(__name__)
 
@@ -46,28 +51,23 @@ METHOD_KINDS = ("real", "dsdn", "framewise", "text2video-zero", "animatediff", "
 #: Options each kind accepts besides ``name`` and ``kind``.
 _KIND_OPTIONS = {
     "real": {"size"},
-    "dsdn": {"model", "train_steps", "use_interaction", "motion_coherence", "combiner", "stream_sync", "shared_noise",
-             "content_lora_scale",
-             "motion_guidance_scale"},
+    "dsdn": {
+        "model",
+        "train_steps",
+        "use_interaction",
+        "motion_coherence",
+        "combiner",
+        "stream_sync",
+        "shared_noise",
+        "content_lora_scale",
+        "motion_guidance_scale",
+    },
     "framewise": {"model"},
     "text2video-zero": {"model", "motion_field_strength"},
     "animatediff": {"model", "base", "train_budget_s", "train_steps"},
     "unet3d": {"model", "base", "train_budget_s", "train_steps"},
 }
 PEER_KINDS = ("animatediff", "unet3d")
-#: Metric key -> (label, better, binary).
-METRICS = {
-    "clean_acc": ("clean", "higher", True),
-    "warping_error": ("warping error", "lower", False),
-    "static_flicker": ("static flicker", "lower", False),
-    "dynamic_degree": ("dynamic degree", "closer to real", False),
-    "direction_acc": ("direction acc.", "higher", True),
-    "colour_acc": ("colour acc.", "higher", True),
-    "object_acc": ("object acc.", "higher", True),
-    "visible_acc": ("visible every frame", "higher", True),
-    "shape_kept_acc": ("shape kept", "higher", True),
-    "frame_consistency": ("frame consistency", "higher", False),
-}
 
 
 @dataclass
@@ -86,7 +86,9 @@ class MethodSpec:
         unknown = set(self.options) - _KIND_OPTIONS[self.kind]
         if unknown:
             allowed = ", ".join(sorted(_KIND_OPTIONS[self.kind])) or "none"
-            raise invalid(f"methods[{self.name}]", sorted(unknown), f"unknown option(s) for kind {self.kind} (allowed: {allowed})")
+            raise invalid(
+                f"methods[{self.name}]", sorted(unknown), f"unknown option(s) for kind {self.kind} (allowed: {allowed})"
+            )
         if self.kind == "dsdn" and "train_steps" in self.options and not self.options.get("model"):
             raise invalid(f"methods[{self.name}].model", self.options.get("model"),
                           "a dsdn method with train_steps needs model: the run folder to train it in")  # fmt: skip
@@ -127,7 +129,7 @@ class BenchmarkSpec:
         check_float("guidance", self.guidance, 0.0)
 
     @classmethod
-    def from_dict(cls, data: dict, base_dir: Path | None = None) -> "BenchmarkSpec":
+    def from_dict(cls, data: dict, base_dir: Path | None = None) -> BenchmarkSpec:
         """Validate a parsed YAML mapping (paths are relative to ``base_dir``)."""
         from .toy import toy_prompts
 
@@ -137,8 +139,11 @@ class BenchmarkSpec:
         unknown = set(data) - known
         if unknown:
             raise invalid("benchmark file", sorted(unknown), f"unknown key(s); known: {', '.join(sorted(known))}")
-        for key, kinds, shape in (("methods", (list,), "a list of methods"), ("seeds", (list,), "a list of integers"),
-                                  ("prompts", (list, dict), "a list of prompts or a prompt set {split, count, seed}")):
+        for key, kinds, shape in (
+            ("methods", (list,), "a list of methods"),
+            ("seeds", (list,), "a list of integers"),
+            ("prompts", (list, dict), "a list of prompts or a prompt set {split, count, seed}"),
+        ):
             if data.get(key) is not None and not isinstance(data[key], kinds):
                 raise invalid(key, data[key], f"must be {shape}")
         prompts = data.get("prompts")
@@ -147,7 +152,9 @@ class BenchmarkSpec:
             if extra:
                 raise invalid("prompts", sorted(extra), "unknown key(s) of a prompt set; known: split, count, seed")
             try:
-                prompts = toy_prompts(prompts.get("split", "train"), int(prompts.get("count", 16)), int(prompts.get("seed", 0)))
+                prompts = toy_prompts(
+                    prompts.get("split", "train"), int(prompts.get("count", 16)), int(prompts.get("seed", 0))
+                )
             except ValueError as e:
                 raise DSDNInputError(f"prompts: {e}") from None
         methods = []
@@ -168,7 +175,7 @@ class BenchmarkSpec:
         )  # fmt: skip
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "BenchmarkSpec":
+    def from_yaml(cls, path: str | Path) -> BenchmarkSpec:
         import yaml
 
         path = Path(path)
@@ -182,7 +189,7 @@ class BenchmarkSpec:
 
 
 # ------------------------------------------------------------------------------------------ methods
-def _real_clip(prompt: str, seed: int, frames: int, size: int, version: str = "v1") -> np.ndarray:
+def real_clip(prompt: str, seed: int, frames: int, size: int, version: str = "v1") -> np.ndarray:
     from ..data.toy_world import ClipSpec, render_clip
     from .toy import parse_prompt
 
@@ -198,8 +205,8 @@ def _real_clip(prompt: str, seed: int, frames: int, size: int, version: str = "v
 class _Generators:
     """Builds each method's ``generate(prompt, seed) -> (F, H, W, 3)`` lazily, sharing loaded models."""
 
-    def __init__(self, spec: BenchmarkSpec):
-        self.spec = spec
+    def __init__(self, spec: BenchmarkSpec, train: Callable[[str, Path, dict], Path] | None = None):
+        self.spec, self.train = spec, train
         self._pipes: dict[str | None, Any] = {}
         self.trained: dict[str, dict] = {}  # method name -> how its trained model was trained (steps, seconds)
 
@@ -220,7 +227,7 @@ class _Generators:
         s, o = self.spec, dict(method.options)
         if method.kind == "real":
             size = int(o.get("size", 64))
-            return lambda prompt, seed: _real_clip(prompt, seed, s.frames, size)
+            return lambda prompt, seed: real_clip(prompt, seed, s.frames, size)
         if method.kind in PEER_KINDS:
             return self._peer(method, o)
         if method.kind == "dsdn":
@@ -272,7 +279,7 @@ class _Generators:
     def _dsdn_model(self, method: MethodSpec) -> str | None:
         """The model folder of a ``dsdn`` row: ``model`` (or its ``model/`` subfolder, for a run folder),
         trained first with ``train_steps`` when it holds none; its training is noted for the report."""
-        from ..training.peers import read_dsdn_run, train_dsdn_like_shipped
+        from ..peers import read_dsdn_run
 
         o = method.options
         if o.get("model") is None:
@@ -280,11 +287,20 @@ class _Generators:
         run = Path(o["model"])
         model = run / "model" if (run / "model" / "config.json").is_file() else run
         if not (model / "config.json").is_file() and o.get("train_steps") is not None:
-            model = train_dsdn_like_shipped(run, int(o["train_steps"]))
+            model = self._train_missing(method, run)
         info = read_dsdn_run(model)
         if info is not None:
             self._note_training(method, model, info)
         return str(model)
+
+    def _train_missing(self, method: MethodSpec, run: Path) -> Path:
+        """The model of ``method``, trained into ``run`` by the ``train`` function the caller gave (its folder
+        holds none yet); without one, a one-line error with the command that trains it."""
+        if self.train is None:
+            command = "dsdn benchmark quality" if method.kind == "dsdn" else f"dsdn train peer --kind {method.kind}"
+            raise DSDNInputError(f"{str(run)!r} holds no trained model for {method.name!r}: train it with `{command}` "
+                                 "(which trains the rows it lacks), then run again.")  # fmt: skip
+        return self.train(method.kind, run, dict(method.options))
 
     def _note_training(self, method: MethodSpec, model: Path, info: dict) -> None:
         """Keep how ``method``'s model was trained for the report; warn when it is not the file's train_steps."""
@@ -298,15 +314,7 @@ class _Generators:
         import torch
 
         from ..loading import load_base
-        from ..training.peers import (
-            PEER_FILE,
-            PeerTrainConfig,
-            check_peer_base,
-            default_base,
-            peer_pipeline,
-            read_peer,
-            train_peer,
-        )
+        from ..peers import PEER_FILE, check_peer_base, default_base, peer_pipeline, read_peer
 
         kind, run, base = method.kind, Path(o["model"]), o.get("base") or default_base()
         model = run if (run / PEER_FILE).is_file() else run / "model"
@@ -315,9 +323,7 @@ class _Generators:
             if budget is None and steps is None:
                 raise DSDNInputError(f"{str(run)!r} holds no trained {kind} peer and the method sets neither train_steps "
                                      f"nor train_budget_s: train it with `dsdn train peer --kind {kind} --out {run}`")  # fmt: skip
-            cfg = PeerTrainConfig(kind=kind, base=base, out=str(run), budget_s=None if budget is None else float(budget),
-                                  steps=10**6 if steps is None else int(steps), resume=True)  # fmt: skip
-            model = train_peer(cfg)
+            model = self._train_missing(method, run)
         check_peer_base(model, base)
         self._note_training(method, model, read_peer(model))
         pipe = peer_pipeline(model, load_base(base))
@@ -359,10 +365,8 @@ def interval(values, binary: bool = False) -> tuple[float, float, float]:
     x = np.asarray(values, dtype=np.float64)
     n, mean = len(x), float(x.mean())
     if binary:
-        z = 1.959963984540054
-        centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return mean, centre - half, centre + half
+        ci = stats.binomtest(int(round(x.sum())), n).proportion_ci(confidence_level=0.95, method="wilson")
+        return mean, float(ci.low), float(ci.high)
     if n < 2:
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
@@ -371,8 +375,12 @@ def interval(values, binary: bool = False) -> tuple[float, float, float]:
 
 @removes_new_folder_on_failure(lambda spec, out, *a, **k: out)
 def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, command: str = "",
-                  judge_report: dict | None = None) -> dict:  # fmt: skip
-    """Generate, score and report; returns the summary (also written to ``out/results.json``)."""
+                  judge_report: dict | None = None, train: Callable[[str, Path, dict], Path] | None = None) -> dict:  # fmt: skip
+    """Generate, score and report; returns the summary (also written to ``out/results.json``).
+
+    ``train(kind, run, options)`` trains a row's model that its folder lacks, with the row's ``train_steps`` or
+    ``train_budget_s``, and returns the model folder (``dsdn benchmark quality`` passes
+    :func:`dsdn.training.peers.train_for_benchmark`); without it such a row is refused."""
     from tqdm.auto import tqdm
 
     out = Path(out)
@@ -384,7 +392,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
         judge = ToyJudge.load(spec.judge)
         if judge_report is None:
             judge_report = json.loads((Path(spec.judge) / CONFIG_NAME).read_text()).get("report")
-    gens = _Generators(spec)
+    gens = _Generators(spec, train)
     jobs = [(p, s) for s in spec.seeds for p in spec.prompts]
     per_clip: dict[str, list[dict]] = {}
     strip: dict[str, np.ndarray] = {}
@@ -440,196 +448,3 @@ def _spec_dict(spec: BenchmarkSpec) -> dict:
     d = asdict(spec)
     d["methods"] = [{"name": m.name, "kind": m.kind, **m.options} for m in spec.methods]
     return d
-
-
-# ------------------------------------------------------------------------------------------ reporting
-def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
-    """Plain answers, computed from the intervals: does DSDN flicker less than each peer at a
-    dynamic degree within 20% of real videos, with equal or better toy-world text alignment?
-
-    Answered for every plain ``dsdn`` row (no option but ``model`` and ``train_steps``), e.g. the
-    shipped model and a model trained on the peers' budget. Each is compared with every row that is
-    not ``real`` and not a DSDN row of another model (its own ablations are compared; another
-    model's are not)."""
-    kinds = {m.name: m.kind for m in spec.methods}
-    methods = summary["methods"]
-    real = next((n for n, k in kinds.items() if k == "real"), None)
-    plain = [m for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - {"model", "train_steps"}]
-    if not plain or real is None:
-        return ["No verdict: the benchmark needs a `real` row and a plain `dsdn` row (no ablation options)."]
-    lines = []
-    for dsdn in plain:
-        others = [m.name for m in spec.methods if m.kind != "real" and m.name != dsdn.name
-                  and not (m.kind == "dsdn" and m.options.get("model") != dsdn.options.get("model"))]  # fmt: skip
-        lines += _verdict_lines(methods, real, dsdn.name, others)
-    return lines
-
-
-def _verdict_lines(methods: dict, real: str, dsdn: str, others: list[str]) -> list[str]:
-    d, r = methods[dsdn], methods[real]
-    lines = []
-    dd_ratio = d["dynamic_degree"][0] / r["dynamic_degree"][0] if r["dynamic_degree"][0] > 0 else float("nan")
-    if abs(dd_ratio - 1.0) <= 0.2:
-        why = "within 20%, so its flicker figures compare at real-video motion"
-    elif dd_ratio > 1.0:
-        why = ("not within 20%: its flow is larger than the real motion (jitter and flicker count as motion), so the "
-               "flicker comparison is not at matched motion")  # fmt: skip
-    else:
-        why = "not within 20%: it moves less than real videos, so a lower warping error may only mean less motion"
-    lines.append(f"{dsdn}'s dynamic degree is {dd_ratio:.0%} of the real videos' ({why}).")
-    align = [k for k in ("clean_acc", "direction_acc", "colour_acc", "object_acc") if k in d]
-    for peer in others:
-        p = methods[peer]
-        we_d, we_p = d["warping_error"], p["warping_error"]
-        if we_d[2] < we_p[1]:
-            flicker = "lower warping error (intervals do not overlap)"
-        elif we_d[1] > we_p[2]:
-            flicker = "higher warping error (intervals do not overlap)"
-        else:
-            flicker = "no clear warping-error difference (intervals overlap)"
-        worse = [METRICS[k][0] for k in align if k in p and d[k][2] < p[k][1]]
-        better = [METRICS[k][0] for k in align if k in p and d[k][1] > p[k][2]]
-        text = "worse " + ", ".join(worse) if worse else "equal or better text alignment (no interval clearly below)"
-        if better and not worse:
-            text += "; clearly better " + ", ".join(better)
-        lines.append(f"{dsdn} vs {peer}: {flicker}; {text}".rstrip(".") + ".")
-    return lines
-
-
-def _fmt(v: tuple[float, float, float], key: str) -> str:
-    mean, lo, hi = v
-    if key in ("toy_fvd", "seconds_per_clip"):  # single figures
-        return f"{mean:.2f}"
-    if key.endswith("_acc"):  # percentages with their (asymmetric) Wilson interval
-        return f"{100 * mean:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-    digits = 3 if abs(mean) < 100 else 0
-    if math.isnan(lo):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
-
-
-def markdown_table(summary: dict) -> str:
-    methods = summary["methods"]
-    keys = [k for k in (*METRICS, "toy_fvd", "seconds_per_clip") if any(k in f for f in methods.values())]
-    label = {**{k: f"{v[0]} ({v[1]})" for k, v in METRICS.items()}, "toy_fvd": "toy FVD (lower)",
-             "seconds_per_clip": "s / clip"}  # fmt: skip
-    lines = ["| method | " + " | ".join(label[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, figures in methods.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(figures[k], k) if k in figures else "–" for k in keys) + " |")
-    return "\n".join(lines)
-
-
-QUALITY_BEGIN, QUALITY_END = "<!-- dsdn benchmark quality: begin -->", "<!-- dsdn benchmark quality: end -->"
-
-
-def report_section(summary: dict, plots: str = "plots") -> str:
-    """The Markdown of one quality benchmark: settings, table, judge accuracy, verdict, command."""
-    n, spec = summary["clips_per_method"], summary["spec"]
-    lines = [
-        f"Reproduce: `{summary['command']}`" if summary.get("command") else "",
-        "",
-        f"{n} clips per method ({len(spec['prompts'])} prompts × seeds {spec['seeds']}), {spec['frames']} frames, "
-        f"{spec['steps']} denoising steps, guidance {spec['guidance']}. Accuracies are percentages with Wilson 95% "
-        "intervals; other figures are mean ± the half-width of a Student-t 95% interval. Toy FVD is one figure per "
-        "method, the Fréchet distance of the judge's clip features to the real row's; with this few clips its "
-        "finite-sample bias is large, so compare methods with each other only. s / clip is generation wall time on "
-        "the machine that ran it.",
-        "",
-        markdown_table(summary),
-        "",
-    ]
-    trained = summary.get("trained_peers") or {}
-    if trained:
-        parts = [f"{name}, {t['steps']:,} steps in {t['train_seconds']:,.0f} s ({t['trainable_parameters'] / 1e6:.2f} M "
-                 "trainable parameters)" for name, t in trained.items()]  # fmt: skip
-        lines += ["Trained models as used here (from each peer's `peer.json` or DSDN run's `metrics.jsonl`): "
-                  + "; ".join(parts) + ".", ""]  # fmt: skip
-    judge = summary.get("judge")
-    if judge:
-        a, b = judge["test_train_split"], judge["test_heldout_split"]
-        lines += [
-            f"The judge (object classifier) on unseen real clips: {a['clip_acc']:.1%} of {a['clips']} training-split "
-            f"clips and {b['clip_acc']:.1%} of {b['clips']} held-out-split clips (frame accuracy {a['frame_acc']:.1%} "
-            f"/ {b['frame_acc']:.1%}).",
-            "",
-        ]
-    lines += ["**Verdict** (computed from the intervals above):", "", *[f"* {v}" for v in summary["verdict"]], "",
-              f"![metrics with 95% intervals]({plots}/metrics.png)", "",
-              f"![first prompt and seed, every method]({plots}/frames.png)"]  # fmt: skip
-    return "\n".join(lines).strip("\n")
-
-
-def write_report_section(summary: dict, path: str | Path) -> Path:
-    """Replace the quality section of the Markdown file ``path`` (created if missing), atomically."""
-    import os
-
-    path = Path(path)
-    plots = Path(os.path.relpath(Path(summary["out"]) / "plots", path.resolve().parent)).as_posix()
-    return replace_marked_section(path, QUALITY_BEGIN, QUALITY_END, report_section(summary, plots))
-
-
-def replace_marked_section(path: str | Path, begin: str, end: str, body: str) -> Path:
-    """Put ``body`` between the ``begin``/``end`` marker lines of ``path`` (appended if absent), atomically;
-    the rest of the file is kept as it is."""
-    from ..video_io import atomic_write_text
-
-    path = Path(path)
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    block = f"{begin}\n{body}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    return atomic_write_text(path, text)
-
-
-def write_plots(summary: dict, strip: dict[str, np.ndarray], spec: BenchmarkSpec, folder: Path) -> None:
-    """``metrics.png`` (one bar chart per metric, 95% intervals as error bars) and
-    ``frames.png`` (the first prompt and seed, one row of frames per method)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    methods = summary["methods"]
-    names = list(methods)
-    keys = [k for k in (*METRICS, "toy_fvd") if any(k in f for f in methods.values())]
-    cols = 3
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, keys):
-        vals = [methods[n].get(key, (np.nan, np.nan, np.nan)) for n in names]
-        mean = np.array([v[0] for v in vals])
-        err = np.array([[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]])
-        err = np.clip(np.nan_to_num(err), 0.0, None)  # rounding can put a bound a hair inside the mean
-        ax.bar(range(len(names)), mean, yerr=err, capsize=3, color="#4c72b0")
-        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
-        label = "toy FVD (lower)" if key == "toy_fvd" else f"{METRICS[key][0]} ({METRICS[key][1]})"
-        ax.set_title(label, fontsize=9)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    fig.tight_layout()
-    _save_figure(fig, folder / "metrics.png")
-    plt.close(fig)
-
-    frames = len(next(iter(strip.values())))
-    fig, axes = plt.subplots(len(strip), frames, figsize=(1.1 * frames + 1.6, 1.15 * len(strip)), squeeze=False)
-    for r, (name, video) in enumerate(strip.items()):
-        for c in range(frames):
-            ax = axes[r, c]
-            ax.imshow(video[c])
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle(f"{spec.prompts[0]!r}, seed {spec.seeds[0]}", fontsize=9)
-    fig.tight_layout()
-    _save_figure(fig, folder / "frames.png")
-    plt.close(fig)
-
-
-def _save_figure(fig, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)

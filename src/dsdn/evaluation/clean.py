@@ -102,9 +102,15 @@ class StrictJudgement:
 
     def failed_checks(self) -> list[str]:
         """Names of the checks this clip fails (empty when it is clean)."""
-        checks = (("colour", self.colour_ok), ("one object", self.one_object), ("ghost", not self.ghost),
-                  ("same shape", self.same_shape), ("background", self.same_background),
-                  ("direction", self.direction_ok is not False), ("identity", self.identity_ok is not False))
+        checks = (
+            ("colour", self.colour_ok),
+            ("one object", self.one_object),
+            ("ghost", not self.ghost),
+            ("same shape", self.same_shape),
+            ("background", self.same_background),
+            ("direction", self.direction_ok is not False),
+            ("identity", self.identity_ok is not False),
+        )
         return [name for name, ok in checks if not ok]  # fmt: skip
 
     def as_record(self) -> dict:

@@ -103,7 +103,7 @@ class ToyJudge(torch.nn.Module):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "ToyJudge":
+    def load(cls, folder: str | Path) -> ToyJudge:
         from safetensors.torch import load_file
 
         folder = Path(folder)
@@ -223,10 +223,12 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     report = {
         "train_loss": loss.item(),
         # Unseen clips: another seed of the training combinations, and the held-out combinations.
-        "test_train_split": accuracy_on(judge, ToyWorld("train", cfg.test_clips, seed=cfg.seed + 1, **world),
-                                        cfg.test_clips),  # fmt: skip
-        "test_heldout_split": accuracy_on(judge, ToyWorld("heldout", cfg.test_clips, seed=cfg.seed + 1, **world),
-                                          cfg.test_clips),  # fmt: skip
+        "test_train_split": accuracy_on(
+            judge, ToyWorld("train", cfg.test_clips, seed=cfg.seed + 1, **world), cfg.test_clips
+        ),  # fmt: skip
+        "test_heldout_split": accuracy_on(
+            judge, ToyWorld("heldout", cfg.test_clips, seed=cfg.seed + 1, **world), cfg.test_clips
+        ),  # fmt: skip
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "config": asdict(cfg),
     }

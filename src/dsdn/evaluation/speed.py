@@ -20,7 +20,6 @@ attention; bfloat16 vs. float32 weights.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -81,7 +80,9 @@ def _sd15_components(seed: int = 0) -> dict:
     text_encoder = CLIPTextModel(CLIPTextConfig.from_json_file(root / "text_encoder" / "config.json"))
     tokenizer = sd15_tokenizer()
     scheduler = DDIMScheduler.from_config(DDIMScheduler.load_config(root / "scheduler"))
-    return dict(vae=vae.eval(), text_encoder=text_encoder.eval(), tokenizer=tokenizer, unet=unet.eval(), scheduler=scheduler)
+    return dict(
+        vae=vae.eval(), text_encoder=text_encoder.eval(), tokenizer=tokenizer, unet=unet.eval(), scheduler=scheduler
+    )
 
 
 def _dsdn_pipeline(scale: str):
@@ -93,37 +94,17 @@ def _dsdn_pipeline(scale: str):
         return DSDNPipeline.from_pretrained(resolve_model_dir(None))
     parts = _sd15_components()
     adapter = get_preset("sd15").build(parts["unet"])
-    return DSDNPipeline(**parts, adapter=adapter)
+    return DSDNPipeline.from_components(parts, adapter)
 
 
 def _count(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def motion_adapter_config(unet_config, target_params: int) -> dict:
-    """MotionAdapter settings for ``unet_config`` whose parameter count is closest to ``target_params``
-    (transformer layers per motion module are varied; the number of modules is fixed by the UNet)."""
-    import torch
-    from diffusers import MotionAdapter
-
-    best = None
-    for tlayers in (1, 2, 3, 4, 6, 8):
-        cfg = dict(
-            # UNetMotionModel.from_unet2d needs one motion module per resnet: the layer count is the UNet's.
-            block_out_channels=tuple(unet_config.block_out_channels), motion_layers_per_block=unet_config.layers_per_block,
-            motion_transformer_layers_per_block=tlayers, motion_transformer_layers_per_mid_block=tlayers,
-            motion_num_attention_heads=8 if unet_config.block_out_channels[0] >= 128 else 4,
-            motion_norm_num_groups=unet_config.norm_num_groups, motion_max_seq_length=32,
-        )  # fmt: skip
-        with torch.device("meta"):
-            err = abs(math.log(_count(MotionAdapter(**cfg)) / target_params))
-        if best is None or err < best[0]:
-            best = (err, cfg)
-    return best[1]
-
-
 def _animatediff_pipeline(dsdn_pipe, target_params: int):
     from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter, UNetMotionModel
+
+    from ..peers import motion_adapter_config
 
     unet2d = dsdn_pipe.base_unet_copy()
     adapter = MotionAdapter(**motion_adapter_config(unet2d.config, target_params))
@@ -276,7 +257,9 @@ def run_speed(cfg: SpeedConfig, progress: bool = True) -> dict:
 
 # ---------------------------------------------------------------------------------------- reporting
 def _find(results: dict, scale: str, method: str, variant: str = "default") -> dict | None:
-    return next((c for c in results["cases"] if (c["scale"], c["method"], c["variant"]) == (scale, method, variant)), None)
+    return next(
+        (c for c in results["cases"] if (c["scale"], c["method"], c["variant"]) == (scale, method, variant)), None
+    )
 
 
 def speed_section(results: dict, command: str = "") -> str:
@@ -310,7 +293,9 @@ def speed_section(results: dict, command: str = "") -> str:
     for scale in results["config"]["scales"]:
         d, a = _find(results, scale, "dsdn"), _find(results, scale, "animatediff")
         if d and a:
-            per = ", ".join(f"{k}: {d['seconds_per_step'][k] / a['seconds_per_step'][k]:.2f}" for k in d["seconds_per_step"])
+            per = ", ".join(
+                f"{k}: {d['seconds_per_step'][k] / a['seconds_per_step'][k]:.2f}" for k in d["seconds_per_step"]
+            )
             lines.append(f"* {scale}: per step {per}; per clip {d['seconds_per_clip'] / a['seconds_per_clip']:.2f}; "
                          f"added parameters {d['added_params'] / a['added_params']:.2f}.")  # fmt: skip
     d = _find(results, "tiny", "dsdn")
@@ -323,11 +308,13 @@ def speed_section(results: dict, command: str = "") -> str:
             v = _find(results, "tiny", "dsdn", variant)
             if v:
                 t = v["seconds_per_step"][key]
-                lines.append(f"* {label}: {t:.3f} s vs {d['seconds_per_step'][key]:.3f} s (ratio {t / d['seconds_per_step'][key]:.2f}).")
+                lines.append(
+                    f"* {label}: {t:.3f} s vs {d['seconds_per_step'][key]:.3f} s (ratio {t / d['seconds_per_step'][key]:.2f})."
+                )
     return "\n".join(lines).strip("\n")
 
 
 def write_speed_section(results: dict, path: str | Path, command: str = "") -> Path:
-    from .benchmark import replace_marked_section
+    from .report import replace_marked_section
 
     return replace_marked_section(path, SPEED_BEGIN, SPEED_END, speed_section(results, command))

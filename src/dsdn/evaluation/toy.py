@@ -149,6 +149,16 @@ def toy_prompts(split: str = "train", count: int = 48, seed: int = 0, exclude=()
     8-frame flow sign), drawn without repeats from the ``train`` or ``heldout`` combinations
     (held-out combinations are cycled when fewer than ``count``), leaving out the prompts in
     ``exclude``. For one ``split`` and ``seed``, a smaller ``count`` gives a prefix of a larger one."""
+    from ..data.toy_world import ClipSpec, caption_for
+
+    combos = _prompt_combos(split, exclude)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(combos)) if len(combos) >= count else np.resize(np.arange(len(combos)), count)
+    return [caption_for(ClipSpec(*combos[i]), 0) for i in order[:count]]
+
+
+def _prompt_combos(split: str, exclude=()) -> list[tuple[str, str, str]]:
+    """The (object, colour, motion) combinations :func:`toy_prompts` draws from."""
     from ..data.toy_world import HELDOUT_COMBOS, ClipSpec, caption_for
 
     combos = [(o, c, m) for o in OBJECTS for c in COLOURS for m in LINEAR_MOTIONS]
@@ -161,19 +171,22 @@ def toy_prompts(split: str = "train", count: int = 48, seed: int = 0, exclude=()
     if exclude:
         exclude = set(exclude)
         combos = [k for k in combos if caption_for(ClipSpec(*k), 0) not in exclude]
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(combos)) if len(combos) >= count else np.resize(np.arange(len(combos)), count)
-    return [caption_for(ClipSpec(*combos[i]), 0) for i in order[:count]]
+    return combos
 
 
 EVALUATION_PROMPTS = 96  # the most training-vocabulary prompts the docs report from `dsdn eval toy` (48 and 96)
 
 
 def selection_prompts(count: int, seed: int = 1) -> list[str]:
-    """Training-vocabulary prompts for choosing sampling defaults (``scripts/choose_sampling.py``): drawn
+    """Training-vocabulary prompts for choosing sampling defaults (``dsdn eval sweep``): drawn
     like :func:`toy_prompts`, but never one of ``dsdn eval toy``'s first :data:`EVALUATION_PROMPTS` prompts,
     so that no default is picked on a prompt the evaluation reports."""
     return toy_prompts("train", count, seed, exclude=toy_prompts("train", EVALUATION_PROMPTS))
+
+
+def selection_prompt_count() -> int:
+    """How many distinct prompts :func:`selection_prompts` can draw."""
+    return len(_prompt_combos("train", exclude=toy_prompts("train", EVALUATION_PROMPTS)))
 
 
 def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, num_frames: int = 8,
@@ -198,7 +211,7 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
         gens = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
         last = {}
         if streams:
-            call_kwargs["callback_on_step_end"] = lambda pipe, i, t, kw: last.update(kw)
+            call_kwargs["callback_on_step_end"] = lambda pipe, i, t, kw, last=last: last.update(kw)
             call_kwargs["callback_on_step_end_tensor_inputs"] = ["latents", "motion_latents"]
         frames = pipe(chunk, num_frames=num_frames, num_inference_steps=steps, generator=gens, output_type="np",
                       **call_kwargs).frames  # fmt: skip
@@ -245,7 +258,7 @@ def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch:
         gens = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
         last = {}
         pipe(chunk, num_frames=num_frames, num_inference_steps=steps, generator=gens, output_type="latent",
-             callback_on_step_end=lambda pipe, i, t, kw: last.update(kw),
+             callback_on_step_end=lambda pipe, i, t, kw, last=last: last.update(kw),
              callback_on_step_end_tensor_inputs=["latents", "motion_latents"], **call_kwargs)  # fmt: skip
         for g, combiner in settings:
             latents = combine_motion(last["latents"], last["motion_latents"], pipe.adapter.config.motion_scale, g,
@@ -292,16 +305,29 @@ def _summary(records: list[dict], judged: bool = False, streams: bool = False) -
         "visible_acc": sum(r["visible_every_frame"] for r in records) / n,
         "shape_kept_acc": sum(r["shape_kept"] >= SHAPE_KEPT for r in records) / n,
         "direction_by_motion": direction_by_motion(records),
-        **({} if not judged else {
-            "object_acc": sum(r["object"] == r["want_object"] for r in records) / n,
-            "frame_consistency": float(np.mean([r["frame_consistency"] for r in records])),
-        }),  # fmt: skip
-        **({} if not streams else {
-            name: value for k in ("content", "motion") for name, value in (
-                (f"{k}_stream_direction_acc", sum(r[f"{k}_stream_direction"] == r["want_direction"] for r in records) / n),
-                (f"{k}_stream_direction_by_motion", direction_by_motion(records, f"{k}_stream_direction")),
-            )
-        }),  # fmt: skip
+        **(
+            {}
+            if not judged
+            else {
+                "object_acc": sum(r["object"] == r["want_object"] for r in records) / n,
+                "frame_consistency": float(np.mean([r["frame_consistency"] for r in records])),
+            }
+        ),  # fmt: skip
+        **(
+            {}
+            if not streams
+            else {
+                name: value
+                for k in ("content", "motion")
+                for name, value in (
+                    (
+                        f"{k}_stream_direction_acc",
+                        sum(r[f"{k}_stream_direction"] == r["want_direction"] for r in records) / n,
+                    ),
+                    (f"{k}_stream_direction_by_motion", direction_by_motion(records, f"{k}_stream_direction")),
+                )
+            }
+        ),  # fmt: skip
         "records": records,
     }
 

@@ -23,13 +23,13 @@ from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
 from ..errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, invalid
+from ..evaluation.words import direction_dprimes, word_separation
 from ..objective import min_snr_weights, weighted_mse
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
+from ..tiny import MAX_TOKENS
 from ..vocabulary import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
-
-MAX_TOKENS = 16
 
 
 @dataclass
@@ -173,18 +173,18 @@ class StageCheckpoints:
 
     def save(self, step: int, opt, sched, rng: np.random.Generator, gen: torch.Generator, last: bool) -> None:
         """Save after ``step`` steps when it is a checkpoint step or the stage's ``last``."""
-        from .video import save_checkpoint
+        from . import runs
 
         if not (last or (self.every and step % self.every == 0)):
             return
         weights = {f"{name}.{k}": v for name, m in self.modules.items() for k, v in m.state_dict().items()}
         extra = {"numpy_rng": rng.bit_generator.state, "torch_generator": gen.get_state(), "settings": self.settings}
-        save_checkpoint(self.folder, step, weights, opt, sched, extra=extra, keep=self.keep)
+        runs.save_checkpoint(self.folder, step, weights, opt, sched, extra=extra, keep=self.keep)
 
     def resume(self, opt, sched, rng: np.random.Generator, gen: torch.Generator) -> int:
         """Load the newest intact checkpoint (an unreadable one is skipped with a warning); returns its step, 0
         when there is none."""
-        from .video import list_checkpoints, load_checkpoint, remove_stale_temporaries
+        from .runs import list_checkpoints, load_checkpoint, remove_stale_temporaries
 
         remove_stale_temporaries(self.folder)
         for path in reversed(list_checkpoints(self.folder)):
@@ -199,7 +199,7 @@ class StageCheckpoints:
                                      "resume with the same ones, or give another --out.")  # fmt: skip
             for name, m in self.modules.items():
                 prefix = f"{name}."
-                m.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
+                m.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["lr_scheduler"])
             rng.bit_generator.state = state["numpy_rng"]
@@ -316,7 +316,9 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
         frame = rng.integers(latents.shape[2], size=cfg.unet_batch)
         z0 = latents[torch.from_numpy(clip).to(device), :, torch.from_numpy(frame).to(device)]  # (B, C, h, w)
         batch_captions = ["" if rng.random() < 0.1 else captions[i] for i in clip]
-        ids = tokenizer(batch_captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt")
+        ids = tokenizer(
+            batch_captions, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+        )
         input_ids, mask = ids.input_ids.to(device), ids.attention_mask.to(device).bool()
         text = text_encoder(input_ids)[0]  # (B, L, D)
         noise = torch.randn(z0.shape, generator=gen).to(device)
@@ -364,88 +366,6 @@ def denoising_loss(pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, sch
     return weighted_mse(pred, noise, min_snr_weights(scheduler, t, snr_gamma) if snr_gamma else None)
 
 
-@torch.no_grad()
-def word_separation(text_encoder, tokenizer) -> dict[str, float]:
-    """How far apart the text states of captions differing in one word are, per word kind.
-
-    For each kind (``direction``: left/right/up/down, ``colour``, ``object``), the mean over
-    word pairs and a few caption frames of ``|T(a) - T(b)| / |T(a)|`` (``T``: the encoder's
-    output states). Near 0 means the encoder cannot tell those words apart, and nothing
-    conditioned on it can either.
-    """
-    from ..data.toy_world import COLOURS, SHAPES
-
-    kinds = {
-        "direction": [("left", "right"), ("up", "down"), ("left", "up"), ("right", "down")],
-        "colour": [("red", "blue"), ("green", "yellow"), ("white", "red")],
-        "object": [("circle", "square"), ("square", "triangle"), ("circle", "triangle")],
-    }
-    frames = [("red", "circle", "up"), ("blue", "square", "left"), ("green", "triangle", "down")]
-    assert all(c in COLOURS and o in SHAPES for c, o, _ in frames)
-    device = next(text_encoder.parameters()).device
-    out = {}
-    for kind, pairs in kinds.items():
-        ratios = []
-        for colour, obj, motion in frames:
-            for a, b in pairs:
-                words = {"colour": colour, "object": obj, "direction": motion}
-                ca = "a {colour} {object} moves {direction}".format(**{**words, kind: a})
-                cb = "a {colour} {object} moves {direction}".format(**{**words, kind: b})
-                ids = tokenizer([ca, cb], padding="max_length", max_length=MAX_TOKENS, return_tensors="pt")
-                ta, tb = text_encoder(ids.input_ids.to(device))[0]
-                ratios.append(float((ta - tb).norm() / ta.norm()))
-        out[kind] = round(float(np.mean(ratios)), 4)
-    return out
-
-
-@torch.no_grad()
-def encode_captions(text_encoder, tokenizer, captions: list[str]) -> torch.Tensor:
-    """Text states ``(B, L, D)`` of ``captions``, padded as the pipelines pad them."""
-    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt")  # fmt: skip
-    return text_encoder(ids.input_ids.to(next(text_encoder.parameters()).device))[0]
-
-
-@torch.no_grad()
-def direction_dprime(encode, a: str, b: str, version: str = "v2") -> dict[str, float]:
-    """d' of the text states of every toy-world caption of motions ``a`` and ``b``, and of their token means.
-
-    ``encode`` maps a list of captions to text states ``(B, L, D)``. The states of all captions of
-    each motion (every object, colour, speed and phrase of ``version``) are projected on the
-    difference of the two motions' mean states; d' is that difference over the projections' spread
-    (pooled within-motion standard deviation), which the other words of the captions cause. Higher
-    means a linear read-out tells the two words apart more easily from the rest of the caption.
-    Returns ``{"states": d' of the whole states, "token_mean": d' of their means over the tokens}``;
-    the latter is what a cross-attention with uniform weights reads.
-    """
-    from ..data.toy_world import COLOURS, OBJECTS, SPEEDS, ClipSpec, all_captions
-
-    states = []
-    for motion in (a, b):
-        specs = (ClipSpec(o, c, motion, s, version=version) for o in OBJECTS for c in COLOURS for s in SPEEDS)
-        captions = sorted({caption for spec in specs for caption in all_captions(spec)})
-        states.append(torch.cat([encode(captions[i : i + 256]) for i in range(0, len(captions), 256)]).float())
-
-    def dprime(x: torch.Tensor, y: torch.Tensor) -> float:
-        diff = x.mean(0) - y.mean(0)
-        along = torch.cat([x - x.mean(0), y - y.mean(0)]) @ (diff / diff.norm())
-        return float(diff.norm() / along.std())
-
-    return {
-        "states": dprime(*(t.flatten(1) for t in states)),
-        "token_mean": dprime(*(t.mean(1) for t in states)),
-    }
-
-
-def direction_dprimes(text_encoder, tokenizer) -> dict[str, dict[str, float]]:
-    """:func:`direction_dprime` of the two direction pairs, "up/down" and "left/right", rounded for logs."""
-    encode = lambda c: encode_captions(text_encoder, tokenizer, c)  # noqa: E731
-    return {
-        f"{a}/{b}": {k: round(v, 2) for k, v in direction_dprime(encode, a, b).items()}
-        for a, b in (("up", "down"), ("left", "right"))
-    }
-
-
 _LOG_STAGES = {"vae": 0, "text+unet": 1, "done": 2}
 
 
@@ -453,7 +373,7 @@ def _keep_log_until(path: Path, resumed: dict[str, int]) -> float:
     """On resume: drop the log records of what will be trained again (those of a stage at or after its newest
     checkpoint's step, its stepless summaries, and those of every later stage), so that ``train_log.jsonl``
     stays one curve; returns the last kept ``time_s``, so that time runs on across segments."""
-    from .video import keep_log_records
+    from .runs import keep_log_records
 
     stage = "text+unet" if "unet" in resumed else "vae"
     start = resumed.get("unet" if stage == "text+unet" else "vae", 0)
@@ -489,7 +409,7 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
     from diffusers import StableDiffusionPipeline
 
     from ..video_io import package_versions
-    from .video import list_checkpoints
+    from .runs import list_checkpoints
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

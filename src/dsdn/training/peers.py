@@ -22,7 +22,7 @@ following the scheduler) with the same text dropout, batch, optimiser and EMA as
 
 The result, written atomically to ``out/model``, is a folder with ``peer.json`` (kind, steps, wall
 time, parameters, base) and the trained weights as safetensors (``motion_adapter/`` or
-``unet3d/``). Every ``checkpoint_every`` steps a checkpoint is written like DSDN's (:func:`~dsdn.training.video.
+``unet3d/``). Every ``checkpoint_every`` steps a checkpoint is written like DSDN's (:func:`~dsdn.training.runs.
 save_checkpoint`: trainable weights, EMA, optimiser, step, and the step count a time budget became), so
 ``resume=True`` (``--resume``) continues a killed run along the same curve: every random draw of step ``k`` is
 seeded from ``(seed, k, process)`` and the learning rate is a function of the step.
@@ -47,15 +47,12 @@ from tqdm.auto import tqdm
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..errors import DSDNInputError, check_choice, check_float, check_int, check_seed
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
+from ..peers import FRAME_POSITIONS, PEER_FILE, PEER_KINDS, build_peer, default_base
 
 logger = logging.getLogger(__name__)
 
-PEER_KINDS = ("animatediff", "unet3d")
-PEER_FILE = "peer.json"
 #: Steps timed (after untimed warm-up steps) to turn a wall-clock budget into a step count.
 PROBE_WARMUP, PROBE_STEPS = 3, 20
-#: Frame positions given to the ``unet3d`` peer's temporal transformers (as DSDN's motion stream).
-FRAME_POSITIONS = 32
 
 
 @dataclass
@@ -109,57 +106,9 @@ class PeerTrainConfig:
         check_float("ema_decay", self.ema_decay, 0.0, 1.0)
         check_float("text_dropout", self.text_dropout, 0.0, 1.0)
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
-        from .video import check_toy_options
+        from .data import check_toy_options
 
         check_toy_options(self)
-
-
-def default_base() -> str:
-    from ..generate import default_model_dir
-
-    return str(default_model_dir() / "base")
-
-
-def unet3d_from_base(unet2d) -> torch.nn.Module:
-    """The ``unet3d`` peer: a UNet3DConditionModel with the base's levels, inflated from its weights."""
-    from diffusers import UNet3DConditionModel
-
-    from ..adapter import add_frame_positions
-    from ..motion_stream import inflate_from_content, motion_unet_config
-
-    heads = unet2d.config.attention_head_dim
-    model = UNet3DConditionModel(**motion_unet_config(unet2d.config, num_heads=heads if isinstance(heads, int) else heads[0]))
-    inflate_from_content(model, unet2d)
-    add_frame_positions(model, FRAME_POSITIONS)
-    return model
-
-
-def _target_params(base_unet) -> int:
-    """DSDN's trainable parameter count for this base: the tiny preset's adapter plus its content LoRA."""
-    from ..content_stream import ContentStream
-    from ..denoiser import DualStreamDenoiser
-    from ..presets import get_preset
-
-    adapter = get_preset("tiny").build(base_unet, motion_scale=1.0)
-    unet = type(base_unet).from_config(base_unet.config)
-    content = ContentStream(unet, lora_rank=adapter.config.lora_rank, lora_targets=adapter.config.lora_target_modules)
-    denoiser = DualStreamDenoiser.from_adapter(content, adapter)
-    return sum(p.numel() for _, p in denoiser.trainable_parameters())
-
-
-def build_peer(kind: str, base_unet):
-    """``(model to train, its trainable parameters, the MotionAdapter or None)`` for a fresh run."""
-    if kind == "unet3d":
-        model = unet3d_from_base(base_unet)
-        return model, [p for p in model.parameters()], None
-    from diffusers import MotionAdapter, UNetMotionModel
-
-    from ..evaluation.speed import motion_adapter_config
-
-    adapter = MotionAdapter(**motion_adapter_config(base_unet.config, _target_params(base_unet)))
-    model = UNetMotionModel.from_unet2d(base_unet, adapter)
-    model.freeze_unet2d_params()
-    return model, [p for p in model.parameters() if p.requires_grad], adapter
 
 
 def peer_forward(kind: str, model, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -179,12 +128,13 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
 
     from ..frame_vae import FrameVAE
     from ..loading import base_fingerprint, load_base
-    from ..objective import _target
+    from ..objective import prediction_target
     from ..video_io import atomic_write_text, package_versions
-    from . import video
-    from .video import _has_accelerator_device, _step_seed, build_dataset, encode_dataset, list_checkpoints
+    from . import runs
+    from .data import build_dataset, encode_dataset
+    from .runs import has_accelerator_device, list_checkpoints, step_seed
 
-    accelerator = Accelerator(cpu=not _has_accelerator_device())
+    accelerator = Accelerator(cpu=not has_accelerator_device())
     device = accelerator.device
     out = Path(cfg.out)
     base_path = cfg.base or default_base()
@@ -192,7 +142,9 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
         raise DSDNInputError(f"out={str(out)!r} already holds a trained peer: pass another --out, or delete it first.")
     checkpoints = list_checkpoints(out) if cfg.resume else []
     if not cfg.resume and list_checkpoints(out):
-        raise DSDNInputError(f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out.")
+        raise DSDNInputError(
+            f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out."
+        )
     base = load_base(base_path)
     vae, text_encoder, tokenizer, unet = base["vae"], base["text_encoder"], base["tokenizer"], base["unet"]
     for m in (vae, text_encoder):
@@ -202,7 +154,9 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     noise_scheduler = DDPMScheduler.from_config(base["scheduler"].config)
 
     dataset = build_dataset(cfg, size)
-    latents, captions = encode_dataset(dataset, frame_vae, device, progress=progress and accelerator.is_local_main_process)
+    latents, captions = encode_dataset(
+        dataset, frame_vae, device, progress=progress and accelerator.is_local_main_process
+    )
     torch.manual_seed(cfg.seed)
     model, params, adapter = build_peer(cfg.kind, unet)
     model.to(device).train()
@@ -212,7 +166,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     trainable = {names[id(p)]: p for p in params}
     step, total, seconds_per_step = 0, cfg.steps, None
     if checkpoints:
-        resumed_from, saved, state, ema_saved = video.load_newest_checkpoint(checkpoints)
+        resumed_from, saved, state, ema_saved = runs.load_newest_checkpoint(checkpoints)
         if saved.keys() != trainable.keys():
             raise DSDNInputError(f"{resumed_from} is not a checkpoint of this {cfg.kind} peer: its weights differ.")
         with torch.no_grad():
@@ -238,7 +192,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     if not step:
         metrics_path.unlink(missing_ok=True)
     # (every process reads the offset: the time budget below must end the run at the same step on all of them)
-    time_offset = video._keep_metrics_until(metrics_path, step, rewrite=accelerator.is_main_process) if step else 0.0
+    time_offset = runs.keep_metrics_until(metrics_path, step, rewrite=accelerator.is_main_process) if step else 0.0
     n_params = sum(p.numel() for p in params)
     logger.info("%s peer: %d trainable parameters; budget %s", cfg.kind, n_params,
                 f"{cfg.budget_s:.0f} s" if cfg.budget_s else f"{cfg.steps} steps")  # fmt: skip
@@ -270,7 +224,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * step / total))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        seed = _step_seed(cfg.seed, step, accelerator.process_index)
+        seed = step_seed(cfg.seed, step, accelerator.process_index)
         rng = np.random.default_rng(seed)
         gen = torch.Generator("cpu").manual_seed(seed)
         idx = rng.integers(len(captions), size=cfg.batch_size)
@@ -281,7 +235,10 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
         noise = torch.randn(z0.shape, generator=gen).to(device)
         t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (cfg.batch_size,), generator=gen).to(device)
         noisy = noise_scheduler.add_noise(z0, noise, t).contiguous()  # (a strided input crashes conv backward)
-        loss = F.mse_loss(peer_forward(cfg.kind, model, noisy, t, text).float(), _target(noise_scheduler, z0, noise, t).float())
+        loss = F.mse_loss(
+            peer_forward(cfg.kind, model, noisy, t, text).float(),
+            prediction_target(noise_scheduler, z0, noise, t).float(),
+        )
         if not torch.isfinite(loss):
             raise DSDNInputError(f"the {cfg.kind} peer's loss is {loss.item()} at step {step + 1}: lower --lr.")
         accelerator.backward(loss)
@@ -298,7 +255,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
             log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
         if step % cfg.checkpoint_every == 0 and step < total and accelerator.is_main_process:
-            video.save_checkpoint(
+            runs.save_checkpoint(
                 out, step, trainable, optimizer, None, ema, keep=cfg.keep_checkpoints,
                 extra={"total": total, "seconds_per_step": seconds_per_step, "ema_step": ema.optimization_step if ema else 0},
             )  # fmt: skip
@@ -358,74 +315,14 @@ def train_dsdn_like_shipped(out: str | Path, steps: int, base: str | None = None
     return model_dir
 
 
-def read_dsdn_run(model_dir: str | Path) -> dict | None:
-    """How a DSDN model trained by ``dsdn train video`` was trained (steps, seconds, trainable
-    parameters, from the ``run.json`` and ``metrics.jsonl`` beside ``model_dir``), or None."""
-    run = Path(model_dir).parent
-    try:
-        info = json.loads((run / "run.json").read_text())
-        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError):
-        return None
-    last = next((r for r in reversed(records) if "time_s" in r), None)
-    params = info.get("resolved", {}).get("trainable_parameters")
-    if last is None or params is None:
-        return None
-    return {"kind": "dsdn", "steps": last["step"], "train_seconds": last["time_s"], "trainable_parameters": params}
-
-
-def read_peer(model_dir: str | Path) -> dict:
-    """The ``peer.json`` of a trained peer folder (clear error when it is not one)."""
-    path = Path(model_dir) / PEER_FILE
-    if not path.is_file():
-        raise DSDNInputError(f"{str(model_dir)!r} is not a trained peer (no {PEER_FILE}): train it with `dsdn train peer`.")
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DSDNInputError(f"{path} is unreadable ({e}): train the peer again with `dsdn train peer`.") from e
-    if info.get("kind") not in PEER_KINDS:
-        raise DSDNInputError(f"{path} names kind {info.get('kind')!r}; expected one of {', '.join(PEER_KINDS)}.")
-    return info
-
-
-def check_peer_base(model_dir: str | Path, base_path: str | Path) -> None:
-    """Refuse a peer trained on another base than ``base_path``: its weights learnt that base's latents and
-    text features, and over another base it makes noise, not a fair row of a benchmark."""
-    from ..loading import base_fingerprint
-
-    trained_on = read_peer(model_dir).get("base_fingerprint")
-    if trained_on is None:  # (peers trained before the fingerprint was recorded)
-        logger.warning("%s records no base fingerprint: cannot check that it was trained on %s", model_dir, base_path)
-    elif trained_on != (here := base_fingerprint(base_path)):
-        raise DSDNInputError(
-            f"the peer in {str(model_dir)!r} was trained on another base (weights fingerprint {trained_on}) than "
-            f"{str(base_path)!r} ({here}): train it again on this base (delete its folder, "
-            "and the benchmark trains it with train_steps), or give the method the base it was trained on (base:)."
-        )
-
-
-def peer_pipeline(model_dir: str | Path, base: dict):
-    """The diffusers pipeline of a trained peer over ``base`` (components as from ``load_base``)."""
-    from diffusers import DDIMScheduler
-
-    info = read_peer(model_dir)
-    model_dir = Path(model_dir)
-    parts = dict(vae=base["vae"], text_encoder=base["text_encoder"], tokenizer=base["tokenizer"],
-                 scheduler=DDIMScheduler.from_config(base["scheduler"].config))  # fmt: skip
-    if info["kind"] == "animatediff":
-        from diffusers import AnimateDiffPipeline, MotionAdapter, UNetMotionModel
-
-        adapter = MotionAdapter.from_pretrained(model_dir / "motion_adapter", use_safetensors=True)
-        unet = UNetMotionModel.from_unet2d(base["unet"], adapter)
-        return AnimateDiffPipeline(unet=unet.eval(), motion_adapter=adapter, **parts)
-    from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
-    from safetensors.torch import load_file
-
-    from ..adapter import add_frame_positions
-
-    folder = model_dir / "unet3d"
-    unet = UNet3DConditionModel.from_config(UNet3DConditionModel.load_config(folder))
-    if info.get("frame_positions"):  # parameter-free buffers, saved with the weights: add them before loading
-        add_frame_positions(unet, int(info["frame_positions"]))
-    unet.load_state_dict(load_file(folder / "diffusion_pytorch_model.safetensors"))
-    return TextToVideoSDPipeline(unet=unet.eval(), **parts)
+def train_for_benchmark(kind: str, run: str | Path, options: dict) -> Path:
+    """Train the model of a benchmark row whose folder holds none, with the row's budget: ``train_steps`` (DSDN
+    with the shipped recipe, or a peer), or ``train_budget_s`` (a peer), over the row's ``base`` (default: the
+    shipped model's); returns the model folder. The benchmark trains only through this function, which
+    ``dsdn benchmark quality`` hands to :func:`~dsdn.evaluation.benchmark.run_benchmark`."""
+    if kind == "dsdn":
+        return train_dsdn_like_shipped(run, int(options["train_steps"]))
+    budget, steps = options.get("train_budget_s"), options.get("train_steps")
+    return train_peer(PeerTrainConfig(kind=kind, base=options.get("base") or default_base(), out=str(run),
+                                      budget_s=None if budget is None else float(budget),
+                                      steps=10**6 if steps is None else int(steps), resume=True))  # fmt: skip

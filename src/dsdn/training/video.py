@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path, PosixPath, WindowsPath
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,13 +37,20 @@ from ..errors import DSDNInputError, DSDNRunError, check_choice, check_float, ch
 from ..objective import MOTION_LOSSES, parse_word_pairs
 from ..options import COMBINERS
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
+from . import runs
+from .data import build_dataset, check_toy_options, encode_dataset, to_video_tensor
+from .runs import (
+    has_accelerator_device,
+    keep_metrics_until,
+    list_checkpoints,
+    load_newest_checkpoint,
+    plain_config,
+    remove_stale_temporaries,
+    step_seed,
+)
+from .validation import validate
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_PREFIX = "checkpoint-"
-TRAINABLE_FILE = "trainable.safetensors"
-EMA_FILE = "ema.safetensors"
-STATE_FILE = "state.pt"
 
 DEFAULT_VALIDATION_PROMPTS = (
     "a red circle moving right",
@@ -179,187 +186,8 @@ class TrainingDiverged(DSDNRunError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class CheckpointWriteError(DSDNRunError, OSError):
-    """A checkpoint could not be written (e.g. the disk is full); earlier checkpoints are intact."""
-
-
 # ---------------------------------------------------------------------------------------- checkpoints
-def list_checkpoints(out: str | Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (temporary folders are ignored)."""
-    out = Path(out)
-    if not out.is_dir():
-        return []
-    found = [p for p in out.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
-
-
-def _fsync_dir(path: Path) -> None:
-    for f in path.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-
-
-def save_checkpoint(out: Path, step: int, trainable: dict, optimizer, lr_scheduler, ema=None, extra: dict | None = None,
-                    keep: int = 3) -> Path:  # fmt: skip
-    """Write ``out/checkpoint-<step>`` atomically (temp folder + rename) and prune to the last ``keep``.
-
-    A kill at any moment leaves every listed checkpoint complete: files are written and fsynced in a
-    temporary folder that only a rename makes visible, and a checkpoint is first renamed away before
-    it is deleted (re-saving a step, pruning). If writing fails (e.g. the disk is full), the
-    temporary folder is removed, the earlier checkpoints are untouched, and the error names them.
-    """
-    from safetensors.torch import save_file
-
-    final = out / f"{CHECKPOINT_PREFIX}{step:07d}"
-    tmp = out / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
-        save_file({k: v.detach().contiguous().cpu() for k, v in trainable.items()}, tmp / TRAINABLE_FILE)
-        if ema is not None:
-            save_file({f"{i}": p.detach().contiguous().cpu() for i, p in enumerate(ema.shadow_params)}, tmp / EMA_FILE)
-        torch.save(
-            {"step": step, "optimizer": optimizer.state_dict(),
-             **({} if lr_scheduler is None else {"lr_scheduler": lr_scheduler.state_dict()}), **(extra or {})},
-            tmp / STATE_FILE,
-        )
-        _fsync_dir(tmp)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        previous = list_checkpoints(out)
-        kept = f"the last complete checkpoint, {previous[-1]}, is intact" if previous else "no earlier checkpoint exists"
-        raise CheckpointWriteError(
-            f"could not write the step-{step} checkpoint ({e.strerror or e}); {kept}. Free disk space, then --resume."
-        ) from e
-    if final.exists():  # re-saving the same step (e.g. after a resume): move the old one away first
-        _discard(final)
-    os.replace(tmp, final)
-    for old in list_checkpoints(out)[:-keep]:
-        _discard(old)
-    return final
-
-
-def _discard(path: Path) -> None:
-    """Delete a folder so that no half-deleted checkpoint is ever listed: rename it away, then remove it."""
-    trash = path.with_name(f".trash-{path.name}-{os.getpid()}")
-    os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def remove_stale_temporaries(out: Path) -> list[str]:
-    """Remove temporary and half-deleted folders left by a killed run; returns their names."""
-    if not Path(out).is_dir():
-        return []
-    stale = [p for p in Path(out).iterdir() if p.is_dir() and p.name.startswith((".tmp-", ".trash-"))]
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
-    return [p.name for p in stale]
-
-
-def load_checkpoint(path: Path) -> tuple[dict, dict, dict | None]:
-    """``(trainable weights, state, ema weights or None)`` of a checkpoint folder (no pickled code is run)."""
-    from safetensors.torch import load_file
-
-    trainable = load_file(path / TRAINABLE_FILE)
-    # Checkpoints of --init-from runs written before _plain_config hold a path in their adapter config; pathlib
-    # classes only build paths, so allowing them runs no code.
-    with torch.serialization.safe_globals([PosixPath, WindowsPath]):
-        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
-    state["adapter_config"] = _plain_config(state.get("adapter_config", {}))
-    ema = load_file(path / EMA_FILE) if (path / EMA_FILE).is_file() else None
-    return trainable, state, ema
-
-
-def load_newest_checkpoint(checkpoints: list[Path]) -> tuple[Path, dict, dict, dict | None]:
-    """``(folder, trainable, state, ema)`` of the newest checkpoint that loads. A damaged one (a torn write, a
-    bad disk) is skipped with a warning naming it, and the next older one is tried."""
-    for path in reversed(checkpoints):
-        try:
-            return (path, *load_checkpoint(path))
-        except Exception as e:  # safetensors, torch.load and the file system raise many types
-            logger.warning("skipped checkpoint %s: it does not load (%s: %s)", path, type(e).__name__,
-                           (str(e).splitlines() or [""])[0][:200])  # fmt: skip
-    raise DSDNInputError(
-        f"none of the {len(checkpoints)} checkpoint(s) in {checkpoints[0].parent} loads (see the warnings): start "
-        "again without --resume in a new --out."
-    )
-
-
-def _plain_config(config) -> dict:
-    """An adapter config as plain data, without diffusers' bookkeeping keys (``_name_or_path`` is a ``Path``
-    for a model loaded from a folder, which ``torch.load(weights_only=True)`` would refuse)."""
-    return {k: v for k, v in dict(config).items() if not k.startswith("_")}
-
-
-# ---------------------------------------------------------------------------------------- data
-def check_toy_options(cfg) -> None:
-    """Validate (and normalise) the toy-world options shared by DSDN's and the peers' configs."""
-    from ..data.toy_world import MOTIONS
-
-    toy_only = [name for name, on in (("toy_transpose", cfg.toy_transpose), ("toy_motions", cfg.toy_motions)) if on]
-    if toy_only and cfg.data != "toy":
-        raise DSDNInputError(f"{toy_only[0]} applies to the toy world only, not to data={cfg.data!r}.")
-    if cfg.toy_motions is not None:
-        motions = cfg.toy_motions.split(",") if isinstance(cfg.toy_motions, str) else cfg.toy_motions
-        cfg.toy_motions = tuple(m.strip() for m in motions)
-        if not cfg.toy_motions or any(m not in MOTIONS for m in cfg.toy_motions):
-            raise DSDNInputError(f"toy_motions={cfg.toy_motions!r} is invalid: must be one or more of {', '.join(MOTIONS)}")
-
-
-def build_dataset(cfg: VideoTrainConfig, size: int):
-    """The training clips: the toy world's train split, or a folder of real videos."""
-    from ..data import ToyWorld, VideoFolder
-
-    if cfg.data == "toy":
-        return ToyWorld("train", length=cfg.toy_clips, num_frames=cfg.num_frames, size=size, seed=cfg.seed,
-                        version=cfg.toy_world, transpose=cfg.toy_transpose, motions=cfg.toy_motions)  # fmt: skip
-    return VideoFolder(
-        cfg.data, captions=cfg.captions, video_column=cfg.video_column, caption_column=cfg.caption_column,
-        num_frames=cfg.num_frames, frame_stride=cfg.frame_stride, size=size,
-    )  # fmt: skip
-
-
-def _to_video_tensor(items: list[dict], device) -> torch.Tensor:
-    video = torch.from_numpy(np.stack([it["video"] for it in items]))  # (B, F, H, W, 3) uint8
-    return (video.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0).to(device)  # (B, 3, F, H, W)
-
-
-@torch.no_grad()
-def encode_dataset(dataset, frame_vae, device, batch: int = 16, progress: bool = True):
-    """Encode every readable clip once: latents ``(N, C, F, h, w)`` on CPU and captions."""
-    get = getattr(dataset, "get", dataset.__getitem__)
-    latents, captions, pending = [], [], []
-
-    def flush():
-        latents.append(frame_vae.encode(_to_video_tensor(pending, device), sample=False).cpu())
-        captions.extend(it["caption"] for it in pending)
-        pending.clear()
-
-    for i in tqdm(range(len(dataset)), desc="encoding clips", disable=not progress):
-        item = get(i)
-        if item is not None:
-            pending.append(item)
-        if len(pending) == batch:
-            flush()
-    if pending:
-        flush()
-    if not latents:
-        raise DSDNInputError(f"none of the {len(dataset)} clips could be read: check the video files and captions.")
-    return torch.cat(latents), captions
-
-
 # ---------------------------------------------------------------------------------------- training
-def _has_accelerator_device() -> bool:
-    xpu = getattr(torch, "xpu", None)
-    return bool(
-        torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu is not None and xpu.is_available())
-    )
-
-
-def _step_seed(seed: int, step: int, rank: int) -> int:
-    return int(np.random.default_rng([seed, step, rank]).integers(2**62))
-
-
 def _resolve_preset(name: str):
     from ..presets import AdapterPreset, get_preset
 
@@ -383,16 +211,19 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     from ..loading import load_base
     from ..motion_codec import estimate_motion_scale
     from ..objective import dsdn_loss, swap_pair_words
-    from ..vocabulary import read_vocabulary
+    from ..pipeline import DSDNPipeline
     from ..video_io import atomic_write_text, package_versions
+    from ..vocabulary import read_vocabulary
 
     # Without an accelerator, run on CPU; several processes then use gloo (torchrun or accelerate launch).
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not _has_accelerator_device())
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not has_accelerator_device())
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     out = Path(cfg.out)
     checkpoints = list_checkpoints(out) if cfg.resume else []
     if not cfg.resume and list_checkpoints(out):
-        raise DSDNInputError(f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out.")
+        raise DSDNInputError(
+            f"out={str(out)!r} already holds checkpoints: pass --resume to continue, or another --out."
+        )
     resumed = load_newest_checkpoint(checkpoints) if checkpoints else None
 
     # ---- frozen base
@@ -409,7 +240,9 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     dataset = build_dataset(cfg, size)
     latents = captions = None
     if cfg.cache_latents:
-        latents, captions = encode_dataset(dataset, frame_vae, device, progress=progress and accelerator.is_local_main_process)
+        latents, captions = encode_dataset(
+            dataset, frame_vae, device, progress=progress and accelerator.is_local_main_process
+        )
         n_clips = len(captions)
     else:
         n_clips = len(dataset)
@@ -423,7 +256,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         adapter = _load_initial_model(cfg.init_from, unet)
     else:
         sample = latents[:64] if latents is not None else FrameVAE(vae).encode(
-            _to_video_tensor([dataset[i] for i in range(min(8, len(dataset)))], device), sample=False
+            to_video_tensor([dataset[i] for i in range(min(8, len(dataset)))], device), sample=False
         )  # fmt: skip
         motion_scale = estimate_motion_scale(sample)
         torch.manual_seed(cfg.seed)
@@ -483,7 +316,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
 
         items = [next_readable(dataset, int(i)) for i in idx]
         with torch.no_grad():
-            z = frame_vae.encode(_to_video_tensor(items, device), sample=False)
+            z = frame_vae.encode(to_video_tensor(items, device), sample=False)
         return z, [it["caption"] for it in items]
 
     # The output folder is created only now, after the base, the data and the model are known to be good.
@@ -491,7 +324,9 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         stale = remove_stale_temporaries(out)
         if stale:
-            logger.warning("removed %d unfinished folder(s) left by an interrupted run: %s", len(stale), ", ".join(stale))
+            logger.warning(
+                "removed %d unfinished folder(s) left by an interrupted run: %s", len(stale), ", ".join(stale)
+            )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         run = {"config": asdict(cfg), "resolved": {"size": size, "clips": n_clips, "processes": world,
@@ -500,7 +335,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         atomic_write_text(out / "run.json", json.dumps(run, indent=2, default=str))
 
     metrics_path = out / "metrics.jsonl"
-    time_offset = _keep_metrics_until(metrics_path, start, rewrite=accelerator.is_main_process) if start else 0.0
+    time_offset = keep_metrics_until(metrics_path, start, rewrite=accelerator.is_main_process) if start else 0.0
     t0 = time.perf_counter() - time_offset
     last_ckpt = resumed[0] if resumed is not None else None
 
@@ -514,9 +349,9 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         path = None
         if accelerator.is_main_process:
             trainable = {n: p for n, p in accelerator.unwrap_model(ddp_denoiser).trainable_parameters()}
-            path = save_checkpoint(
+            path = runs.save_checkpoint(
                 out, step, trainable, optimizer, lr_scheduler, ema,
-                extra={"adapter_config": _plain_config(adapter.config), "ema_step": ema.optimization_step if ema else 0},
+                extra={"adapter_config": plain_config(adapter.config), "ema_step": ema.optimization_step if ema else 0},
                 keep=cfg.keep_checkpoints,
             )  # fmt: skip
         accelerator.wait_for_everyone()
@@ -526,7 +361,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
                disable=not (progress and accelerator.is_local_main_process))  # fmt: skip
     for step in bar:
-        seed = _step_seed(cfg.seed, step, rank)
+        seed = step_seed(cfg.seed, step, rank)
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)  # dropout layers
         gen = torch.Generator("cpu").manual_seed(seed)
@@ -586,7 +421,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         if ema is not None:
             ema.copy_to(params)
-        pipe = _pipeline(base, adapter)
+        pipe = DSDNPipeline.from_components(base, adapter)
         tmp = out / ".tmp-model"
         shutil.rmtree(tmp, ignore_errors=True)
         pipe.save_pretrained(tmp, include_base=True)
@@ -597,39 +432,11 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     return model_dir
 
 
-def _keep_metrics_until(path: Path, step: int, rewrite: bool = True) -> float:
-    """On resume from ``step``: drop the records a killed run logged after it (they are trained again), so
-    ``metrics.jsonl`` stays one curve; returns the last kept ``time_s``, so that time runs on across segments.
-    Every process reads the same offset; only the one with ``rewrite`` writes the file."""
-    return keep_log_records(path, lambda record: record.get("step", 0) <= step, rewrite)
-
-
-def keep_log_records(path: Path, keep, rewrite: bool = True) -> float:
-    """Keep the JSON-lines records of ``path`` for which ``keep(record)`` holds (lines cut short by a kill are
-    dropped); returns the last kept ``time_s`` (0 when none). Only with ``rewrite`` is the file rewritten."""
-    from ..video_io import atomic_write_text
-
-    if not path.is_file():
-        return 0.0
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by the kill
-            continue
-        if keep(record):
-            kept.append((line, record))
-    if rewrite:
-        atomic_write_text(path, "".join(f"{line}\n" for line, _ in kept))
-    return max((r["time_s"] for _, r in kept if r.get("time_s") is not None), default=0.0)
-
-
 def _load_initial_model(path: str, unet):
     """The adapter of a saved DSDN model, with its content LoRA loaded into ``unet`` (the frozen base's),
     to start a run from trained weights (fine-tuning) instead of the preset's fresh ones."""
-    from ..adapter import LORA_WEIGHT_NAME
-    from ..content_stream import LORA_ADAPTER_NAME, level_channels
-    from ..pipeline import load_adapter, safetensors_shapes
+    from ..content_stream import level_channels
+    from ..model_files import load_adapter, load_content_lora
 
     folder = Path(path).expanduser()
     adapter = load_adapter(folder)
@@ -639,82 +446,5 @@ def _load_initial_model(path: str, unet):
             f"init_from={path!r} was trained on a base with level widths {tuple(adapter.config.content_channels)}, "
             f"this base has {want}: pass the base it was trained on."
         )
-    if adapter.config.lora_rank > 0 and (folder / LORA_WEIGHT_NAME).is_file():
-        safetensors_shapes(folder / LORA_WEIGHT_NAME)
-        unet.load_lora_adapter(str(folder), weight_name=LORA_WEIGHT_NAME, adapter_name=LORA_ADAPTER_NAME, prefix="unet")
+    load_content_lora(folder, unet)
     return adapter
-
-
-def _pipeline(base: dict, adapter):
-    from ..pipeline import DSDNPipeline
-
-    pipe = DSDNPipeline(**{k: base[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}, adapter=adapter)
-    pipe.known_words = base.get("known_words")
-    return pipe
-
-
-@torch.no_grad()
-def validate(base: dict, adapter, ema, params, cfg: VideoTrainConfig, folder: Path) -> dict:
-    """Sample the validation prompts (seeded), write mp4s, and judge them by pixels: the lenient checks
-    (direction, colour, visibility, shape kept) and the strict judge's clean rate."""
-    from ..data.toy_world import object_scale
-    from ..evaluation.clean import judge_strict
-    from ..evaluation.toy import judge_clip, parse_prompt
-    from ..video_io import save_video
-
-    if ema is not None:
-        ema.store(params)
-        ema.copy_to(params)
-    try:
-        pipe = _pipeline(base, adapter)
-        pipe.set_progress_bar_config(disable=True)
-        gen = torch.Generator("cpu").manual_seed(cfg.seed)
-        frames = pipe(list(cfg.validation_prompts), num_frames=cfg.num_frames, num_inference_steps=cfg.validation_steps,
-                      generator=gen, output_type="np").frames  # fmt: skip
-    finally:
-        if ema is not None:
-            ema.restore(params)
-    folder.mkdir(parents=True, exist_ok=True)
-    scale = object_scale(cfg.toy_world) if cfg.data == "toy" else 1.0  # (the strict judge's, for v3's larger objects)
-    direction_ok = colour_ok = visible = shape = clean = judged = 0
-    for i, (prompt, video) in enumerate(zip(cfg.validation_prompts, frames)):
-        save_video(video, folder / f"{i:02d}_{prompt.replace(' ', '_')[:60]}.mp4", fps=8)
-        want = parse_prompt(prompt)
-        video = video.transpose(0, 2, 1, 3) if cfg.toy_transpose else video  # judged in the words' axes
-        got = judge_clip(video)
-        if want is None:
-            continue
-        clean += judge_strict(video, want["colour"], want["motion"], object_scale=scale).clean
-        judged += 1
-        direction_ok += got.direction == want["motion"]
-        colour_ok += got.colour == want["colour"]
-        visible += got.visible_every_frame
-        shape += got.keeps_shape
-    if not judged:
-        return {"validation_clips": len(frames)}
-    return {"val_direction_acc": direction_ok / judged, "val_colour_acc": colour_ok / judged,
-            "val_visible": visible / judged, "val_shape_kept": shape / judged, "val_clean": clean / judged,
-            "validation_clips": judged}  # fmt: skip
-
-
-def pipeline_from_checkpoint(base: str, checkpoint: str | Path, use_ema: bool = True):
-    """A :class:`~dsdn.pipeline.DSDNPipeline` from a training checkpoint folder and its base
-    (the EMA weights when the checkpoint has them and ``use_ema``)."""
-    from ..adapter import DSDNAdapter
-    from ..content_stream import ContentStream
-    from ..denoiser import DualStreamDenoiser
-    from ..loading import load_base
-    from ..vocabulary import read_vocabulary
-
-    trainable, state, ema = load_checkpoint(Path(checkpoint))
-    components = load_base(base)
-    components["known_words"] = read_vocabulary(base) if Path(base).is_dir() else None
-    adapter = DSDNAdapter.from_config(state["adapter_config"])
-    content = ContentStream(components["unet"], lora_rank=adapter.config.lora_rank,
-                            lora_targets=adapter.config.lora_target_modules)  # fmt: skip
-    denoiser = DualStreamDenoiser.from_adapter(content, adapter)
-    named = list(denoiser.trainable_parameters())
-    with torch.no_grad():
-        for i, (name, p) in enumerate(named):
-            p.copy_(ema[str(i)] if (use_ema and ema is not None) else trainable[name])
-    return _pipeline(components, adapter)

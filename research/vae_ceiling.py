@@ -2,7 +2,7 @@
 clips of the evaluation's prompts, as rendered and after a round trip through the base's VAE (encode to the
 posterior mode, decode), which is the best any DSDN over that base can draw:
 
-    python scripts/vae_ceiling.py [--base BASE] [--prompts 96] [--seeds 3]
+    python research/vae_ceiling.py [--base BASE] [--prompts 96] [--seeds 3]
 
 Each prompt is rendered with ``--seeds`` seeds (speed and background drawn per seed as in the quality
 benchmark's real row). Prints direction, colour and visible-every-frame accuracy and the strict judge's clean
@@ -20,7 +20,7 @@ import torch
 
 def main() -> None:
     from dsdn.data.toy_world import object_scale
-    from dsdn.evaluation.benchmark import _real_clip
+    from dsdn.evaluation.benchmark import real_clip
     from dsdn.evaluation.clean import judge_strict
     from dsdn.evaluation.toy import judge_clip, parse_prompt, toy_prompts
     from dsdn.frame_vae import FrameVAE
@@ -41,16 +41,18 @@ def main() -> None:
         "direction": lambda clip, j, w: j.direction == w["motion"],
         "colour": lambda clip, j, w: j.colour == w["colour"],
         "visible": lambda clip, j, w: j.visible_every_frame,
-        "clean": lambda clip, j, w: judge_strict(clip, w["colour"], w["motion"],
-                                                 object_scale=object_scale(args.toy_world)).clean,
+        "clean": lambda clip, j, w: (
+            judge_strict(clip, w["colour"], w["motion"], object_scale=object_scale(args.toy_world)).clean
+        ),
     }
     right = {k: Counter() for k in ("real", "vae")}
     lost = Counter()
     n = 0
     for prompt in toy_prompts("train", args.prompts):
         want = parse_prompt(prompt)
-        clips = np.stack([_real_clip(prompt, s, args.frames, args.size, args.toy_world)
-                          for s in range(args.seeds)])  # (S, F, H, W, 3)
+        clips = np.stack(
+            [real_clip(prompt, s, args.frames, args.size, args.toy_world) for s in range(args.seeds)]
+        )  # (S, F, H, W, 3)
         x = torch.from_numpy(clips).permute(0, 4, 1, 2, 3) * 2 - 1  # (S, 3, F, H, W) in [-1, 1]
         y = vae.decode(vae.encode(x, sample=False))  # (S, 3, F, H, W)
         rec = ((y.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 4, 1).numpy()
@@ -65,7 +67,9 @@ def main() -> None:
     for name, label in (("real", "real clips"), ("vae", "after the VAE")):
         figures = "  ".join(f"{k}={100 * right[name][k] / n:.1f}%" for k in checks)
         print(f"{label:14s} clips={n}  {figures}")
-    print("visible in the real clip, not after the VAE:", ", ".join(f"{k} {v}" for k, v in lost.most_common()) or "none")
+    print(
+        "visible in the real clip, not after the VAE:", ", ".join(f"{k} {v}" for k, v in lost.most_common()) or "none"
+    )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ Also here: setting the scale of one named PEFT LoRA adapter (the paper's step le
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from diffusers import UNet2DConditionModel, UNet3DConditionModel
@@ -122,7 +122,9 @@ class UNet2DLevels(_UNetLevels):
             as ``UNet2DConditionModel.forward`` passes them (``None``: none).
     """
 
-    def __init__(self, unet: UNet2DConditionModel, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None):
+    def __init__(
+        self, unet: UNet2DConditionModel, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None
+    ):
         cfg = unet.config
         if cfg.class_embed_type is not None or cfg.addition_embed_type not in (None, "text"):
             raise NotImplementedError("content UNets with class or non-text addition embeddings are not supported")

@@ -5,7 +5,7 @@ object identity. For each prompt of the evaluation's form it samples single fram
 object kind (digits, shapes): the classifier's object identity, the asked colour, one object and no
 ghost (the strict judge's per-frame checks), and real frames' identity for reference.
 
-    python scripts/base_accuracy.py --base src/dsdn/default_model/base --judge outputs/judge
+    python research/base_accuracy.py --base src/dsdn/default_model/base --judge outputs/judge
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dsdn.evaluation.clean import judge_strict
 from dsdn.evaluation.judge import ToyJudge
 from dsdn.evaluation.toy import LINEAR_MOTIONS
 from dsdn.loading import load_base
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,8 +56,17 @@ def main() -> None:
             for img, name in zip(images, named):
                 # (only its per-frame checks are read)
                 s = judge_strict(np.stack([img, img]), colour, "right", object_scale=object_scale(args.toy_world))
-                rows.append({"object": obj, "colour": colour, "identity": name == obj, "colour_ok": s.colour_ok,
-                             "one_object": s.one_object, "no_ghost": not s.ghost, "real_identity": real_named == obj})
+                rows.append(
+                    {
+                        "object": obj,
+                        "colour": colour,
+                        "identity": name == obj,
+                        "colour_ok": s.colour_ok,
+                        "one_object": s.one_object,
+                        "no_ghost": not s.ghost,
+                        "real_identity": real_named == obj,
+                    }
+                )
     out = {}
     kinds = (("digits", lambda o: o.startswith("digit")), ("shapes", lambda o: not o.startswith("digit")),
              ("all", lambda o: True))  # fmt: skip

@@ -1,11 +1,11 @@
 """Copy a base with some words' token embeddings swapped in its text encoder (a diagnostic of the toy world).
 
-    python scripts/swap_word_embeddings.py --base BASE --out NEW_BASE [--pairs up:left,down:right]
+    python research/swap_word_embeddings.py --base BASE --out NEW_BASE [--pairs up:left,down:right]
 
 Each pair's two rows of the text encoder's token-embedding table trade places, and nothing else changes: in
 NEW_BASE, "a red circle moving up" gets exactly the text states that BASE gives "a red circle moving left".
 Train DSDN over NEW_BASE (``dsdn train video --base NEW_BASE ...``) and ask it with
-``scripts/caption_gap.py --base NEW_BASE``: if the motion stream's trouble with a motion class follows the
+``research/caption_gap.py --base NEW_BASE``: if the motion stream's trouble with a motion class follows the
 states (now under the other words) the cause is in the text encoder; if it stays with the class, it is not.
 """
 

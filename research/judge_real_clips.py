@@ -1,6 +1,6 @@
 """The strict judge on real toy-world clips: every object × colour × motion × speed × background, ``--seeds`` each.
 
-    python scripts/judge_real_clips.py [--seeds 2] [--mp4]
+    python research/judge_real_clips.py [--seeds 2] [--mp4]
 
 A trusted judge passes (nearly) every real clip. Prints the clean rate, how many clips fail each check, and the
 failing clips. ``--mp4`` judges each clip after an H.264 round trip, as written by ``dsdn generate``.
@@ -41,8 +41,10 @@ def main() -> None:
                 names = j.failed_checks()
                 failed.update(names)
                 bad.append(f"{c} {o} {m} {speed} {bg}: {', '.join(names)}")
-    print(f"real clips={n}  clean={100 * (n - len(bad)) / n:.1f}%  failing checks: "
-          + (", ".join(f"{k} {v}" for k, v in failed.most_common()) or "none"))
+    print(
+        f"real clips={n}  clean={100 * (n - len(bad)) / n:.1f}%  failing checks: "
+        + (", ".join(f"{k} {v}" for k, v in failed.most_common()) or "none")
+    )
     for line in bad:
         print("  " + line)
 

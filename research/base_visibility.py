@@ -3,7 +3,7 @@ toy``'s set is sampled as still frames by diffusers' own ``StableDiffusionPipeli
 quality benchmark's frame-wise row: one generator, independent noise per frame), and each frame is judged
 like a video frame (max RGB channel ≥ 140 on ≥ 12 pixels, as ``dsdn eval toy``'s visibility):
 
-    python scripts/base_visibility.py [--base BASE] [--prompts 96] [--frames 8]
+    python research/base_visibility.py [--base BASE] [--prompts 96] [--frames 8]
 
 The content stream of DSDN is this UNet plus a LoRA, and its first frame reaches the video as drawn,
 so a colour the base draws dim loses clips in ``dsdn eval toy``'s visibility whatever the motion stream

@@ -4,7 +4,7 @@ For real toy-world clips of each direction it noises the clips' content and moti
 and one noise shared by every caption) and compares the motion stream's denoising error under the clip's
 own caption, the same caption with the opposite direction, and the empty caption:
 
-    python scripts/caption_gap.py [--model MODEL] [--clips 6] [--timesteps 500,800,950] [--transpose] [--attention]
+    python research/caption_gap.py [--model MODEL] [--clips 6] [--timesteps 500,800,950] [--transpose] [--attention]
 
 MODEL is a saved model folder or a training checkpoint (``RUN/checkpoint-NNNNNNN``, its EMA weights, over
 ``--base``), so a running training can be watched learning the words.
@@ -34,10 +34,11 @@ import torch
 from diffusers import DDPMScheduler
 
 from dsdn.data.toy_world import CAPTION_SETS, ClipSpec, render_clip
+from dsdn.evaluation.words import direction_dprime
 from dsdn.generate import default_model_dir, load_pipeline
-from dsdn.training.base import direction_dprime
-from dsdn.training.video import TRAINABLE_FILE, pipeline_from_checkpoint
 from dsdn.motion_codec import decompose_motion
+from dsdn.training.runs import TRAINABLE_FILE
+from dsdn.training.validation import pipeline_from_checkpoint
 
 OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
 #: For --against perpendicular: a direction on the other axis, so the gap asks about the axis, not the sign.
@@ -104,23 +105,42 @@ class AttentionOnWord:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None,
-                        help="DSDN model folder or training checkpoint folder (default: the shipped model).")
-    parser.add_argument("--base", default=str(default_model_dir() / "base"),
-                        help="Base model under a checkpoint (default: the shipped base).")
+    parser.add_argument(
+        "--model", default=None, help="DSDN model folder or training checkpoint folder (default: the shipped model)."
+    )
+    parser.add_argument(
+        "--base",
+        default=str(default_model_dir() / "base"),
+        help="Base model under a checkpoint (default: the shipped base).",
+    )
     parser.add_argument("--clips", type=int, default=6, help="Clips per direction.")
     parser.add_argument("--timesteps", default="500,800,950", help="Training timesteps to noise at (of 1000).")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--transpose", action="store_true",
-                        help="Swap the clips' height and width (for a model trained with --toy-transpose).")
-    parser.add_argument("--phrase", type=int, default=0, choices=range(4),
-                        help="Which of toy-world v1's four phrases of each motion the captions use: 0 'moving up' "
-                             "(default), 1 'moves up', 2 'rises' / 'falls' / 'slides to the left', "
-                             "3 'is moving upwards'. The attention rows then follow the phrase's last word.")
-    parser.add_argument("--against", choices=("opposite", "perpendicular"), default="opposite",
-                        help="The other caption names the opposite direction (default) or one on the other axis.")
-    parser.add_argument("--attention", action="store_true",
-                        help="Also print each stream's cross-attention weight on the direction word.")
+    parser.add_argument(
+        "--transpose",
+        action="store_true",
+        help="Swap the clips' height and width (for a model trained with --toy-transpose).",
+    )
+    parser.add_argument(
+        "--phrase",
+        type=int,
+        default=0,
+        choices=range(4),
+        help="Which of toy-world v1's four phrases of each motion the captions use: 0 'moving up' "
+        "(default), 1 'moves up', 2 'rises' / 'falls' / 'slides to the left', "
+        "3 'is moving upwards'. The attention rows then follow the phrase's last word.",
+    )
+    parser.add_argument(
+        "--against",
+        choices=("opposite", "perpendicular"),
+        default="opposite",
+        help="The other caption names the opposite direction (default) or one on the other axis.",
+    )
+    parser.add_argument(
+        "--attention",
+        action="store_true",
+        help="Also print each stream's cross-attention weight on the direction word.",
+    )
     args = parser.parse_args()
 
     if args.model and (Path(args.model) / TRAINABLE_FILE).is_file():

@@ -4,9 +4,9 @@ import pytest
 import torch
 from conftest import agrees
 
-from dsdn._compat import UNet2DLevels, UNet3DLevels
 from dsdn.motion_stream import build_motion_unet
 from dsdn.tiny import tiny_unet
+from dsdn.unet_levels import UNet2DLevels, UNet3DLevels
 
 
 def _run(levels):

@@ -1,0 +1,323 @@
+"""``dsdn eval``: the toy-world evaluation, video metrics and the learned judge."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..errors import DSDNInputError
+from ..paths import check_output_file, check_output_folder
+from .common import (
+    Combiner,
+    CrossFrameAttention,
+    Guidance,
+    MotionCoherence,
+    MotionGuidance,
+    SharedNoise,
+    StreamSync,
+    app,
+    boundary,
+)
+
+eval_app = typer.Typer(help="Evaluate a model.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("toy", epilog="Example: dsdn eval toy --prompts 48 --json toy-eval.json")
+@boundary
+def eval_toy_cmd(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
+    prompts: int = typer.Option(48, help="Prompts from the training vocabulary (held-out combinations excluded)."),
+    heldout_prompts: int = typer.Option(12, help="Prompts of the held-out compositions (cycled over seeds)."),
+    steps: int = typer.Option(25, help="Denoising steps."),
+    seed: int = typer.Option(0, help="Prompt i uses seed + i."),
+    motion_coherence: MotionCoherence = None,
+    combiner: Combiner = None,
+    stream_sync: StreamSync = None,
+    shared_noise: SharedNoise = None,
+    cross_frame_attention: CrossFrameAttention = None,
+    guidance: Guidance = None,
+    motion_guidance: MotionGuidance = None,
+    save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
+    judge: Optional[str] = typer.Option(
+        None, help="A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
+    ),
+    toy_world: Optional[str] = typer.Option(
+        None, help="Toy-world version the model learned (v3: larger objects; default: the judge's, else v1)."
+    ),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write figures and per-clip records as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Judge generated toy-world clips by their pixels: motion direction (Farneback flow over the
+    object), colour and visibility, on training-vocabulary prompts and on held-out compositions;
+    also the direction of each stream alone (content: γ = 0; motion integrated from frame 1: γ = 1)."""
+    import json
+    from pathlib import Path
+
+    from ..errors import check_choice, check_int, check_seed
+    from ..evaluation.toy import evaluate_prompts, format_direction_by_motion, toy_prompts
+    from ..generate import model_limits, resolve_model_dir
+    from ..options import check_sampling_options
+    from ..pipeline import DSDNPipeline
+
+    check_int("prompts", prompts, 0)
+    check_int("heldout_prompts", heldout_prompts, 0)
+    check_int("steps", steps, 1)
+    check_seed(seed)
+    check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise)
+    if prompts + heldout_prompts == 0:
+        raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
+    check_output_file("json", json_out)
+    check_output_folder("save_dir", save_dir)
+    model_dir = resolve_model_dir(model)
+    check_int("steps", steps, 1, model_limits(model_dir).get("max_steps"))
+    from ..data.toy_world import VERSIONS, object_scale
+
+    if toy_world is not None:
+        check_choice("toy_world", toy_world, VERSIONS)
+    classifier = None
+    if judge is not None:
+        from ..evaluation.judge import ToyJudge
+
+        classifier = ToyJudge.load(judge)
+        if toy_world is not None and classifier.toy_world != toy_world:
+            raise DSDNInputError(
+                f"judge={judge!r} learned toy world {classifier.toy_world}'s objects, not {toy_world}'s: "
+                f"train one with: dsdn eval train-judge --toy-world {toy_world}"
+            )
+    world = toy_world or (classifier.toy_world if classifier is not None else "v1")
+    pipe = DSDNPipeline.from_pretrained(model_dir)
+    pipe.set_progress_bar_config(disable=True)
+    sampling = {
+        "steps": steps,
+        **pipe.sampling_settings(
+            guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, cross_frame_attention
+        ),
+    }
+    typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
+               f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
+               f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
+               f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
+    results = {"sampling": sampling, "toy_world": world}
+    for split, count in (("train", prompts), ("heldout", heldout_prompts)):
+        if count <= 0:
+            continue
+        sub = None if save_dir is None else Path(save_dir) / split
+        r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
+                             save_dir=sub, judge=classifier, streams=True, object_scale=object_scale(world),
+                             motion_coherence=sampling["motion_coherence"],
+                             combiner=sampling["combiner"], stream_sync=sampling["stream_sync"],
+                             shared_noise=sampling["shared_noise"],
+                             cross_frame_attention=sampling["cross_frame_attention"],
+                             motion_guidance_scale=sampling["motion_guidance_scale"],
+                             guidance_scale=sampling["guidance_scale"])  # fmt: skip
+        results[split] = r
+        extra = "" if classifier is None else (
+            f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
+        )  # fmt: skip
+        extra += (f"  (direction of the content stream alone={r['content_stream_direction_acc']:.1%}, "
+                  f"motion stream alone={r['motion_stream_direction_acc']:.1%})")  # fmt: skip
+        strict = r["strict"]
+        typer.echo(
+            f"{split:8s} clips={r['clips']:3d}  CLEAN={r['clean_acc']:.1%}"
+            + (f" ({strict['clean_pixels']:.1%} without identity)" if "clean_pixels" in strict else "")
+            + f"  (one object={strict['one_object']:.1%}  "
+            f"no ghost={strict['no_ghost']:.1%}  same shape={strict['same_shape']:.1%}  "
+            f"same background={strict['same_background']:.1%}  "
+            f"direction={strict.get('direction_ok', float('nan')):.1%}  colour={strict['colour_ok']:.1%}"
+            + (f"  identity={strict['identity_ok']:.1%}" if "identity_ok" in strict else "")
+            + ")"
+        )
+        typer.echo(f"{'':8s} by object kind: " + "; ".join(
+            f"{kind}s ({k['clips']}) clean {k['clean']:.1%}, same shape {k['same_shape']:.1%}, one object "
+            f"{k['one_object']:.1%}" + (f", identity {k['identity_ok']:.1%}" if "identity_ok" in k else "")
+            for kind, k in r["strict_by_kind"].items()))  # fmt: skip
+        typer.echo(
+            f"{'':8s} lenient: direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
+            f"visible-every-frame={r['visible_acc']:.1%}  shape-kept={r['shape_kept_acc']:.1%}{extra}"
+        )
+        for label, k in (("", "direction_by_motion"), ("content stream alone, ", "content_stream_direction_by_motion"),
+                         ("motion stream alone, ", "motion_stream_direction_by_motion")):  # fmt: skip
+            typer.echo(f"{'':8s} {label}direction by motion: {format_direction_by_motion(r[k])}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=2))
+
+
+@eval_app.command("compare", epilog="Example: dsdn eval compare old.json new.json --check clean --check same_shape")
+@boundary
+def eval_compare_cmd(
+    a: str = typer.Argument(..., help="A 'dsdn eval toy --json' file (A)."),
+    b: str = typer.Argument(..., help="Another, of the same prompts and seeds (B)."),
+    check: Optional[list[str]] = typer.Option(
+        None,
+        "--check",
+        "-c",
+        help="A check to compare (repeatable; default: all that both files hold): clean, "
+        "same_shape, same_background, one_object, no_ghost, strict_direction, identity, clean_pixels, direction, "
+        "colour, visible, shape.",
+    ),
+    split: str = typer.Option("train", help="train (the training vocabulary) or heldout (held-out compositions)."),
+    common: bool = typer.Option(False, "--common", help="Compare only the clips (prompt, seed) both files judged."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Also write the comparison as JSON."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Compare two evaluations clip by clip: each check's rate with its interval, the clips only one gets
+    right, and the exact McNemar test on them."""
+    import json
+
+    from ..evaluation.compare import CHECKS, LENIENT, compare_records, format_comparison, read_records
+
+    if json_out:
+        check_output_file("json", json_out)
+    ra, rb = read_records(a, split), read_records(b, split)
+    if not check:
+        strict = all("strict" in r for r in ra + rb)
+        check = [c for c in CHECKS if strict or c in LENIENT]
+    result = compare_records(ra, rb, tuple(check), common=common)
+    typer.echo(format_comparison(result))
+    if json_out:
+        from pathlib import Path
+
+        from ..video_io import atomic_write_text
+
+        atomic_write_text(
+            Path(json_out), json.dumps({"a": a, "b": b, "split": split, "checks": result}, indent=2) + "\n"
+        )
+        typer.echo(f"wrote {json_out}")
+
+
+@eval_app.command("sweep", epilog=(
+    "Example: dsdn eval sweep --model ./my-dsdn --toy-world v3 --gammas 0.5,0.75 --syncs 1 --shared-noises 0.5,0.8"
+))  # fmt: skip
+@boundary
+def eval_sweep_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="DSDN model folder whose sampling defaults to choose."),
+    combiners: str = typer.Option("least_squares", help="Motion combiners to try, comma-separated."),
+    gammas: str = typer.Option("0.5,0.75,1", help="Motion coherences γ to try, comma-separated."),
+    syncs: str = typer.Option("0,1", help="Stream sync strengths to try."),
+    shared_noises: str = typer.Option("0,0.5,0.8", help="Shares of the content noise common to all frames to try."),
+    motion_guidances: str = typer.Option("15", help="Motion-stream guidance scales to try."),
+    guidances: str = typer.Option("7.5", help="Guidance scales to try."),
+    prompts: int = typer.Option(32, help="Selection prompts (none among dsdn eval toy's)."),
+    steps: int = typer.Option(25, help="Denoising steps."),
+    toy_world: str = typer.Option("v1", help="Toy-world version the model learned (v3: larger objects)."),
+    write: bool = typer.Option(False, "--write", help="Store the best setting in the model's config.json."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Also write every setting's figures as JSON."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Choose a model's sampling defaults: every combination of the settings, judged by the strict judge's
+    clean rate on selection prompts that the evaluation never uses."""
+    import json
+
+    from ..data.toy_world import VERSIONS, object_scale
+    from ..errors import check_choice, check_int
+    from ..evaluation.sweep import (
+        best_setting,
+        format_result,
+        parse_combiners,
+        parse_values,
+        sweep_sampling,
+        write_defaults,
+    )
+    from ..evaluation.toy import selection_prompt_count, selection_prompts
+
+    grid = {
+        "combiner": parse_combiners(combiners),
+        "motion_coherence": parse_values("gammas", gammas, 0.0, 1.0),
+        "stream_sync": parse_values("syncs", syncs, 0.0, 1.0),
+        "shared_noise": parse_values("shared_noises", shared_noises, 0.0, 1.0),
+        "motion_guidance_scale": parse_values("motion_guidances", motion_guidances),
+        "guidance_scale": parse_values("guidances", guidances),
+    }
+    check_int("prompts", prompts, 1, selection_prompt_count())
+    check_int("steps", steps, 1)
+    check_choice("toy_world", toy_world, VERSIONS)
+    if json_out:
+        check_output_file("json", json_out)
+    from ..pipeline import DSDNPipeline
+
+    pipe = DSDNPipeline.from_pretrained(model)
+    pipe.set_progress_bar_config(disable=True)
+    results = sweep_sampling(pipe, selection_prompts(prompts), grid, steps=steps, object_scale=object_scale(toy_world),
+                             on_result=lambda s, r: typer.echo(format_result(s, r)))  # fmt: skip
+    best = best_setting(results)
+    typer.echo("best " + "  ".join(f"{k}={v}" for k, v in best.items()))
+    if json_out:
+        from pathlib import Path
+
+        from ..video_io import atomic_write_text
+
+        rows = [{"setting": s, "clips": r["clips"], "strict": r["strict"]} for s, r in results]
+        atomic_write_text(Path(json_out), json.dumps({"model": model, "best": best, "results": rows}, indent=2) + "\n")
+        typer.echo(f"wrote {json_out}")
+    if write:
+        typer.echo(f"wrote the best setting to {write_defaults(model, best)}")
+
+
+@eval_app.command("video", epilog="Example: dsdn eval video dsdn.mp4 framewise.mp4 --judge outputs/judge --json m.json")
+@boundary
+def eval_video_cmd(
+    videos: list[str] = typer.Argument(..., help="Video files (mp4, webm, gif...)."),
+    judge: Optional[str] = typer.Option(None, help="A judge from 'dsdn eval train-judge': adds frame consistency."),
+    clip: Optional[str] = typer.Option(None, help="Local CLIP folder: adds the paper's CLIP frame consistency."),
+    prompt: Optional[str] = typer.Option(None, help="With --clip: the prompt for CLIP text alignment."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write every figure as JSON."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Flicker (warping error, static flicker), dynamic degree and consistency of existing videos."""
+    import json
+    from pathlib import Path
+
+    from ..evaluation.metrics import load_clip, video_metrics
+    from ..video_io import read_video
+
+    check_output_file("json", json_out)
+    models = {}
+    if judge is not None:
+        from ..evaluation.judge import ToyJudge
+
+        models["judge"] = ToyJudge.load(judge)
+    if clip is not None:
+        models["clip"] = load_clip(clip)
+    results = {}
+    for path in videos:
+        if not Path(path).is_file():
+            raise DSDNInputError(f"{path!r} is not a file")
+        try:
+            frames = read_video(path)
+        except Exception as e:  # PyAV raises many types for unreadable files
+            raise DSDNInputError(f"{path!r} could not be decoded as a video ({type(e).__name__}: {e})") from None
+        if len(frames) < 2:
+            raise DSDNInputError(f"{path!r} has {len(frames)} frame(s): the metrics need at least 2")
+        results[path] = video_metrics(frames, prompt=prompt, **models)
+    for path, figures in results.items():
+        typer.echo(path + "  " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items()))
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=2))
+
+
+@eval_app.command("train-judge", epilog="Example: dsdn eval train-judge --out outputs/judge")
+@boundary
+def train_judge_cmd(
+    out: str = typer.Option("outputs/judge", help="Folder for judge.safetensors and judge_config.json."),
+    steps: int = typer.Option(600, help="Training steps."),
+    train_clips: int = typer.Option(3000, help="Real toy-world clips (train split) whose frames it learns from."),
+    test_clips: int = typer.Option(400, help="Unseen real clips per split for the reported accuracy."),
+    toy_world: str = typer.Option("v1", help="Toy-world version whose frames it learns (v3: larger objects)."),
+    seed: int = typer.Option(0, help="Seed of the data, the initialisation and the batches."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Train the toy-world judge (a small CNN naming the object in a frame) on real toy-world frames,
+    and print its own accuracy on unseen real clips."""
+    from ..evaluation.judge import JudgeTrainConfig, train_judge
+
+    cfg = JudgeTrainConfig(out=out, steps=steps, train_clips=train_clips, test_clips=test_clips,
+                           toy_world=toy_world, seed=seed)  # fmt: skip
+    report = train_judge(cfg, progress=not quiet)
+    for split in ("test_train_split", "test_heldout_split"):
+        r = report[split]
+        typer.echo(f"{split}: clips={r['clips']} frame accuracy={r['frame_acc']:.1%} clip accuracy={r['clip_acc']:.1%}")
+    typer.echo(f"wrote {out} ({report['wall_seconds']} s)")

@@ -1,0 +1,68 @@
+"""``dsdn generate``: one prompt to a video file."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..schedulers import SCHEDULERS
+from .common import (
+    Combiner,
+    CrossFrameAttention,
+    Guidance,
+    MotionCoherence,
+    MotionGuidance,
+    SharedNoise,
+    StreamSync,
+    app,
+    boundary,
+)
+
+
+@app.command(epilog="Example: dsdn generate 'a red circle moving right' --model ./my-dsdn --out circle.mp4 --seed 1")
+@boundary
+def generate(
+    prompt: str = typer.Argument(..., help="What the video shows."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="DSDN model folder (saved by DSDNPipeline.save_pretrained)."
+    ),
+    base: Optional[str] = typer.Option(
+        None, help="SD-1.x base (folder or .safetensors) when --model holds DSDN weights only."
+    ),
+    out: str = typer.Option(
+        "dsdn.mp4", "--out", "-o", help="Output: .mp4, .gif, .webp, or a folder name for png frames."
+    ),
+    frames: int = typer.Option(8, help="Number of frames (>= 2)."),
+    height: Optional[int] = typer.Option(None, help="Height in pixels (default: the model's native size)."),
+    width: Optional[int] = typer.Option(None, help="Width in pixels (default: the model's native size)."),
+    steps: int = typer.Option(25, help="Denoising steps."),
+    seed: int = typer.Option(0, help="Random seed; the same seed and settings give the same video."),
+    guidance: Guidance = None,
+    lora_scale: float = typer.Option(1.0, help="Content increment step length λ (0 = base UNet only)."),
+    motion_coherence: MotionCoherence = None,
+    combiner: Combiner = None,
+    stream_sync: StreamSync = None,
+    shared_noise: SharedNoise = None,
+    cross_frame_attention: CrossFrameAttention = None,
+    motion_guidance: MotionGuidance = None,
+    scheduler: str = typer.Option("ddim", help="Sampler: " + ", ".join(SCHEDULERS) + "."),
+    negative_prompt: str = typer.Option("", help="Steer away from this text."),
+    motion_prompt: Optional[str] = typer.Option(None, help="Separate text for the motion stream only."),
+    fps: int = typer.Option(8, help="Frames per second of the written video."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N, mps."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
+) -> None:
+    """Generate a video from a text prompt and write it with a JSON sidecar of its settings."""
+    from ..generate import GenerateConfig, generate_video
+
+    cfg = GenerateConfig(
+        prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
+        frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
+        motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
+        cross_frame_attention=cross_frame_attention, motion_guidance=motion_guidance, scheduler=scheduler,
+        seed=seed, fps=fps, device=device,
+    )  # fmt: skip
+    path, sidecar = generate_video(cfg, progress=not quiet)
+    typer.echo(f"wrote {path} (settings in {sidecar})")

@@ -1,0 +1,219 @@
+"""The benchmark's report: the plain-words verdict from the intervals, the Markdown table, the section of a
+Markdown file it replaces, and the plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .benchmark import BenchmarkSpec
+
+#: Metric key -> (label, better, binary).
+METRICS = {
+    "clean_acc": ("clean", "higher", True),
+    "warping_error": ("warping error", "lower", False),
+    "static_flicker": ("static flicker", "lower", False),
+    "dynamic_degree": ("dynamic degree", "closer to real", False),
+    "direction_acc": ("direction acc.", "higher", True),
+    "colour_acc": ("colour acc.", "higher", True),
+    "object_acc": ("object acc.", "higher", True),
+    "visible_acc": ("visible every frame", "higher", True),
+    "shape_kept_acc": ("shape kept", "higher", True),
+    "frame_consistency": ("frame consistency", "higher", False),
+}
+
+
+def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
+    """Plain answers, computed from the intervals: does DSDN flicker less than each peer at a
+    dynamic degree within 20% of real videos, with equal or better toy-world text alignment?
+
+    Answered for every plain ``dsdn`` row (no option but ``model`` and ``train_steps``), e.g. the
+    shipped model and a model trained on the peers' budget. Each is compared with every row that is
+    not ``real`` and not a DSDN row of another model (its own ablations are compared; another
+    model's are not)."""
+    kinds = {m.name: m.kind for m in spec.methods}
+    methods = summary["methods"]
+    real = next((n for n, k in kinds.items() if k == "real"), None)
+    plain = [m for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - {"model", "train_steps"}]
+    if not plain or real is None:
+        return ["No verdict: the benchmark needs a `real` row and a plain `dsdn` row (no ablation options)."]
+    lines = []
+    for dsdn in plain:
+        others = [m.name for m in spec.methods if m.kind != "real" and m.name != dsdn.name
+                  and not (m.kind == "dsdn" and m.options.get("model") != dsdn.options.get("model"))]  # fmt: skip
+        lines += _verdict_lines(methods, real, dsdn.name, others)
+    return lines
+
+
+def _verdict_lines(methods: dict, real: str, dsdn: str, others: list[str]) -> list[str]:
+    d, r = methods[dsdn], methods[real]
+    lines = []
+    dd_ratio = d["dynamic_degree"][0] / r["dynamic_degree"][0] if r["dynamic_degree"][0] > 0 else float("nan")
+    if abs(dd_ratio - 1.0) <= 0.2:
+        why = "within 20%, so its flicker figures compare at real-video motion"
+    elif dd_ratio > 1.0:
+        why = ("not within 20%: its flow is larger than the real motion (jitter and flicker count as motion), so the "
+               "flicker comparison is not at matched motion")  # fmt: skip
+    else:
+        why = "not within 20%: it moves less than real videos, so a lower warping error may only mean less motion"
+    lines.append(f"{dsdn}'s dynamic degree is {dd_ratio:.0%} of the real videos' ({why}).")
+    align = [k for k in ("clean_acc", "direction_acc", "colour_acc", "object_acc") if k in d]
+    for peer in others:
+        p = methods[peer]
+        we_d, we_p = d["warping_error"], p["warping_error"]
+        if we_d[2] < we_p[1]:
+            flicker = "lower warping error (intervals do not overlap)"
+        elif we_d[1] > we_p[2]:
+            flicker = "higher warping error (intervals do not overlap)"
+        else:
+            flicker = "no clear warping-error difference (intervals overlap)"
+        worse = [METRICS[k][0] for k in align if k in p and d[k][2] < p[k][1]]
+        better = [METRICS[k][0] for k in align if k in p and d[k][1] > p[k][2]]
+        text = "worse " + ", ".join(worse) if worse else "equal or better text alignment (no interval clearly below)"
+        if better and not worse:
+            text += "; clearly better " + ", ".join(better)
+        lines.append(f"{dsdn} vs {peer}: {flicker}; {text}".rstrip(".") + ".")
+    return lines
+
+
+def _fmt(v: tuple[float, float, float], key: str) -> str:
+    mean, lo, hi = v
+    if key in ("toy_fvd", "seconds_per_clip"):  # single figures
+        return f"{mean:.2f}"
+    if key.endswith("_acc"):  # percentages with their (asymmetric) Wilson interval
+        return f"{100 * mean:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    digits = 3 if abs(mean) < 100 else 0
+    if math.isnan(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
+
+
+def markdown_table(summary: dict) -> str:
+    methods = summary["methods"]
+    keys = [k for k in (*METRICS, "toy_fvd", "seconds_per_clip") if any(k in f for f in methods.values())]
+    label = {**{k: f"{v[0]} ({v[1]})" for k, v in METRICS.items()}, "toy_fvd": "toy FVD (lower)",
+             "seconds_per_clip": "s / clip"}  # fmt: skip
+    lines = ["| method | " + " | ".join(label[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, figures in methods.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(figures[k], k) if k in figures else "–" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+QUALITY_BEGIN, QUALITY_END = "<!-- dsdn benchmark quality: begin -->", "<!-- dsdn benchmark quality: end -->"
+
+
+def report_section(summary: dict, plots: str = "plots") -> str:
+    """The Markdown of one quality benchmark: settings, table, judge accuracy, verdict, command."""
+    n, spec = summary["clips_per_method"], summary["spec"]
+    lines = [
+        f"Reproduce: `{summary['command']}`" if summary.get("command") else "",
+        "",
+        f"{n} clips per method ({len(spec['prompts'])} prompts × seeds {spec['seeds']}), {spec['frames']} frames, "
+        f"{spec['steps']} denoising steps, guidance {spec['guidance']}. Accuracies are percentages with Wilson 95% "
+        "intervals; other figures are mean ± the half-width of a Student-t 95% interval. Toy FVD is one figure per "
+        "method, the Fréchet distance of the judge's clip features to the real row's; with this few clips its "
+        "finite-sample bias is large, so compare methods with each other only. s / clip is generation wall time on "
+        "the machine that ran it.",
+        "",
+        markdown_table(summary),
+        "",
+    ]
+    trained = summary.get("trained_peers") or {}
+    if trained:
+        parts = [f"{name}, {t['steps']:,} steps in {t['train_seconds']:,.0f} s ({t['trainable_parameters'] / 1e6:.2f} M "
+                 "trainable parameters)" for name, t in trained.items()]  # fmt: skip
+        lines += ["Trained models as used here (from each peer's `peer.json` or DSDN run's `metrics.jsonl`): "
+                  + "; ".join(parts) + ".", ""]  # fmt: skip
+    judge = summary.get("judge")
+    if judge:
+        a, b = judge["test_train_split"], judge["test_heldout_split"]
+        lines += [
+            f"The judge (object classifier) on unseen real clips: {a['clip_acc']:.1%} of {a['clips']} training-split "
+            f"clips and {b['clip_acc']:.1%} of {b['clips']} held-out-split clips (frame accuracy {a['frame_acc']:.1%} "
+            f"/ {b['frame_acc']:.1%}).",
+            "",
+        ]
+    lines += ["**Verdict** (computed from the intervals above):", "", *[f"* {v}" for v in summary["verdict"]], "",
+              f"![metrics with 95% intervals]({plots}/metrics.png)", "",
+              f"![first prompt and seed, every method]({plots}/frames.png)"]  # fmt: skip
+    return "\n".join(lines).strip("\n")
+
+
+def write_report_section(summary: dict, path: str | Path) -> Path:
+    """Replace the quality section of the Markdown file ``path`` (created if missing), atomically."""
+    import os
+
+    path = Path(path)
+    plots = Path(os.path.relpath(Path(summary["out"]) / "plots", path.resolve().parent)).as_posix()
+    return replace_marked_section(path, QUALITY_BEGIN, QUALITY_END, report_section(summary, plots))
+
+
+def replace_marked_section(path: str | Path, begin: str, end: str, body: str) -> Path:
+    """Put ``body`` between the ``begin``/``end`` marker lines of ``path`` (appended if absent), atomically;
+    the rest of the file is kept as it is."""
+    from ..video_io import atomic_write_text
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    return atomic_write_text(path, text)
+
+
+def write_plots(summary: dict, strip: dict[str, np.ndarray], spec: BenchmarkSpec, folder: Path) -> None:
+    """``metrics.png`` (one bar chart per metric, 95% intervals as error bars) and
+    ``frames.png`` (the first prompt and seed, one row of frames per method)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = summary["methods"]
+    names = list(methods)
+    keys = [k for k in (*METRICS, "toy_fvd") if any(k in f for f in methods.values())]
+    cols = 3
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        vals = [methods[n].get(key, (np.nan, np.nan, np.nan)) for n in names]
+        mean = np.array([v[0] for v in vals])
+        err = np.array([[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]])
+        err = np.clip(np.nan_to_num(err), 0.0, None)  # rounding can put a bound a hair inside the mean
+        ax.bar(range(len(names)), mean, yerr=err, capsize=3, color="#4c72b0")
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+        label = "toy FVD (lower)" if key == "toy_fvd" else f"{METRICS[key][0]} ({METRICS[key][1]})"
+        ax.set_title(label, fontsize=9)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    _save_figure(fig, folder / "metrics.png")
+    plt.close(fig)
+
+    frames = len(next(iter(strip.values())))
+    fig, axes = plt.subplots(len(strip), frames, figsize=(1.1 * frames + 1.6, 1.15 * len(strip)), squeeze=False)
+    for r, (name, video) in enumerate(strip.items()):
+        for c in range(frames):
+            ax = axes[r, c]
+            ax.imshow(video[c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+    fig.suptitle(f"{spec.prompts[0]!r}, seed {spec.seeds[0]}", fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, folder / "frames.png")
+    plt.close(fig)
+
+
+def _save_figure(fig, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)

@@ -1,0 +1,254 @@
+"""How :class:`~dsdn.pipeline.DSDNPipeline` encodes text, what it checks before sampling, the defaults it fills
+in, and its per-step helpers (initial noise, stream sync), as a mixin of the pipeline class."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from .errors import DSDNInputError, check_choice, check_float, check_int, check_size, invalid
+from .motion_codec import agree_streams
+from .objective import mix_shared_noise
+from .options import COMBINERS
+from .vocabulary import in_model_words
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+DEFAULT_GUIDANCE = 7.5  # classifier-free guidance of a model that sets none
+
+
+def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
+    if prompt is None and allow_none:
+        return None
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise invalid(name, prompt, "must be a non-empty string or a list of them")
+    if any(not p.strip() for p in prompts):
+        raise invalid(name, prompt, "must not be empty or blank", "Describe the video, e.g. 'a red ball moving left'.")
+    return list(prompts)
+
+
+class SamplingMixin:
+    """Text encoding, input checks, sampling defaults and step helpers of :class:`~dsdn.pipeline.DSDNPipeline`."""
+
+    @torch.no_grad()
+    def _text_states(self, prompts: list[str], device, clip_skip: int | None = None) -> torch.Tensor:
+        """Text-encoder states ``(len(prompts), L, D)``; warns when a prompt is truncated. ``clip_skip``
+        takes that many layers before the last one (then the final layer norm), as diffusers does."""
+        tok = self.tokenizer(
+            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            return_tensors="pt",
+        )  # fmt: skip
+        full = self.tokenizer(prompts, padding="longest", return_tensors="pt").input_ids
+        if full.shape[-1] > tok.input_ids.shape[-1]:
+            logger.warning("prompt truncated to %d tokens", self.tokenizer.model_max_length)
+        ids = tok.input_ids.to(device)
+        if clip_skip is None:
+            return self.text_encoder(ids)[0]
+        hidden = self.text_encoder(ids, output_hidden_states=True).hidden_states[-(clip_skip + 1)]
+        model = getattr(self.text_encoder, "text_model", self.text_encoder)  # transformers 5 flattened CLIPTextModel
+        return model.final_layer_norm(hidden)
+
+    @torch.no_grad()
+    def encode_prompt(
+        self, prompt: str | list[str] | None, device=None, num_images_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = True, negative_prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
+        lora_scale: float | None = None, clip_skip: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        """Text embeddings in diffusers' form: ``(prompt_embeds, negative_prompt_embeds)``, each
+        ``(B·num_images_per_prompt, L, D)``; the negative ones are ``None`` without guidance.
+
+        Embeddings computed once can be passed back to :meth:`__call__` (``prompt_embeds``,
+        ``negative_prompt_embeds``); a pipeline built with only ``text_encoder`` and ``tokenizer``
+        (the other components ``None``) can compute them. ``negative_prompt`` is one text for every
+        prompt or one per prompt (default: the empty prompt). ``lora_scale`` scales LoRA layers loaded
+        into the text encoder (DSDN trains none). ``clip_skip`` applies to both embeddings.
+        """
+        device = device or self._execution_device
+        if lora_scale is not None:
+            from diffusers.utils import scale_lora_layers
+
+            scale_lora_layers(self.text_encoder, lora_scale)
+        try:
+            if prompt_embeds is None:
+                prompt_embeds = self._text_states(
+                    [prompt] if isinstance(prompt, str) else list(prompt), device, clip_skip
+                )
+            b = prompt_embeds.shape[0]
+            dtype = self.text_encoder.dtype if self.text_encoder is not None else prompt_embeds.dtype
+            prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(num_images_per_prompt, 0)
+            if not do_classifier_free_guidance:
+                return prompt_embeds, None
+            if negative_prompt_embeds is None:
+                negatives = [""] if negative_prompt is None else (
+                    [negative_prompt] if isinstance(negative_prompt, str) else list(negative_prompt))  # fmt: skip
+                if len(negatives) not in (1, b):
+                    raise invalid("negative_prompt", negative_prompt, f"must be one prompt or {b} (one per prompt)")
+                negative_prompt_embeds = self._text_states(negatives, device, clip_skip).expand(b, -1, -1)
+            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
+            return prompt_embeds, negative_prompt_embeds.repeat_interleave(num_images_per_prompt, 0)
+        finally:
+            if lora_scale is not None:
+                from diffusers.utils import unscale_lora_layers
+
+                unscale_lora_layers(self.text_encoder, lora_scale)
+
+    def _check_callback(self, callback, tensor_inputs: list[str] | None) -> list[str]:
+        """The tensor names a step-end callback receives: a diffusers ``PipelineCallback`` names its own."""
+        if callback is None:
+            return []
+        tensor_inputs = getattr(callback, "tensor_inputs", None) or tensor_inputs or ["latents"]
+        unknown = [k for k in tensor_inputs if k not in self._callback_tensor_inputs]
+        if unknown:
+            raise invalid("callback_on_step_end_tensor_inputs", tensor_inputs,
+                          f"may only name {self._callback_tensor_inputs}")  # fmt: skip
+        if not callable(callback):
+            raise invalid("callback_on_step_end", callback, "must be callable as fn(pipe, step, timestep, kwargs)")
+        return list(tensor_inputs)
+
+    def check_inputs(self, prompt, negative_prompt, motion_prompt, num_frames, height, width, steps, guidance_scale,
+                     content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt,
+                     decode_chunk_size, prompt_embeds=None, negative_prompt_embeds=None):  # fmt: skip
+        """Check every argument of :meth:`__call__` before any work; returns the prompts, negative prompts
+        and motion prompts as lists (``None`` where not given), read in the model's words."""
+        if (prompt is None) == (prompt_embeds is None):
+            raise invalid("prompt", prompt, "give either prompt or prompt_embeds, not both and not neither")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise invalid("negative_prompt", negative_prompt, "give either negative_prompt or negative_prompt_embeds")
+        prompts = None if prompt is None else _check_prompt("prompt", prompt)
+        if prompt_embeds is not None:
+            width_d = self.unet.config.cross_attention_dim
+            if (
+                not isinstance(prompt_embeds, torch.Tensor)
+                or prompt_embeds.ndim != 3
+                or prompt_embeds.shape[-1] != width_d
+            ):
+                raise invalid("prompt_embeds", getattr(prompt_embeds, "shape", type(prompt_embeds).__name__),
+                              f"must be a tensor (B, L, {width_d}), as encode_prompt returns")  # fmt: skip
+        if negative_prompt_embeds is not None and (
+            prompt_embeds is None or not isinstance(negative_prompt_embeds, torch.Tensor)
+            or negative_prompt_embeds.shape != prompt_embeds.shape
+        ):  # fmt: skip
+            raise invalid("negative_prompt_embeds", getattr(negative_prompt_embeds, "shape", None),
+                          "must come with prompt_embeds and have their shape")  # fmt: skip
+        negatives = None
+        if negative_prompt is not None:  # may be blank: "" is the default unconditional text
+            negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
+            if (
+                not isinstance(negatives, (list, tuple))
+                or not negatives
+                or not all(isinstance(p, str) for p in negatives)
+            ):
+                raise invalid("negative_prompt", negative_prompt, "must be a string or a list of strings")
+            negatives = list(negatives)
+        motions = _check_prompt("motion_prompt", motion_prompt, allow_none=True)
+        if self.known_words is not None:  # a closed vocabulary: read each text in the model's words
+            prompts, negatives, motions = in_model_words(self.known_words, prompt=prompts, negative_prompt=negatives,
+                                                         motion_prompt=motions)  # fmt: skip
+        batch = len(prompts) if prompts is not None else prompt_embeds.shape[0]
+        for name, other in (("negative_prompt", negatives), ("motion_prompt", motions)):
+            if other is not None and len(other) not in (1, batch):
+                raise invalid(name, other, f"must be one prompt or {batch} (one per prompt)")
+        check_int("num_frames", num_frames, 2)
+        max_frames = getattr(self.adapter.config, "motion_frame_positions", 0)
+        if max_frames and num_frames > max_frames:
+            raise invalid("num_frames", num_frames, f"must be <= {max_frames}, the most frames this model encodes")
+        for name, v in (("height", height), ("width", width)):
+            check_size(name, v, self.size_factor)
+        check_int("num_inference_steps", steps, 1, self.scheduler.config.num_train_timesteps)
+        check_float("guidance_scale", guidance_scale, 0.0)
+        check_float("content_lora_scale", content_lora_scale)
+        if motion_coherence is not None:
+            check_float("motion_coherence", motion_coherence, 0.0, 1.0)
+        if combiner is not None:
+            check_choice("combiner", combiner, COMBINERS)
+        check_choice("output_type", output_type, OUTPUT_TYPES)
+        check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
+        check_int("decode_chunk_size", decode_chunk_size, 1)
+        return prompts, negatives, motions
+
+    def default_guidance(self) -> float:
+        """The guidance when the caller gives none: the model's ``guidance_scale``, else 7.5."""
+        value = getattr(self.adapter.config, "guidance_scale", None)
+        return DEFAULT_GUIDANCE if value is None else float(value)
+
+    def default_motion_guidance(self, guidance_scale: float) -> float:
+        """The motion stream's guidance when the caller gives none: the model's default, else ``guidance_scale``."""
+        value = getattr(self.adapter.config, "motion_guidance_scale", None)
+        return guidance_scale if value is None else float(value)
+
+    def sampling_settings(
+        self,
+        guidance_scale: float | None = None,
+        motion_guidance_scale: float | None = None,
+        motion_coherence: float | None = None,
+        combiner: str | None = None,
+        stream_sync: float | None = None,
+        shared_noise: float | None = None,
+        cross_frame_attention: bool | None = None,
+    ) -> dict:
+        """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
+        guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
+        return {
+            "guidance_scale": guidance_scale,
+            "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None
+            else motion_guidance_scale,
+            "motion_coherence": self.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
+            "combiner": self.adapter.config.combiner if combiner is None else combiner,
+            "stream_sync": float(getattr(self.adapter.config, "stream_sync", 0.0) if stream_sync is None else stream_sync),
+            "shared_noise": float(getattr(self.adapter.config, "shared_noise", 0.0) if shared_noise is None
+                                  else shared_noise),
+            "cross_frame_attention": bool(getattr(self.adapter.config, "cross_frame_attention", False)
+                                          if cross_frame_attention is None else cross_frame_attention),
+        }  # fmt: skip
+
+    def _clean_prediction_affine(self, t, index: int) -> tuple[float, float]:
+        """``(a, s)`` with ``x0 = (x − s·ε) / a`` for the scheduler's current sample ``x`` at step ``index``: exact
+        for the ᾱ-schedulers (DDIM, DDPM, DPM-Solver++, UniPC, PNDM) and for Euler's ``x = x0 + σ·ε``; for a
+        second-order σ-sampler's inner evaluation it is the outer step's σ (stream sync is a heuristic there)."""
+        if self.scheduler.config.get("prediction_type", "epsilon") != "epsilon":
+            raise DSDNInputError("stream_sync needs a scheduler with prediction_type 'epsilon'.")
+        sigmas = getattr(self.scheduler, "sigmas", None)
+        if float(self.scheduler.init_noise_sigma) != 1.0 and sigmas is not None:  # Euler-type: x = x0 + σ·ε
+            return 1.0, float(sigmas[index])
+        alpha = float(self.scheduler.alphas_cumprod[int(t)])
+        return alpha**0.5, (1.0 - alpha) ** 0.5
+
+    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength):
+        """Both streams' noise predictions after pulling their clean predictions onto one video."""
+        a, s = self._clean_prediction_affine(t, index)
+        z, m = x.chunk(2)
+        c0, m0 = (z - s * eps_c) / a, (m - s * eps_m) / a
+        c0, m0 = agree_streams(c0.float(), m0.float(), self.adapter.config.motion_scale, gamma, combiner, strength)
+        return ((z - a * c0.to(z)) / s), ((m - a * m0.to(m)) / s)
+
+    def _step_kwargs(self, generator) -> dict:
+        return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+
+    def prepare_latents(self, shape: tuple[int, ...], generator, device, latents=None, shared_noise: float = 0.0):
+        """Both streams' initial noise, stacked ``(2B, C, F, h, w)`` (content, then motion) and scaled by the
+        scheduler's ``init_noise_sigma``. ``latents``: the content noise (the motion noise is then drawn from
+        ``generator``) or a ``(content, motion)`` pair; else both are drawn, the content noise with a share
+        ``shared_noise`` of its variance common to all frames."""
+        dtype = self.unet.dtype
+        if latents is None:
+            z = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+            m = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+            if shared_noise > 0.0:  # drawn after z and m, so that 0 samples exactly as without it
+                common = randn_tensor(shape[:2] + (1,) + shape[3:], generator=generator, device=device, dtype=dtype)
+                z = mix_shared_noise(z, common, shared_noise)
+        else:
+            if isinstance(latents, torch.Tensor):  # the content noise; the motion noise from the generator
+                latents = (latents, randn_tensor(shape, generator=generator, device=device, dtype=dtype))
+            if not (isinstance(latents, (tuple, list)) and len(latents) == 2
+                    and all(isinstance(x, torch.Tensor) for x in latents)):  # fmt: skip
+                raise invalid("latents", type(latents).__name__, "must be a tensor or a (content, motion) pair")
+            z, m = (x.to(device=device, dtype=dtype) for x in latents)
+            if z.shape != shape or m.shape != shape:
+                raise invalid("latents", (tuple(z.shape), tuple(m.shape)), f"must both have shape {shape}")
+        return torch.cat([z, m]) * self.scheduler.init_noise_sigma
