@@ -16,13 +16,15 @@ dsdn train video --base "$OUT/tiny-base" --out "$OUT/runs/dsdn-tiny" --preset ti
 dest=src/dsdn/default_model
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/training"
 cp -r "$OUT/runs/dsdn-tiny/model/." "$dest.tmp/"
-cp "$OUT/tiny-base/train_log.jsonl" "$dest.tmp/training/base_train_log.jsonl"
+logs=docs/default-model  # what the runs printed and measured: in the repository, not in the package
+mkdir -p "$logs"
+cp "$OUT/tiny-base/train_log.jsonl" "$logs/base_train_log.jsonl"
 cp "$OUT/tiny-base/dsdn_train_base.json" "$dest.tmp/training/base_run.json"
-cp "$OUT/runs/dsdn-tiny/metrics.jsonl" "$dest.tmp/training/video_metrics.jsonl"
+cp "$OUT/runs/dsdn-tiny/metrics.jsonl" "$logs/video_metrics.jsonl"
 cp "$OUT/runs/dsdn-tiny/run.json" "$dest.tmp/training/video_run.json"
 [ -f "$dest/MODEL_CARD.md" ] && cp "$dest/MODEL_CARD.md" "$dest.tmp/"
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
 
-dsdn eval sweep --model "$dest" --prompts 32 --write | tee "$dest/training/sampling_choice.txt"
+dsdn eval sweep --model "$dest" --prompts 32 --write | tee "$logs/sampling_choice.txt"
 [ -f "$OUT/judge/judge_config.json" ] || dsdn eval train-judge --out "$OUT/judge"
-dsdn eval toy --model "$dest" --prompts 96 --heldout-prompts 12 --judge "$OUT/judge" --json "$dest/training/toy_eval.json"
+dsdn eval toy --model "$dest" --prompts 96 --heldout-prompts 12 --judge "$OUT/judge" --json "$logs/toy_eval.json"
