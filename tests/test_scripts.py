@@ -171,3 +171,22 @@ def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
     assert res.returncode == 0, res.stderr
     first = res.stdout.splitlines()[0]
     assert first.startswith("real clips=40  clean=") and float(first.split("clean=")[1].split("%")[0]) >= 95
+
+
+def test_travelling_noise_rolls_frame_one_and_judges_both_arms(trained_model_dir):
+    sys.path.insert(0, str(ROOT / "research"))
+    try:
+        from travelling_noise import travelling
+    finally:
+        sys.path.remove(str(ROOT / "research"))
+    noise = torch.randn(1, 4, 1, 6, 6)
+    moved = travelling(noise, "left", 1)
+    assert moved.shape == (1, 4, 8, 6, 6) and torch.equal(moved[:, :, 0], noise[:, :, 0])
+    assert torch.equal(moved[:, :, 3], torch.roll(noise[:, :, 0], -3, dims=3))  # three pixels left by frame 4
+    assert torch.equal(travelling(noise, "down", 2)[:, :, 1], torch.roll(noise[:, :, 0], 2, dims=2))  # rows: down
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "travelling_noise.py"), "--model",
+                          str(trained_model_dir), "--toy-world", "v1", "--prompts", "2", "--steps", "2"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    arms = [line for line in res.stdout.splitlines() if line.startswith("speed=")]
+    assert [a.split()[0] for a in arms] == ["speed=0", "speed=1"] and all(a.endswith("(n=2)") for a in arms)
