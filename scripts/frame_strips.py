@@ -1,7 +1,7 @@
 """Frame strips to look at: one row of frames per clip, labelled with its prompt and the strict judge's verdict.
 
     python scripts/frame_strips.py --out strips.png [--model DIR] [--prompts 12] [--seed 2000] [--heldout]
-        [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention ...] [--streams]
+        [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention --carry-from 0.64 ...] [--streams]
 
 Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions); prompt ``i``
 uses seed ``seed + i``. Sampling options not given are the model's defaults. Each row's label ends with ``clean``
@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--heldout", action="store_true")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--judge", default=None, help="a judge from 'dsdn eval train-judge' (adds identity)")
-    for name in ("motion-coherence", "stream-sync", "shared-noise", "guidance", "motion-guidance"):
+    for name in ("motion-coherence", "stream-sync", "shared-noise", "carry-from", "guidance", "motion-guidance"):
         ap.add_argument(f"--{name}", type=float, default=None)
     ap.add_argument("--combiner", default=None)
     ap.add_argument("--cross-frame-attention", action=argparse.BooleanOptionalAction, default=None)
@@ -94,7 +94,7 @@ def main() -> None:
     pipe = DSDNPipeline.from_pretrained(resolve_model_dir(args.model))
     pipe.set_progress_bar_config(disable=True)
     options = {"motion_coherence": args.motion_coherence, "stream_sync": args.stream_sync, "combiner": args.combiner,
-               "shared_noise": args.shared_noise, "guidance_scale": args.guidance,
+               "shared_noise": args.shared_noise, "carry_from": args.carry_from, "guidance_scale": args.guidance,
                "motion_guidance_scale": args.motion_guidance,
                "cross_frame_attention": args.cross_frame_attention}  # fmt: skip
     prompts = toy_prompts("heldout" if args.heldout else "train", args.prompts, args.prompt_seed)

@@ -123,12 +123,13 @@ def test_info_describes_model_base_vocabulary_versions_and_device(trained_model_
     for needle in ("model: ", "LoRA rank", "DSDN parameters", "base: ", "vocabulary: open", "versions: ", "torch ",
                    "device: cpu"):  # fmt: skip
         assert needle in res.output
-    assert "(causal combiner, stream sync 0.0, shared noise 0.0)" in res.output  # a new model's defaults
+    assert "(causal combiner, stream sync 0.0, shared noise 0.0, carry from 1.0)" in res.output  # a new model's
     shipped = runner.invoke(app, ["info", "--words"], catch_exceptions=False)
     assert shipped.exit_code == 0 and "shipped default" in shipped.output
     shipped_cfg = json.loads((default_model_dir() / "config.json").read_text())
     assert (f"({shipped_cfg['combiner']} combiner, stream sync {shipped_cfg.get('stream_sync', 0.0)}, "
-            f"shared noise {shipped_cfg.get('shared_noise', 0.0)})") in shipped.output  # fmt: skip
+            f"shared noise {shipped_cfg.get('shared_noise', 0.0)}, carry from {shipped_cfg.get('carry_from', 1.0)})"
+            ) in shipped.output  # fmt: skip
     assert "vocabulary: closed" in shipped.output and " circle " in shipped.output
     res = runner.invoke(app, ["info", "--model", str(tmp_path)])
     assert res.exit_code == 2 and "no config.json" in res.output and "Traceback" not in res.output
@@ -185,9 +186,10 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     guidance = json.loads((default_model_dir() / "config.json").read_text()).get("guidance_scale") or 7.5
     assert result["sampling"] == {"steps": 2, "guidance_scale": guidance, "motion_coherence": 0.0,
                                   "combiner": "causal", "stream_sync": 0.0, "shared_noise": 0.0,
-                                  "cross_frame_attention": True, "motion_guidance_scale": 12.0}  # fmt: skip
+                                  "cross_frame_attention": True, "carry_from": 1.0,
+                                  "motion_guidance_scale": 12.0}  # fmt: skip
     assert (f"guidance {guidance}, γ 0.0 (causal combiner), stream sync 0.0, shared noise 0.0, cross-frame attention "
-            "True, motion guidance 12.0" in res.output)  # fmt: skip
+            "True, carry from 1.0, motion guidance 12.0" in res.output)  # fmt: skip
     assert "CLEAN=" in res.output and "clean_acc" in result["train"] and "strict" in result["train"]["records"][0]
     res = runner.invoke(app, ["eval", "toy", "--prompts", "1", "--heldout-prompts", "0", "--steps", "1", "--guidance",
                               "3", "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
@@ -204,6 +206,7 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
         "combiner": shipped.get("combiner", "causal"), "motion_guidance_scale": shipped["motion_guidance_scale"],
         "stream_sync": shipped.get("stream_sync", 0.0), "shared_noise": shipped.get("shared_noise", 0.0),
         "cross_frame_attention": shipped.get("cross_frame_attention", False),
+        "carry_from": shipped.get("carry_from", 1.0),
     }  # fmt: skip
 
 

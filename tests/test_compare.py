@@ -76,13 +76,16 @@ def test_sweep_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_pa
     shutil.copytree(trained_model_dir, model)
     args = ["eval", "sweep", "--model", str(model), "--prompts", "2", "--steps", "2", "--gammas", "0.5,1",
             "--combiners", "causal,least_squares", "--syncs", "0,1", "--shared-noises", "0.5",
-            "--motion-guidances", "7.5"]  # fmt: skip
+            "--motion-guidances", "7.5", "--carry-froms", "0.5,1"]  # fmt: skip
     res = runner.invoke(app, [*args, "--write", "--json", str(tmp_path / "sweep.json")])
     assert res.exit_code == 0, res.output
     out = json.loads((tmp_path / "sweep.json").read_text())
-    tried = sorted((r["setting"]["combiner"], r["setting"]["motion_coherence"], r["setting"]["stream_sync"])
+    tried = sorted(tuple(r["setting"][k] for k in ("combiner", "motion_coherence", "stream_sync", "carry_from"))
                    for r in out["results"])  # fmt: skip
-    assert tried == sorted((c, g, s) for c in ("causal", "least_squares") for g in (0.5, 1.0) for s in (0.0, 1.0))
+    every = [
+        (c, g, s, k) for c in ("causal", "least_squares") for g in (0.5, 1.0) for s in (0.0, 1.0) for k in (0.5, 1.0)
+    ]
+    assert tried == sorted(x for x in every if x[2] > 0 or x[3] == 1.0)  # no carry without stream sync
     assert all(r["clips"] == 2 and r["setting"]["shared_noise"] == 0.5 for r in out["results"])
     best = out["best"]
     top = max(r["strict"]["clean"] for r in out["results"])

@@ -81,6 +81,7 @@ GENERATE_CASES = [
     ("unknown-combiner", [OK, "--combiner", "spline"], "combiner='spline'"),
     ("stream-sync-above-one", [OK, "--stream-sync", "1.5"], "stream_sync=1.5"),
     ("nan-shared-noise", [OK, "--shared-noise", "nan"], "shared_noise=nan"),
+    ("carry-from-above-one", [OK, "--carry-from", "2"], "carry_from=2"),
     ("negative-seed", [OK, "--seed", "-1"], "seed=-1"),
     ("zero-fps", [OK, "--fps", "0"], "fps=0"),
     ("odd-height", [OK, "--height", "7"], "height=7"),

@@ -73,6 +73,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         cross_frame_attention: whether sampling runs the content stream's self-attention on each clip's
             first frame by default (:meth:`~dsdn.content_stream.ContentStream.cross_frame`; off, as
             configs saved before it load).
+        carry_from: default share in [0, 1] of the denoising steps after which later frames take frame 1's
+            object, moved along its path (:mod:`dsdn.carry`; 1 = never, as configs saved before it load).
         motion_guidance_scale: default classifier-free guidance of the motion stream alone
             (``None``: the same as the content stream's).
         guidance_scale: default classifier-free guidance of the content stream (and of the motion
@@ -108,6 +110,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         stream_sync: float = 0.0,
         shared_noise: float = 0.0,
         cross_frame_attention: bool = False,
+        carry_from: float = 1.0,
     ):
         super().__init__()
         check_motion_scale(motion_scale)
@@ -118,6 +121,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             raise ValueError(f"stream_sync={stream_sync} is invalid: must be in [0, 1]")
         if not 0.0 <= shared_noise <= 1.0:
             raise ValueError(f"shared_noise={shared_noise} is invalid: must be in [0, 1]")
+        if not 0.0 <= carry_from <= 1.0:
+            raise ValueError(f"carry_from={carry_from} is invalid: must be in [0, 1]")
         if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):
             raise ValueError(f"motion_guidance_scale={motion_guidance_scale} is invalid: must be a finite number >= 0")
         if guidance_scale is not None and not 0.0 <= guidance_scale < float("inf"):

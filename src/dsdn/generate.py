@@ -40,6 +40,7 @@ class GenerateConfig:
     stream_sync: float | None = None
     shared_noise: float | None = None
     cross_frame_attention: bool | None = None
+    carry_from: float | None = None
     motion_guidance: float | None = None
     scheduler: str = "ddim"
     seed: int = 0
@@ -60,7 +61,7 @@ class GenerateConfig:
                 check_int(name, getattr(self, name), 1)
         check_float("lora_scale", self.lora_scale)
         check_sampling_options(self.guidance, self.motion_guidance, self.motion_coherence, self.combiner,
-                               self.stream_sync, self.shared_noise)  # fmt: skip
+                               self.stream_sync, self.shared_noise, self.carry_from)  # fmt: skip
         check_output_path(self.out)
         check_sidecar_path(self.out)
         check_int("fps", self.fps, 1, MAX_FPS)
@@ -159,6 +160,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         cfg.stream_sync,
         cfg.shared_noise,
         cfg.cross_frame_attention,
+        cfg.carry_from,
     )
     out = pipe(
         cfg.prompt,
@@ -168,14 +170,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         height=cfg.height,
         width=cfg.width,
         num_inference_steps=cfg.steps,
-        guidance_scale=sampling["guidance_scale"],
         content_lora_scale=cfg.lora_scale,
-        motion_coherence=sampling["motion_coherence"],
-        combiner=sampling["combiner"],
-        stream_sync=sampling["stream_sync"],
-        shared_noise=sampling["shared_noise"],
-        cross_frame_attention=sampling["cross_frame_attention"],
-        motion_guidance_scale=sampling["motion_guidance_scale"],
+        **sampling,
         generator=generator,
         output_type="np",
     )
@@ -192,6 +188,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         stream_sync=sampling["stream_sync"],
         shared_noise=sampling["shared_noise"],
         cross_frame_attention=sampling["cross_frame_attention"],
+        carry_from=sampling["carry_from"],
         motion_guidance=sampling["motion_guidance_scale"],
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),

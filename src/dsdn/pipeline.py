@@ -23,6 +23,7 @@ from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 
 from .adapter import LORA_WEIGHT_NAME, DSDNAdapter
+from .carry import ObjectCarry, carry_start
 from .content_stream import LORA_ADAPTER_NAME, ContentStream
 from .denoiser import DualStreamDenoiser
 from .errors import DSDNInputError, NonFiniteOutputError, check_float, check_int, invalid
@@ -245,6 +246,7 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
         stream_sync: float | None = None,
         shared_noise: float | None = None,
         cross_frame_attention: bool | None = None,
+        carry_from: float | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -290,6 +292,10 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
             cross_frame_attention: the content stream's self-attention takes its keys and values from
                 each clip's first frame (Text2Video-Zero's cross-frame attention), so that every frame
                 draws frame 1's object and background (default: the model's, else off).
+            carry_from: in [0, 1], the share of the steps after which every later frame of the synced clean
+                video takes frame 1's object, moved along the path the video gives it, instead of redrawing it
+                (:mod:`dsdn.carry`: one object over a still background). Needs ``stream_sync`` > 0; 1 never
+                carries (default: the model's, else 1).
             generator: seeds every random draw (one generator, or one per video).
             latents: optional initial noise ``(B, C, F, h, w)``: one tensor is the content stream's (what
                 the frames show; the motion stream's is drawn from ``generator``), a pair
@@ -330,8 +336,13 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
             check_float("stream_sync", stream_sync, 0.0, 1.0)
         if shared_noise is not None:
             check_float("shared_noise", shared_noise, 0.0, 1.0)
+        if carry_from is not None:
+            check_float("carry_from", carry_from, 0.0, 1.0)
         settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner, stream_sync,
-                                          shared_noise, cross_frame_attention)  # fmt: skip
+                                          shared_noise, cross_frame_attention, carry_from)  # fmt: skip
+        if settings["carry_from"] < 1.0 and settings["stream_sync"] <= 0.0:
+            raise invalid("carry_from", settings["carry_from"], "carries frame 1's object in the synced video: it needs "
+                          "stream_sync > 0 (or carry_from=1)")  # fmt: skip
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
@@ -372,6 +383,8 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
             denoiser = self.denoiser(use_interaction)
             step_kwargs = self._step_kwargs(generator)
             timesteps = self.scheduler.timesteps
+            start = carry_start(settings["carry_from"], len(timesteps))
+            carry = None if start is None else ObjectCarry(start, self.frame_vae)
             self._num_timesteps = len(timesteps)
             with self.progress_bar(total=len(timesteps)) as bar:
                 for i, t in enumerate(timesteps):
@@ -394,7 +407,8 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
                         eps_c = u_c + self._guidance_scale * (c_c - u_c)
                         eps_m = u_m + motion_guidance_scale * (c_m - u_m)
                     if sync > 0.0:
-                        eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, gamma, settings["combiner"], sync)
+                        eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, gamma, settings["combiner"], sync,
+                                                          carry)  # fmt: skip
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         z_cur, m_cur = x.chunk(2)

@@ -10,7 +10,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from .errors import DSDNInputError, check_choice, check_float, check_int, check_size, invalid
-from .motion_codec import agree_streams
+from .motion_codec import agree_streams, decompose_motion
 from .objective import mix_shared_noise
 from .options import COMBINERS
 from .vocabulary import in_model_words
@@ -191,6 +191,7 @@ class SamplingMixin:
         stream_sync: float | None = None,
         shared_noise: float | None = None,
         cross_frame_attention: bool | None = None,
+        carry_from: float | None = None,
     ) -> dict:
         """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
@@ -205,6 +206,7 @@ class SamplingMixin:
                                   else shared_noise),
             "cross_frame_attention": bool(getattr(self.adapter.config, "cross_frame_attention", False)
                                           if cross_frame_attention is None else cross_frame_attention),
+            "carry_from": float(getattr(self.adapter.config, "carry_from", 1.0) if carry_from is None else carry_from),
         }  # fmt: skip
 
     def _clean_prediction_affine(self, t, index: int) -> tuple[float, float]:
@@ -219,12 +221,16 @@ class SamplingMixin:
         alpha = float(self.scheduler.alphas_cumprod[int(t)])
         return alpha**0.5, (1.0 - alpha) ** 0.5
 
-    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength):
-        """Both streams' noise predictions after pulling their clean predictions onto one video."""
+    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength, carry=None):
+        """Both streams' noise predictions after pulling their clean predictions onto one video; from its start
+        step, ``carry`` (a :class:`~dsdn.carry.ObjectCarry`) makes that video's later frames take frame 1's object."""
         a, s = self._clean_prediction_affine(t, index)
         z, m = x.chunk(2)
         c0, m0 = (z - s * eps_c) / a, (m - s * eps_m) / a
         c0, m0 = agree_streams(c0.float(), m0.float(), self.adapter.config.motion_scale, gamma, combiner, strength)
+        if carry is not None and index >= carry.start:
+            c0 = carry.apply(c0)
+            m0 = decompose_motion(c0, self.adapter.config.motion_scale)
         return ((z - a * c0.to(z)) / s), ((m - a * m0.to(m)) / s)
 
     def _step_kwargs(self, generator) -> dict:

@@ -46,14 +46,14 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
 
-    def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, steps,
+    def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from, steps,
             progress=gr.Progress(track_tqdm=True)):  # fmt: skip
         try:
             job = GenerateConfig(
                 prompt=prompt, model=model, out=str(out_dir / f"dsdn-{uuid.uuid4().hex[:8]}.mp4"), frames=int(frames),
                 steps=int(steps), lora_scale=float(lora_scale), motion_coherence=float(motion_coherence),
                 combiner=combiner, stream_sync=float(stream_sync),
-                shared_noise=float(shared_noise), seed=int(seed), device=device,
+                shared_noise=float(shared_noise), carry_from=float(carry_from), seed=int(seed), device=device,
             )  # fmt: skip
             path, _ = generate_video(job, progress=True, pipe=pipe)
         except (DSDNInputError, TypeError, ValueError) as e:
@@ -79,10 +79,12 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                              label="Stream sync (0 = combine only at the end)", elem_id="sync")  # fmt: skip
             shared = gr.Slider(0.0, 1.0, value=float(getattr(cfg, "shared_noise", 0.0)), step=0.05,
                                label="Shared noise across frames", elem_id="shared")  # fmt: skip
+            carry = gr.Slider(0.0, 1.0, value=float(getattr(cfg, "carry_from", 1.0)), step=0.04,
+                              label="Carry frame 1's object from (share of steps; 1 = never)", elem_id="carry")  # fmt: skip
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
         button.click(
-            run, [prompt, seed, frames, lora, gamma, combiner, sync, shared, steps], video, concurrency_limit=1
+            run, [prompt, seed, frames, lora, gamma, combiner, sync, shared, carry, steps], video, concurrency_limit=1
         )
     return demo
 

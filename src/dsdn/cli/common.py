@@ -115,6 +115,13 @@ SharedNoise = Annotated[
     Optional[float],
     typer.Option(help="In [0, 1]: share of the content noise common to all frames (default: the model's)."),
 ]
+CarryFrom = Annotated[
+    Optional[float],
+    typer.Option(
+        help="In [0, 1]: share of the steps after which later frames take frame 1's object, moved, instead of "
+        "redrawing it (needs stream sync > 0; 1 = never; default: the model's)."
+    ),
+]
 CrossFrameAttention = Annotated[
     Optional[bool],
     typer.Option(

@@ -9,6 +9,7 @@ import typer
 from ..errors import DSDNInputError
 from ..paths import check_output_file, check_output_folder
 from .common import (
+    CarryFrom,
     Combiner,
     CrossFrameAttention,
     Guidance,
@@ -37,6 +38,7 @@ def eval_toy_cmd(
     stream_sync: StreamSync = None,
     shared_noise: SharedNoise = None,
     cross_frame_attention: CrossFrameAttention = None,
+    carry_from: CarryFrom = None,
     guidance: Guidance = None,
     motion_guidance: MotionGuidance = None,
     save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
@@ -66,7 +68,7 @@ def eval_toy_cmd(
     check_int("heldout_prompts", heldout_prompts, 0)
     check_int("steps", steps, 1)
     check_seed(seed)
-    check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise)
+    check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, carry_from)
     if prompts + heldout_prompts == 0:
         raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
     check_output_file("json", json_out)
@@ -93,13 +95,20 @@ def eval_toy_cmd(
     sampling = {
         "steps": steps,
         **pipe.sampling_settings(
-            guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, cross_frame_attention
+            guidance,
+            motion_guidance,
+            motion_coherence,
+            combiner,
+            stream_sync,
+            shared_noise,
+            cross_frame_attention,
+            carry_from,
         ),
     }
     typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
                f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
                f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
-               f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
+               f"carry from {sampling['carry_from']}, motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
     results = {"sampling": sampling, "toy_world": world}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
@@ -107,12 +116,7 @@ def eval_toy_cmd(
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
                              save_dir=sub, judge=classifier, streams=True, object_scale=object_scale(world),
-                             motion_coherence=sampling["motion_coherence"],
-                             combiner=sampling["combiner"], stream_sync=sampling["stream_sync"],
-                             shared_noise=sampling["shared_noise"],
-                             cross_frame_attention=sampling["cross_frame_attention"],
-                             motion_guidance_scale=sampling["motion_guidance_scale"],
-                             guidance_scale=sampling["guidance_scale"])  # fmt: skip
+                             **{k: v for k, v in sampling.items() if k != "steps"})  # fmt: skip
         results[split] = r
         extra = "" if classifier is None else (
             f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
@@ -198,6 +202,9 @@ def eval_sweep_cmd(
     gammas: str = typer.Option("0.5,0.75,1", help="Motion coherences γ to try, comma-separated."),
     syncs: str = typer.Option("0,1", help="Stream sync strengths to try."),
     shared_noises: str = typer.Option("0,0.5,0.8", help="Shares of the content noise common to all frames to try."),
+    carry_froms: str = typer.Option(
+        "1", help="Shares of the steps after which frame 1's object is carried (1: never)."
+    ),
     motion_guidances: str = typer.Option("15", help="Motion-stream guidance scales to try."),
     guidances: str = typer.Option("7.5", help="Guidance scales to try."),
     prompts: int = typer.Option(32, help="Selection prompts (none among dsdn eval toy's)."),
@@ -228,6 +235,7 @@ def eval_sweep_cmd(
         "motion_coherence": parse_values("gammas", gammas, 0.0, 1.0),
         "stream_sync": parse_values("syncs", syncs, 0.0, 1.0),
         "shared_noise": parse_values("shared_noises", shared_noises, 0.0, 1.0),
+        "carry_from": parse_values("carry_froms", carry_froms, 0.0, 1.0),
         "motion_guidance_scale": parse_values("motion_guidances", motion_guidances),
         "guidance_scale": parse_values("guidances", guidances),
     }

@@ -8,6 +8,7 @@ import typer
 
 from ..schedulers import SCHEDULERS
 from .common import (
+    CarryFrom,
     Combiner,
     CrossFrameAttention,
     Guidance,
@@ -45,6 +46,7 @@ def generate(
     stream_sync: StreamSync = None,
     shared_noise: SharedNoise = None,
     cross_frame_attention: CrossFrameAttention = None,
+    carry_from: CarryFrom = None,
     motion_guidance: MotionGuidance = None,
     scheduler: str = typer.Option("ddim", help="Sampler: " + ", ".join(SCHEDULERS) + "."),
     negative_prompt: str = typer.Option("", help="Steer away from this text."),
@@ -61,7 +63,7 @@ def generate(
         prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
         frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
-        cross_frame_attention=cross_frame_attention, motion_guidance=motion_guidance, scheduler=scheduler,
+        cross_frame_attention=cross_frame_attention, carry_from=carry_from, motion_guidance=motion_guidance, scheduler=scheduler,
         seed=seed, fps=fps, device=device,
     )  # fmt: skip
     path, sidecar = generate_video(cfg, progress=not quiet)

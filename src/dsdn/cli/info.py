@@ -54,7 +54,7 @@ def info(
         f"  motion stream: channels {motion.get('block_out_channels')}, {motion.get('sample_size')}-pixel latents; "
         f"LoRA rank {config.get('lora_rank')}; motion coherence γ {config.get('motion_coherence')} "
         f"({config.get('combiner', 'causal')} combiner, stream sync {config.get('stream_sync', 0.0)}, "
-        f"shared noise {config.get('shared_noise', 0.0)}); "
+        f"shared noise {config.get('shared_noise', 0.0)}, carry from {config.get('carry_from', 1.0)}); "
         f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
     )
     own = sorted(path.glob("*.safetensors"))

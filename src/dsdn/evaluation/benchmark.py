@@ -12,7 +12,7 @@ Method kinds (``kind:`` in the YAML):
   (``size``: pixels, default 64).
 * ``dsdn``: a DSDN model (``model:``, default the shipped one: a model folder or the run folder of
   ``dsdn train video``); ablations via ``use_interaction``, ``motion_coherence`` (γ), ``combiner``,
-  ``stream_sync``, ``shared_noise``, ``content_lora_scale`` (λ), ``motion_guidance_scale``. With
+  ``stream_sync``, ``shared_noise``, ``carry_from``, ``content_lora_scale`` (λ), ``motion_guidance_scale``. With
   ``train_steps``, a ``model:`` run folder that holds no model yet is first trained there with the
   shipped model's recipe for that many steps (e.g. DSDN on the peers' budget).
 * ``framewise``: the same frozen base as a text-to-image model, independent noise per frame.
@@ -59,6 +59,7 @@ _KIND_OPTIONS = {
         "combiner",
         "stream_sync",
         "shared_noise",
+        "carry_from",
         "content_lora_scale",
         "motion_guidance_scale",
     },

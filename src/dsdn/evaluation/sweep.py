@@ -23,7 +23,8 @@ from ..options import COMBINERS
 from .toy import evaluate_combiners, evaluate_prompts
 
 #: The settings a sweep crosses, in the order of its grid (each a key of the model's config.json).
-KEYS = ("combiner", "motion_coherence", "stream_sync", "shared_noise", "motion_guidance_scale", "guidance_scale")
+KEYS = ("combiner", "motion_coherence", "stream_sync", "shared_noise", "carry_from", "motion_guidance_scale",
+        "guidance_scale")  # fmt: skip
 SELECTION_SEED = 1000
 
 
@@ -50,15 +51,17 @@ def sweep_sampling(pipe, prompts: list[str], grid: dict[str, list], steps: int =
                    on_result: Callable[[dict, dict], None] | None = None) -> list[tuple[dict, dict]]:  # fmt: skip
     """Every setting of ``grid`` (``{key of KEYS: values}``) judged on ``prompts``; returns ``(setting, result)``
     pairs in grid order, each result as :func:`~dsdn.evaluation.toy.evaluate_prompts` gives it. ``on_result``
-    is called as each one is known."""
+    is called as each one is known. Object carry acts on the synced video, so a setting that carries
+    (``carry_from`` < 1) without stream sync is left out."""
     settings = [dict(zip(KEYS, v)) for v in itertools.product(*(grid[k] for k in KEYS))]
+    settings = [s for s in settings if s["stream_sync"] > 0.0 or s["carry_from"] >= 1.0]
     found: dict[int, dict] = {}
     for rho, mg, cg in itertools.product(grid["shared_noise"], grid["motion_guidance_scale"], grid["guidance_scale"]):
         common = {"shared_noise": rho, "motion_guidance_scale": mg, "guidance_scale": cg}
         posthoc = [(g, c) for c in grid["combiner"] for g in grid["motion_coherence"]]
         shared = {} if 0.0 not in grid["stream_sync"] else evaluate_combiners(
             pipe, prompts, posthoc, seed=SELECTION_SEED, steps=steps, progress=False, object_scale=object_scale,
-            stream_sync=0.0, **common)  # fmt: skip
+            stream_sync=0.0, carry_from=1.0, **common)  # fmt: skip
         for i, setting in enumerate(settings):
             if (setting["shared_noise"], setting["motion_guidance_scale"], setting["guidance_scale"]) != (rho, mg, cg):
                 continue

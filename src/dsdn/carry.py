@@ -1,0 +1,145 @@
+"""Object carry (*ours*): late in sampling, later frames take frame 1's object, moved along its path.
+
+Both streams redraw the object in every frame, and nothing in a mean-squared objective makes the frames
+commit to the same strokes; a digit's outline then changes from frame to frame while the video as a
+whole moves the right way (docs/experiments/2026-12-03-where-the-shape-melts.md). Object carry keeps
+what the streams agree on (where the object goes, the background) and makes the object itself travel:
+
+* once, at the first carried step, the synced clean video (stream sync's one video of both streams)
+  is read for **frame 1's moving layer** (:func:`read_path`): each later frame is explained by two
+  copies of frame 1, one staying and one moved by a single displacement; the displacement is searched
+  in whole latent pixels near where the path so far points, then refined to a quarter pixel (costs
+  averaged over 3×3 latent pixels); frame 1's object is the set of pixels that, one by one, match
+  better moved than staying in most frames that travelled a latent pixel or more;
+* at that step and every later one, each later frame of the synced clean video takes frame 1's object,
+  moved by its displacement, inside the moved mask, and keeps its own pixels outside
+  (:func:`carry_object`); both streams are then pulled onto that video. The object is moved in pixel
+  space by whole pixels and encoded again, so a thin stroke is copied, not resampled between latent
+  pixels (which blurs it).
+
+It models one object moving over a still background (the toy world); a clip in which nothing travels a
+latent pixel is left as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+SEARCH = 2  # whole latent pixels: a frame's displacement is searched this far from the path's extrapolation
+SUBSTEPS = 4  # then refined to 1/SUBSTEPS of a latent pixel
+WINDOW = 3  # latent pixels: matching costs are averaged over this square
+MIN_TRAVEL = 1.0  # latent pixels: frames that moved less do not vote on frame 1's object
+
+
+@dataclass
+class ObjectPath:
+    """Frame 1's object in a clip: its displacement in every frame ``(F, 2)`` (dy, dx; latent pixels; frame 1's is
+    0) and its mask in frame 1 ``(h, w)`` (0 or 1)."""
+
+    shifts: torch.Tensor
+    mask: torch.Tensor
+
+
+def shifted(image: torch.Tensor, shifts: torch.Tensor, padding: str = "border", mode: str = "bilinear") -> torch.Tensor:
+    """``image`` ``(C, h, w)`` moved by each of ``shifts`` ``(K, 2)``: ``(K, C, h, w)``, read at ``(y − dy, x − dx)``."""
+    c, h, w = image.shape
+    ys = torch.arange(h, dtype=torch.float32, device=image.device)[:, None]
+    xs = torch.arange(w, dtype=torch.float32, device=image.device)[None, :]
+    dy, dx = shifts[:, 0, None, None].float(), shifts[:, 1, None, None].float()
+    gx = ((xs - dx) * (2.0 / max(w - 1, 1)) - 1.0).expand(-1, h, w)
+    gy = ((ys - dy) * (2.0 / max(h - 1, 1)) - 1.0).expand(-1, h, w)
+    return F.grid_sample(image.float().expand(len(shifts), c, h, w), torch.stack([gx, gy], dim=-1), mode=mode,
+                         padding_mode=padding, align_corners=True)  # fmt: skip
+
+
+def _costs(candidates: torch.Tensor, frame: torch.Tensor, window: int = WINDOW) -> torch.Tensor:
+    """Squared distance of candidates ``(K, C, h, w)`` to ``frame`` ``(C, h, w)``, averaged over ``window``-pixel
+    squares: ``(K, h, w)``."""
+    d = (candidates - frame[None]).pow(2).sum(1, keepdim=True)
+    return F.avg_pool2d(d, window, stride=1, padding=window // 2, count_include_pad=False)[:, 0]
+
+
+def _best(costs: torch.Tensor, still: torch.Tensor, shifts: torch.Tensor) -> int:
+    """The shift whose layer, with "stay" wherever staying matches better, explains the frame best (ties: the
+    shorter shift)."""
+    total = torch.minimum(costs, still[None]).flatten(1).sum(-1)
+    return int((total + 1e-6 * (float(total.max()) + 1e-12) * shifts.pow(2).sum(-1)).argmin())
+
+
+def read_path(video: torch.Tensor) -> ObjectPath | None:
+    """Frame 1's moving layer in ``video`` ``(C, F, h, w)`` (latents), or None when no frame travelled
+    :data:`MIN_TRAVEL` latent pixels."""
+    c, f, h, w = video.shape
+    video = video.float()
+    first = video[:, 0]
+    device = video.device
+    ticks = torch.arange(-SEARCH, SEARCH + 1, dtype=torch.float32, device=device)
+    around = torch.stack(torch.meshgrid(ticks, ticks, indexing="ij"), dim=-1).reshape(-1, 2)
+    fine = torch.arange(1 - SUBSTEPS, SUBSTEPS, dtype=torch.float32, device=device) / SUBSTEPS
+    offsets = torch.stack(torch.meshgrid(fine, fine, indexing="ij"), dim=-1).reshape(-1, 2)
+    shifts = [torch.zeros(2, device=device)]
+    votes = []
+    for k in range(1, f):
+        frame = video[:, k]
+        still = _costs(first[None], frame)[0]
+        guess = shifts[-1] + (shifts[-1] - shifts[-2] if k > 1 else 0.0)  # the path so far, extended
+        whole = torch.round(guess) + around
+        near = whole[_best(_costs(shifted(first, whole), frame), still, whole)] + offsets
+        costs = _costs(shifted(first, near), frame)
+        best = _best(costs, still, near)
+        shifts.append(near[best])
+        if float(near[best].norm()) >= MIN_TRAVEL:  # "this pixel moved", pixel by pixel, in frame 1's coordinates
+            went = (_costs(shifted(first, near[best][None]), frame, 1)[0] < _costs(first[None], frame, 1)[0]).float()[
+                None
+            ]
+            votes.append(shifted(went, -near[best][None], padding="zeros")[0, 0])
+    if not votes:
+        return None
+    return ObjectPath(torch.stack(shifts), (torch.stack(votes).mean(0) > 0.5).float())
+
+
+def carry_object(video: torch.Tensor, path: ObjectPath, frame_vae=None) -> torch.Tensor:
+    """``video`` ``(C, F, h, w)`` with every later frame, inside frame 1's mask moved along ``path``, taken from
+    frame 1 moved; its own pixels elsewhere, and frame 1 as it is.
+
+    With ``frame_vae`` (a :class:`~dsdn.frame_vae.FrameVAE`), frame 1 is decoded, moved by whole pixels (the
+    displacements rounded to them) and encoded again; without, it is resampled in latent space."""
+    first = video[:, 0].float()
+    shifts = path.shifts.to(video.device)
+    if frame_vae is None:
+        layer = shifted(first, shifts)  # (F, C, h, w)
+    else:
+        s = frame_vae.scale_factor
+        shifts = torch.round(shifts * s) / s
+        pixels = frame_vae.decode(video[None, :, :1])[0, :, 0]  # (3, H, W)
+        moved = shifted(pixels, shifts * s, mode="nearest")  # (F, 3, H, W): whole pixels, exact copies
+        layer = frame_vae.encode(moved.transpose(0, 1)[None].to(video.dtype), sample=False)[0].transpose(0, 1)
+    inside = shifted(path.mask.to(video.device)[None], shifts, padding="zeros")[:, 0]  # (F, h, w)
+    out = inside[None] * layer.float().transpose(0, 1) + (1.0 - inside[None]) * video.float()
+    out[:, 0] = video[:, 0]
+    return out.to(video.dtype)
+
+
+class ObjectCarry:
+    """The carry of one sampling call: from step index ``start`` on, :meth:`apply` carries frame 1's object in
+    each clip of the synced clean video; the paths are read once, at the first call."""
+
+    def __init__(self, start: int, frame_vae=None):
+        self.start, self.frame_vae, self.paths = int(start), frame_vae, None
+
+    def apply(self, video: torch.Tensor) -> torch.Tensor:
+        """``video`` ``(B, C, F, h, w)`` -> the same with each clip's object carried."""
+        if self.paths is None:
+            self.paths = [read_path(clip) for clip in video]
+        return torch.stack([clip if path is None else carry_object(clip, path, self.frame_vae)
+                            for clip, path in zip(video, self.paths)])  # fmt: skip
+
+
+def carry_start(carry_from: float, num_steps: int) -> int | None:
+    """Index of the first carried step for ``carry_from`` (the share of the steps before carrying starts), or
+    None when no step is carried (``carry_from`` = 1)."""
+    start = round(float(carry_from) * num_steps)
+    return None if start >= num_steps else start

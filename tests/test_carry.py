@@ -1,0 +1,77 @@
+"""Object carry (dsdn.carry): frame 1's object found, and carried along its path, in latent clips made here."""
+
+import pytest
+import torch
+from conftest import agrees, gen_kwargs
+
+from dsdn.carry import ObjectPath, carry_object, carry_start, read_path
+from dsdn.errors import DSDNInputError
+
+SIZE, FRAMES = 16, 6
+STEP = (1, 2)  # latent pixels a frame (dy, dx)
+
+
+def square_clip(step=STEP, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A textured 4×4 square moving ``step`` a frame over a still textured background: latents ``(4, F, h, w)``
+    and the square's mask in frame 1."""
+    g = torch.Generator().manual_seed(seed)
+    background = 0.3 * torch.randn(4, SIZE, SIZE, generator=g)
+    sprite = 2.0 + torch.randn(4, 4, 4, generator=g)
+    clip = background[:, None].repeat(1, FRAMES, 1, 1)
+    for f in range(FRAMES):
+        y, x = 3 + step[0] * f, 2 + step[1] * f
+        clip[:, f, y : y + 4, x : x + 4] = sprite
+    mask = torch.zeros(SIZE, SIZE)
+    mask[3:7, 2:6] = 1.0
+    return clip, mask
+
+
+def test_read_path_finds_the_object_and_its_displacements():
+    clip, mask = square_clip()
+    path = read_path(clip)
+    assert path is not None
+    want = torch.tensor([[STEP[0] * f, STEP[1] * f] for f in range(FRAMES)], dtype=torch.float32)
+    assert torch.equal(path.shifts, want)
+    inter = float((path.mask * mask).sum())
+    assert inter / float(((path.mask + mask) > 0).sum()) >= 0.8  # the square, not the background
+
+
+def test_a_still_clip_has_no_path():
+    clip, _ = square_clip(step=(0, 0))
+    assert read_path(clip) is None
+
+
+def test_carry_copies_frame_one_inside_the_moved_mask_and_keeps_the_rest():
+    clip, mask = square_clip()
+    redrawn = clip.clone()
+    redrawn[:, 1:, :, :] += 0.5 * torch.randn(4, FRAMES - 1, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    shifts = torch.tensor([[STEP[0] * f, STEP[1] * f] for f in range(FRAMES)], dtype=torch.float32)
+    out = carry_object(redrawn, ObjectPath(shifts, mask))
+    assert torch.equal(out[:, 0], redrawn[:, 0])
+    for f in range(1, FRAMES):
+        y, x = 3 + STEP[0] * f, 2 + STEP[1] * f
+        assert agrees(out[:, f, y : y + 4, x : x + 4], redrawn[:, 0, 3:7, 2:6], atol=1e-5)  # frame 1's strokes
+        outside = torch.ones(SIZE, SIZE, dtype=torch.bool)
+        outside[y - 1 : y + 5, x - 1 : x + 5] = False
+        assert torch.equal(out[:, f][:, outside], redrawn[:, f][:, outside])  # its own pixels elsewhere
+
+
+def test_carry_start():
+    assert carry_start(1.0, 25) is None
+    assert carry_start(0.64, 25) == 16
+    assert carry_start(0.0, 25) == 0
+
+
+def test_pipeline_carry_off_samples_as_before_and_on_changes_the_clip(pipe):
+    kw = dict(stream_sync=1.0, num_frames=8, num_inference_steps=4, output_type="latent")
+    before = pipe("a red ball", **gen_kwargs(**kw)).frames
+    assert agrees(pipe("a red ball", carry_from=1.0, **gen_kwargs(**kw)).frames, before)
+    carried = pipe("a red ball", carry_from=0.5, **gen_kwargs(**kw)).frames
+    assert torch.isfinite(carried).all() and not agrees(carried, before)
+
+
+@pytest.mark.parametrize("kw", [dict(carry_from=1.5), dict(carry_from=float("nan")),
+                                dict(carry_from=0.5, stream_sync=0.0)])  # fmt: skip
+def test_pipeline_refuses_a_bad_carry(pipe, kw):
+    with pytest.raises(DSDNInputError, match="carry_from"):
+        pipe("a red ball", **gen_kwargs(**kw))
