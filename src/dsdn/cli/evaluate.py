@@ -92,19 +92,9 @@ def eval_toy_cmd(
     world = toy_world or (classifier.toy_world if classifier is not None else "v1")
     pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
-    sampling = {
-        "steps": steps,
-        **pipe.sampling_settings(
-            guidance,
-            motion_guidance,
-            motion_coherence,
-            combiner,
-            stream_sync,
-            shared_noise,
-            cross_frame_attention,
-            carry_from,
-        ),
-    }
+    settings = pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise,
+                                      cross_frame_attention, carry_from)  # fmt: skip
+    sampling = {"steps": steps, **settings}
     typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
                f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
                f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
@@ -116,7 +106,7 @@ def eval_toy_cmd(
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
                              save_dir=sub, judge=classifier, streams=True, object_scale=object_scale(world),
-                             **{k: v for k, v in sampling.items() if k != "steps"})  # fmt: skip
+                             **settings)  # fmt: skip
         results[split] = r
         extra = "" if classifier is None else (
             f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
