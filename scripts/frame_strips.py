@@ -64,7 +64,7 @@ def main() -> None:
 
     from dsdn.evaluation.clean import judge_prompt
     from dsdn.evaluation.toy import toy_prompts
-    from dsdn.generate import resolve_model_dir
+    from dsdn.generate import model_toy_world, resolve_model_dir
     from dsdn.pipeline import DSDNPipeline
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -80,7 +80,9 @@ def main() -> None:
         ap.add_argument(f"--{name}", type=float, default=None)
     ap.add_argument("--combiner", default=None)
     ap.add_argument("--cross-frame-attention", action=argparse.BooleanOptionalAction, default=None)
-    ap.add_argument("--toy-world", default=None, help="the model's toy world (default: the judge's, else v1)")
+    ap.add_argument(
+        "--toy-world", default=None, help="the model's toy world (default: the model's, else the judge's, else v1)"
+    )
     ap.add_argument("--streams", action="store_true", help="add each stream's own video under each clip")
     args = ap.parse_args()
     classifier = None
@@ -90,8 +92,10 @@ def main() -> None:
         classifier = ToyJudge.load(args.judge)
     from dsdn.data.toy_world import object_scale
 
-    scale = object_scale(args.toy_world or (classifier.toy_world if classifier is not None else "v1"))
-    pipe = DSDNPipeline.from_pretrained(resolve_model_dir(args.model))
+    model_dir = resolve_model_dir(args.model)
+    world = args.toy_world or model_toy_world(model_dir) or (classifier.toy_world if classifier is not None else "v1")
+    scale = object_scale(world)
+    pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
     options = {"motion_coherence": args.motion_coherence, "stream_sync": args.stream_sync, "combiner": args.combiner,
                "shared_noise": args.shared_noise, "carry_from": args.carry_from, "guidance_scale": args.guidance,

@@ -75,3 +75,12 @@ def test_pipeline_carry_off_samples_as_before_and_on_changes_the_clip(pipe):
 def test_pipeline_refuses_a_bad_carry(pipe, kw):
     with pytest.raises(DSDNInputError, match="carry_from"):
         pipe("a red ball", **gen_kwargs(**kw))
+
+
+def test_a_models_default_carry_gives_way_when_the_call_turns_stream_sync_off(pipe):
+    pipe.adapter.register_to_config(stream_sync=1.0, carry_from=0.5)  # (a fresh pipeline per test)
+    assert pipe.sampling_settings()["carry_from"] == 0.5
+    assert pipe.sampling_settings(stream_sync=0.0)["carry_from"] == 1.0  # no error: the default follows sync
+    assert pipe.sampling_settings(stream_sync=0.0, carry_from=0.5)["carry_from"] == 0.5  # the caller's: refused
+    kw = dict(stream_sync=0.0, num_frames=8, num_inference_steps=2, output_type="latent")
+    assert torch.isfinite(pipe("a red ball", **gen_kwargs(**kw)).frames).all()

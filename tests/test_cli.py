@@ -123,13 +123,15 @@ def test_info_describes_model_base_vocabulary_versions_and_device(trained_model_
     for needle in ("model: ", "LoRA rank", "DSDN parameters", "base: ", "vocabulary: open", "versions: ", "torch ",
                    "device: cpu"):  # fmt: skip
         assert needle in res.output
-    assert "(causal combiner, stream sync 0.0, shared noise 0.0, carry from 1.0)" in res.output  # a new model's
+    assert ("(causal combiner, stream sync 0.0, shared noise 0.0, cross-frame attention False, carry from 1.0)"
+            in res.output and "toy world" not in res.output)  # a new model's  # fmt: skip
     shipped = runner.invoke(app, ["info", "--words"], catch_exceptions=False)
     assert shipped.exit_code == 0 and "shipped default" in shipped.output
     shipped_cfg = json.loads((default_model_dir() / "config.json").read_text())
     assert (f"({shipped_cfg['combiner']} combiner, stream sync {shipped_cfg.get('stream_sync', 0.0)}, "
-            f"shared noise {shipped_cfg.get('shared_noise', 0.0)}, carry from {shipped_cfg.get('carry_from', 1.0)})"
-            ) in shipped.output  # fmt: skip
+            f"shared noise {shipped_cfg.get('shared_noise', 0.0)}, cross-frame attention "
+            f"{shipped_cfg.get('cross_frame_attention', False)}, carry from {shipped_cfg.get('carry_from', 1.0)})"
+            ) in shipped.output and "learned toy world v3" in shipped.output  # fmt: skip
     assert "vocabulary: closed" in shipped.output and " circle " in shipped.output
     res = runner.invoke(app, ["info", "--model", str(tmp_path)])
     assert res.exit_code == 2 and "no config.json" in res.output and "Traceback" not in res.output
@@ -144,7 +146,7 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
     assert "clip accuracy=" in res.output and (judge / "judge.safetensors").is_file()
     out = tmp_path / "eval.json"
     res = runner.invoke(app, ["eval", "toy", "--prompts", "2", "--heldout-prompts", "1", "--steps", "2", "--judge",
-                              str(judge), "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
+                              str(judge), "--toy-world", "v1", "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "object=" in res.output and "frame-consistency=" in res.output and "motion stream alone=" in res.output
     result = json.loads(out.read_text())
@@ -163,16 +165,16 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
     assert {"object", "want_object", "frame_consistency"} <= set(result["heldout"]["records"][0])
     res = runner.invoke(app, ["eval", "toy", "--judge", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "train-judge" in res.output
-    assert result["toy_world"] == "v1"  # the judge's world sets the strict judge's object scale
-    res = runner.invoke(app, ["eval", "toy", "--judge", str(judge), "--toy-world", "v3"])
-    assert res.exit_code == 2 and "learned toy world v1's objects" in res.output
+    assert result["toy_world"] == "v1"  # the flag's world sets the strict judge's object scale
+    res = runner.invoke(app, ["eval", "toy", "--judge", str(judge)])  # the shipped model records toy world v3
+    assert res.exit_code == 2 and "learned toy world v1's objects, but the model is judged as v3's" in res.output
     judge3 = tmp_path / "judge-v3"
     res = runner.invoke(app, ["eval", "train-judge", "--out", str(judge3), "--steps", "2", "--train-clips", "4",
                               "--test-clips", "2", "--toy-world", "v3", "-q"], catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["eval", "toy", "--prompts", "1", "--heldout-prompts", "0", "--steps", "2", "--judge",
                               str(judge3), "--json", str(out), "-q"], catch_exceptions=False)  # fmt: skip
-    assert res.exit_code == 0 and json.loads(out.read_text())["toy_world"] == "v3", res.output
+    assert res.exit_code == 0 and json.loads(out.read_text())["toy_world"] == "v3", res.output  # the model's world
 
 
 def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):

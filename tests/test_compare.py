@@ -96,3 +96,21 @@ def test_sweep_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_pa
                         (["--gammas", "x"], "comma-separated list")):  # fmt: skip
         res = runner.invoke(app, ["eval", "sweep", "--model", str(model), *bad])
         assert res.exit_code == 2 and needle in res.output, res.output
+
+
+def test_a_sweep_with_a_judge_counts_identity_in_clean_and_refuses_another_worlds_judge(trained_model_dir, tmp_path):
+    from dsdn.evaluation.judge import ToyJudge
+    from dsdn.evaluation.toy import parse_prompt, selection_prompts
+
+    for world in ("v1", "v3"):  # a judge that names every clip's object a circle
+        ToyJudge(width=8, classes=("circle",)).save(tmp_path / world, {"report": {"config": {"toy_world": world}}})
+    args = ["eval", "sweep", "--model", str(trained_model_dir), "--prompts", "4", "--steps", "2", "--gammas", "0.5",
+            "--syncs", "1", "--shared-noises", "0", "--json", str(tmp_path / "sweep.json")]  # fmt: skip
+    res = runner.invoke(app, [*args, "--judge", str(tmp_path / "v1")])  # the model records no world: v1
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads((tmp_path / "sweep.json").read_text())["results"]
+    circles = sum(parse_prompt(p)["object"] == "circle" for p in selection_prompts(4))
+    assert row["strict"]["identity_ok"] == circles / 4 and row["strict"]["clean"] <= row["strict"]["clean_pixels"]
+    assert row["strict"]["clean"] <= circles / 4
+    res = runner.invoke(app, [*args, "--judge", str(tmp_path / "v3")])
+    assert res.exit_code == 2 and "learned toy world v3's objects, but the model is judged as v1's" in res.output

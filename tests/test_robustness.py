@@ -169,6 +169,11 @@ OTHER_CASES = [
         "shared_noise=2",
     ),
     (
+        "train-video-stop-at-past-steps",
+        ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--steps", "10", "--stop-at", "20"],
+        "stop_at=20",
+    ),
+    (
         "train-video-unknown-combiner",
         ["train", "video", "--base", "{base}", "--out", "{tmp}/run", "--combiner", "median"],
         "combiner='median'",

@@ -113,6 +113,34 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(toy_base_dir, tm
     assert not [p for p in cut.iterdir() if p.name.startswith(".tmp")]
     run = json.loads((cut / "run.json").read_text())
     assert run["resolved"]["resumed_from_step"] == 2 and run["config"]["seed"] == 0 and "torch" in run["versions"]
+    assert json.loads((model / "config.json").read_text())["toy_world"] == "v1"  # what the evaluation judges it as
+
+
+@pytest.mark.slow
+def test_stop_at_ends_a_run_early_on_its_schedule_and_resume_goes_on_as_if_never_stopped(toy_base_dir, tmp_path):
+    with pytest.raises(DSDNInputError, match="stop_at"):
+        VideoTrainConfig(base="unused", steps=4, stop_at=5)
+    full, part = tmp_path / "full", tmp_path / "part"
+    train_video(_cfg(toy_base_dir, full, ema_decay=0.9, checkpoint_every=1, keep_checkpoints=4), progress=False)
+    model = train_video(_cfg(toy_base_dir, part, ema_decay=0.9, checkpoint_every=3, stop_at=2), progress=False)
+    assert [p.name for p in list_checkpoints(part)] == ["checkpoint-0000002"]  # a checkpoint where it stops
+    _, state, _ = load_checkpoint(list_checkpoints(part)[-1])
+    assert (
+        state["lr_scheduler"]["_last_lr"] == load_checkpoint(list_checkpoints(full)[1])[1]["lr_scheduler"]["_last_lr"]
+    )  # the 4-step schedule's learning rate at step 2, not the end of a 2-step one
+    saved = load_file(model / "diffusion_pytorch_model.safetensors")
+    ema = pipeline_from_checkpoint(str(toy_base_dir), list_checkpoints(part)[-1]).adapter.state_dict()
+    raw = pipeline_from_checkpoint(str(toy_base_dir), list_checkpoints(part)[-1], use_ema=False).adapter.state_dict()
+    assert saved.keys() <= ema.keys() and all(torch.equal(saved[k], ema[k]) for k in saved)  # model/: the EMA weights
+    assert not all(torch.equal(saved[k], raw[k]) for k in saved)
+    run_json = (part / "run.json").read_text()
+    with pytest.raises(DSDNInputError, match="stop-at 2"):
+        train_video(_cfg(toy_base_dir, part, ema_decay=0.9, checkpoint_every=3, stop_at=1, resume=True), progress=False)
+    assert (part / "run.json").read_text() == run_json  # refused before anything is written
+    train_video(_cfg(toy_base_dir, part, ema_decay=0.9, checkpoint_every=3, resume=True), progress=False)
+    a, b = _trainable(full), _trainable(part)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
 
 
 @pytest.mark.slow

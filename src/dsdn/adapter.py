@@ -16,6 +16,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 from .content_stream import DEFAULT_LORA_TARGETS, level_channels
+from .data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from .errors import check_choice
 from .interaction import DualStreamInteraction
 from .motion_codec import COMBINERS, check_motion_scale
@@ -75,6 +76,9 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             configs saved before it load).
         carry_from: default share in [0, 1] of the denoising steps after which later frames take frame 1's
             object, moved along its path (:mod:`dsdn.carry`; 1 = never, as configs saved before it load).
+        toy_world: the toy-world version the model learned (``"v1"``, ``"v2"``, ``"v3"``), written by
+            ``dsdn train video`` on toy data so that the evaluation judges it at that world's object size;
+            ``None``: not trained on the toy world, or saved before it was recorded (judged as v1).
         motion_guidance_scale: default classifier-free guidance of the motion stream alone
             (``None``: the same as the content stream's).
         guidance_scale: default classifier-free guidance of the content stream (and of the motion
@@ -111,6 +115,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         shared_noise: float = 0.0,
         cross_frame_attention: bool = False,
         carry_from: float = 1.0,
+        toy_world: str | None = None,
     ):
         super().__init__()
         check_motion_scale(motion_scale)
@@ -123,6 +128,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             raise ValueError(f"shared_noise={shared_noise} is invalid: must be in [0, 1]")
         if not 0.0 <= carry_from <= 1.0:
             raise ValueError(f"carry_from={carry_from} is invalid: must be in [0, 1]")
+        if toy_world is not None:
+            check_choice("toy_world", toy_world, TOY_WORLD_VERSIONS)
         if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):
             raise ValueError(f"motion_guidance_scale={motion_guidance_scale} is invalid: must be a finite number >= 0")
         if guidance_scale is not None and not 0.0 <= guidance_scale < float("inf"):

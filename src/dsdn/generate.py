@@ -123,6 +123,16 @@ def model_limits(model_dir: Path) -> dict[str, int]:
     return limits
 
 
+def model_toy_world(model_dir: Path) -> str | None:
+    """The toy-world version a model folder's config records it learned (``toy_world``), or ``None`` when
+    it records none (trained on other data, or saved before it was recorded)."""
+    from .loading import read_json
+
+    config = read_json(Path(model_dir) / "config.json")
+    world = config.get("toy_world") if isinstance(config, dict) else None
+    return world if isinstance(world, str) else None
+
+
 def _device(name: str) -> torch.device:
     import torch
 

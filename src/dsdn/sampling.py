@@ -193,8 +193,12 @@ class SamplingMixin:
         cross_frame_attention: bool | None = None,
         carry_from: float | None = None,
     ) -> dict:
-        """What a call with these arguments samples with: each ``None`` replaced by the model's default."""
+        """What a call with these arguments samples with: each ``None`` replaced by the model's default. The
+        model's default ``carry_from`` works on the synced video, so it gives way (to 1: no carry) when the call
+        turns stream sync off; a ``carry_from`` < 1 given with ``stream_sync=0`` is the caller's error."""
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
+        if carry_from is None and stream_sync is not None and stream_sync <= 0.0:
+            carry_from = 1.0
         return {
             "guidance_scale": guidance_scale,
             "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None

@@ -46,7 +46,7 @@ def eval_toy_cmd(
         None, help="A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
     ),
     toy_world: Optional[str] = typer.Option(
-        None, help="Toy-world version the model learned (v3: larger objects; default: the judge's, else v1)."
+        None, help="Toy-world version the model learned (v3: larger objects; default: the model's, else v1)."
     ),
     json_out: Optional[str] = typer.Option(None, "--json", help="Write figures and per-clip records as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -60,7 +60,7 @@ def eval_toy_cmd(
 
     from ..errors import check_choice, check_int, check_seed
     from ..evaluation.toy import evaluate_prompts, format_direction_by_motion, toy_prompts
-    from ..generate import model_limits, resolve_model_dir
+    from ..generate import model_limits, model_toy_world, resolve_model_dir
     from ..options import check_sampling_options
     from ..pipeline import DSDNPipeline
 
@@ -79,17 +79,8 @@ def eval_toy_cmd(
 
     if toy_world is not None:
         check_choice("toy_world", toy_world, VERSIONS)
-    classifier = None
-    if judge is not None:
-        from ..evaluation.judge import ToyJudge
-
-        classifier = ToyJudge.load(judge)
-        if toy_world is not None and classifier.toy_world != toy_world:
-            raise DSDNInputError(
-                f"judge={judge!r} learned toy world {classifier.toy_world}'s objects, not {toy_world}'s: "
-                f"train one with: dsdn eval train-judge --toy-world {toy_world}"
-            )
-    world = toy_world or (classifier.toy_world if classifier is not None else "v1")
+    world = toy_world or model_toy_world(model_dir) or "v1"
+    classifier = None if judge is None else load_judge_for(judge, world)
     pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
     settings = pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise,
@@ -182,8 +173,22 @@ def eval_compare_cmd(
         typer.echo(f"wrote {json_out}")
 
 
+def load_judge_for(judge: str, world: str):
+    """The :class:`~dsdn.evaluation.judge.ToyJudge` in folder ``judge``, refused when it learned another toy world's
+    objects than ``world`` (the one the model is judged as)."""
+    from ..evaluation.judge import ToyJudge
+
+    classifier = ToyJudge.load(judge)
+    if classifier.toy_world != world:
+        raise DSDNInputError(
+            f"judge={judge!r} learned toy world {classifier.toy_world}'s objects, but the model is judged as "
+            f"{world}'s: train one with: dsdn eval train-judge --toy-world {world} (or pass --toy-world)"
+        )
+    return classifier
+
+
 @eval_app.command("sweep", epilog=(
-    "Example: dsdn eval sweep --model ./my-dsdn --toy-world v3 --gammas 0.5,0.75 --syncs 1 --shared-noises 0.5,0.8"
+    "Example: dsdn eval sweep --model ./my-dsdn --gammas 0.5,0.75 --syncs 1 --shared-noises 0.5,0.8"
 ))  # fmt: skip
 @boundary
 def eval_sweep_cmd(
@@ -199,7 +204,12 @@ def eval_sweep_cmd(
     guidances: str = typer.Option("7.5", help="Guidance scales to try."),
     prompts: int = typer.Option(32, help="Selection prompts (none among dsdn eval toy's)."),
     steps: int = typer.Option(25, help="Denoising steps."),
-    toy_world: str = typer.Option("v1", help="Toy-world version the model learned (v3: larger objects)."),
+    toy_world: Optional[str] = typer.Option(
+        None, help="Toy-world version the model learned (v3: larger objects; default: the model's, else v1)."
+    ),
+    judge: Optional[str] = typer.Option(
+        None, help="A judge from 'dsdn eval train-judge': a clean clip must also show the asked object."
+    ),
     write: bool = typer.Option(False, "--write", help="Store the best setting in the model's config.json."),
     json_out: Optional[str] = typer.Option(None, "--json", help="Also write every setting's figures as JSON."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
@@ -231,15 +241,19 @@ def eval_sweep_cmd(
     }
     check_int("prompts", prompts, 1, selection_prompt_count())
     check_int("steps", steps, 1)
-    check_choice("toy_world", toy_world, VERSIONS)
+    if toy_world is not None:
+        check_choice("toy_world", toy_world, VERSIONS)
     if json_out:
         check_output_file("json", json_out)
+    from ..generate import model_toy_world, resolve_model_dir
     from ..pipeline import DSDNPipeline
 
+    toy_world = toy_world or model_toy_world(resolve_model_dir(model)) or "v1"
+    classifier = None if judge is None else load_judge_for(judge, toy_world)
     pipe = DSDNPipeline.from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
     results = sweep_sampling(pipe, selection_prompts(prompts), grid, steps=steps, object_scale=object_scale(toy_world),
-                             on_result=lambda s, r: typer.echo(format_result(s, r)))  # fmt: skip
+                             on_result=lambda s, r: typer.echo(format_result(s, r)), judge=classifier)  # fmt: skip
     best = best_setting(results)
     typer.echo("best " + "  ".join(f"{k}={v}" for k, v in best.items()))
     if json_out:

@@ -90,6 +90,9 @@ def train_video_cmd(
     frame_stride: int = typer.Option(1, help="Take every N-th frame of real videos."),
     size: Optional[int] = typer.Option(None, help="Frame size in pixels (default: the base's native size)."),
     steps: int = typer.Option(3000, help="Optimisation steps in total (a resumed run continues to this)."),
+    stop_at: Optional[int] = typer.Option(
+        None, help="Stop after this step, on the LR schedule of --steps; writes model/ there (--resume goes on)."
+    ),
     batch_size: int = typer.Option(8, help="Clips per step and process."),
     lr: float = typer.Option(5e-4, help="AdamW learning rate."),
     warmup_steps: int = typer.Option(100, help="Linear LR warm-up steps."),
@@ -159,7 +162,7 @@ def train_video_cmd(
         base=base, out=out, preset=preset, data=data, captions=captions, video_column=video_column,
         caption_column=caption_column, toy_clips=toy_clips, toy_world=toy_world, toy_transpose=toy_transpose,
         toy_motions=toy_motions, num_frames=frames, frame_stride=frame_stride,
-        size=size, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
+        size=size, steps=steps, stop_at=stop_at, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_schedule=lr_schedule,
         max_grad_norm=max_grad_norm, ema_decay=ema_decay, snr_gamma=snr_gamma, combine_weight=combine_weight,
         combiner=combiner, motion_coherence=motion_coherence, motion_loss=motion_loss,
         contrast_weight=contrast_weight, contrast_margin=contrast_margin,

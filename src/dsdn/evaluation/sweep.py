@@ -48,11 +48,12 @@ def parse_combiners(text: str) -> list[str]:
 
 
 def sweep_sampling(pipe, prompts: list[str], grid: dict[str, list], steps: int = 25, object_scale: float = 1.0,
-                   on_result: Callable[[dict, dict], None] | None = None) -> list[tuple[dict, dict]]:  # fmt: skip
+                   on_result: Callable[[dict, dict], None] | None = None, judge=None) -> list[tuple[dict, dict]]:  # fmt: skip
     """Every setting of ``grid`` (``{key of KEYS: values}``) judged on ``prompts``; returns ``(setting, result)``
     pairs in grid order, each result as :func:`~dsdn.evaluation.toy.evaluate_prompts` gives it. ``on_result``
     is called as each one is known. Object carry acts on the synced video, so a setting that carries
-    (``carry_from`` < 1) without stream sync is left out."""
+    (``carry_from`` < 1) without stream sync is left out. With a ``judge``
+    (:class:`~dsdn.evaluation.judge.ToyJudge`) a clean clip must also show the asked object (identity)."""
     settings = [dict(zip(KEYS, v)) for v in itertools.product(*(grid[k] for k in KEYS))]
     settings = [s for s in settings if s["stream_sync"] > 0.0 or s["carry_from"] >= 1.0]
     found: dict[int, dict] = {}
@@ -61,7 +62,7 @@ def sweep_sampling(pipe, prompts: list[str], grid: dict[str, list], steps: int =
         posthoc = [(g, c) for c in grid["combiner"] for g in grid["motion_coherence"]]
         shared = {} if 0.0 not in grid["stream_sync"] else evaluate_combiners(
             pipe, prompts, posthoc, seed=SELECTION_SEED, steps=steps, progress=False, object_scale=object_scale,
-            stream_sync=0.0, carry_from=1.0, **common)  # fmt: skip
+            judge=judge, stream_sync=0.0, carry_from=1.0, **common)  # fmt: skip
         for i, setting in enumerate(settings):
             if (setting["shared_noise"], setting["motion_guidance_scale"], setting["guidance_scale"]) != (rho, mg, cg):
                 continue
@@ -69,7 +70,7 @@ def sweep_sampling(pipe, prompts: list[str], grid: dict[str, list], steps: int =
                 result = shared[(setting["motion_coherence"], setting["combiner"])]
             else:
                 result = evaluate_prompts(pipe, prompts, seed=SELECTION_SEED, steps=steps, progress=False,
-                                          object_scale=object_scale, **setting)  # fmt: skip
+                                          object_scale=object_scale, judge=judge, **setting)  # fmt: skip
             found[i] = result
             if on_result is not None:
                 on_result(setting, result)

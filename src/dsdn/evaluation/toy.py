@@ -224,20 +224,14 @@ def evaluate_prompts(pipe, prompts: list[str], seed: int = 0, batch: int = 8, nu
 
                 Path(save_dir).mkdir(parents=True, exist_ok=True)
                 save_video(video, Path(save_dir) / f"{start + i:03d}_{prompt.replace(' ', '_')}.mp4", fps=8)
-            named = None if judge is None else judge.object_of(video)
-            records.append(_judged_record(prompt, seed + start + i, video, named, object_scale))
+            records.append(_judged_record(prompt, seed + start + i, video, object_scale=object_scale, judge=judge))
             if streams:
                 records[-1].update(alone[i])
-            if judge is not None:
-                from .metrics import frame_consistency
-
-                records[-1].update(want_object=parse_prompt(prompt)["object"], object=named,
-                                   frame_consistency=frame_consistency(judge.frame_features(video)))  # fmt: skip
     return _summary(records, judge is not None, streams)
 
 
 def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch: int = 8, num_frames: int = 8,
-                       steps: int = 25, progress: bool = True, object_scale: float = 1.0,
+                       steps: int = 25, progress: bool = True, object_scale: float = 1.0, judge=None,
                        **call_kwargs) -> dict:  # fmt: skip
     """:func:`evaluate_prompts` for several ``(motion_coherence, combiner)`` settings at once.
 
@@ -267,25 +261,32 @@ def evaluate_combiners(pipe, prompts: list[str], settings, seed: int = 0, batch:
                 video = pipe.frame_vae.decode(latents, chunk_size=16)  # as the pipeline decodes
             frames = pipe.video_processor.postprocess_video(video.float(), output_type="np")
             for i, (prompt, clip) in enumerate(zip(chunk, frames)):
-                records[(g, combiner)].append(_judged_record(prompt, seed + start + i, clip, object_scale=object_scale))
-    return {key: _summary(recs) for key, recs in records.items()}
+                records[(g, combiner)].append(_judged_record(prompt, seed + start + i, clip, object_scale=object_scale,
+                                                             judge=judge))  # fmt: skip
+    return {key: _summary(recs, judge is not None) for key, recs in records.items()}
 
 
-def _judged_record(prompt: str, seed: int, video: np.ndarray, named_object: str | None = None,
-                   object_scale: float = 1.0) -> dict:  # fmt: skip
+def _judged_record(prompt: str, seed: int, video: np.ndarray, object_scale: float = 1.0, judge=None) -> dict:
     """The per-clip record of :func:`evaluate_prompts`: what ``prompt`` asks for and what ``video`` shows
-    (``strict``: the strict judge's checks, :mod:`dsdn.evaluation.clean`; identity when the classifier's
-    ``named_object`` is given)."""
+    (``strict``: the strict judge's checks, :mod:`dsdn.evaluation.clean`; with a
+    :class:`~dsdn.evaluation.judge.ToyJudge`, identity, the object it names and its frame consistency)."""
     from .clean import judge_strict
 
     want, got = parse_prompt(prompt), judge_clip(video)
-    identity = None if named_object is None else named_object == want["object"]
+    named = None if judge is None else judge.object_of(video)
+    identity = None if named is None else named == want["object"]
+    named_fields = {}
+    if judge is not None:
+        from .metrics import frame_consistency
+
+        named_fields = dict(want_object=want["object"], object=named,
+                            frame_consistency=frame_consistency(judge.frame_features(video)))  # fmt: skip
     return {
         "strict": judge_strict(video, want["colour"], want["motion"], identity, object_scale).as_record(),
         "prompt": prompt, "seed": seed, "want_direction": want["motion"],
         "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
         "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,
-        "shape_kept": got.shape_kept,
+        "shape_kept": got.shape_kept, **named_fields,
     }  # fmt: skip
 
 

@@ -83,6 +83,7 @@ class VideoTrainConfig:
     frame_stride: int = 1
     size: int | None = None
     steps: int = 3000
+    stop_at: int | None = None
     batch_size: int = 8
     lr: float = 5e-4
     weight_decay: float = 1e-2
@@ -120,6 +121,8 @@ class VideoTrainConfig:
                           ("warmup_steps", 0), ("checkpoint_every", 1), ("keep_checkpoints", 1),
                           ("validate_every", 0), ("validation_steps", 1), ("log_every", 1)):  # fmt: skip
             check_int(name, getattr(self, name), low)
+        if self.stop_at is not None:
+            check_int("stop_at", self.stop_at, 1, self.steps)
         check_seed(self.seed)
         check_output_folder("out", self.out)
         self._check_against_base_and_preset()
@@ -265,6 +268,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         adapter.register_to_config(shared_noise=cfg.shared_noise)  # the model samples from the prior it learned
     if resume_state is None and cfg.cross_frame_attention:
         adapter.register_to_config(cross_frame_attention=True)  # and with the attention it learned with
+    if resume_state is None:  # the evaluation judges a toy-world model at its world's object size
+        adapter.register_to_config(toy_world=cfg.toy_world if cfg.data == "toy" else None)
     for key in ("combiner", "motion_coherence"):  # the combine term's, and the model's sampling default
         if resume_state is None and getattr(cfg, key) is not None:
             adapter.register_to_config(**{key: getattr(cfg, key)})
@@ -290,11 +295,16 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.steps,
     )  # fmt: skip
     ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
-    start = 0
+    start, end = 0, cfg.steps if cfg.stop_at is None else cfg.stop_at  # (stop_at: a shorter run, the same LR schedule)
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])
         lr_scheduler.load_state_dict(resume_state["lr_scheduler"])
         start = int(resume_state["step"])
+        if start > end:  # (before run.json is rewritten)
+            raise DSDNInputError(
+                f"the newest checkpoint of {str(out)!r} is at step {start}, past stop_at={end}: "
+                f"give --stop-at {start} or more (its model is written at the step it stops at)."
+            )
         if ema is not None and ema_sd is not None:
             ema.shadow_params = [ema_sd[str(i)].to(device) for i in range(len(params))]
             ema.optimization_step = int(resume_state.get("ema_step", start))
@@ -358,7 +368,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         return path
 
     ddp_denoiser.train()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
+    bar = tqdm(range(start, end), initial=start, total=end, desc="train",
                disable=not (progress and accelerator.is_local_main_process))  # fmt: skip
     for step in bar:
         seed = step_seed(cfg.seed, step, rank)
@@ -400,7 +410,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         if ema is not None:
             ema.step(params)
         done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
+        if done % cfg.log_every == 0 or done == end:
             record = {"step": done, "loss": loss.item(), "content": parts.content.item(), "motion": parts.motion.item(),
                       "lr": lr_scheduler.get_last_lr()[0], "time_s": round(time.perf_counter() - t0, 2)}  # fmt: skip
             if grad_norm is not None:
@@ -411,9 +421,9 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                 record["combine"] = parts.combine.item()
             log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if done % cfg.checkpoint_every == 0 or done == end:
             last_ckpt = checkpoint(done) or last_ckpt
-        if cfg.validate_every and (done % cfg.validate_every == 0 or done == cfg.steps) and accelerator.is_main_process:
+        if cfg.validate_every and (done % cfg.validate_every == 0 or done == end) and accelerator.is_main_process:
             log({"step": done, **validate(base, adapter, ema, params, cfg, out / "samples" / f"step-{done:07d}")})
     bar.close()
 
