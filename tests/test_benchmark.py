@@ -34,6 +34,7 @@ def _spec(**kw):
         ({"seeds": [-1]}, "seeds"),
         ({"steps": 0}, "steps"),
         ({"colour": "red"}, "unknown key"),
+        ({"toy_world": "v9"}, "toy_world='v9'"),
     ],
 )
 def test_bad_benchmark_specs_name_the_problem(change, needle):
@@ -44,6 +45,25 @@ def test_bad_benchmark_specs_name_the_problem(change, needle):
 def test_prompt_sets_expand_to_toy_prompts():
     spec = _spec(prompts={"split": "train", "count": 5, "seed": 3})
     assert len(spec.prompts) == 5 and len(set(spec.prompts)) == 5
+
+
+def test_the_benchmarks_toy_world_is_its_first_dsdn_models_and_sets_real_clips_judge_and_scale(
+    trained_model_dir, tmp_path
+):
+    from dsdn.evaluation.benchmark import real_clip, run_benchmark
+    from dsdn.evaluation.judge import ToyJudge
+
+    assert _spec().toy_world == "v3"  # the DSDN row names no model: the shipped one, which learned v3
+    own = [{"name": "DSDN", "kind": "dsdn", "model": str(trained_model_dir)}]
+    assert _spec(methods=own).toy_world == "v1"  # a model that records no world
+    assert _spec(methods=own, toy_world="v3").toy_world == "v3"
+    area = {w: (real_clip(PROMPTS[1], 0, 2, 64, w)[0].max(axis=-1) > 0.5).sum() for w in ("v1", "v3")}
+    assert area["v3"] > 3 * area["v1"]  # v3's objects are twice as large
+    ToyJudge(width=8).save(tmp_path / "judge")  # a judge of v1's objects (no world recorded)
+    spec = _spec(methods=[{"name": "real", "kind": "real"}], toy_world="v3", judge=str(tmp_path / "judge"))
+    with pytest.raises(DSDNInputError, match="learned toy world v1's objects, but the benchmark is of v3's"):
+        run_benchmark(spec, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_intervals():

@@ -44,7 +44,7 @@ def bench_quality_cmd(
         from ..evaluation.judge import JudgeTrainConfig, train_judge
 
         typer.echo(f"training the toy-world judge into {spec.judge}")
-        judge_report = train_judge(JudgeTrainConfig(out=spec.judge), progress=not quiet)
+        judge_report = train_judge(JudgeTrainConfig(out=spec.judge, toy_world=spec.toy_world), progress=not quiet)
     command = f"dsdn benchmark quality {config} --out {out}" + (f" --report {report}" if report else "")
     summary = run_benchmark(
         spec, out, progress=not quiet, command=command, judge_report=judge_report, train=train_for_benchmark

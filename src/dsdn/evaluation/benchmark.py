@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DSDNInputError, check_float, check_int, check_seed, invalid
+from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
+from ..errors import DSDNInputError, check_choice, check_float, check_int, check_seed, invalid
 from ..paths import removes_new_folder_on_failure
 from .report import METRICS, verdict, write_plots
 
@@ -109,6 +110,7 @@ class BenchmarkSpec:
     frames: int = 8
     guidance: float = 7.5
     judge: str | None = None
+    toy_world: str | None = None
 
     def __post_init__(self):
         if not self.methods:
@@ -128,6 +130,9 @@ class BenchmarkSpec:
         check_int("steps", self.steps, 1, base_limits(default_model_dir() / "base").get("max_steps"))
         check_int("frames", self.frames, 2)
         check_float("guidance", self.guidance, 0.0)
+        if self.toy_world is None:
+            self.toy_world = _first_dsdn_world(self.methods)
+        check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
 
     @classmethod
     def from_dict(cls, data: dict, base_dir: Path | None = None) -> BenchmarkSpec:
@@ -136,7 +141,7 @@ class BenchmarkSpec:
 
         if not isinstance(data, dict):
             raise invalid("benchmark file", type(data).__name__, "must be a YAML mapping")
-        known = {"methods", "prompts", "seeds", "steps", "frames", "guidance", "judge"}
+        known = {"methods", "prompts", "seeds", "steps", "frames", "guidance", "judge", "toy_world"}
         unknown = set(data) - known
         if unknown:
             raise invalid("benchmark file", sorted(unknown), f"unknown key(s); known: {', '.join(sorted(known))}")
@@ -173,6 +178,7 @@ class BenchmarkSpec:
         return cls(
             methods=methods, prompts=list(prompts or []), seeds=list(data.get("seeds", [0, 1])),
             steps=data.get("steps", 25), frames=data.get("frames", 8), guidance=data.get("guidance", 7.5), judge=judge,
+            toy_world=data.get("toy_world"),
         )  # fmt: skip
 
     @classmethod
@@ -187,6 +193,24 @@ class BenchmarkSpec:
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise DSDNInputError(f"benchmark file {str(path)!r} is not valid YAML ({str(e).splitlines()[0]})") from None
         return cls.from_dict(data, base_dir=Path.cwd())
+
+
+def _first_dsdn_world(methods: list[MethodSpec]) -> str:
+    """The toy world the first ``dsdn`` row's model records it learned (the shipped model's when the row names
+    none; a run folder's ``model/``); v1 when none records one."""
+    from ..generate import default_model_dir, model_toy_world
+
+    for method in methods:
+        if method.kind != "dsdn":
+            continue
+        model = method.options.get("model")
+        folder = default_model_dir() if model is None else Path(model)
+        if (folder / "model" / "config.json").is_file():
+            folder = folder / "model"
+        world = model_toy_world(folder)
+        if world is not None:
+            return world
+    return "v1"
 
 
 # ------------------------------------------------------------------------------------------ methods
@@ -228,7 +252,7 @@ class _Generators:
         s, o = self.spec, dict(method.options)
         if method.kind == "real":
             size = int(o.get("size", 64))
-            return lambda prompt, seed: real_clip(prompt, seed, s.frames, size)
+            return lambda prompt, seed: real_clip(prompt, seed, s.frames, size, s.toy_world)
         if method.kind in PEER_KINDS:
             return self._peer(method, o)
         if method.kind == "dsdn":
@@ -339,8 +363,9 @@ class _Generators:
 
 
 # ------------------------------------------------------------------------------------------ scoring
-def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
-    """Every per-clip figure of the table for one clip ``(F, H, W, 3)``."""
+def score_clip(video: np.ndarray, prompt: str, judge=None, object_scale: float = 1.0) -> dict[str, float]:
+    """Every per-clip figure of the table for one clip ``(F, H, W, 3)`` (``object_scale``: the strict judge's,
+    :func:`~dsdn.data.toy_world.object_scale` of the benchmark's toy world)."""
     from .clean import judge_strict
     from .metrics import video_metrics
     from .toy import judge_clip, parse_prompt
@@ -349,7 +374,7 @@ def score_clip(video: np.ndarray, prompt: str, judge=None) -> dict[str, float]:
     want, got = parse_prompt(prompt), judge_clip(video)
     if want is not None:
         identity = None if judge is None else judge.object_of(video) == want["object"]
-        out["clean_acc"] = float(judge_strict(video, want["colour"], want["motion"], identity).clean)
+        out["clean_acc"] = float(judge_strict(video, want["colour"], want["motion"], identity, object_scale).clean)
         out["direction_acc"] = float(got.direction == want["motion"])
         out["colour_acc"] = float(got.colour == want["colour"])
         if identity is not None:
@@ -391,8 +416,15 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
         from .judge import CONFIG_NAME, ToyJudge
 
         judge = ToyJudge.load(spec.judge)
+        if judge.toy_world != spec.toy_world:
+            raise DSDNInputError(f"judge {spec.judge!r} learned toy world {judge.toy_world}'s objects, but the benchmark "
+                                 f"is of {spec.toy_world}'s: train one with: dsdn eval train-judge --toy-world "
+                                 f"{spec.toy_world} --out DIR (or set toy_world in the benchmark file)")  # fmt: skip
         if judge_report is None:
             judge_report = json.loads((Path(spec.judge) / CONFIG_NAME).read_text()).get("report")
+    from ..data.toy_world import object_scale
+
+    scale = object_scale(spec.toy_world)
     gens = _Generators(spec, train)
     jobs = [(p, s) for s in spec.seeds for p in spec.prompts]
     per_clip: dict[str, list[dict]] = {}
@@ -408,7 +440,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
             t0 = time.perf_counter()
             video = np.clip(np.asarray(generate(prompt, seed), dtype=np.float32), 0.0, 1.0)
             seconds += time.perf_counter() - t0
-            rows.append({"prompt": prompt, "seed": seed, **score_clip(video, prompt, judge)})
+            rows.append({"prompt": prompt, "seed": seed, **score_clip(video, prompt, judge, scale)})
             if judge is not None:
                 clip_feats.append(judge.clip_features(video))
             if i == 0:
