@@ -178,13 +178,7 @@ def load_judge_for(judge: str, world: str):
     objects than ``world`` (the one the model is judged as)."""
     from ..evaluation.judge import ToyJudge
 
-    classifier = ToyJudge.load(judge)
-    if classifier.toy_world != world:
-        raise DSDNInputError(
-            f"judge={judge!r} learned toy world {classifier.toy_world}'s objects, but the model is judged as "
-            f"{world}'s: train one with: dsdn eval train-judge --toy-world {world} (or pass --toy-world)"
-        )
-    return classifier
+    return ToyJudge.load(judge, world, "the model is judged as", "pass --toy-world")
 
 
 @eval_app.command("sweep", epilog=(
@@ -221,6 +215,7 @@ def eval_sweep_cmd(
     from ..data.toy_world import VERSIONS, object_scale
     from ..errors import check_choice, check_int
     from ..evaluation.sweep import (
+        against_best,
         best_setting,
         format_result,
         parse_combiners,
@@ -256,12 +251,14 @@ def eval_sweep_cmd(
                              on_result=lambda s, r: typer.echo(format_result(s, r)), judge=classifier)  # fmt: skip
     best = best_setting(results)
     typer.echo("best " + "  ".join(f"{k}={v}" for k, v in best.items()))
+    if len(results) > 1:
+        typer.echo("against the best, clip by clip:\n" + "\n".join(against_best(results, best)))
     if json_out:
         from pathlib import Path
 
         from ..video_io import atomic_write_text
 
-        rows = [{"setting": s, "clips": r["clips"], "strict": r["strict"]} for s, r in results]
+        rows = [{"setting": s, "clips": r["clips"], "strict": r["strict"], "records": r["records"]} for s, r in results]
         atomic_write_text(Path(json_out), json.dumps({"model": model, "best": best, "results": rows}, indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
     if write:

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import DSDNInputError
 from ..paths import removes_new_folder_on_failure
-from .benchmark_spec import PEER_KINDS, BenchmarkSpec, MethodSpec
+from .benchmark_spec import PEER_KINDS, BenchmarkSpec, MethodSpec, model_in
 from .report import METRICS, verdict, write_plots
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class _Generators:
         if o.get("model") is None:
             return None
         run = Path(o["model"])
-        model = run / "model" if (run / "model" / "config.json").is_file() else run
+        model = model_in(run)
         if not (model / "config.json").is_file() and o.get("train_steps") is not None:
             model = self._train_missing(method, run)
         info = read_dsdn_run(model)
@@ -251,11 +251,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
     if spec.judge is not None:
         from .judge import CONFIG_NAME, ToyJudge
 
-        judge = ToyJudge.load(spec.judge)
-        if judge.toy_world != spec.toy_world:
-            raise DSDNInputError(f"judge {spec.judge!r} learned toy world {judge.toy_world}'s objects, but the benchmark "
-                                 f"is of {spec.toy_world}'s: train one with: dsdn eval train-judge --toy-world "
-                                 f"{spec.toy_world} --out DIR (or set toy_world in the benchmark file)")  # fmt: skip
+        judge = ToyJudge.load(spec.judge, spec.toy_world, "the benchmark is of", "set toy_world in the benchmark file")
         if judge_report is None:
             judge_report = json.loads((Path(spec.judge) / CONFIG_NAME).read_text()).get("report")
     from ..data.toy_world import object_scale

@@ -157,6 +157,12 @@ class BenchmarkSpec:
         return cls.from_dict(data, base_dir=Path.cwd())
 
 
+def model_in(run: Path) -> Path:
+    """The model folder of a ``dsdn`` row's ``model``: its ``model/`` subfolder for a training run's folder, else
+    itself."""
+    return run / "model" if (run / "model" / "config.json").is_file() else run
+
+
 def _first_dsdn_world(methods: list[MethodSpec]) -> str:
     """The toy world the first ``dsdn`` row's model records it learned (the shipped model's when the row names
     none; a run folder's ``model/``); v1 when none records one."""
@@ -166,10 +172,7 @@ def _first_dsdn_world(methods: list[MethodSpec]) -> str:
         if method.kind != "dsdn":
             continue
         model = method.options.get("model")
-        folder = default_model_dir() if model is None else Path(model)
-        if (folder / "model" / "config.json").is_file():
-            folder = folder / "model"
-        world = model_toy_world(folder)
+        world = model_toy_world(default_model_dir() if model is None else model_in(Path(model)))
         if world is not None:
             return world
     return "v1"

@@ -103,7 +103,10 @@ class ToyJudge(torch.nn.Module):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> ToyJudge:
+    def load(cls, folder: str | Path, toy_world: str | None = None, judged: str = "the clips are",
+             instead: str = "") -> ToyJudge:  # fmt: skip
+        """The judge in ``folder``; with ``toy_world``, refused when it learned another toy world's objects: "judge
+        ... learned toy world v1's objects, but {judged} v3's: train one with: ... (or {instead})"."""
         from safetensors.torch import load_file
 
         folder = Path(folder)
@@ -128,6 +131,10 @@ class ToyJudge(torch.nn.Module):
         if judge.toy_world not in VERSIONS:
             raise DSDNInputError(f"{cfg_path} names toy world {judge.toy_world!r}, not one of {', '.join(VERSIONS)}; "
                                  "retrain the judge")  # fmt: skip
+        if toy_world is not None and judge.toy_world != toy_world:
+            raise DSDNInputError(f"judge {str(folder)!r} learned toy world {judge.toy_world}'s objects, but {judged} "
+                                 f"{toy_world}'s: train one with: dsdn eval train-judge --toy-world {toy_world} --out DIR"
+                                 + (f" (or {instead})" if instead else ""))  # fmt: skip
         try:
             state = load_file(str(weights))
         except Exception as e:  # safetensors raises its own error type for a damaged header
