@@ -1,10 +1,11 @@
 """Frame strips to look at: one row of frames per clip, labelled with its prompt and the strict judge's verdict.
 
-    python scripts/frame_strips.py --out strips.png [--model DIR] [--prompts 12] [--seed 2000] [--heldout]
-        [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention --carry-from 0.64 ...] [--streams]
+    python scripts/frame_strips.py --out strips.png [--model DIR] [--prompts 12] [--seed 2000] [--heldout | --selection]
+        [--failing] [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention --carry-from 0.64 ...] [--streams]
 
-Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions); prompt ``i``
-uses seed ``seed + i``. Sampling options not given are the model's defaults. Each row's label ends with ``clean``
+Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions;
+``--selection``: ``dsdn eval sweep``'s selection prompts and seeds, to look at the clips a sweep judged); prompt
+``i`` uses seed ``seed + i``. ``--failing`` draws only the clips that fail a check. Sampling options not given are the model's defaults. Each row's label ends with ``clean``
 or with the strict checks the clip fails (:mod:`dsdn.evaluation.clean`). ``--streams`` adds two rows under each
 clip, decoded from the same final latents: the content stream alone (γ = 0, each frame as the image model drew it)
 and the motion stream placed by the content (γ = 1), to see which stream a defect comes from.
@@ -74,6 +75,8 @@ def main() -> None:
     ap.add_argument("--prompt-seed", type=int, default=7, help="which draw of prompts (dsdn eval toy uses 0)")
     ap.add_argument("--seed", type=int, default=2000)
     ap.add_argument("--heldout", action="store_true")
+    ap.add_argument("--selection", action="store_true", help="the sweep's selection prompts (seeds from 1000)")
+    ap.add_argument("--failing", action="store_true", help="only the clips that fail a check")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--judge", default=None, help="a judge from 'dsdn eval train-judge' (adds identity)")
     for name in ("motion-coherence", "stream-sync", "shared-noise", "carry-from", "guidance", "motion-guidance"):
@@ -85,15 +88,13 @@ def main() -> None:
     )
     ap.add_argument("--streams", action="store_true", help="add each stream's own video under each clip")
     args = ap.parse_args()
-    classifier = None
-    if args.judge:
-        from dsdn.evaluation.judge import ToyJudge
-
-        classifier = ToyJudge.load(args.judge)
     from dsdn.data.toy_world import object_scale
+    from dsdn.evaluation.judge import ToyJudge
 
     model_dir = resolve_model_dir(args.model)
-    world = args.toy_world or model_toy_world(model_dir) or (classifier.toy_world if classifier is not None else "v1")
+    world = args.toy_world or model_toy_world(model_dir)
+    classifier = ToyJudge.load(args.judge, world, "the model is judged as", "pass --toy-world") if args.judge else None
+    world = world or (classifier.toy_world if classifier is not None else "v1")
     scale = object_scale(world)
     pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
@@ -101,7 +102,13 @@ def main() -> None:
                "shared_noise": args.shared_noise, "carry_from": args.carry_from, "guidance_scale": args.guidance,
                "motion_guidance_scale": args.motion_guidance,
                "cross_frame_attention": args.cross_frame_attention}  # fmt: skip
-    prompts = toy_prompts("heldout" if args.heldout else "train", args.prompts, args.prompt_seed)
+    if args.selection:
+        from dsdn.evaluation.sweep import SELECTION_SEED
+        from dsdn.evaluation.toy import selection_prompts
+
+        prompts, args.seed = selection_prompts(args.prompts), SELECTION_SEED
+    else:
+        prompts = toy_prompts("heldout" if args.heldout else "train", args.prompts, args.prompt_seed)
     clips, labels = [], []
     for start in range(0, len(prompts), 8):
         chunk = prompts[start : start + 8]
@@ -112,11 +119,17 @@ def main() -> None:
                       callback_on_step_end_tensor_inputs=["latents", "motion_latents"], **options).frames  # fmt: skip
         streams = stream_videos(pipe, last, options) if args.streams else None
         for k, (prompt, video) in enumerate(zip(chunk, frames)):
+            judged = judge_prompt(video, prompt, classifier, scale)
+            if args.failing and judged.clean:
+                continue
             clips.append(video)
-            labels.append(f"{prompt.removeprefix('a ')}: {verdict(judge_prompt(video, prompt, classifier, scale))}")
+            labels.append(f"{start + k}. {prompt.removeprefix('a ')}: {verdict(judged)}")
             if streams is not None:
                 clips += [streams["content"][k], streams["motion"][k]]
                 labels += ["  content stream alone (gamma 0)", "  motion stream placed by content (gamma 1)"]
+    if not clips:
+        print(f"every one of the {len(prompts)} clips is clean: nothing to draw")
+        return
     strip_image(clips, labels).save(args.out)
     print(f"wrote {args.out}: " + ", ".join(labels))
 

@@ -68,6 +68,17 @@ def test_compare_defaults_to_every_check_the_files_hold(tmp_path):
     assert res.exit_code == 0 and checks["clean"]["a"][0] == 0.5 and checks["same_shape"]["a"][0] == 1.0
 
 
+def test_a_sweep_pairs_every_setting_with_the_best_clip_by_clip():
+    from dsdn.evaluation.sweep import against_best
+
+    best, other = {"guidance_scale": 7.5, "stream_sync": 1.0}, {"guidance_scale": 5.0, "stream_sync": 1.0}
+    results = [(other, {"records": _records([True, False, False, True], strict=True)}),
+               (best, {"records": _records([True, True, True, False], strict=True)})]  # fmt: skip
+    (line,) = against_best(results, best)
+    # only what differs is named; 2 clips clean only with the best, 1 only with this one: p = 1 (exact, 3 pairs)
+    assert line == "  guidance_scale=5: clean only with the best 2, only with this 1 (McNemar p=1.000)"
+
+
 @pytest.mark.slow
 def test_sweep_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_path):
     import shutil
@@ -79,7 +90,10 @@ def test_sweep_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_pa
             "--motion-guidances", "7.5", "--carry-froms", "0.5,1"]  # fmt: skip
     res = runner.invoke(app, [*args, "--write", "--json", str(tmp_path / "sweep.json")])
     assert res.exit_code == 0, res.output
+    paired = res.output.split("against the best, clip by clip:\n")[1].splitlines()
+    assert sum("McNemar p=" in line for line in paired) == 11  # every other setting of the 12
     out = json.loads((tmp_path / "sweep.json").read_text())
+    assert all(len(r["records"]) == 2 for r in out["results"])  # each clip's record, for dsdn eval compare
     tried = sorted(tuple(r["setting"][k] for k in ("combiner", "motion_coherence", "stream_sync", "carry_from"))
                    for r in out["results"])  # fmt: skip
     every = [

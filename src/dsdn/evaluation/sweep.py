@@ -83,6 +83,24 @@ def best_setting(results: list[tuple[dict, dict]]) -> dict:
     return best
 
 
+def against_best(results: list[tuple[dict, dict]], best: dict) -> list[str]:
+    """One line per other setting: its clips that are clean where the best setting's are not, and the reverse,
+    with the exact McNemar test (the settings are judged on the same prompts and seeds, so they pair)."""
+    from .compare import compare_records
+
+    records = next(r["records"] for s, r in results if s == best)
+    lines = []
+    for setting, result in results:
+        if setting == best:
+            continue
+        c = compare_records(records, result["records"], ("clean",))["clean"]
+        changed = "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items()
+                            if v != best[k])  # fmt: skip
+        lines.append(f"  {changed}: clean only with the best {c['only_a']}, only with this {c['only_b']} "
+                     f"(McNemar p={c['p']:.3f})")  # fmt: skip
+    return lines
+
+
 def format_result(setting: dict, result: dict) -> str:
     """One line: the setting, then its strict checks' rates."""
     shown = "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items())
