@@ -382,6 +382,14 @@ def test_base_training_continues_from_another_base_and_refuses_a_foreign_one(toy
     assert 0 < float((trained[name] - weights[name]).abs().max()) < 0.1  # trained further from the given weights
     vae = lambda d: load_file(str(d / "vae" / "diffusion_pytorch_model.safetensors"))  # noqa: E731
     assert all(torch.equal(vae(out)[k], v) for k, v in vae(start).items())  # the VAE is taken as it is
+    text = lambda d: load_file(str(d / "text_encoder" / "model.safetensors"))  # noqa: E731
+    assert not all(torch.equal(text(out)[k], v) for k, v in text(start).items())  # trained along with the UNet...
+    kept = train_base(_tiny_base_config(tmp_path / "k", init_from=str(start), unet_steps=2, freeze_text=True),
+                      progress=False)  # fmt: skip
+    assert all(torch.equal(text(kept)[k], v) for k, v in text(start).items())  # ... unless frozen
+    assert not torch.equal(load_file(str(unet_file(kept)))[name], weights[name])
+    with pytest.raises(DSDNInputError, match="freeze_text=True is invalid: keeps a trained text encoder"):
+        _tiny_base_config(tmp_path / "f", freeze_text=True)
     with pytest.raises(DSDNInputError, match="another shape"):
         train_base(_tiny_base_config(tmp_path / "c", init_from=str(start), unet_channels=(16, 16, 32)), progress=False)
     (start / "dsdn_vocabulary.txt").write_text("a\nb\n")

@@ -41,6 +41,12 @@ def train_base_cmd(
     init_from: Optional[str] = typer.Option(
         None, help="Start from this base's VAE, text encoder and UNet (train them further; skips the VAE stage)."
     ),
+    freeze_text: bool = typer.Option(
+        False,
+        "--freeze-text",
+        help="With --init-from: keep its text encoder as it is and train the UNet only (a "
+        "DSDN model on that base then sees the same caption states).",
+    ),
     dprime_every: int = typer.Option(
         0, help="Also log the direction words' d' every N text+UNet steps (0: only at the end)."
     ),
@@ -59,7 +65,7 @@ def train_base_cmd(
         unet_batch=unet_batch, unet_lr=unet_lr, latent_pool_clips=latent_pool_clips,
         text_token_weight=text_token_weight, text_bow_weight=text_bow_weight, snr_gamma=snr_gamma,
         pooled_text=pooled_text, toy_world=toy_world, vae_from=vae_from, init_from=init_from,
-        dprime_every=dprime_every, checkpoint_every=checkpoint_every, resume=resume, device=device,
+        freeze_text=freeze_text, dprime_every=dprime_every, checkpoint_every=checkpoint_every, resume=resume, device=device,
     )  # fmt: skip
     path = train_base(cfg, progress=not quiet)
     typer.echo(f"wrote {path}")

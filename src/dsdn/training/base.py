@@ -57,6 +57,7 @@ class BaseTrainConfig:
     toy_world: str = "v1"
     vae_from: str | None = None
     init_from: str | None = None
+    freeze_text: bool = False
     dprime_every: int = 0
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
@@ -90,6 +91,8 @@ class BaseTrainConfig:
             parts = [Path(self.init_from) / d / "config.json" for d in ("vae", "text_encoder", "unet")]
             if not all(p.is_file() for p in parts) or not (Path(self.init_from) / VOCABULARY_FILE).is_file():
                 raise invalid("init_from", self.init_from, "must be a base folder written by `dsdn train base`")
+        if self.freeze_text and self.init_from is None:
+            raise invalid("freeze_text", self.freeze_text, "keeps a trained text encoder: it needs init_from")
 
 
 def _device(cfg: BaseTrainConfig) -> torch.device:
@@ -158,7 +161,7 @@ def _cosine_lr(step: int, total: int, warmup: int = 100) -> float:
 #: Run settings that a resumed run must share with the run it continues (the rest, e.g. the device, may change).
 _RESUME_KEYS = ("seed", "vae_steps", "vae_batch", "vae_lr", "unet_steps", "unet_batch", "unet_lr", "latent_pool_clips",
                 "num_frames", "size", "text_width", "unet_channels", "vae_channels", "text_token_weight",
-                "text_bow_weight", "snr_gamma", "pooled_text", "toy_world", "vae_from", "init_from")  # fmt: skip
+                "text_bow_weight", "snr_gamma", "pooled_text", "toy_world", "vae_from", "init_from", "freeze_text")  # fmt: skip
 
 
 class StageCheckpoints:
@@ -296,17 +299,25 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     vae.to(device).eval().requires_grad_(False)
     text_encoder.to(device)
+    if cfg.freeze_text:
+        text_encoder.requires_grad_(False)
     unet.to(device)
     token_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
     # Made only when used, so that a run without the term draws the same initial weights as before it existed.
     bow_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device) if cfg.text_bow_weight else None
     latents, captions = encode_latent_pool(vae, world, cfg.latent_pool_clips, progress=progress)
-    params = [p for m in (text_encoder, unet, token_head, bow_head) if m is not None for p in m.parameters()]
+    params = [p for m in (text_encoder, unet, token_head, bow_head) if m is not None for p in m.parameters()
+              if p.requires_grad]  # fmt: skip
     opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.unet_steps))
-    text_encoder.train()
+    text_encoder.train(not cfg.freeze_text)
     unet.train()
-    trained = {"text_encoder": text_encoder, "unet": unet, "token_head": token_head, "bow_head": bow_head}
+    trained = {
+        "text_encoder": None if cfg.freeze_text else text_encoder,
+        "unet": unet,
+        "token_head": token_head,
+        "bow_head": bow_head,
+    }
     trained = {k: m for k, m in trained.items() if m is not None}
     checkpoints = StageCheckpoints(cfg, "unet", trained) if checkpointed else None
     start = checkpoints.resume(opt, sched, rng, gen) if checkpoints and cfg.resume else 0
