@@ -186,6 +186,7 @@ OTHER_CASES = [
     ("train-base-zero-unet-lr", ["train", "base", "--out", "{tmp}/b", "--unet-lr", "0"], "unet_lr=0"),
     ("train-base-vae-from-not-a-base", ["train", "base", "--out", "{tmp}/b", "--vae-from", "{tmp}"], "vae_from="),
     ("train-base-init-from-not-a-base", ["train", "base", "--out", "{tmp}/b", "--init-from", "{tmp}"], "init_from="),
+    ("train-base-freeze-text-alone", ["train", "base", "--out", "{tmp}/b", "--freeze-text"], "it needs init_from"),
     (
         "train-base-negative-checkpoint-every",
         ["train", "base", "--out", "{tmp}/b", "--checkpoint-every", "-1"],
