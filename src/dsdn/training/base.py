@@ -279,28 +279,20 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
                     checkpointed: bool = False) -> None:  # fmt: skip
     """Text encoder + UNet2D jointly, ε-prediction on frame latents, 10% empty captions (for CFG).
 
-    A still frame does not show which way its object moves, so the denoising loss alone
-    teaches the text encoder to ignore motion words ("up" and "down" ended up 3.5% apart in
-    its output states, colours 50%), and a frozen encoder then hides them from the motion
-    stream. SD's CLIP encoder knows every word from its own pre-training; ours gets the same
-    from a token-identity term *(ours)*: a linear head, dropped after training, must read each
-    token back from its output state (cross-entropy, weight ``cfg.text_token_weight``).
-    ``cfg.text_bow_weight`` adds a bag-of-words term *(ours, off by default)*: another head must
-    read the caption's words from the mean of all its states, padding included. It made the
-    direction words stand out in that mean (d' 7.2 for "up"/"down" against 2.7 without) but gave
-    a worse DSDN on top (the model card's "A bag-of-words base").
-    With ``checkpointed`` (as :func:`train_base` runs it), the stage saves and resumes checkpoints in ``cfg.out``.
+    A still frame shows no motion, so the denoising loss alone lets the text encoder drop the motion words; a
+    token-identity term *(ours)* keeps every word in its states: a linear head, dropped after training, must
+    read each token back from its state (weight ``cfg.text_token_weight``). ``cfg.text_bow_weight`` *(ours, off
+    by default)*: another head must read the caption's words from the mean of all its states. With
+    ``cfg.freeze_text`` the text encoder is kept as it is; with ``checkpointed`` (as :func:`train_base` runs
+    it), the stage saves and resumes checkpoints in ``cfg.out``.
     """
-    vae, text_encoder, tokenizer, unet, scheduler = (
-        components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
-    )
+    vae, text_encoder, tokenizer, unet, scheduler = (components[k] for k in ("vae", "text_encoder", "tokenizer",
+                                                                               "unet", "scheduler"))  # fmt: skip
     device = _device(cfg)
     rng = np.random.default_rng([cfg.seed, 3])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     vae.to(device).eval().requires_grad_(False)
-    text_encoder.to(device)
-    if cfg.freeze_text:
-        text_encoder.requires_grad_(False)
+    text_encoder.to(device).requires_grad_(not cfg.freeze_text)
     unet.to(device)
     token_head = torch.nn.Linear(cfg.text_width, len(tokenizer)).to(device)
     # Made only when used, so that a run without the term draws the same initial weights as before it existed.
@@ -340,9 +332,7 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
         loss = loss_denoise + cfg.text_token_weight * loss_tokens
         record = {}
         if bow_head is not None:
-            # Which words the caption holds, read from the mean of all its states (padding included), which is
-            # what a cross-attention that weighs every token alike sees: cross-entropy against the caption's
-            # words as an even distribution (empty captions skipped).
+            # The caption's words (an even distribution; empty captions skipped) read from the mean of its states.
             words = torch.zeros(len(input_ids), len(tokenizer), device=device).scatter_(1, input_ids, 1.0)
             words[:, [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]] = 0.0
             keep = words.sum(1) > 0
