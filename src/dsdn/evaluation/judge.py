@@ -131,10 +131,6 @@ class ToyJudge(torch.nn.Module):
         if judge.toy_world not in VERSIONS:
             raise DSDNInputError(f"{cfg_path} names toy world {judge.toy_world!r}, not one of {', '.join(VERSIONS)}; "
                                  "retrain the judge")  # fmt: skip
-        if toy_world is not None and judge.toy_world != toy_world:
-            raise DSDNInputError(f"judge {str(folder)!r} learned toy world {judge.toy_world}'s objects, but {judged} "
-                                 f"{toy_world}'s: train one with: dsdn eval train-judge --toy-world {toy_world} --out DIR"
-                                 + (f" (or {instead})" if instead else ""))  # fmt: skip
         try:
             state = load_file(str(weights))
         except Exception as e:  # safetensors raises its own error type for a damaged header
@@ -148,6 +144,10 @@ class ToyJudge(torch.nn.Module):
                     f"{weights} does not match {CONFIG_NAME}: first mismatch at {key!r} "
                     f"(expected {tuple(value.shape)}, got {got}); retrain the judge"
                 )
+        if toy_world is not None and judge.toy_world != toy_world:
+            raise DSDNInputError(f"judge {str(folder)!r} learned toy world {judge.toy_world}'s objects, but {judged} "
+                                 f"{toy_world}'s: train one with: dsdn eval train-judge --toy-world {toy_world} --out DIR"
+                                 + (f" (or {instead})" if instead else ""))  # fmt: skip
         judge.load_state_dict(state)
         accuracy = report.get("test_train_split", {}).get("clip_acc") if isinstance(report, dict) else None
         if isinstance(accuracy, (int, float)) and accuracy < TRUSTED_ACCURACY:
