@@ -6,9 +6,10 @@
 Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions;
 ``--selection``: ``dsdn eval sweep``'s selection prompts and seeds, to look at the clips a sweep judged); prompt
 ``i`` uses seed ``seed + i``. ``--failing`` draws only the clips that fail a check. Sampling options not given are
-the model's defaults. Each row's label ends with ``clean`` or with the strict checks the clip fails (:mod:`dsdn.evaluation.clean`). ``--streams`` adds two rows under each
-clip, decoded from the same final latents: the content stream alone (γ = 0, each frame as the image model drew it)
-and the motion stream placed by the content (γ = 1), to see which stream a defect comes from.
+the model's defaults. Each row's label ends with ``clean`` or with the strict checks the clip fails
+(:mod:`dsdn.evaluation.clean`). ``--streams`` adds two rows under each clip, decoded from the same final latents:
+the content stream alone (γ = 0, each frame as the image model drew it) and the motion stream placed by the
+content (γ = 1), to see which stream a defect comes from.
 """
 
 from __future__ import annotations
