@@ -94,16 +94,20 @@ def against_best(results: list[tuple[dict, dict]], best: dict) -> list[str]:
         if setting == best:
             continue
         c = compare_records(records, result["records"], ("clean",))["clean"]
-        changed = "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items()
-                            if v != best[k])  # fmt: skip
+        changed = _shown({k: v for k, v in setting.items() if v != best[k]})
         lines.append(f"  {changed}: clean only with the best {c['only_a']}, only with this {c['only_b']} "
                      f"(McNemar p={c['p']:.3f})")  # fmt: skip
     return lines
 
 
+def _shown(setting: dict) -> str:
+    """``key=value`` pairs of a setting, floats in their shortest form."""
+    return "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items())
+
+
 def format_result(setting: dict, result: dict) -> str:
     """One line: the setting, then its strict checks' rates."""
-    shown = "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items())
+    shown = _shown(setting)
     rates = "  ".join(f"{k}={v:.1%}" for k, v in result["strict"].items())
     return f"{shown}  {rates}  (n={result['clips']})"
 
