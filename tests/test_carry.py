@@ -7,7 +7,7 @@ from conftest import agrees, gen_kwargs
 from dsdn.carry import ObjectPath, carry_object, carry_start, read_path
 from dsdn.errors import DSDNInputError
 
-SIZE, FRAMES = 16, 6
+SIZE, FRAMES = 24, 6  # read_path searches up to half the frame: 12 latent pixels, more than the 10 travelled
 STEP = (1, 2)  # latent pixels a frame (dy, dx)
 
 
@@ -34,6 +34,18 @@ def test_read_path_finds_the_object_and_its_displacements():
     assert torch.equal(path.shifts, want)
     inter = float((path.mask * mask).sum())
     assert inter / float(((path.mask + mask) > 0).sum()) >= 0.8  # the square, not the background
+
+
+@pytest.mark.parametrize("step", [(1, 1), (0, 1), (1, 0)])
+@pytest.mark.parametrize("bad", [2, 3])
+def test_one_badly_drawn_frame_does_not_send_the_path_astray(step, bad):
+    clip, _ = square_clip(step=step)
+    y, x = 3 + step[0] * bad, 2 + step[1] * bad
+    clip[:, bad, y : y + 4, x : x + 4] = 0.3 * torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(5))
+    path = read_path(clip)
+    assert path is not None
+    for f in range(bad + 1, FRAMES):  # the frames after it: found where they are, not where a stray path points
+        assert path.shifts[f].tolist() == [step[0] * f, step[1] * f]
 
 
 def test_a_still_clip_has_no_path():

@@ -190,3 +190,24 @@ def test_travelling_noise_rolls_frame_one_and_judges_both_arms(trained_model_dir
     assert res.returncode == 0, res.stderr
     arms = [line for line in res.stdout.splitlines() if line.startswith("speed=")]
     assert [a.split()[0] for a in arms] == ["speed=0", "speed=1"] and all(a.endswith("(n=2)") for a in arms)
+
+
+def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch):
+    from test_carry import FRAMES, square_clip
+
+    import dsdn.carry as carry
+
+    sys.path.insert(0, str(ROOT / "research"))
+    try:
+        import carry_path_variants as variants
+    finally:
+        sys.path.remove(str(ROOT / "research"))
+    clip, _ = square_clip(step=(0, 1))
+    clip[:, 2, 3:7, 4:8] = 0.3 * torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(5))  # frame 3 not drawn
+    want = [[0.0, float(f)] for f in range(3, FRAMES)]
+    assert carry.read_path(clip).shifts[3:].tolist() == want
+    monkeypatch.setattr(carry, "_whole_shift", variants.VARIANTS["local"])
+    assert carry.read_path(clip).shifts[3:].tolist() != want  # the search before it: astray after the bad frame
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "carry_path_variants.py"), "--variant", "local", "--",
+                          "version"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0 and "\ndsdn " in res.stdout, res.stderr

@@ -8,9 +8,10 @@ what the streams agree on (where the object goes, the background) and makes the 
 * once, at the first carried step, the synced clean video (stream sync's one video of both streams)
   is read for **frame 1's moving layer** (:func:`read_path`): each later frame is explained by two
   copies of frame 1, one staying and one moved by a single displacement; the displacement is searched
-  in whole latent pixels near where the path so far points, then refined to a quarter pixel (costs
-  averaged over 3×3 latent pixels); frame 1's object is the set of pixels that, one by one, match
-  better moved than staying in most frames that travelled a latent pixel or more;
+  in whole latent pixels up to half the frame away, with a mild pull toward where the path so far points
+  (so that one badly drawn frame cannot send the path astray for the rest of the clip), then refined to
+  a quarter pixel (costs averaged over 3×3 latent pixels); frame 1's object is the set of pixels that,
+  one by one, match better moved than staying in most frames that travelled a latent pixel or more;
 * at that step and every later one, each later frame of the synced clean video takes frame 1's object,
   moved by its displacement, inside the moved mask, and keeps its own pixels outside
   (:func:`carry_object`); both streams are then pulled onto that video. The object is moved in pixel
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-SEARCH = 2  # whole latent pixels: a frame's displacement is searched this far from the path's extrapolation
+RADIUS = 16  # whole latent pixels: the farthest a displacement is searched from frame 1 (and half the frame)
+PULL = 0.005  # per latent pixel² from the path's extrapolation, as a share of the frame's cost staying
 SUBSTEPS = 4  # then refined to 1/SUBSTEPS of a latent pixel
 WINDOW = 3  # latent pixels: matching costs are averaged over this square
 MIN_TRAVEL = 1.0  # latent pixels: frames that moved less do not vote on frame 1's object
@@ -69,6 +71,18 @@ def _best(costs: torch.Tensor, still: torch.Tensor, shifts: torch.Tensor) -> int
     return int((total + 1e-6 * (float(total.max()) + 1e-12) * shifts.pow(2).sum(-1)).argmin())
 
 
+def _whole_shift(
+    first: torch.Tensor, frame: torch.Tensor, still: torch.Tensor, grid: torch.Tensor, guess: torch.Tensor
+) -> torch.Tensor:
+    """The whole-pixel shift of ``grid`` ``(K, 2)`` that best explains ``frame`` with frame 1 moved and staying,
+    pulled toward ``guess`` by :data:`PULL` (in chunks, so that a large latent does not hold every copy)."""
+    totals = []
+    for part in grid.split(256):
+        totals.append(torch.minimum(_costs(shifted(first, part), frame), still[None]).flatten(1).sum(-1))
+    total = torch.cat(totals) + (PULL * float(still.sum()) + 1e-12) * (grid - guess).pow(2).sum(-1)  # ties: the guess
+    return grid[int(total.argmin())]
+
+
 def read_path(video: torch.Tensor) -> ObjectPath | None:
     """Frame 1's moving layer in ``video`` ``(C, F, h, w)`` (latents), or None when no frame travelled
     :data:`MIN_TRAVEL` latent pixels."""
@@ -76,8 +90,9 @@ def read_path(video: torch.Tensor) -> ObjectPath | None:
     video = video.float()
     first = video[:, 0]
     device = video.device
-    ticks = torch.arange(-SEARCH, SEARCH + 1, dtype=torch.float32, device=device)
-    around = torch.stack(torch.meshgrid(ticks, ticks, indexing="ij"), dim=-1).reshape(-1, 2)
+    reach = min(RADIUS, max(h, w) // 2)
+    ticks = torch.arange(-reach, reach + 1, dtype=torch.float32, device=device)
+    grid = torch.stack(torch.meshgrid(ticks, ticks, indexing="ij"), dim=-1).reshape(-1, 2)
     fine = torch.arange(1 - SUBSTEPS, SUBSTEPS, dtype=torch.float32, device=device) / SUBSTEPS
     offsets = torch.stack(torch.meshgrid(fine, fine, indexing="ij"), dim=-1).reshape(-1, 2)
     shifts = [torch.zeros(2, device=device)]
@@ -86,8 +101,7 @@ def read_path(video: torch.Tensor) -> ObjectPath | None:
         frame = video[:, k]
         still = _costs(first[None], frame)[0]
         guess = shifts[-1] + (shifts[-1] - shifts[-2] if k > 1 else 0.0)  # the path so far, extended
-        whole = torch.round(guess) + around
-        near = whole[_best(_costs(shifted(first, whole), frame), still, whole)] + offsets
+        near = _whole_shift(first, frame, still, grid, guess) + offsets
         costs = _costs(shifted(first, near), frame)
         best = _best(costs, still, near)
         shifts.append(near[best])
