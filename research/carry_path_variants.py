@@ -25,11 +25,11 @@ import sys
 import torch
 
 import dsdn.carry as carry
-from dsdn.carry import _best, _costs, shifted
+from dsdn.carry import _best, _costs, _totals, shifted
 
 
-def _totals(first, frame, still, grid):
-    return torch.minimum(_costs(shifted(first, grid), frame), still[None]).flatten(1).sum(-1)
+def _moved_totals(first, frame, still, grid):
+    return _totals(_costs(shifted(first, grid), frame), still)
 
 
 def local(first, frame, still, grid, guess):
@@ -41,7 +41,7 @@ def local(first, frame, still, grid, guess):
 
 def pull(weight: float):
     def search(first, frame, still, grid, guess):
-        total = _totals(first, frame, still, grid) + weight * float(still.sum()) * (grid - guess).pow(2).sum(-1)
+        total = _moved_totals(first, frame, still, grid) + weight * float(still.sum()) * (grid - guess).pow(2).sum(-1)
         return grid[int(total.argmin())]
 
     return search
@@ -49,7 +49,7 @@ def pull(weight: float):
 
 def relative(weight: float):
     def search(first, frame, still, grid, guess):
-        gain = float(still.sum()) - _totals(first, frame, still, grid)
+        gain = float(still.sum()) - _moved_totals(first, frame, still, grid)
         return grid[int((gain - weight * float(gain.max()) * (grid - guess).pow(2).sum(-1)).argmax())]
 
     return search

@@ -64,10 +64,15 @@ def _costs(candidates: torch.Tensor, frame: torch.Tensor, window: int = WINDOW) 
     return F.avg_pool2d(d, window, stride=1, padding=window // 2, count_include_pad=False)[:, 0]
 
 
+def _totals(costs: torch.Tensor, still: torch.Tensor) -> torch.Tensor:
+    """Each candidate's cost ``(K,)`` over the frame, with "stay" wherever staying matches better."""
+    return torch.minimum(costs, still[None]).flatten(1).sum(-1)
+
+
 def _best(costs: torch.Tensor, still: torch.Tensor, shifts: torch.Tensor) -> int:
     """The shift whose layer, with "stay" wherever staying matches better, explains the frame best (ties: the
     shorter shift)."""
-    total = torch.minimum(costs, still[None]).flatten(1).sum(-1)
+    total = _totals(costs, still)
     return int((total + 1e-6 * (float(total.max()) + 1e-12) * shifts.pow(2).sum(-1)).argmin())
 
 
@@ -76,10 +81,8 @@ def _whole_shift(
 ) -> torch.Tensor:
     """The whole-pixel shift of ``grid`` ``(K, 2)`` that best explains ``frame`` with frame 1 moved and staying,
     pulled toward ``guess`` by :data:`PULL` (in chunks, so that a large latent does not hold every copy)."""
-    totals = []
-    for part in grid.split(256):
-        totals.append(torch.minimum(_costs(shifted(first, part), frame), still[None]).flatten(1).sum(-1))
-    total = torch.cat(totals) + (PULL * float(still.sum()) + 1e-12) * (grid - guess).pow(2).sum(-1)  # ties: the guess
+    totals = torch.cat([_totals(_costs(shifted(first, part), frame), still) for part in grid.split(256)])
+    total = totals + (PULL * float(still.sum()) + 1e-12) * (grid - guess).pow(2).sum(-1)  # ties: the guess
     return grid[int(total.argmin())]
 
 
