@@ -36,13 +36,18 @@ def test_read_path_finds_the_object_and_its_displacements():
     assert inter / float(((path.mask + mask) > 0).sum()) >= 0.8  # the square, not the background
 
 
-@pytest.mark.parametrize("step", [(1, 1), (0, 1), (1, 0)])
-@pytest.mark.parametrize("bad", [2, 3])
-def test_one_badly_drawn_frame_does_not_send_the_path_astray(step, bad):
+def badly_drawn_clip(step, bad: int) -> torch.Tensor:
+    """:func:`square_clip` with the square of frame index ``bad`` not drawn (noise in its place)."""
     clip, _ = square_clip(step=step)
     y, x = 3 + step[0] * bad, 2 + step[1] * bad
     clip[:, bad, y : y + 4, x : x + 4] = 0.3 * torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(5))
-    path = read_path(clip)
+    return clip
+
+
+@pytest.mark.parametrize("step", [(1, 1), (0, 1), (1, 0)])
+@pytest.mark.parametrize("bad", [2, 3])
+def test_one_badly_drawn_frame_does_not_send_the_path_astray(step, bad):
+    path = read_path(badly_drawn_clip(step, bad))
     assert path is not None
     for f in range(bad + 1, FRAMES):  # the frames after it: found where they are, not where a stray path points
         assert path.shifts[f].tolist() == [step[0] * f, step[1] * f]

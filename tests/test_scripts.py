@@ -193,7 +193,7 @@ def test_travelling_noise_rolls_frame_one_and_judges_both_arms(trained_model_dir
 
 
 def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch):
-    from test_carry import FRAMES, square_clip
+    from test_carry import FRAMES, badly_drawn_clip
 
     import dsdn.carry as carry
 
@@ -202,8 +202,7 @@ def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch)
         import carry_path_variants as variants
     finally:
         sys.path.remove(str(ROOT / "research"))
-    clip, _ = square_clip(step=(0, 1))
-    clip[:, 2, 3:7, 4:8] = 0.3 * torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(5))  # frame 3 not drawn
+    clip = badly_drawn_clip((0, 1), 2)  # frame 3 not drawn
     want = [[0.0, float(f)] for f in range(3, FRAMES)]
     assert carry.read_path(clip).shifts[3:].tolist() == want
     monkeypatch.setattr(carry, "_whole_shift", variants.VARIANTS["local"])
