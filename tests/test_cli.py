@@ -130,7 +130,7 @@ def test_info_describes_model_base_vocabulary_versions_and_device(trained_model_
     shipped_cfg = json.loads((default_model_dir() / "config.json").read_text())
     assert (f"({shipped_cfg['combiner']} combiner, stream sync {shipped_cfg.get('stream_sync', 0.0)}, "
             f"shared noise {shipped_cfg.get('shared_noise', 0.0)}, cross-frame attention "
-            f"{shipped_cfg.get('cross_frame_attention', False)}, carry from {shipped_cfg.get('carry_from', 1.0)})"
+            f"{shipped_cfg.get('cross_frame_attention', False)}, carry from {shipped_cfg.get('carry_from', 1.0)}"
             ) in shipped.output and "learned toy world v3" in shipped.output  # fmt: skip
     assert "vocabulary: closed" in shipped.output and " circle " in shipped.output
     res = runner.invoke(app, ["info", "--model", str(tmp_path)])
@@ -188,8 +188,8 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     guidance = json.loads((default_model_dir() / "config.json").read_text()).get("guidance_scale") or 7.5
     assert result["sampling"] == {"steps": 2, "guidance_scale": guidance, "motion_coherence": 0.0,
                                   "combiner": "causal", "stream_sync": 0.0, "shared_noise": 0.0,
-                                  "cross_frame_attention": True, "carry_from": 1.0,
-                                  "motion_guidance_scale": 12.0}  # fmt: skip
+                                  "cross_frame_attention": True, "carry_from": 1.0, "early_coherence": 0.0,
+                                  "early_until": 0.0, "motion_guidance_scale": 12.0}  # fmt: skip
     assert (f"guidance {guidance}, γ 0.0 (causal combiner), stream sync 0.0, shared noise 0.0, cross-frame attention "
             "True, carry from 1.0, motion guidance 12.0" in res.output)  # fmt: skip
     assert "CLEAN=" in res.output and "clean_acc" in result["train"] and "strict" in result["train"]["records"][0]
@@ -209,6 +209,8 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
         "stream_sync": shipped.get("stream_sync", 0.0), "shared_noise": shipped.get("shared_noise", 0.0),
         "cross_frame_attention": shipped.get("cross_frame_attention", False),
         "carry_from": shipped.get("carry_from", 1.0),
+        "early_coherence": shipped.get("early_coherence") or shipped["motion_coherence"],
+        "early_until": shipped.get("early_until", 0.0),
     }  # fmt: skip
 
 

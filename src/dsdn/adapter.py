@@ -76,6 +76,10 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             configs saved before it load).
         carry_from: default share in [0, 1] of the denoising steps after which later frames take frame 1's
             object, moved along its path (:mod:`dsdn.carry`; 1 = never, as configs saved before it load).
+        early_coherence: default ``γ`` with which stream sync combines the streams during the first
+            ``early_until`` of the steps, where the layout of the clip is decided (``None``: ``motion_coherence``).
+        early_until: default share in [0, 1] of the denoising steps that sync with ``early_coherence``
+            (0 = none, as configs saved before it load).
         toy_world: the toy-world version the model learned (``"v1"``, ``"v2"``, ``"v3"``), written by
             ``dsdn train video`` on toy data so that the evaluation judges it at that world's object size;
             ``None``: not trained on the toy world, or saved before it was recorded (judged as v1).
@@ -115,6 +119,8 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         shared_noise: float = 0.0,
         cross_frame_attention: bool = False,
         carry_from: float = 1.0,
+        early_coherence: float | None = None,
+        early_until: float = 0.0,
         toy_world: str | None = None,
     ):
         super().__init__()
@@ -128,6 +134,10 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             raise ValueError(f"shared_noise={shared_noise} is invalid: must be in [0, 1]")
         if not 0.0 <= carry_from <= 1.0:
             raise ValueError(f"carry_from={carry_from} is invalid: must be in [0, 1]")
+        if early_coherence is not None and not 0.0 <= early_coherence <= 1.0:
+            raise ValueError(f"early_coherence={early_coherence} is invalid: must be in [0, 1]")
+        if not 0.0 <= early_until <= 1.0:
+            raise ValueError(f"early_until={early_until} is invalid: must be in [0, 1]")
         if toy_world is not None:
             check_choice("toy_world", toy_world, TOY_WORLD_VERSIONS)
         if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):

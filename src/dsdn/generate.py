@@ -41,6 +41,8 @@ class GenerateConfig:
     shared_noise: float | None = None
     cross_frame_attention: bool | None = None
     carry_from: float | None = None
+    early_coherence: float | None = None
+    early_until: float | None = None
     motion_guidance: float | None = None
     scheduler: str = "ddim"
     seed: int = 0
@@ -61,7 +63,8 @@ class GenerateConfig:
                 check_int(name, getattr(self, name), 1)
         check_float("lora_scale", self.lora_scale)
         check_sampling_options(self.guidance, self.motion_guidance, self.motion_coherence, self.combiner,
-                               self.stream_sync, self.shared_noise, self.carry_from)  # fmt: skip
+                               self.stream_sync, self.shared_noise, self.carry_from, self.early_coherence,
+                               self.early_until)  # fmt: skip
         check_output_path(self.out)
         check_sidecar_path(self.out)
         check_int("fps", self.fps, 1, MAX_FPS)
@@ -171,6 +174,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         cfg.shared_noise,
         cfg.cross_frame_attention,
         cfg.carry_from,
+        cfg.early_coherence,
+        cfg.early_until,
     )
     out = pipe(
         cfg.prompt,
@@ -199,6 +204,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         shared_noise=sampling["shared_noise"],
         cross_frame_attention=sampling["cross_frame_attention"],
         carry_from=sampling["carry_from"],
+        early_coherence=sampling["early_coherence"],
+        early_until=sampling["early_until"],
         motion_guidance=sampling["motion_guidance_scale"],
         load_seconds=round(t_load, 3),
         total_seconds=round(time.perf_counter() - t0, 3),

@@ -31,6 +31,7 @@ from .frame_vae import FrameVAE
 from .loading import BASE_COMPONENTS, load_base
 from .model_files import load_adapter, load_content_lora
 from .motion_codec import combine_motion
+from .options import check_needs_sync
 from .sampling import SamplingMixin
 from .vocabulary import VOCABULARY_FILE, read_vocabulary
 
@@ -247,6 +248,8 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
         shared_noise: float | None = None,
         cross_frame_attention: bool | None = None,
         carry_from: float | None = None,
+        early_coherence: float | None = None,
+        early_until: float | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -296,6 +299,12 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
                 video takes frame 1's object, moved along the path the video gives it, instead of redrawing it
                 (:mod:`dsdn.carry`: one object over a still background). Needs ``stream_sync`` > 0; 1 never
                 carries (default: the model's, else 1).
+            early_coherence: γ with which stream sync combines the streams during the first ``early_until`` of the
+                steps, where the clip's layout (where the object is in each frame) is decided; a higher γ there
+                follows the motion stream's path, the later steps' ``motion_coherence`` keeps the content
+                stream's drawing (default: the model's, else ``motion_coherence``).
+            early_until: in [0, 1], the share of the steps that sync with ``early_coherence``. Needs
+                ``stream_sync`` > 0; 0 has no early steps (default: the model's, else 0).
             generator: seeds every random draw (one generator, or one per video).
             latents: optional initial noise ``(B, C, F, h, w)``: one tensor is the content stream's (what
                 the frames show; the motion stream's is drawn from ``generator``), a pair
@@ -336,13 +345,14 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
             check_float("stream_sync", stream_sync, 0.0, 1.0)
         if shared_noise is not None:
             check_float("shared_noise", shared_noise, 0.0, 1.0)
-        if carry_from is not None:
-            check_float("carry_from", carry_from, 0.0, 1.0)
+        for name, value in (("carry_from", carry_from), ("early_coherence", early_coherence),
+                            ("early_until", early_until)):  # fmt: skip
+            if value is not None:
+                check_float(name, value, 0.0, 1.0)
         settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner, stream_sync,
-                                          shared_noise, cross_frame_attention, carry_from)  # fmt: skip
-        if settings["carry_from"] < 1.0 and settings["stream_sync"] <= 0.0:
-            raise invalid("carry_from", settings["carry_from"], "carries frame 1's object in the synced video: it needs "
-                          "stream_sync > 0 (or carry_from=1)")  # fmt: skip
+                                          shared_noise, cross_frame_attention, carry_from, early_coherence,
+                                          early_until)  # fmt: skip
+        check_needs_sync(settings["stream_sync"], settings["carry_from"], settings["early_until"])
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
@@ -386,6 +396,7 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
             start = carry_start(settings["carry_from"], len(timesteps))
             carry = None if start is None else ObjectCarry(start, self.frame_vae)
             self._num_timesteps = len(timesteps)
+            early_steps = round(settings["early_until"] * len(timesteps))
             with self.progress_bar(total=len(timesteps)) as bar:
                 for i, t in enumerate(timesteps):
                     if self.interrupt:
@@ -407,7 +418,8 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
                         eps_c = u_c + self._guidance_scale * (c_c - u_c)
                         eps_m = u_m + motion_guidance_scale * (c_m - u_m)
                     if sync > 0.0:
-                        eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, gamma, settings["combiner"], sync,
+                        step_gamma = settings["early_coherence"] if i < early_steps else gamma
+                        eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, step_gamma, settings["combiner"], sync,
                                                           carry)  # fmt: skip
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:

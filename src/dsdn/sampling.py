@@ -192,25 +192,35 @@ class SamplingMixin:
         shared_noise: float | None = None,
         cross_frame_attention: bool | None = None,
         carry_from: float | None = None,
+        early_coherence: float | None = None,
+        early_until: float | None = None,
     ) -> dict:
-        """What a call with these arguments samples with: each ``None`` replaced by the model's default. The
-        model's default ``carry_from`` works on the synced video, so it gives way (to 1: no carry) when the call
-        turns stream sync off; a ``carry_from`` < 1 given with ``stream_sync=0`` is the caller's error."""
+        """What a call with these arguments samples with: each ``None`` replaced by the model's default
+        (``early_coherence``: the model's, else the call's ``motion_coherence``). The model's default
+        ``carry_from`` and ``early_until`` work on the synced video, so they give way (to no carry, no early
+        steps) when the call turns stream sync off; given with ``stream_sync=0`` they are the caller's error."""
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
-        if carry_from is None and stream_sync is not None and stream_sync <= 0.0:
-            carry_from = 1.0
+        config = self.adapter.config
+        if stream_sync is not None and stream_sync <= 0.0:
+            carry_from = 1.0 if carry_from is None else carry_from
+            early_until = 0.0 if early_until is None else early_until
+        motion_coherence = config.motion_coherence if motion_coherence is None else motion_coherence
+        if early_coherence is None:
+            early_coherence = getattr(config, "early_coherence", None)
         return {
             "guidance_scale": guidance_scale,
             "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None
             else motion_guidance_scale,
-            "motion_coherence": self.adapter.config.motion_coherence if motion_coherence is None else motion_coherence,
-            "combiner": self.adapter.config.combiner if combiner is None else combiner,
-            "stream_sync": float(getattr(self.adapter.config, "stream_sync", 0.0) if stream_sync is None else stream_sync),
-            "shared_noise": float(getattr(self.adapter.config, "shared_noise", 0.0) if shared_noise is None
+            "motion_coherence": motion_coherence,
+            "combiner": config.combiner if combiner is None else combiner,
+            "stream_sync": float(getattr(config, "stream_sync", 0.0) if stream_sync is None else stream_sync),
+            "shared_noise": float(getattr(config, "shared_noise", 0.0) if shared_noise is None
                                   else shared_noise),
-            "cross_frame_attention": bool(getattr(self.adapter.config, "cross_frame_attention", False)
+            "cross_frame_attention": bool(getattr(config, "cross_frame_attention", False)
                                           if cross_frame_attention is None else cross_frame_attention),
-            "carry_from": float(getattr(self.adapter.config, "carry_from", 1.0) if carry_from is None else carry_from),
+            "carry_from": float(getattr(config, "carry_from", 1.0) if carry_from is None else carry_from),
+            "early_coherence": float(motion_coherence if early_coherence is None else early_coherence),
+            "early_until": float(getattr(config, "early_until", 0.0) if early_until is None else early_until),
         }  # fmt: skip
 
     def _clean_prediction_affine(self, t, index: int) -> tuple[float, float]:

@@ -46,14 +46,15 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
 
-    def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from, steps,
-            progress=gr.Progress(track_tqdm=True)):  # fmt: skip
+    def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
+            early_coherence, early_until, steps, progress=gr.Progress(track_tqdm=True)):  # fmt: skip
         try:
             job = GenerateConfig(
                 prompt=prompt, model=model, out=str(out_dir / f"dsdn-{uuid.uuid4().hex[:8]}.mp4"), frames=int(frames),
                 steps=int(steps), lora_scale=float(lora_scale), motion_coherence=float(motion_coherence),
                 combiner=combiner, stream_sync=float(stream_sync),
-                shared_noise=float(shared_noise), carry_from=float(carry_from), seed=int(seed), device=device,
+                shared_noise=float(shared_noise), carry_from=float(carry_from), early_coherence=float(early_coherence),
+                early_until=float(early_until), seed=int(seed), device=device,
             )  # fmt: skip
             path, _ = generate_video(job, progress=True, pipe=pipe)
         except (DSDNInputError, TypeError, ValueError) as e:
@@ -81,10 +82,17 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                                label="Shared noise across frames", elem_id="shared")  # fmt: skip
             carry = gr.Slider(0.0, 1.0, value=float(getattr(cfg, "carry_from", 1.0)), step=0.04,
                               label="Carry frame 1's object from (share of steps; 1 = never)", elem_id="carry")  # fmt: skip
+            early = gr.Slider(0.0, 1.0, value=pipe.sampling_settings()["early_coherence"], step=0.05,
+                              label="γ of the early steps", elem_id="early_gamma")  # fmt: skip
+            until = gr.Slider(0.0, 1.0, value=float(getattr(cfg, "early_until", 0.0)), step=0.04,
+                              label="Early steps (share of steps; 0 = none)", elem_id="early_until")  # fmt: skip
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
         button.click(
-            run, [prompt, seed, frames, lora, gamma, combiner, sync, shared, carry, steps], video, concurrency_limit=1
+            run,
+            [prompt, seed, frames, lora, gamma, combiner, sync, shared, carry, early, until, steps],
+            video,
+            concurrency_limit=1,
         )
     return demo
 

@@ -122,6 +122,17 @@ CarryFrom = Annotated[
         "redrawing it (needs stream sync > 0; 1 = never; default: the model's)."
     ),
 ]
+EarlyCoherence = Annotated[
+    Optional[float],
+    typer.Option(
+        help="In [0, 1]: γ of the synced video during the first --early-until of the steps, where the layout is "
+        "decided (needs stream sync > 0; default: the model's, else the motion coherence)."
+    ),
+]
+EarlyUntil = Annotated[
+    Optional[float],
+    typer.Option(help="In [0, 1]: share of the steps synced with --early-coherence (0 = none; default: the model's)."),
+]
 CrossFrameAttention = Annotated[
     Optional[bool],
     typer.Option(

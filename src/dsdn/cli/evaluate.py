@@ -12,6 +12,8 @@ from .common import (
     CarryFrom,
     Combiner,
     CrossFrameAttention,
+    EarlyCoherence,
+    EarlyUntil,
     Guidance,
     MotionCoherence,
     MotionGuidance,
@@ -39,6 +41,8 @@ def eval_toy_cmd(
     shared_noise: SharedNoise = None,
     cross_frame_attention: CrossFrameAttention = None,
     carry_from: CarryFrom = None,
+    early_coherence: EarlyCoherence = None,
+    early_until: EarlyUntil = None,
     guidance: Guidance = None,
     motion_guidance: MotionGuidance = None,
     save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
@@ -68,7 +72,8 @@ def eval_toy_cmd(
     check_int("heldout_prompts", heldout_prompts, 0)
     check_int("steps", steps, 1)
     check_seed(seed)
-    check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, carry_from)
+    check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
+                           early_coherence, early_until)  # fmt: skip
     if prompts + heldout_prompts == 0:
         raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
     check_output_file("json", json_out)
@@ -84,12 +89,15 @@ def eval_toy_cmd(
     pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
     settings = pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise,
-                                      cross_frame_attention, carry_from)  # fmt: skip
+                                      cross_frame_attention, carry_from, early_coherence, early_until)  # fmt: skip
     sampling = {"steps": steps, **settings}
     typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
                f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
                f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
-               f"carry from {sampling['carry_from']}, motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
+               f"carry from {sampling['carry_from']}, "
+               + (f"γ {sampling['early_coherence']} for the first {sampling['early_until']} of the steps, "
+                  if sampling["early_until"] > 0 else "")
+               + f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
     results = {"sampling": sampling, "toy_world": world}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
@@ -194,6 +202,10 @@ def eval_sweep_cmd(
     carry_froms: str = typer.Option(
         "1", help="Shares of the steps after which frame 1's object is carried (1: never)."
     ),
+    early_coherences: Optional[str] = typer.Option(
+        None, help="γ of the early steps to try (default: each --gammas value, i.e. no early steps)."
+    ),
+    early_untils: str = typer.Option("0", help="Shares of the steps synced with the early γ to try (0: none)."),
     motion_guidances: str = typer.Option("15", help="Motion-stream guidance scales to try."),
     guidances: str = typer.Option("7.5", help="Guidance scales to try."),
     prompts: int = typer.Option(32, help="Selection prompts (none among dsdn eval toy's)."),
@@ -231,6 +243,10 @@ def eval_sweep_cmd(
         "stream_sync": parse_values("syncs", syncs, 0.0, 1.0),
         "shared_noise": parse_values("shared_noises", shared_noises, 0.0, 1.0),
         "carry_from": parse_values("carry_froms", carry_froms, 0.0, 1.0),
+        "early_coherence": [None]
+        if early_coherences is None
+        else parse_values("early_coherences", early_coherences, 0.0, 1.0),
+        "early_until": parse_values("early_untils", early_untils, 0.0, 1.0),
         "motion_guidance_scale": parse_values("motion_guidances", motion_guidances),
         "guidance_scale": parse_values("guidances", guidances),
     }

@@ -11,6 +11,8 @@ from .common import (
     CarryFrom,
     Combiner,
     CrossFrameAttention,
+    EarlyCoherence,
+    EarlyUntil,
     Guidance,
     MotionCoherence,
     MotionGuidance,
@@ -47,6 +49,8 @@ def generate(
     shared_noise: SharedNoise = None,
     cross_frame_attention: CrossFrameAttention = None,
     carry_from: CarryFrom = None,
+    early_coherence: EarlyCoherence = None,
+    early_until: EarlyUntil = None,
     motion_guidance: MotionGuidance = None,
     scheduler: str = typer.Option("ddim", help="Sampler: " + ", ".join(SCHEDULERS) + "."),
     negative_prompt: str = typer.Option("", help="Steer away from this text."),
@@ -63,8 +67,8 @@ def generate(
         prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
         frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
-        cross_frame_attention=cross_frame_attention, carry_from=carry_from, motion_guidance=motion_guidance, scheduler=scheduler,
-        seed=seed, fps=fps, device=device,
+        cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence, early_until=early_until,
+        motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps, device=device,
     )  # fmt: skip
     path, sidecar = generate_video(cfg, progress=not quiet)
     typer.echo(f"wrote {path} (settings in {sidecar})")

@@ -55,7 +55,13 @@ def info(
         f"LoRA rank {config.get('lora_rank')}; motion coherence γ {config.get('motion_coherence')} "
         f"({config.get('combiner', 'causal')} combiner, stream sync {config.get('stream_sync', 0.0)}, "
         f"shared noise {config.get('shared_noise', 0.0)}, cross-frame attention "
-        f"{config.get('cross_frame_attention', False)}, carry from {config.get('carry_from', 1.0)}); "
+        f"{config.get('cross_frame_attention', False)}, carry from {config.get('carry_from', 1.0)}"
+        + (
+            f", γ {config.get('early_coherence')} for the first {config['early_until']} of the steps"
+            if config.get("early_until")
+            else ""
+        )
+        + "); "
         f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
         + (f"; learned toy world {config['toy_world']}" if config.get("toy_world") else "")
     )

@@ -23,6 +23,8 @@ _KIND_OPTIONS = {
         "stream_sync",
         "shared_noise",
         "carry_from",
+        "early_coherence",
+        "early_until",
         "content_lora_scale",
         "motion_guidance_scale",
     },

@@ -23,8 +23,10 @@ from ..options import COMBINERS
 from .toy import evaluate_combiners, evaluate_prompts
 
 #: The settings a sweep crosses, in the order of its grid (each a key of the model's config.json).
-KEYS = ("combiner", "motion_coherence", "stream_sync", "shared_noise", "carry_from", "motion_guidance_scale",
-        "guidance_scale")  # fmt: skip
+KEYS = ("combiner", "motion_coherence", "stream_sync", "shared_noise", "carry_from", "early_coherence", "early_until",
+        "motion_guidance_scale", "guidance_scale")  # fmt: skip
+#: What a grid without these keys tries: no early steps (``early_coherence`` None: the setting's γ).
+NO_EARLY = {"early_coherence": [None], "early_until": [0.0]}
 SELECTION_SEED = 1000
 
 
@@ -52,10 +54,17 @@ def sweep_sampling(pipe, prompts: list[str], grid: dict[str, list], steps: int =
     """Every setting of ``grid`` (``{key of KEYS: values}``) judged on ``prompts``; returns ``(setting, result)``
     pairs in grid order, each result as :func:`~dsdn.evaluation.toy.evaluate_prompts` gives it. ``on_result``
     is called as each one is known. Object carry acts on the synced video, so a setting that carries
-    (``carry_from`` < 1) without stream sync is left out. With a ``judge``
-    (:class:`~dsdn.evaluation.judge.ToyJudge`) a clean clip must also show the asked object (identity)."""
-    settings = [dict(zip(KEYS, v)) for v in itertools.product(*(grid[k] for k in KEYS))]
-    settings = [s for s in settings if s["stream_sync"] > 0.0 or s["carry_from"] >= 1.0]
+    (``carry_from`` < 1) without stream sync is left out, and so is one with early steps (``early_until`` > 0).
+    Without early steps, or with ``early_coherence`` ``None``, a setting's ``early_coherence`` is its γ. With a
+    ``judge`` (:class:`~dsdn.evaluation.judge.ToyJudge`) a clean clip must also show the asked object (identity)."""
+    grid = {**NO_EARLY, **grid}
+    settings = []
+    for values in itertools.product(*(grid[k] for k in KEYS)):
+        s = dict(zip(KEYS, values))
+        if s["early_until"] <= 0.0 or s["early_coherence"] is None:
+            s["early_coherence"] = s["motion_coherence"]
+        if (s["stream_sync"] > 0.0 or (s["carry_from"] >= 1.0 and s["early_until"] <= 0.0)) and s not in settings:
+            settings.append(s)
     found: dict[int, dict] = {}
     for rho, mg, cg in itertools.product(grid["shared_noise"], grid["motion_guidance_scale"], grid["guidance_scale"]):
         common = {"shared_noise": rho, "motion_guidance_scale": mg, "guidance_scale": cg}
