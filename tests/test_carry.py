@@ -58,19 +58,46 @@ def test_a_still_clip_has_no_path():
     assert read_path(clip) is None
 
 
-def test_carry_copies_frame_one_inside_the_moved_mask_and_keeps_the_rest():
+def carried(noise: float, blob: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`square_clip` with its later frames redrawn (``noise`` added; with ``blob``, frame 3 also shows a
+    bright 3×3 blob away from the square's path), the clip after :func:`carry_object`, and frame 1's mask."""
     clip, mask = square_clip()
     redrawn = clip.clone()
-    redrawn[:, 1:, :, :] += 0.5 * torch.randn(4, FRAMES - 1, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    redrawn[:, 1:] += noise * torch.randn(4, FRAMES - 1, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    if blob:
+        redrawn[:, 3, 18:21, 2:5] = 3.0
     shifts = torch.tensor([[STEP[0] * f, STEP[1] * f] for f in range(FRAMES)], dtype=torch.float32)
-    out = carry_object(redrawn, ObjectPath(shifts, mask))
+    return redrawn, carry_object(redrawn, ObjectPath(shifts, mask)), mask
+
+
+def test_carry_copies_frame_one_inside_the_moved_mask():
+    redrawn, out, _ = carried(noise=0.5)
     assert torch.equal(out[:, 0], redrawn[:, 0])
     for f in range(1, FRAMES):
         y, x = 3 + STEP[0] * f, 2 + STEP[1] * f
         assert agrees(out[:, f, y : y + 4, x : x + 4], redrawn[:, 0, 3:7, 2:6], atol=1e-5)  # frame 1's strokes
-        outside = torch.ones(SIZE, SIZE, dtype=torch.bool)
-        outside[y - 1 : y + 5, x - 1 : x + 5] = False
-        assert torch.equal(out[:, f][:, outside], redrawn[:, f][:, outside])  # its own pixels elsewhere
+
+
+def test_carry_keeps_frame_ones_background_where_a_frame_nearly_shows_it_and_its_own_pixels_elsewhere():
+    redrawn, out, mask = carried(noise=0.02, blob=True)  # a texture redrawn slightly differently, and a stray blob
+    stands = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+    stands[2:8, 1:7] = True  # where frame 1's square stands (dilated): the frames show their own background there
+    for f in range(1, FRAMES):
+        y, x = 3 + STEP[0] * f, 2 + STEP[1] * f
+        background = ~stands.clone()
+        background[y : y + 4, x : x + 4] = False
+        background[18:21, 2:5] = False
+        assert agrees(out[:, f][:, background], redrawn[:, 0][:, background], atol=1e-5)  # frame 1's, not redrawn
+        own = stands & ~_square(y, x)
+        assert agrees(out[:, f][:, own], redrawn[:, f][:, own], atol=1e-5)  # its own where frame 1's object stood
+    assert agrees(out[:, 3, 18:21, 2:5], redrawn[:, 3, 18:21, 2:5], atol=1e-5)  # something else: not copied over
+    assert not agrees(redrawn[:, 1:][:, :, ~stands], redrawn[:, 0][:, None][:, :, ~stands])  # (it was redrawn)
+
+
+def _square(y: int, x: int) -> torch.Tensor:
+    inside = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+    inside[y : y + 4, x : x + 4] = True
+    return inside
 
 
 def test_carry_start():

@@ -13,10 +13,13 @@ what the streams agree on (where the object goes, the background) and makes the 
   a quarter pixel (costs averaged over 3×3 latent pixels); frame 1's object is the set of pixels that,
   one by one, match better moved than staying in most frames that travelled a latent pixel or more;
 * at that step and every later one, each later frame of the synced clean video takes frame 1's object,
-  moved by its displacement, inside the moved mask, and keeps its own pixels outside
-  (:func:`carry_object`); both streams are then pulled onto that video. The object is moved in pixel
-  space by whole pixels and encoded again, so a thin stroke is copied, not resampled between latent
-  pixels (which blurs it).
+  moved by its displacement, inside the moved mask (:func:`carry_object`); both streams are then pulled
+  onto that video. The object is moved in pixel space by whole pixels and encoded again, so a thin stroke
+  is copied, not resampled between latent pixels (which blurs it);
+* outside the moved mask, and away from where frame 1's object stands, a later frame takes frame 1's
+  background where it already nearly shows it (a texture redrawn slightly differently), and keeps its own
+  pixels where it shows something else (a stroke frame 1's mask missed, which must not be copied into
+  every frame).
 
 It models one object moving over a still background (the toy world); a clip in which nothing travels a
 latent pixel is left as it is.
@@ -34,6 +37,9 @@ PULL = 0.005  # per latent pixel² from the path's extrapolation, as a share of 
 SUBSTEPS = 4  # then refined to 1/SUBSTEPS of a latent pixel
 WINDOW = 3  # latent pixels: matching costs are averaged over this square
 MIN_TRAVEL = 1.0  # latent pixels: frames that moved less do not vote on frame 1's object
+# A later frame's latent pixel that differs from frame 1's by less than STILL_NEAR latent standard deviations
+# (L2 over channels) takes frame 1's background, by more than STILL_FAR keeps its own; linear between.
+STILL_NEAR, STILL_FAR = 0.5, 1.0
 
 
 @dataclass
@@ -120,7 +126,8 @@ def read_path(video: torch.Tensor) -> ObjectPath | None:
 
 def carry_object(video: torch.Tensor, path: ObjectPath, frame_vae=None) -> torch.Tensor:
     """``video`` ``(C, F, h, w)`` with every later frame, inside frame 1's mask moved along ``path``, taken from
-    frame 1 moved; its own pixels elsewhere, and frame 1 as it is.
+    frame 1 moved; elsewhere frame 1's background where the frame nearly shows it already (away from frame 1's
+    object, dilated by a latent pixel), its own pixels where not; and frame 1 as it is.
 
     With ``frame_vae`` (a :class:`~dsdn.frame_vae.FrameVAE`), frame 1 is decoded, moved by whole pixels (the
     displacements rounded to them) and encoded again; without, it is resampled in latent space."""
@@ -134,8 +141,14 @@ def carry_object(video: torch.Tensor, path: ObjectPath, frame_vae=None) -> torch
         pixels = frame_vae.decode(video[None, :, :1])[0, :, 0]  # (3, H, W)
         moved = shifted(pixels, shifts * s, mode="nearest")  # (F, 3, H, W): whole pixels, exact copies
         layer = frame_vae.encode(moved.transpose(0, 1)[None].to(video.dtype), sample=False)[0].transpose(0, 1)
-    inside = shifted(path.mask.to(video.device)[None], shifts, padding="zeros")[:, 0]  # (F, h, w)
-    out = inside[None] * layer.float().transpose(0, 1) + (1.0 - inside[None]) * video.float()
+    mask = path.mask.to(video.device)
+    inside = shifted(mask[None], shifts, padding="zeros")[:, 0]  # (F, h, w)
+    stands = F.max_pool2d(mask[None, None], 3, stride=1, padding=1)[0, 0]  # frame 1's object, dilated
+    distance = (video.float() - first[:, None]).pow(2).sum(0).sqrt() / (float(first.std()) + 1e-12)  # (F, h, w)
+    near = ((STILL_FAR - distance) / (STILL_FAR - STILL_NEAR)).clamp(0.0, 1.0)
+    background = (1.0 - inside) * (1.0 - stands) * near  # (F, h, w): the share of frame 1's background
+    out = video.float() + background[None] * (first[:, None] - video.float())
+    out = inside[None] * layer.float().transpose(0, 1) + (1.0 - inside[None]) * out
     out[:, 0] = video[:, 0]
     return out.to(video.dtype)
 
