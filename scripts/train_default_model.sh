@@ -50,10 +50,10 @@ cp "$OUT/runs/default-dsdn-ft2/run.json" "$dest.tmp/training/finetune2_run.json"
 [ -f "$dest/MODEL_CARD.md" ] && cp "$dest/MODEL_CARD.md" "$dest.tmp/"
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
 
-# 5. The sampling defaults: object carry chosen on selection prompts (the other settings: docs/experiments/).
+# 5. The sampling defaults: early steps chosen on selection prompts (the other settings: docs/experiments/).
 [ -f "$OUT/judge-v3/judge_config.json" ] || dsdn eval train-judge "${WORLD[@]}" --out "$OUT/judge-v3"
 dsdn eval sweep --model "$dest" --judge "$OUT/judge-v3" --combiners least_squares --gammas 0.5 --syncs 1 \
-    --shared-noises 0.8 --carry-froms 0.64,0.8 --motion-guidances 15 --guidances 7.5 --prompts 48 --write \
-    | tee "$logs/sampling_choice.txt"
+    --shared-noises 0.8 --carry-froms 0.8 --early-coherences 0.75 --early-untils 0,0.2 --motion-guidances 15 \
+    --guidances 7.5 --prompts 96 --write | tee "$logs/sampling_choice.txt"
 # 6. The model card's figures.
 dsdn eval toy --model "$dest" --prompts 96 --heldout-prompts 12 --judge "$OUT/judge-v3" --json "$logs/toy_eval.json"

@@ -64,6 +64,8 @@ def test_the_models_early_steps_are_saved_and_give_way_when_the_call_turns_strea
     loaded.set_progress_bar_config(disable=True)
     settings = loaded.sampling_settings()
     assert (settings["early_coherence"], settings["early_until"]) == (0.75, 0.2)
+    assert loaded.sampling_settings(motion_coherence=0.0)["early_coherence"] == 0.0  # γ asked: at every step
+    assert loaded.sampling_settings(motion_coherence=0.0, early_coherence=0.9)["early_coherence"] == 0.9
     assert loaded.sampling_settings(stream_sync=0.0)["early_until"] == 0.0  # the default follows sync
     kw = dict(stream_sync=0.0, num_frames=4, num_inference_steps=2, output_type="latent")
     assert torch.isfinite(loaded("a red ball", **gen_kwargs(**kw)).frames).all()

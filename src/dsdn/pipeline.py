@@ -302,7 +302,8 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
             early_coherence: γ with which stream sync combines the streams during the first ``early_until`` of the
                 steps, where the clip's layout (where the object is in each frame) is decided; a higher γ there
                 follows the motion stream's path, the later steps' ``motion_coherence`` keeps the content
-                stream's drawing (default: the model's, else ``motion_coherence``).
+                stream's drawing (default: the model's when ``motion_coherence`` is not given, else
+                ``motion_coherence``).
             early_until: in [0, 1], the share of the steps that sync with ``early_coherence``. Needs
                 ``stream_sync`` > 0; 0 has no early steps (default: the model's, else 0).
             generator: seeds every random draw (one generator, or one per video).

@@ -195,8 +195,9 @@ class SamplingMixin:
         early_coherence: float | None = None,
         early_until: float | None = None,
     ) -> dict:
-        """What a call with these arguments samples with: each ``None`` replaced by the model's default
-        (``early_coherence``: the model's, else the call's ``motion_coherence``). The model's default
+        """What a call with these arguments samples with: each ``None`` replaced by the model's default;
+        ``early_coherence`` is the model's only when the call gives no ``motion_coherence`` (a call that asks for
+        a γ samples with it at every step unless it asks for early steps too). The model's default
         ``carry_from`` and ``early_until`` work on the synced video, so they give way (to no carry, no early
         steps) when the call turns stream sync off; given with ``stream_sync=0`` they are the caller's error."""
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
@@ -204,9 +205,9 @@ class SamplingMixin:
         if stream_sync is not None and stream_sync <= 0.0:
             carry_from = 1.0 if carry_from is None else carry_from
             early_until = 0.0 if early_until is None else early_until
-        motion_coherence = config.motion_coherence if motion_coherence is None else motion_coherence
         if early_coherence is None:
-            early_coherence = getattr(config, "early_coherence", None)
+            early_coherence = getattr(config, "early_coherence", None) if motion_coherence is None else motion_coherence
+        motion_coherence = config.motion_coherence if motion_coherence is None else motion_coherence
         return {
             "guidance_scale": guidance_scale,
             "motion_guidance_scale": self.default_motion_guidance(guidance_scale) if motion_guidance_scale is None

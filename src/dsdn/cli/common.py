@@ -126,7 +126,7 @@ EarlyCoherence = Annotated[
     Optional[float],
     typer.Option(
         help="In [0, 1]: γ of the synced video during the first --early-until of the steps, where the layout is "
-        "decided (needs stream sync > 0; default: the model's, else the motion coherence)."
+        "decided (needs stream sync > 0; default: the model's, unless --motion-coherence is given)."
     ),
 ]
 EarlyUntil = Annotated[
