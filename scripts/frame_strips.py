@@ -1,7 +1,8 @@
 """Frame strips to look at: one row of frames per clip, labelled with its prompt and the strict judge's verdict.
 
     python scripts/frame_strips.py --out strips.png [--model DIR] [--prompts 12] [--seed 2000] [--heldout | --selection]
-        [--failing] [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention --carry-from 0.64 ...] [--streams]
+        [--failing] [--stream-sync 1 --shared-noise 0.5 --cross-frame-attention --carry-from 0.64 --early-until 0 ...]
+        [--streams]
 
 Prompts are toy-world prompts of the training vocabulary (``--heldout``: the held-out compositions;
 ``--selection``: ``dsdn eval sweep``'s selection prompts and seeds, to look at the clips a sweep judged); prompt
@@ -80,7 +81,8 @@ def main() -> None:
     ap.add_argument("--failing", action="store_true", help="only the clips that fail a check")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--judge", default=None, help="a judge from 'dsdn eval train-judge' (adds identity)")
-    for name in ("motion-coherence", "stream-sync", "shared-noise", "carry-from", "guidance", "motion-guidance"):
+    for name in ("motion-coherence", "stream-sync", "shared-noise", "carry-from", "early-coherence", "early-until",
+                 "guidance", "motion-guidance"):  # fmt: skip
         ap.add_argument(f"--{name}", type=float, default=None)
     ap.add_argument("--combiner", default=None)
     ap.add_argument("--cross-frame-attention", action=argparse.BooleanOptionalAction, default=None)
@@ -100,7 +102,8 @@ def main() -> None:
     pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
     options = {"motion_coherence": args.motion_coherence, "stream_sync": args.stream_sync, "combiner": args.combiner,
-               "shared_noise": args.shared_noise, "carry_from": args.carry_from, "guidance_scale": args.guidance,
+               "shared_noise": args.shared_noise, "carry_from": args.carry_from, "early_coherence": args.early_coherence,
+               "early_until": args.early_until, "guidance_scale": args.guidance,
                "motion_guidance_scale": args.motion_guidance,
                "cross_frame_attention": args.cross_frame_attention}  # fmt: skip
     if args.selection:
