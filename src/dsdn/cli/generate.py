@@ -67,8 +67,9 @@ def generate(
         prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
         frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
-        cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence, early_until=early_until,
-        motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps, device=device,
+        cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence,
+        early_until=early_until, motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps,
+        device=device,
     )  # fmt: skip
     path, sidecar = generate_video(cfg, progress=not quiet)
     typer.echo(f"wrote {path} (settings in {sidecar})")
