@@ -130,6 +130,55 @@ def test_report_section_is_replaced_not_appended(tmp_path):
     assert text.startswith("# Benchmarks\n\nintro stays") and "(bench/plots/metrics.png)" in text
 
 
+def test_the_report_names_each_rows_weights_and_says_loudly_when_dsdn_is_not_shipped():
+    from dsdn.evaluation.provenance import model_record, shipped_fingerprint
+    from dsdn.evaluation.report import models_lines
+    from dsdn.generate import default_model_dir
+
+    shipped = model_record(default_model_dir())
+    assert shipped["shipped"] and shipped["fingerprint"] == shipped_fingerprint()
+    assert shipped["committed_in"] is None or shipped["committed_in"].isalnum()  # None outside a git checkout
+    spec = {"methods": [{"name": "DSDN", "kind": "dsdn"}, {"name": "DSDN, γ=0", "kind": "dsdn", "motion_coherence": 0}]}
+    other = {"folder": "runs/x/model", "fingerprint": "0123abcd", "shipped": False, "committed_in": None}
+    summary = {"spec": spec, "commit": "abc1234", "models": {"DSDN": shipped, "DSDN, γ=0": shipped}}
+    text = "\n".join(models_lines(summary))
+    assert "not the shipped" not in text and text.startswith("Run at commit abc1234.")
+    assert "DSDN: the shipped default model (weights " + shipped["fingerprint"] in text
+    summary["models"]["DSDN"] = other
+    text = "\n".join(models_lines(summary))
+    assert "**The DSDN row is not the shipped default model**: it ran `runs/x/model` (weights 0123abcd)" in text
+    assert "DSDN: `runs/x/model` (weights 0123abcd, not committed)" in text
+    summary["models"] = {"DSDN": shipped, "DSDN, γ=0": other}  # an ablation row's weights are named, not flagged
+    assert "not the shipped" not in "\n".join(models_lines(summary))
+
+
+def test_a_killed_benchmark_resumes_with_the_methods_it_had_scored(tmp_path, monkeypatch):
+    from dsdn.evaluation import benchmark
+
+    spec = BenchmarkSpec.from_dict({"prompts": PROMPTS, "seeds": [0], "frames": 4, "toy_world": "v3",
+                                    "methods": [{"name": "real", "kind": "real", "size": 32},
+                                                {"name": "real again", "kind": "real", "size": 32}]})  # fmt: skip
+    out = tmp_path / "bench"
+    first = benchmark.run_benchmark(spec, out, progress=False)
+    assert sorted(p.name for p in (out / "methods").iterdir()) == ["00.npz", "01.npz"]
+    per_clip = (out / "per_clip.json").read_text()
+
+    def must_not_run(*a, **k):
+        raise AssertionError("a kept method was generated again")
+
+    monkeypatch.setattr(benchmark, "real_clip", must_not_run)
+    again = benchmark.run_benchmark(spec, out, progress=False, resume=True)
+    assert (out / "per_clip.json").read_text() == per_clip
+    assert json.dumps(again["methods"]) == json.dumps(first["methods"])  # (NaN, the intervals of single figures)
+    # Other settings are not the kept scores': that row is generated again (and, without resume, every row).
+    spec.methods[1].options["size"] = 64
+    with pytest.raises(AssertionError, match="generated again"):
+        benchmark.run_benchmark(spec, out, progress=False, resume=True)
+    spec.methods[1].options["size"] = 32
+    with pytest.raises(AssertionError, match="generated again"):
+        benchmark.run_benchmark(spec, out, progress=False)
+
+
 @pytest.mark.slow
 def test_benchmark_quality_end_to_end(trained_model_dir, tmp_path):
     from dsdn.evaluation.judge import JudgeTrainConfig, train_judge
@@ -165,10 +214,17 @@ def test_benchmark_quality_end_to_end(trained_model_dir, tmp_path):
     assert results["clips_per_method"] == 2 and results["judge"]["test_train_split"]["clips"] == 2
     per_clip = json.loads((out / "per_clip.json").read_text())
     assert [r["seed"] for r in per_clip["DSDN"]] == [0, 1]
-    for name in ("metrics.png", "frames.png"):
+    for name in ("metrics.png", "frames.png", "clean_vs_warping.png"):
         assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"subject_consistency", "motion_smoothness", "temporal_flickering", "clean_acc"} <= set(dsdn)
     text = report.read_text()
     assert "| DSDN |" in text and "Verdict" in text and "Text2Video-Zero" in text
+    # Every row names the weights it ran; a DSDN row that is not the shipped model is said loudly.
+    models = results["models"]
+    assert models["DSDN"]["folder"] == str(trained_model_dir) and not models["DSDN"]["shipped"]
+    assert models["frame-wise T2I"]["folder"] == str(trained_model_dir / "base")
+    assert f"**The DSDN row is not the shipped default model**: it ran `{trained_model_dir}`" in text
+    assert f"(weights {models['DSDN']['fingerprint']}" in text and "How the clips move and flicker" in text
     # Same seed, same clip: the benchmark is reproducible.
     res = runner.invoke(app, ["benchmark", "quality", str(config), "--out", str(tmp_path / "again"), "-q"])
     again = json.loads((tmp_path / "again" / "per_clip.json").read_text())

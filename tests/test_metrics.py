@@ -122,5 +122,8 @@ def test_video_metrics_shares_flows_without_changing_any_figure():
 
     video = shifted(2, 1, frames=5)
     shared = video_metrics(video)
+    from dsdn.evaluation.vbench import motion_smoothness, temporal_flickering
+
     assert shared == {"warping_error": warping_error(video), "static_flicker": static_flicker(video),
-                      "dynamic_degree": dynamic_degree(video)}  # fmt: skip
+                      "dynamic_degree": dynamic_degree(video), "temporal_flickering": temporal_flickering(video),
+                      "motion_smoothness": motion_smoothness(video)}  # fmt: skip

@@ -24,6 +24,9 @@ def bench_quality_cmd(
     report: Optional[str] = typer.Option(
         None, help="Markdown file whose quality section is (re)written, e.g. BENCHMARKS.md."
     ),
+    resume: bool = typer.Option(
+        False, help="Keep the methods a killed run in --out already scored with the same settings and weights."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
@@ -47,7 +50,13 @@ def bench_quality_cmd(
         judge_report = train_judge(JudgeTrainConfig(out=spec.judge, toy_world=spec.toy_world), progress=not quiet)
     command = f"dsdn benchmark quality {config} --out {out}" + (f" --report {report}" if report else "")
     summary = run_benchmark(
-        spec, out, progress=not quiet, command=command, judge_report=judge_report, train=train_for_benchmark
+        spec,
+        out,
+        progress=not quiet,
+        command=command,
+        judge_report=judge_report,
+        train=train_for_benchmark,
+        resume=resume,
     )
 
     typer.echo(markdown_table(summary))

@@ -42,11 +42,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import DSDNInputError
+from ..generate import resolve_model_dir
+from ..loading import base_fingerprint
 from ..paths import removes_new_folder_on_failure
 from .benchmark_spec import PEER_KINDS, BenchmarkSpec, MethodSpec, model_in
+from .provenance import checkout_commit, model_record
 from .report import METRICS, verdict, write_plots
 
 logger = logging.getLogger(__name__)
+
+#: Clips of every method drawn in the frame-strip plot: the first prompts, with the first seed.
+STRIP_CLIPS = 2
 
 
 # ------------------------------------------------------------------------------------------ methods
@@ -70,9 +76,9 @@ class _Generators:
         self.spec, self.train = spec, train
         self._pipes: dict[str | None, Any] = {}
         self.trained: dict[str, dict] = {}  # method name -> how its trained model was trained (steps, seconds)
+        self.models: dict[str, dict] = {}  # method name -> provenance.model_record of the weights it ran
 
     def dsdn_pipe(self, model: str | None):
-        from ..generate import resolve_model_dir
         from ..pipeline import DSDNPipeline
 
         key = resolve_model_dir(model)
@@ -92,7 +98,9 @@ class _Generators:
         if method.kind in PEER_KINDS:
             return self._peer(method, o)
         if method.kind == "dsdn":
-            pipe = self.dsdn_pipe(self._dsdn_model(method))
+            model = self._dsdn_model(method)
+            pipe = self.dsdn_pipe(model)
+            self.models[method.name] = model_record(resolve_model_dir(model))
             o = {k: v for k, v in o.items() if k not in ("model", "train_steps")}  # the rest are sampling options
 
             def run(prompt, seed):
@@ -102,7 +110,9 @@ class _Generators:
             return run
         from diffusers import DDIMScheduler
 
-        pipe = self.dsdn_pipe(o.pop("model", None))
+        model = o.pop("model", None)
+        pipe = self.dsdn_pipe(model)
+        self.models[method.name] = model_record(resolve_model_dir(model) / "base")
         parts = dict(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.base_unet_copy(),
                      scheduler=DDIMScheduler.from_config(pipe.scheduler.config), safety_checker=None,
                      feature_extractor=None, requires_safety_checker=False)  # fmt: skip
@@ -161,7 +171,7 @@ class _Generators:
             command = "dsdn benchmark quality" if method.kind == "dsdn" else f"dsdn train peer --kind {method.kind}"
             raise DSDNInputError(f"{str(run)!r} holds no trained model for {method.name!r}: train it with `{command}` "
                                  "(which trains the rows it lacks), then run again.")  # fmt: skip
-        return self.train(method.kind, run, dict(method.options))
+        return self.train(method.kind, run, {"toy_world": self.spec.toy_world, **method.options})
 
     def _note_training(self, method: MethodSpec, model: Path, info: dict) -> None:
         """Keep how ``method``'s model was trained for the report; warn when it is not the file's train_steps."""
@@ -186,6 +196,7 @@ class _Generators:
                                      f"nor train_budget_s: train it with `dsdn train peer --kind {kind} --out {run}`")  # fmt: skip
             model = self._train_missing(method, run)
         check_peer_base(model, base)
+        self.models[method.name] = model_record(model)
         self._note_training(method, model, read_peer(model))
         pipe = peer_pipeline(model, load_base(base))
         pipe.set_progress_bar_config(disable=True)
@@ -235,10 +246,15 @@ def interval(values, binary: bool = False) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-@removes_new_folder_on_failure(lambda spec, out, *a, **k: out)
+@removes_new_folder_on_failure(lambda spec, out, *a, **k: out, keep=lambda out: any((out / "methods").glob("*.npz")))
 def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, command: str = "",
-                  judge_report: dict | None = None, train: Callable[[str, Path, dict], Path] | None = None) -> dict:  # fmt: skip
+                  judge_report: dict | None = None, train: Callable[[str, Path, dict], Path] | None = None,
+                  resume: bool = False) -> dict:  # fmt: skip
     """Generate, score and report; returns the summary (also written to ``out/results.json``).
+
+    Each method's clips are scored as soon as it is done and kept in ``out/methods/``; with ``resume``, a method
+    whose kept scores were made with the same benchmark settings, row and weights is not generated again (so a
+    killed run continues with the method it was on).
 
     ``train(kind, run, options)`` trains a row's model that its folder lacks, with the row's ``train_steps`` or
     ``train_budget_s``, and returns the model folder (``dsdn benchmark quality`` passes
@@ -260,33 +276,43 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
     gens = _Generators(spec, train)
     jobs = [(p, s) for s in spec.seeds for p in spec.prompts]
     per_clip: dict[str, list[dict]] = {}
-    strip: dict[str, np.ndarray] = {}
+    strip: dict[str, list[np.ndarray]] = {}
     feats: dict[str, np.ndarray] = {}
     timing: dict[str, float] = {}
     bar = tqdm(total=len(jobs) * len(spec.methods), desc="benchmark", disable=not progress)
-    for method in spec.methods:
+    judge_weights = None if spec.judge is None else base_fingerprint(spec.judge)
+    for number, method in enumerate(spec.methods):
         generate = gens.build(method)
-        rows, clip_feats, seconds = [], [], 0.0
-        for i, (prompt, seed) in enumerate(jobs):
-            bar.set_postfix_str(method.name)
-            t0 = time.perf_counter()
-            video = np.clip(np.asarray(generate(prompt, seed), dtype=np.float32), 0.0, 1.0)
-            seconds += time.perf_counter() - t0
-            rows.append({"prompt": prompt, "seed": seed, **score_clip(video, prompt, judge, scale)})
-            if judge is not None:
-                clip_feats.append(judge.clip_features(video))
-            if i == 0:
-                strip[method.name] = video
-            bar.update()
-        per_clip[method.name] = rows
-        timing[method.name] = seconds / len(jobs)
-        if clip_feats:
-            feats[method.name] = np.stack(clip_feats)
+        key = _method_key(spec, method, gens.models.get(method.name), judge_weights)
+        saved = _load_method(out, number, key) if resume else None
+        if saved is None:
+            rows, clip_feats, seconds = [], [], 0.0
+            for i, (prompt, seed) in enumerate(jobs):
+                bar.set_postfix_str(method.name)
+                t0 = time.perf_counter()
+                video = np.clip(np.asarray(generate(prompt, seed), dtype=np.float32), 0.0, 1.0)
+                seconds += time.perf_counter() - t0
+                rows.append({"prompt": prompt, "seed": seed, **score_clip(video, prompt, judge, scale)})
+                if judge is not None:
+                    clip_feats.append(judge.clip_features(video))
+                if i < STRIP_CLIPS:
+                    strip.setdefault(method.name, []).append(video)
+                bar.update()
+            saved = {"rows": rows, "strip": strip[method.name], "seconds": seconds,
+                     "feats": np.stack(clip_feats) if clip_feats else None}  # fmt: skip
+            _save_method(out, number, key, saved)
+        else:
+            bar.update(len(jobs))
+        per_clip[method.name], strip[method.name] = saved["rows"], list(saved["strip"])
+        timing[method.name] = saved["seconds"] / len(jobs)
+        if saved["feats"] is not None:
+            feats[method.name] = saved["feats"]
     bar.close()
 
     summary: dict[str, Any] = {"methods": {}, "spec": _spec_dict(spec), "command": command,
                                "clips_per_method": len(jobs), "judge": judge_report, "out": str(out.resolve()),
-                               "trained_peers": gens.trained}  # fmt: skip
+                               "trained_peers": gens.trained, "models": gens.models,
+                               "commit": checkout_commit()}  # fmt: skip
     real_name = next((m.name for m in spec.methods if m.kind == "real"), None)
     for name, rows in per_clip.items():
         figures = {}
@@ -307,6 +333,44 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     write_plots(summary, strip, spec, out / "plots")
     return summary
+
+
+def _method_key(spec: BenchmarkSpec, method: MethodSpec, model: dict | None, judge_weights: str | None) -> str:
+    """What a method's scores depend on, hashed: the benchmark's settings, the row, its weights and the judge's."""
+    import hashlib
+
+    what = {"prompts": spec.prompts, "seeds": spec.seeds, "steps": spec.steps, "frames": spec.frames,
+            "guidance": spec.guidance, "toy_world": spec.toy_world, "judge": judge_weights, "name": method.name,
+            "kind": method.kind, "options": method.options, "weights": None if model is None else model["fingerprint"],
+            "strip_clips": STRIP_CLIPS}  # fmt: skip
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _method_file(out: Path, number: int) -> Path:
+    return out / "methods" / f"{number:02d}.npz"
+
+
+def _save_method(out: Path, number: int, key: str, saved: dict) -> None:
+    path = _method_file(out, number)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    arrays = {"strip": np.stack(saved["strip"])} | ({} if saved["feats"] is None else {"feats": saved["feats"]})
+    np.savez(tmp, key=np.array(key), rows=np.array(json.dumps(saved["rows"])), seconds=np.array(saved["seconds"]),
+             **arrays)  # fmt: skip
+    tmp.replace(path)
+
+
+def _load_method(out: Path, number: int, key: str) -> dict | None:
+    """The kept scores of method ``number`` when they were made with ``key``; None otherwise."""
+    path = _method_file(out, number)
+    if not path.is_file():
+        return None
+    with np.load(path) as f:
+        if str(f["key"]) != key:
+            logger.info("%s was made with other settings or weights: generating again", path)
+            return None
+        return {"rows": json.loads(str(f["rows"])), "strip": list(f["strip"]), "seconds": float(f["seconds"]),
+                "feats": f["feats"] if "feats" in f else None}  # fmt: skip
 
 
 def _spec_dict(spec: BenchmarkSpec) -> dict:

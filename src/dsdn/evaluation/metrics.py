@@ -215,17 +215,25 @@ def clip_text_alignment(frames: np.ndarray, prompt: str, model, processor) -> fl
 
 
 def video_metrics(frames: np.ndarray, judge=None, clip=None, prompt: str | None = None) -> dict[str, float]:
-    """Every metric that applies to one video: flow-based ones always; frame consistency with a
+    """Every metric that applies to one video: flow-based ones and VBench's temporal flickering and motion
+    smoothness (:mod:`dsdn.evaluation.vbench`) always; frame consistency and VBench's subject consistency with a
     :class:`~dsdn.evaluation.judge.ToyJudge`; the CLIP ones with ``clip=(model, processor)``
     (text alignment also needs ``prompt``)."""
+    from .vbench import motion_smoothness, subject_consistency, temporal_flickering
+
     flows = PairFlows(frames)  # five flow fields per pair otherwise; two with sharing
     out = {
         "warping_error": warping_error(frames, flows=flows),
         "static_flicker": static_flicker(frames, flows=flows),
         "dynamic_degree": dynamic_degree(frames, flows=flows),
+        "temporal_flickering": temporal_flickering(frames),
     }
+    if len(frames) >= 3:
+        out["motion_smoothness"] = motion_smoothness(frames)
     if judge is not None:
-        out["frame_consistency"] = frame_consistency(judge.frame_features(frames))
+        features = judge.frame_features(frames)
+        out["frame_consistency"] = frame_consistency(features)
+        out["subject_consistency"] = subject_consistency(features)
     if clip is not None:
         out["clip_frame_consistency"] = clip_frame_consistency(frames, *clip)
         if prompt:

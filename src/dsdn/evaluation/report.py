@@ -24,7 +24,14 @@ METRICS = {
     "visible_acc": ("visible every frame", "higher", True),
     "shape_kept_acc": ("shape kept", "higher", True),
     "frame_consistency": ("frame consistency", "higher", False),
+    "subject_consistency": ("subject consistency (VBench)", "higher", False),
+    "motion_smoothness": ("motion smoothness (VBench)", "higher", False),
+    "temporal_flickering": ("temporal flickering (VBench)", "higher", False),
 }
+
+
+#: The options a plain ``dsdn`` row (a model as it samples by default, not an ablation) may have.
+PLAIN = {"model", "train_steps"}
 
 
 def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
@@ -38,7 +45,7 @@ def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
     kinds = {m.name: m.kind for m in spec.methods}
     methods = summary["methods"]
     real = next((n for n, k in kinds.items() if k == "real"), None)
-    plain = [m for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - {"model", "train_steps"}]
+    plain = [m for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - PLAIN]
     if not plain or real is None:
         return ["No verdict: the benchmark needs a `real` row and a plain `dsdn` row (no ablation options)."]
     lines = []
@@ -92,15 +99,48 @@ def _fmt(v: tuple[float, float, float], key: str) -> str:
     return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
 
 
-def markdown_table(summary: dict) -> str:
+#: The report's two tables: what a person sees in each clip, then how it moves and flickers.
+TABLES = (
+    ("clean_acc", "object_acc", "direction_acc", "colour_acc", "shape_kept_acc", "visible_acc"),
+    ("warping_error", "static_flicker", "dynamic_degree", "subject_consistency", "motion_smoothness",
+     "temporal_flickering", "frame_consistency", "toy_fvd", "seconds_per_clip"),
+)  # fmt: skip
+
+
+def markdown_table(summary: dict, keys: tuple[str, ...] | None = None) -> str:
+    """A Markdown table of every method's ``keys`` (default: every figure it has) that some method has."""
     methods = summary["methods"]
-    keys = [k for k in (*METRICS, "toy_fvd", "seconds_per_clip") if any(k in f for f in methods.values())]
+    keys = keys or (*METRICS, "toy_fvd", "seconds_per_clip")
+    keys = [k for k in keys if any(k in f for f in methods.values())]
     label = {**{k: f"{v[0]} ({v[1]})" for k, v in METRICS.items()}, "toy_fvd": "toy FVD (lower)",
              "seconds_per_clip": "s / clip"}  # fmt: skip
     lines = ["| method | " + " | ".join(label[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, figures in methods.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(figures[k], k) if k in figures else "–" for k in keys) + " |")
     return "\n".join(lines)
+
+
+def models_lines(summary: dict) -> list[str]:
+    """Which weights every row ran (fingerprints; the shipped model's commit), and a loud line when a plain DSDN
+    row (no ablation option) ran other weights than the shipped default model's."""
+    models, spec = summary.get("models") or {}, summary["spec"]
+    if not models:
+        return []
+    lines = []
+    plain = [m["name"] for m in spec["methods"] if m["kind"] == "dsdn" and not set(m) - {"name", "kind", *PLAIN}]
+    for name in plain:
+        if name in models and not models[name]["shipped"]:
+            lines += [f"> **The {name} row is not the shipped default model**: it ran `{models[name]['folder']}` "
+                      f"(weights {models[name]['fingerprint']}).", ""]  # fmt: skip
+    parts = []
+    for name, m in models.items():
+        where = "the shipped default model" if m["shipped"] else f"`{m['folder']}`"
+        committed = f", committed in {m['committed_in']}" if m.get("committed_in") else ", not committed"
+        parts.append(f"{name}: {where} (weights {m['fingerprint']}{committed})")
+    commit = summary.get("commit")
+    lines += [("Run at commit " + commit + ". " if commit else "") + "Weights of each row: " + "; ".join(parts) + ".",
+              ""]  # fmt: skip
+    return lines
 
 
 QUALITY_BEGIN, QUALITY_END = "<!-- dsdn benchmark quality: begin -->", "<!-- dsdn benchmark quality: end -->"
@@ -119,7 +159,14 @@ def report_section(summary: dict, plots: str = "plots") -> str:
         "finite-sample bias is large, so compare methods with each other only. s / clip is generation wall time on "
         "the machine that ran it.",
         "",
-        markdown_table(summary),
+        *models_lines(summary),
+        "What a person sees in each clip:",
+        "",
+        markdown_table(summary, TABLES[0]),
+        "",
+        "How the clips move and flicker (VBench's formulas, computed offline: `dsdn.evaluation.vbench`):",
+        "",
+        markdown_table(summary, TABLES[1]),
         "",
     ]
     trained = summary.get("trained_peers") or {}
@@ -139,7 +186,9 @@ def report_section(summary: dict, plots: str = "plots") -> str:
         ]
     lines += ["**Verdict** (computed from the intervals above):", "", *[f"* {v}" for v in summary["verdict"]], "",
               f"![metrics with 95% intervals]({plots}/metrics.png)", "",
-              f"![first prompt and seed, every method]({plots}/frames.png)"]  # fmt: skip
+              *([f"![clean rate against warping error]({plots}/clean_vs_warping.png)", ""]
+                if _scatter_applies(summary["methods"]) else []),
+              f"![the first prompts with the first seed, every method]({plots}/frames.png)"]  # fmt: skip
     return "\n".join(lines).strip("\n")
 
 
@@ -169,8 +218,9 @@ def replace_marked_section(path: str | Path, begin: str, end: str, body: str) ->
 
 
 def write_plots(summary: dict, strip: dict[str, np.ndarray], spec: BenchmarkSpec, folder: Path) -> None:
-    """``metrics.png`` (one bar chart per metric, 95% intervals as error bars) and
-    ``frames.png`` (the first prompt and seed, one row of frames per method)."""
+    """``metrics.png`` (one bar chart per metric, 95% intervals as error bars), ``frames.png`` (the strip clips:
+    the first prompts with the first seed, one row per method) and ``clean_vs_warping.png`` (every method's clean
+    rate against its warping error)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,19 +247,55 @@ def write_plots(summary: dict, strip: dict[str, np.ndarray], spec: BenchmarkSpec
     _save_figure(fig, folder / "metrics.png")
     plt.close(fig)
 
-    frames = len(next(iter(strip.values())))
-    fig, axes = plt.subplots(len(strip), frames, figsize=(1.1 * frames + 1.6, 1.15 * len(strip)), squeeze=False)
-    for r, (name, video) in enumerate(strip.items()):
-        for c in range(frames):
+    _frame_strips(plt, strip, spec, folder / "frames.png")
+    if _scatter_applies(methods):
+        _clean_against_warping(plt, methods, folder / "clean_vs_warping.png")
+
+
+def _scatter_applies(methods: dict) -> bool:
+    return all(k in f for f in methods.values() for k in ("clean_acc", "warping_error"))
+
+
+def _frame_strips(plt, strip: dict[str, list[np.ndarray]], spec: BenchmarkSpec, path: Path) -> None:
+    """One row per method: the frames of each of its strip clips (the same prompts and seed for every method),
+    side by side."""
+    clips = min(len(v) for v in strip.values())
+    frames = len(next(iter(strip.values()))[0])
+    cols = clips * frames + clips - 1  # a blank column between clips
+    fig, axes = plt.subplots(len(strip), cols, figsize=(0.95 * cols + 1.8, 1.05 * len(strip) + 0.4), squeeze=False)
+    for r, (name, videos) in enumerate(strip.items()):
+        for c in range(cols):
             ax = axes[r, c]
-            ax.imshow(video[c])
             ax.set_xticks([])
             ax.set_yticks([])
+            k, f = divmod(c, frames + 1)
+            if f == frames:
+                ax.axis("off")
+                continue
+            ax.imshow(videos[k][f])
             if c == 0:
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle(f"{spec.prompts[0]!r}, seed {spec.seeds[0]}", fontsize=9)
+    titles = "      |      ".join(f"{p!r}" for p in spec.prompts[:clips])
+    fig.suptitle(f"{titles}  (seed {spec.seeds[0]})", fontsize=9)
     fig.tight_layout()
-    _save_figure(fig, folder / "frames.png")
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
+def _clean_against_warping(plt, methods: dict, path: Path) -> None:
+    """Every method at once: its clean rate against its warping error, each with its 95% interval."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for i, (name, f) in enumerate(methods.items()):
+        (c, c_lo, c_hi), (w, w_lo, w_hi) = f["clean_acc"], f["warping_error"]
+        xerr = np.clip(np.nan_to_num([[w - w_lo], [w_hi - w]]), 0.0, None)
+        yerr = np.clip(np.nan_to_num([[100 * (c - c_lo)], [100 * (c_hi - c)]]), 0.0, None)
+        ax.errorbar(w, 100 * c, xerr=xerr, yerr=yerr, fmt="o", capsize=3, color=f"C{i % 10}", label=name)
+    ax.set_xlabel("warping error (lower: less flicker)")
+    ax.set_ylabel("clean clips, % (higher)")
+    ax.set_title("Clean rate against warping error, 95% intervals", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    _save_figure(fig, path)
     plt.close(fig)
 
 

@@ -294,8 +294,9 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
 
 def train_dsdn_like_shipped(out: str | Path, steps: int, base: str | None = None, progress: bool = True,
                             **overrides) -> Path:  # fmt: skip
-    """DSDN trained with the shipped model's recipe (its ``training/video_run.json``) for ``steps``
-    steps into ``out``, e.g. on the peers' budget; returns ``out/model``. The model samples with the
+    """DSDN trained with the first stage of the shipped model's recipe (its ``training/video_run.json``; the
+    shipped model also had two fine-tuning stages, ``finetune_run.json`` and ``finetune2_run.json``) for
+    ``steps`` steps into ``out``, e.g. on a smaller budget than the shipped model's; returns ``out/model``. The model samples with the
     shipped model's γ, combiner and guidances (chosen for it by measurement, not re-tuned here).
     ``overrides`` replace fields of the recipe (:class:`~dsdn.training.video.VideoTrainConfig`)."""
     from ..generate import default_model_dir
@@ -317,12 +318,14 @@ def train_dsdn_like_shipped(out: str | Path, steps: int, base: str | None = None
 
 def train_for_benchmark(kind: str, run: str | Path, options: dict) -> Path:
     """Train the model of a benchmark row whose folder holds none, with the row's budget: ``train_steps`` (DSDN
-    with the shipped recipe, or a peer), or ``train_budget_s`` (a peer), over the row's ``base`` (default: the
-    shipped model's); returns the model folder. The benchmark trains only through this function, which
-    ``dsdn benchmark quality`` hands to :func:`~dsdn.evaluation.benchmark.run_benchmark`."""
+    with the first stage of the shipped recipe, or a peer), or ``train_budget_s`` (a peer), over the row's ``base``
+    (default: the shipped model's) and on the benchmark's ``toy_world`` (default: v1); returns the model folder.
+    The benchmark trains only through this function, which ``dsdn benchmark quality`` hands to
+    :func:`~dsdn.evaluation.benchmark.run_benchmark`."""
     if kind == "dsdn":
         return train_dsdn_like_shipped(run, int(options["train_steps"]))
     budget, steps = options.get("train_budget_s"), options.get("train_steps")
     return train_peer(PeerTrainConfig(kind=kind, base=options.get("base") or default_base(), out=str(run),
+                                      toy_world=options.get("toy_world") or "v1",
                                       budget_s=None if budget is None else float(budget),
                                       steps=10**6 if steps is None else int(steps), resume=True))  # fmt: skip
