@@ -183,7 +183,7 @@ def train_video_cmd(
 
 
 @train_app.command("peer", epilog=(
-    "Example: dsdn train peer --kind animatediff --out outputs/peers/animatediff --budget-s 3284"
+    "Example: dsdn train peer --kind animatediff --out outputs/peers/animatediff --toy-world v3 --steps 3500"
 ))  # fmt: skip
 @boundary
 def train_peer_cmd(

@@ -40,8 +40,16 @@ def model_record(folder: str | Path) -> dict:
     from ..loading import base_fingerprint
 
     fingerprint = base_fingerprint(folder)
-    return {"folder": str(folder), "fingerprint": fingerprint, "shipped": fingerprint == shipped_fingerprint(),
+    return {"folder": _shown(Path(folder)), "fingerprint": fingerprint, "shipped": fingerprint == shipped_fingerprint(),
             "committed_in": last_commit_of(folder)}  # fmt: skip
+
+
+def _shown(folder: Path) -> str:
+    """``folder`` relative to the working folder when it lies under it (a report names no one's home folder)."""
+    try:
+        return folder.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(folder)
 
 
 _SHIPPED: dict[str, str] = {}
