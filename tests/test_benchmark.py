@@ -116,6 +116,25 @@ def test_verdict_answers_for_every_plain_dsdn_row():
     assert short[1].startswith("DSDN short vs peer: higher warping error")
 
 
+def test_paired_comparison_counts_the_clips_only_one_method_gets_right():
+    from dsdn.evaluation.report import paired, paired_table
+
+    spec = _spec(methods=[{"name": "real", "kind": "real"}, {"name": "DSDN", "kind": "dsdn"},
+                          {"name": "peer", "kind": "framewise"}])  # fmt: skip
+    # 12 clips: DSDN clean in the first 10, the peer in the last 4 (2 clean with both); DSDN's warping error
+    # 0.01 below the peer's on every clip.
+    dsdn = [{"clean_acc": float(i < 10), "warping_error": 0.02 + 0.001 * i} for i in range(12)]
+    peer = [{"clean_acc": float(i >= 8), "warping_error": 0.03 + 0.001 * i} for i in range(12)]
+    result = paired({"real": dsdn, "DSDN": dsdn, "peer": peer}, spec)
+    assert list(result) == ["DSDN"] and list(result["DSDN"]) == ["peer"]
+    row = result["DSDN"]["peer"]
+    assert (row["clean_acc"]["only_dsdn"], row["clean_acc"]["only_other"]) == (8, 2)
+    assert row["clean_acc"]["p"] == pytest.approx(0.109375)  # two-sided binomial, 2 of 10 at 1/2
+    mean, lo, hi = row["warping_error_difference"]
+    assert mean == pytest.approx(-0.01) and lo == pytest.approx(-0.01) and hi == pytest.approx(-0.01)
+    assert "| DSDN vs peer | 8 / 2 (0.109) | -0.0100 [-0.0100, -0.0100] |" in paired_table(result)
+
+
 def test_report_section_is_replaced_not_appended(tmp_path):
     report = tmp_path / "BENCHMARKS.md"
     report.write_text("# Benchmarks\n\nintro stays\n")
@@ -225,6 +244,8 @@ def test_benchmark_quality_end_to_end(trained_model_dir, tmp_path):
     assert models["frame-wise T2I"]["folder"] == str(trained_model_dir / "base")
     assert f"**The DSDN row is not the shipped default model**: it ran `{trained_model_dir}`" in text
     assert f"(weights {models['DSDN']['fingerprint']}" in text and "How the clips move and flicker" in text
+    assert "**Clip by clip**" in text and "| DSDN vs Text2Video-Zero |" in text
+    assert set(results["paired"]["DSDN"]) == {"DSDN, no interaction", "frame-wise T2I", "Text2Video-Zero"}
     # Same seed, same clip: the benchmark is reproducible.
     res = runner.invoke(app, ["benchmark", "quality", str(config), "--out", str(tmp_path / "again"), "-q"])
     again = json.loads((tmp_path / "again" / "per_clip.json").read_text())

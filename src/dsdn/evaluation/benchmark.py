@@ -47,7 +47,7 @@ from ..loading import base_fingerprint
 from ..paths import removes_new_folder_on_failure
 from .benchmark_spec import PEER_KINDS, BenchmarkSpec, MethodSpec, model_in
 from .provenance import checkout_commit, model_record
-from .report import METRICS, verdict, write_plots
+from .report import METRICS, paired, verdict, write_plots
 
 logger = logging.getLogger(__name__)
 
@@ -329,6 +329,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
         figures["seconds_per_clip"] = (timing[name], float("nan"), float("nan"))
         summary["methods"][name] = figures
     summary["verdict"] = verdict(summary, spec)
+    summary["paired"] = paired(per_clip, spec)
     (out / "per_clip.json").write_text(json.dumps(per_clip, indent=1))
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     write_plots(summary, strip, spec, out / "plots")

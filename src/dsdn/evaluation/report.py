@@ -42,18 +42,65 @@ def verdict(summary: dict, spec: BenchmarkSpec) -> list[str]:
     shipped model and a model trained on the peers' budget. Each is compared with every row that is
     not ``real`` and not a DSDN row of another model (its own ablations are compared; another
     model's are not)."""
-    kinds = {m.name: m.kind for m in spec.methods}
-    methods = summary["methods"]
-    real = next((n for n, k in kinds.items() if k == "real"), None)
-    plain = [m for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - PLAIN]
-    if not plain or real is None:
+    real = next((m.name for m in spec.methods if m.kind == "real"), None)
+    pairs = comparisons(spec)
+    if not pairs or real is None:
         return ["No verdict: the benchmark needs a `real` row and a plain `dsdn` row (no ablation options)."]
     lines = []
-    for dsdn in plain:
-        others = [m.name for m in spec.methods if m.kind != "real" and m.name != dsdn.name
-                  and not (m.kind == "dsdn" and m.options.get("model") != dsdn.options.get("model"))]  # fmt: skip
-        lines += _verdict_lines(methods, real, dsdn.name, others)
+    for dsdn, others in pairs.items():
+        lines += _verdict_lines(summary["methods"], real, dsdn, others)
     return lines
+
+
+def comparisons(spec: BenchmarkSpec) -> dict[str, list[str]]:
+    """Every plain ``dsdn`` row -> the rows it is compared with: every row that is not ``real`` and not a DSDN
+    row of another model."""
+    plain = [m for m in spec.methods if m.kind == "dsdn" and not m.options.keys() - PLAIN]
+    return {dsdn.name: [m.name for m in spec.methods if m.kind != "real" and m.name != dsdn.name
+                        and not (m.kind == "dsdn" and m.options.get("model") != dsdn.options.get("model"))]
+            for dsdn in plain}  # fmt: skip
+
+
+#: The rates compared clip by clip in the paired table.
+PAIRED_RATES = ("clean_acc", "object_acc", "direction_acc")
+
+
+def paired(per_clip: dict[str, list[dict]], spec: BenchmarkSpec) -> dict[str, dict[str, dict]]:
+    """Each plain DSDN row against each row of :func:`comparisons`, clip by clip (every method judged the same
+    prompts and seeds): for each of :data:`PAIRED_RATES`, the clips only DSDN gets right, only the other, and the
+    exact McNemar p; and the mean warping-error difference (DSDN − other) with its Student-t 95% interval."""
+    from .benchmark import interval
+    from .compare import mcnemar_exact
+
+    out: dict[str, dict[str, dict]] = {}
+    for dsdn, others in comparisons(spec).items():
+        out[dsdn] = {}
+        for other in others:
+            a, b = per_clip[dsdn], per_clip[other]
+            row = {}
+            for key in PAIRED_RATES:
+                if all(key in r for r in a + b):
+                    only_a = sum(x[key] > 0.5 >= y[key] for x, y in zip(a, b))
+                    only_b = sum(y[key] > 0.5 >= x[key] for x, y in zip(a, b))
+                    row[key] = {"only_dsdn": only_a, "only_other": only_b, "p": mcnemar_exact(only_a, only_b)}
+            row["warping_error_difference"] = interval([x["warping_error"] - y["warping_error"] for x, y in zip(a, b)])
+            out[dsdn][other] = row
+    return out
+
+
+def paired_table(result: dict[str, dict[str, dict]]) -> str:
+    """The Markdown table of :func:`paired`."""
+    keys = [k for k in PAIRED_RATES if any(k in row for rows in result.values() for row in rows.values())]
+    head = [f"{METRICS[k][0]}: clips only DSDN / only it (McNemar p)" for k in keys]
+    lines = ["| DSDN row vs | " + " | ".join(head) + " | warping error, DSDN − it [95%] |",
+             "|---" * (len(keys) + 2) + "|"]  # fmt: skip
+    for dsdn, rows in result.items():
+        for other, row in rows.items():
+            cells = [f"{row[k]['only_dsdn']} / {row[k]['only_other']} ({row[k]['p']:.3g})" if k in row else "–"
+                     for k in keys]  # fmt: skip
+            mean, lo, hi = row["warping_error_difference"]
+            lines.append(f"| {dsdn} vs {other} | " + " | ".join(cells) + f" | {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] |")
+    return "\n".join(lines)
 
 
 def _verdict_lines(methods: dict, real: str, dsdn: str, others: list[str]) -> list[str]:
@@ -184,7 +231,17 @@ def report_section(summary: dict, plots: str = "plots") -> str:
             f"/ {b['frame_acc']:.1%}).",
             "",
         ]
-    lines += ["**Verdict** (computed from the intervals above):", "", *[f"* {v}" for v in summary["verdict"]], "",
+    lines += ["**Verdict** (computed from the intervals above):", "", *[f"* {v}" for v in summary["verdict"]], ""]
+    if summary.get("paired"):
+        lines += [
+            "**Clip by clip** (every method drew the same prompts and seeds, so the clips pair): the clips only "
+            "one of the two gets right, with the exact McNemar test, and the mean difference of warping error "
+            "with its 95% interval (below zero: DSDN flickers less).",
+            "",
+            paired_table(summary["paired"]),
+            "",
+        ]
+    lines += [
               f"![metrics with 95% intervals]({plots}/metrics.png)", "",
               *([f"![clean rate against warping error]({plots}/clean_vs_warping.png)", ""]
                 if _scatter_applies(summary["methods"]) else []),
