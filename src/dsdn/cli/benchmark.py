@@ -25,7 +25,7 @@ def bench_quality_cmd(
         None, help="Markdown file whose quality section is (re)written, e.g. BENCHMARKS.md."
     ),
     resume: bool = typer.Option(
-        False, help="Keep the methods a killed run in --out already scored with the same settings and weights."
+        False, help="Keep the methods a killed run in --out already scored with the same settings, weights and code."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),

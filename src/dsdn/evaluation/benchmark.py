@@ -46,7 +46,7 @@ from ..generate import resolve_model_dir
 from ..loading import base_fingerprint
 from ..paths import removes_new_folder_on_failure
 from .benchmark_spec import PEER_KINDS, BenchmarkSpec, MethodSpec, model_in
-from .provenance import checkout_commit, model_record
+from .provenance import checkout_commit, code_fingerprint, model_record
 from .report import METRICS, paired, verdict, write_plots
 
 logger = logging.getLogger(__name__)
@@ -253,8 +253,8 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
     """Generate, score and report; returns the summary (also written to ``out/results.json``).
 
     Each method's clips are scored as soon as it is done and kept in ``out/methods/``; with ``resume``, a method
-    whose kept scores were made with the same benchmark settings, row and weights is not generated again (so a
-    killed run continues with the method it was on).
+    whose kept scores were made with the same benchmark settings, row, weights and dsdn code is not generated
+    again (so a killed run continues with the method it was on).
 
     ``train(kind, run, options)`` trains a row's model that its folder lacks, with the row's ``train_steps`` or
     ``train_budget_s``, and returns the model folder (``dsdn benchmark quality`` passes
@@ -337,10 +337,11 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
 
 
 def _method_key(spec: BenchmarkSpec, method: MethodSpec, model: dict | None, judge_weights: str | None) -> str:
-    """What a method's scores depend on, hashed: the benchmark's settings, the row, its weights and the judge's."""
+    """What a method's scores depend on, hashed: the benchmark's settings, the row, its weights, the judge's, and
+    dsdn's code."""
     import hashlib
 
-    what = {"prompts": spec.prompts, "seeds": spec.seeds, "steps": spec.steps, "frames": spec.frames,
+    what = {"code": code_fingerprint(), "prompts": spec.prompts, "seeds": spec.seeds, "steps": spec.steps, "frames": spec.frames,
             "guidance": spec.guidance, "toy_world": spec.toy_world, "judge": judge_weights, "name": method.name,
             "kind": method.kind, "options": method.options, "weights": None if model is None else model["fingerprint"],
             "strip_clips": STRIP_CLIPS}  # fmt: skip

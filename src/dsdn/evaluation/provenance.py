@@ -52,6 +52,17 @@ def _shown(folder: Path) -> str:
         return str(folder)
 
 
+def code_fingerprint() -> str:
+    """A short hash of dsdn's own source files: what a benchmark's kept scores also depend on."""
+    import hashlib
+
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for f in sorted(package.rglob("*.py")):
+        digest.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 _SHIPPED: dict[str, str] = {}
 
 
