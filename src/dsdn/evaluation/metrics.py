@@ -73,7 +73,7 @@ class PairFlows:
         return self._back[i]
 
 
-def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` at ``p + flow(p)`` (bilinear, border replicated)."""
     import cv2
 
@@ -94,11 +94,11 @@ def warping_error(frames: np.ndarray, occlusion_threshold: float = 1.0, flows: P
         a, b = flows.grey[i], flows.grey[i + 1]
         back = flows.backward(i)  # for each pixel of b, where it came from in a
         fwd = flows.forward(i)
-        round_trip = back + _warp(fwd, back)
+        round_trip = back + warp(fwd, back)
         valid = np.linalg.norm(round_trip, axis=-1) < occlusion_threshold
         if not valid.any():
             continue
-        warped = _warp(a.astype(np.float32), back)
+        warped = warp(a.astype(np.float32), back)
         errors.append(float(np.abs(warped - b.astype(np.float32))[valid].mean() / 255.0))
     return float(np.mean(errors)) if errors else 0.0
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import _warp, as_uint8, optical_flow
+from .metrics import as_uint8, optical_flow, warp
 
 
 def subject_consistency(features: np.ndarray) -> float:
@@ -42,7 +42,7 @@ def midpoint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ga, gb = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (a, b))
     ab, ba = optical_flow(ga, gb), optical_flow(gb, ga)
     to_a, to_b = 0.25 * (ba - ab), 0.25 * (ab - ba)  # Super SloMo's flows from t = 1/2 to each end
-    return 0.5 * (_warp(a.astype(np.float32), to_a) + _warp(b.astype(np.float32), to_b))
+    return 0.5 * (warp(a.astype(np.float32), to_a) + warp(b.astype(np.float32), to_b))
 
 
 def motion_smoothness(frames: np.ndarray) -> float:
