@@ -5,9 +5,9 @@
 # Budget: the shipped DSDN's, counted in optimisation steps at the same batch: 3,500 steps of 4 clips
 # (its recipe, scripts/train_default_model.sh: 2,500 + 500 + 500 steps), with the same data (4,000 toy
 # clips of v3), AdamW at 1e-3 with 100 warm-up steps and a cosine, EMA 0.995 and text dropout 0.1.
-# Steps, not wall time: the shipped recipe's logged wall time (17,676 s) was taken on a machine shared
-# with other jobs, at 4.7 to 5.1 s per step against about 1 s idle, so it cannot be matched again, and
-# FLOPs would favour the cheapest architecture per step rather than give each the same data.
+# Steps, not wall time: the shipped recipe's logged wall time (17,677 s) ran at 4.7 to 5.1 s per step, against
+# 1.03 s per step when DSDN's caption-contrast recipe was probed on an idle machine (on v1), so it mostly measures what
+# else ran beside it and cannot be matched again; FLOPs would give the cheapest architecture more data.
 # Other budgets: AD_STEPS=N U3_STEPS=N; the same wall time instead: BUDGET=SECONDS.
 # Run it again after a kill: a finished peer is kept, an unfinished one resumes from its last checkpoint.
 set -euo pipefail
