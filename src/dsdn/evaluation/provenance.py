@@ -4,6 +4,7 @@ row is not the shipped model)."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 
@@ -63,14 +64,10 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-_SHIPPED: dict[str, str] = {}
-
-
+@functools.cache
 def shipped_fingerprint() -> str:
     """The fingerprint of the shipped default model's weights (computed once)."""
     from ..generate import default_model_dir
     from ..loading import base_fingerprint
 
-    if "fp" not in _SHIPPED:
-        _SHIPPED["fp"] = base_fingerprint(default_model_dir())
-    return _SHIPPED["fp"]
+    return base_fingerprint(default_model_dir())
