@@ -13,7 +13,7 @@ from ldm_export import save_single_file
 from dsdn import DSDNAdapter, DSDNInputError, DSDNPipeline, load_base
 from dsdn.generate import model_limits
 from dsdn.loading import sd15_config_dir, sd15_tokenizer
-from dsdn.model_files import model_parts
+from dsdn.model_layout import model_parts
 from dsdn.tiny import tiny_sd_pipeline
 
 
@@ -116,6 +116,9 @@ def test_load_errors_are_clear(tmp_path):
     with pytest.raises(DSDNInputError, match="pickle"):
         load_base(tmp_path / "model.ckpt")
     with pytest.raises(DSDNInputError, match="no config.json"):
+        DSDNPipeline.from_pretrained(tmp_path)
+    (tmp_path / "model_index.json").write_text("{}")
+    with pytest.raises(DSDNInputError, match="without adapter/"):
         DSDNPipeline.from_pretrained(tmp_path)
 
 

@@ -75,7 +75,7 @@ class GenerateConfig:
     def _check_model_limits(self) -> None:
         """Frames, size, steps and the prompt's words against what the model folder allows, read from its JSON
         and vocabulary files before any weight loads (a folder without its base is checked once it has loaded)."""
-        from .model_files import model_parts
+        from .model_layout import model_parts
 
         model_dir = resolve_model_dir(self.model)
         limits = model_limits(model_dir)
@@ -121,7 +121,7 @@ def model_limits(model_dir: Path) -> dict[str, int]:
     """``max_frames``, ``max_steps`` and ``size_factor`` of a model folder, from its JSON files only; a key is
     missing when its file is (e.g. no ``base/``) or unreadable (the loader names the damage)."""
     from .loading import base_limits, read_json
-    from .model_files import model_parts
+    from .model_layout import model_parts
 
     adapter, base = model_parts(model_dir)
     limits, config = {} if base is None else base_limits(base), read_json(adapter / "config.json")
@@ -135,7 +135,7 @@ def model_toy_world(model_dir: Path) -> str | None:
     """The toy-world version a model folder's config records it learned (``toy_world``), or ``None`` when
     it records none (trained on other data, or saved before it was recorded)."""
     from .loading import read_json
-    from .model_files import model_parts
+    from .model_layout import model_parts
 
     config = read_json(model_parts(Path(model_dir))[0] / "config.json")
     world = config.get("toy_world") if isinstance(config, dict) else None

@@ -28,16 +28,6 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         raise DSDNInputError(f"{str(path)!r} is not a readable safetensors file ({first}): is it truncated?") from None
 
 
-def model_parts(path: Path) -> tuple[Path, Path | None]:
-    """The adapter folder and the base folder (``None``: not saved with it) of a DSDN model folder: a pipeline
-    folder (``model_index.json`` and ``adapter/``) is its own base; an adapter folder keeps its base in ``base/``
-    when it was saved with it."""
-    path = Path(path)
-    if (path / "model_index.json").is_file() and (path / "adapter").is_dir():
-        return path / "adapter", path
-    return path, path / "base" if (path / "base").is_dir() else None
-
-
 def lora_weight_name(variant: str | None = None) -> str:
     """The content LoRA's file name (``pytorch_lora_weights[.variant].safetensors``)."""
     return LORA_WEIGHT_NAME if variant is None else LORA_WEIGHT_NAME.replace(".safetensors", f".{variant}.safetensors")

@@ -1,5 +1,5 @@
 """How a :class:`~dsdn.pipeline.DSDNPipeline` is saved and loaded: a diffusers pipeline folder, or an adapter folder
-(DSDN's trained parts alone) on a base. :func:`~dsdn.model_files.model_parts` tells the two apart."""
+(DSDN's trained parts alone) on a base. :func:`~dsdn.model_layout.model_parts` tells the two apart."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import torch
 from .content_stream import LORA_ADAPTER_NAME
 from .errors import DSDNInputError
 from .loading import load_base
-from .model_files import check_adapter_files, load_adapter, load_content_lora, lora_weight_name, model_parts
+from .model_files import check_adapter_files, load_adapter, load_content_lora, lora_weight_name
+from .model_layout import model_parts
 from .vocabulary import VOCABULARY_FILE, read_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -58,9 +59,13 @@ class PipelineFilesMixin:
             pipe.known_words = read_vocabulary(path)
             return pipe
         if not (path / "config.json").is_file():
+            if (path / "model_index.json").is_file():
+                raise DSDNInputError(f"model={str(path)!r} is a diffusers pipeline folder without adapter/ (a plain "
+                                     "Stable Diffusion folder?): pass it as base= with a DSDN adapter folder.")  # fmt: skip
             raise DSDNInputError(f"model={str(path)!r} has no config.json and no model_index.json: it is not a DSDN "
                                  "model folder.")  # fmt: skip
-        torch_dtype = kwargs.pop("torch_dtype", None) or kwargs.pop("dtype", None)
+        torch_dtype, dtype = kwargs.pop("torch_dtype", None), kwargs.pop("dtype", None)
+        torch_dtype = dtype if torch_dtype is None else torch_dtype
         if kwargs:
             raise DSDNInputError(
                 f"model={str(path)!r} is an adapter folder: {', '.join(sorted(kwargs))}= only apply "

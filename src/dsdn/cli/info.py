@@ -32,7 +32,7 @@ def info(
     import torch
 
     from ..generate import resolve_model_dir
-    from ..model_files import model_parts
+    from ..model_layout import model_parts
     from ..video_io import package_versions
     from ..vocabulary import read_vocabulary
 

@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import DSDNInputError
 from ..generate import resolve_model_dir
 from ..loading import base_fingerprint
-from ..model_files import model_parts
+from ..model_layout import model_parts
 from ..paths import removes_new_folder_on_failure
 from .benchmark_spec import PEER_KINDS, BenchmarkSpec, MethodSpec, model_in
 from .provenance import checkout_commit, code_fingerprint, model_record
