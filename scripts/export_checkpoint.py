@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--no-ema", action="store_true", help="export the raw trained weights instead of the EMA")
     args = ap.parse_args()
     pipe = pipeline_from_checkpoint(args.base, args.checkpoint, use_ema=not args.no_ema)
-    pipe.save_pretrained(args.out, include_base=True)
+    pipe.save_adapter(args.out, include_base=True)
     print(f"wrote {args.out}")
 
 

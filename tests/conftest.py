@@ -95,7 +95,7 @@ def trained_model_dir(tmp_path_factory):
     pipe = make_pipeline(seed=3)
     perturb_trained_parts_(pipe, seed=4)
     out = tmp_path_factory.mktemp("model")
-    pipe.save_pretrained(out, include_base=True)
+    pipe.save_adapter(out, include_base=True)
     return out
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import make_pipeline
 from typer.testing import CliRunner
 
 from dsdn.cli import app
@@ -76,6 +77,20 @@ def test_bad_input_one_line_error_and_nothing_written(trained_model_dir, tmp_pat
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.output
     assert "Traceback" not in res.output
     assert list(out_dir.iterdir()) == []
+
+
+def test_a_pipeline_folder_generates_and_is_described_like_an_adapter_folder(tmp_path):
+    pipe = make_pipeline(seed=3)
+    pipe.known_words = frozenset("a red green ball moving left".split())
+    pipe.save_pretrained(tmp_path / "m")
+    res = runner.invoke(app, ["info", "--model", str(tmp_path / "m")], catch_exceptions=False)
+    assert res.exit_code == 0 and "(pipeline folder)" in res.output and "vocabulary: closed, 6 words" in res.output
+    out = tmp_path / "clip.mp4"
+    res = _generate("a red ball moving left", "--model", str(tmp_path / "m"), "--out", str(out), "--frames", "4",
+                    "--height", "16", "--width", "16", "--steps", "2", "-q")  # fmt: skip
+    assert res.exit_code == 0 and read_video(out).shape == (4, 16, 16, 3)
+    res = runner.invoke(app, ["generate", "a blue ball", "--model", str(tmp_path / "m"), "--out", str(out)])
+    assert res.exit_code == 2 and "blue" in res.output and "Traceback" not in res.output  # its vocabulary, at once
 
 
 def test_generate_without_model_uses_the_shipped_default(tmp_path):

@@ -53,6 +53,14 @@ def test_a_pipeline_with_only_a_text_encoder_computes_the_same_embeddings(traine
         assert agrees(a, b)
 
 
+def test_a_pipeline_without_text_encoder_samples_from_embeddings_as_the_full_one(trained):
+    pe, ne = trained.encode_prompt("a red ball")
+    parts = {**trained.components, "text_encoder": None, "tokenizer": None}
+    no_text = DSDNPipeline(**parts)
+    no_text.set_progress_bar_config(disable=True)
+    assert agrees(latent(no_text, None, prompt_embeds=pe, negative_prompt_embeds=ne), latent(trained), atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [

@@ -59,7 +59,7 @@ def test_pipeline_refuses_bad_early_steps(pipe, kw, name):
 def test_the_models_early_steps_are_saved_and_give_way_when_the_call_turns_stream_sync_off(pipe, tmp_path):
     assert pipe.sampling_settings(motion_coherence=0.3)["early_coherence"] == 0.3  # none saved: the call's γ
     pipe.adapter.register_to_config(stream_sync=1.0, early_coherence=0.75, early_until=0.2)
-    pipe.save_pretrained(tmp_path / "m", include_base=True)
+    pipe.save_pretrained(tmp_path / "m")
     loaded = type(pipe).from_pretrained(tmp_path / "m")
     loaded.set_progress_bar_config(disable=True)
     settings = loaded.sampling_settings()

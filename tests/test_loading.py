@@ -1,14 +1,19 @@
-"""Base loading (folder and single file), DSDN save/load, LoRA interoperability, shipped SD-1.5 configs."""
+"""Base loading (folder and single file), DSDN save/load in both layouts, LoRA interoperability, shipped SD-1.5
+configs."""
+
+import json
 
 import pytest
 import torch
 from accelerate import init_empty_weights
 from conftest import agrees, assert_same_frames, gen_kwargs, make_pipeline, perturb_trained_parts_
-from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from ldm_export import save_single_file
 
 from dsdn import DSDNAdapter, DSDNInputError, DSDNPipeline, load_base
+from dsdn.generate import model_limits
 from dsdn.loading import sd15_config_dir, sd15_tokenizer
+from dsdn.model_layout import model_parts
 from dsdn.tiny import tiny_sd_pipeline
 
 
@@ -46,7 +51,7 @@ def test_dsdn_weights_round_trip_bit_exactly(tmp_path, base_dir_and_file):
     pipe = DSDNPipeline(**comps, adapter=DSDNAdapter.for_base(comps["unet"], motion_num_heads=4, motion_scale=2.0))
     pipe.set_progress_bar_config(disable=True)
     perturb_trained_parts_(pipe)
-    pipe.save_pretrained(tmp_path / "dsdn")
+    pipe.save_adapter(tmp_path / "dsdn")
     saved = sorted(p.name for p in (tmp_path / "dsdn").iterdir())
     assert saved == ["config.json", "diffusion_pytorch_model.safetensors", "pytorch_lora_weights.safetensors"]
     again = DSDNPipeline.from_pretrained(tmp_path / "dsdn", base=folder)
@@ -112,3 +117,76 @@ def test_load_errors_are_clear(tmp_path):
         load_base(tmp_path / "model.ckpt")
     with pytest.raises(DSDNInputError, match="no config.json"):
         DSDNPipeline.from_pretrained(tmp_path)
+    (tmp_path / "model_index.json").write_text("{}")
+    with pytest.raises(DSDNInputError, match="without adapter/"):
+        DSDNPipeline.from_pretrained(tmp_path)
+
+
+def test_save_pretrained_writes_a_diffusers_pipeline_folder_that_loads_back_exactly(tmp_path):
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    pipe.known_words = frozenset({"a", "red", "ball"})
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["_class_name"] == "DSDNPipeline" and index["adapter"] == ["dsdn.adapter", "DSDNAdapter"]
+    assert sorted(p.name for p in (tmp_path / "adapter").iterdir()) == [
+        "config.json", "diffusion_pytorch_model.safetensors", "pytorch_lora_weights.safetensors"]  # fmt: skip
+    assert model_parts(tmp_path) == (tmp_path / "adapter", tmp_path)
+    assert model_limits(tmp_path)["max_frames"] == pipe.adapter.config.motion_frame_positions
+
+    again = DSDNPipeline.from_pretrained(tmp_path)
+    again.set_progress_bar_config(disable=True)
+    a, b = dict(pipe.denoiser().trainable_parameters()), dict(again.denoiser().trainable_parameters())
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert again.known_words == pipe.known_words
+    assert_same_frames(pipe("a red ball", **gen_kwargs()).frames, again("a red ball", **gen_kwargs()).frames)
+    # Its unet/ is the frozen base without the LoRA: the folder loads as a plain SD pipeline too.
+    sd = StableDiffusionPipeline.from_pretrained(tmp_path, safety_checker=None, requires_safety_checker=False)
+    plain = pipe.base_unet_copy().state_dict()
+    assert sd.unet.state_dict().keys() == plain.keys() and all(torch.equal(sd.unet.state_dict()[k], plain[k])
+                                                               for k in plain)  # fmt: skip
+    with pytest.raises(DSDNInputError, match="holds its own base"):
+        DSDNPipeline.from_pretrained(tmp_path, base=tmp_path)
+
+
+def test_a_pipeline_folder_takes_diffusers_loading_and_saving_keywords(tmp_path, caplog):
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe, seed=1)
+    pipe.save_pretrained(tmp_path)
+    perturb_trained_parts_(pipe, seed=2)
+    with caplog.at_level("WARNING"):
+        pipe.save_pretrained(tmp_path, variant="v2", safe_serialization=False)
+    assert "safetensors only" in caplog.text and not list(tmp_path.rglob("*.bin"))
+    assert (tmp_path / "adapter" / "pytorch_lora_weights.v2.safetensors").is_file()
+
+    def lora_and_motion(p):
+        return dict(p.denoiser().trainable_parameters())
+
+    mine = lora_and_motion(pipe)
+    v2 = DSDNPipeline.from_pretrained(tmp_path, variant="v2", device_map="cpu")
+    assert all(torch.equal(v, mine[k]) for k, v in lora_and_motion(v2).items())
+    first = DSDNPipeline.from_pretrained(tmp_path)
+    assert not all(torch.equal(v, mine[k]) for k, v in lora_and_motion(first).items() if "lora_B" in k)
+    with pytest.raises(ValueError, match="variant=v3"):  # diffusers' own error
+        DSDNPipeline.from_pretrained(tmp_path, variant="v3")
+
+    half = DSDNPipeline.from_pretrained(tmp_path, dtype=torch.float16)
+    assert {half.unet.dtype, half.vae.dtype, half.text_encoder.dtype, half.adapter.dtype} == {torch.float16}
+    assert {p.dtype for _, p in half.content_stream.lora_parameters()} == {torch.float16}
+    mixed = DSDNPipeline.from_pretrained(tmp_path, dtype={"adapter": torch.float64, "default": torch.float32})
+    assert mixed.adapter.dtype == torch.float64 and mixed.unet.dtype == torch.float32
+    scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    assert DSDNPipeline.from_pretrained(tmp_path, scheduler=scheduler).scheduler is scheduler
+    with pytest.raises(DSDNInputError, match="safetensors only"):
+        DSDNPipeline.from_pretrained(tmp_path, use_safetensors=False)
+    pipe.save_adapter(tmp_path / "own")
+    with pytest.raises(DSDNInputError, match="variant= only apply to a pipeline folder"):
+        DSDNPipeline.from_pretrained(tmp_path / "own", base=tmp_path, variant="v2")
+
+
+def test_model_cpu_offload_gives_the_same_frames():
+    pipe = make_pipeline()
+    perturb_trained_parts_(pipe)
+    ref = pipe("a red ball", **gen_kwargs()).frames
+    pipe.enable_model_cpu_offload(device="cpu")  # diffusers' hooks, in model_cpu_offload_seq order
+    assert_same_frames(pipe("a red ball", **gen_kwargs()).frames, ref)

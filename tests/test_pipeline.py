@@ -236,7 +236,7 @@ def test_cross_frame_attention_is_a_sampling_option_whose_default_the_model_save
     assert agrees(pipe("a red ball", cross_frame_attention=False, **gen_kwargs(output_type="pt")).frames, plain)
     assert pipe.sampling_settings()["cross_frame_attention"] is False
     pipe.adapter.register_to_config(cross_frame_attention=True)
-    pipe.save_pretrained(tmp_path / "m", include_base=True)
+    pipe.save_pretrained(tmp_path / "m")
     loaded = type(pipe).from_pretrained(tmp_path / "m")
     loaded.set_progress_bar_config(disable=True)
     assert loaded.sampling_settings()["cross_frame_attention"] is True

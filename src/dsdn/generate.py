@@ -75,12 +75,15 @@ class GenerateConfig:
     def _check_model_limits(self) -> None:
         """Frames, size, steps and the prompt's words against what the model folder allows, read from its JSON
         and vocabulary files before any weight loads (a folder without its base is checked once it has loaded)."""
+        from .model_layout import model_parts
+
         model_dir = resolve_model_dir(self.model)
         limits = model_limits(model_dir)
-        if (model_dir / "base").is_dir():  # a closed vocabulary refuses an unknown word before any weight loads
+        base = model_parts(model_dir)[1]
+        if base is not None:  # a closed vocabulary refuses an unknown word before any weight loads
             from .vocabulary import in_model_words, read_vocabulary
 
-            known = read_vocabulary(model_dir / "base")
+            known = read_vocabulary(base)
             if known is not None:
                 in_model_words(known, prompt=[self.prompt], negative_prompt=[self.negative_prompt],
                                motion_prompt=None if self.motion_prompt is None else [self.motion_prompt])  # fmt: skip
@@ -118,8 +121,10 @@ def model_limits(model_dir: Path) -> dict[str, int]:
     """``max_frames``, ``max_steps`` and ``size_factor`` of a model folder, from its JSON files only; a key is
     missing when its file is (e.g. no ``base/``) or unreadable (the loader names the damage)."""
     from .loading import base_limits, read_json
+    from .model_layout import model_parts
 
-    limits, config = base_limits(model_dir / "base"), read_json(model_dir / "config.json")
+    adapter, base = model_parts(model_dir)
+    limits, config = {} if base is None else base_limits(base), read_json(adapter / "config.json")
     frames = config.get("motion_frame_positions") if isinstance(config, dict) else None
     if isinstance(frames, int) and frames > 0:
         limits["max_frames"] = frames
@@ -130,8 +135,9 @@ def model_toy_world(model_dir: Path) -> str | None:
     """The toy-world version a model folder's config records it learned (``toy_world``), or ``None`` when
     it records none (trained on other data, or saved before it was recorded)."""
     from .loading import read_json
+    from .model_layout import model_parts
 
-    config = read_json(Path(model_dir) / "config.json")
+    config = read_json(model_parts(Path(model_dir))[0] / "config.json")
     world = config.get("toy_world") if isinstance(config, dict) else None
     return world if isinstance(world, str) else None
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,18 +21,17 @@ from diffusers.pipelines.pipeline_utils import StableDiffusionMixin
 from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 
-from .adapter import LORA_WEIGHT_NAME, DSDNAdapter
+from .adapter import DSDNAdapter
 from .carry import ObjectCarry, carry_start
 from .content_stream import LORA_ADAPTER_NAME, ContentStream
 from .denoiser import DualStreamDenoiser
 from .errors import DSDNInputError, NonFiniteOutputError, check_float, check_int, invalid
 from .frame_vae import FrameVAE
 from .loading import BASE_COMPONENTS, load_base
-from .model_files import load_adapter, load_content_lora
 from .motion_codec import combine_motion
 from .options import check_needs_sync
+from .pipeline_files import PipelineFilesMixin
 from .sampling import SamplingMixin
-from .vocabulary import VOCABULARY_FILE, read_vocabulary
 
 
 @dataclass
@@ -45,8 +43,10 @@ class DSDNPipelineOutput(BaseOutput):
 
 
 @contextmanager
-def _eval_mode(*modules: torch.nn.Module):
-    """Sample with dropout off even when called from a training loop; restore the modes after."""
+def _eval_mode(*modules: torch.nn.Module | None):
+    """Sample with dropout off even when called from a training loop; restore the modes after (a component a
+    pipeline does not hold, ``None``, is left out)."""
+    modules = [mod for mod in modules if mod is not None]
     modes = [(m, m.training) for mod in modules for m in mod.modules()]
     for mod in modules:
         mod.eval()
@@ -57,7 +57,9 @@ def _eval_mode(*modules: torch.nn.Module):
             m.train(was_training)
 
 
-class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraLoaderMixin):
+class DSDNPipeline(
+    SamplingMixin, PipelineFilesMixin, DiffusionPipeline, StableDiffusionMixin, StableDiffusionLoraLoaderMixin
+):
     """Dual-Stream Diffusion Net text-to-video pipeline.
 
     Components: ``vae`` (frame-wise, frozen), ``text_encoder`` + ``tokenizer`` (frozen), ``unet``
@@ -121,57 +123,6 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
             kwargs["unet"] = copy.deepcopy(unet)
         return super().from_pipe(pipeline, **kwargs)
 
-    @classmethod
-    def from_pretrained(cls, path, base=None, base_config=None, torch_dtype=None) -> DSDNPipeline:
-        """Load DSDN weights saved by :meth:`save_pretrained` onto a base.
-
-        Args:
-            path: folder with the adapter (``config.json``, ``diffusion_pytorch_model.safetensors``)
-                and the content LoRA (``pytorch_lora_weights.safetensors``).
-            base: SD-1.x folder or ``.safetensors`` checkpoint; default ``path/base``.
-            base_config: config folder for a single-file base (see :func:`~dsdn.loading.load_base`).
-        """
-        path = Path(path).expanduser()
-        if not path.is_dir():
-            raise DSDNInputError(
-                f"model={str(path)!r} is not a folder: give a folder saved by DSDNPipeline.save_pretrained."
-            )
-        if not (path / "config.json").is_file():
-            raise DSDNInputError(f"model={str(path)!r} has no config.json: it is not a DSDN model folder.")
-        if base is None:
-            base = path / "base"
-            if not base.exists():
-                raise DSDNInputError(
-                    f"model={str(path)!r} holds DSDN weights only (no base/ folder): pass the SD base it was trained on."
-                )
-        adapter = load_adapter(path)
-        if torch_dtype is not None:
-            adapter.to(dtype=torch_dtype)
-        components = load_base(base, config=base_config, torch_dtype=torch_dtype)
-        load_content_lora(path, components["unet"])
-        return cls.from_components({**components, "known_words": read_vocabulary(base)}, adapter)
-
-    def save_pretrained(self, save_directory, include_base: bool = False) -> None:
-        """Save DSDN's own trained parts (adapter + content LoRA); with ``include_base`` also the
-        frozen base as a standard SD folder in ``base/`` (loadable by diffusers' StableDiffusionPipeline)."""
-        from peft.utils import get_peft_model_state_dict
-
-        out = Path(save_directory)
-        out.mkdir(parents=True, exist_ok=True)
-        self.adapter.save_pretrained(out)
-        if self.content_stream.has_lora:
-            lora = get_peft_model_state_dict(self.unet, adapter_name=LORA_ADAPTER_NAME)
-            self.save_lora_weights(out, unet_lora_layers=lora, weight_name=LORA_WEIGHT_NAME, safe_serialization=True)
-        if include_base:
-            from diffusers import StableDiffusionPipeline
-
-            StableDiffusionPipeline(
-                vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=self.base_unet_copy(),
-                scheduler=self.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-            ).save_pretrained(out / "base")  # fmt: skip
-            if self.known_words is not None:
-                (out / "base" / VOCABULARY_FILE).write_text("\n".join(sorted(self.known_words)) + "\n")
-
     def fuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
         """diffusers' QKV fusion; the content UNet's is refused while it carries the content LoRA, whose
         layers sit on the projections that fusion replaces (its output would silently lose them)."""
@@ -187,7 +138,7 @@ class DSDNPipeline(SamplingMixin, DiffusionPipeline, StableDiffusionMixin, Stabl
         state = {k.replace(".base_layer.", "."): v for k, v in self.unet.state_dict().items() if "lora_" not in k}
         unet = UNet2DConditionModel.from_config(self.unet.config)
         unet.load_state_dict(state)
-        return unet.to(self.unet.dtype)
+        return unet if unet.dtype == self.unet.dtype else unet.to(self.unet.dtype)
 
     def denoiser(self, use_interaction: bool = True) -> DualStreamDenoiser:
         """The dual-stream denoiser over this pipeline's components."""

@@ -83,15 +83,18 @@ class SamplingMixin:
             dtype = self.text_encoder.dtype if self.text_encoder is not None else prompt_embeds.dtype
             prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(num_images_per_prompt, 0)
             if not do_classifier_free_guidance:
-                return prompt_embeds, None
-            if negative_prompt_embeds is None:
-                negatives = [""] if negative_prompt is None else (
-                    [negative_prompt] if isinstance(negative_prompt, str) else list(negative_prompt))  # fmt: skip
-                if len(negatives) not in (1, b):
-                    raise invalid("negative_prompt", negative_prompt, f"must be one prompt or {b} (one per prompt)")
-                negative_prompt_embeds = self._text_states(negatives, device, clip_skip).expand(b, -1, -1)
-            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
-            return prompt_embeds, negative_prompt_embeds.repeat_interleave(num_images_per_prompt, 0)
+                negative_prompt_embeds = None
+            else:
+                if negative_prompt_embeds is None:
+                    negatives = [""] if negative_prompt is None else (
+                        [negative_prompt] if isinstance(negative_prompt, str) else list(negative_prompt))  # fmt: skip
+                    if len(negatives) not in (1, b):
+                        raise invalid("negative_prompt", negative_prompt, f"must be one prompt or {b} (one per prompt)")
+                    negative_prompt_embeds = self._text_states(negatives, device, clip_skip).expand(b, -1, -1)
+                negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(
+                    num_images_per_prompt, 0
+                )
+            return prompt_embeds, negative_prompt_embeds  # (one return, named as diffusers' tools read them)
         finally:
             if lora_scale is not None:
                 from diffusers.utils import unscale_lora_layers

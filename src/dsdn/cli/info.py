@@ -32,13 +32,16 @@ def info(
     import torch
 
     from ..generate import resolve_model_dir
+    from ..model_layout import model_parts
     from ..video_io import package_versions
     from ..vocabulary import read_vocabulary
 
     path = resolve_model_dir(model)
-    config_file = path / "config.json"
+    adapter, base = model_parts(path)
+    config_file = adapter / "config.json"
     if not config_file.is_file():
-        raise DSDNInputError(f"--model={str(path)!r} has no config.json: it is not a DSDN model folder.")
+        raise DSDNInputError(f"--model={str(path)!r} has no config.json and no model_index.json: it is not a DSDN "
+                             "model folder.")  # fmt: skip
     try:
         config = json.loads(config_file.read_text())
     except ValueError as e:
@@ -47,7 +50,8 @@ def info(
         raise DSDNInputError(f"{config_file} does not describe a DSDNAdapter (it holds a {type(config).__name__}, "
                              "not an object): the model folder is damaged.")  # fmt: skip
     lines = []  # printed only once everything has been read: an error is then the only line
-    lines.append(f"model: {path}{'  (shipped default)' if model is None else ''}")
+    layout = "pipeline folder" if adapter != path else "adapter folder"
+    lines.append(f"model: {path}{'  (shipped default)' if model is None else ''}  ({layout})")
     motion = config.get("motion_unet_config")
     motion = motion if isinstance(motion, dict) else {}
     lines.append(
@@ -65,10 +69,9 @@ def info(
         f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
         + (f"; learned toy world {config['toy_world']}" if config.get("toy_world") else "")
     )
-    own = sorted(path.glob("*.safetensors"))
+    own = sorted(adapter.glob("*.safetensors"))
     lines.append(f"  DSDN parameters (motion stream, interaction, LoRA): {_count_parameters(own):,}")
-    base = path / "base"
-    if base.is_dir():
+    if base is not None:
         frozen = sorted(f for part in ("unet", "vae", "text_encoder") for f in (base / part).glob("*.safetensors"))
         lines.append(f"base: {base}  (frozen parameters: {_count_parameters(frozen):,})")
         vocab = read_vocabulary(base)

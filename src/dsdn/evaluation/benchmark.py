@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import DSDNInputError
 from ..generate import resolve_model_dir
 from ..loading import base_fingerprint
+from ..model_layout import model_parts
 from ..paths import removes_new_folder_on_failure
 from .benchmark_spec import PEER_KINDS, BenchmarkSpec, MethodSpec, model_in
 from .provenance import checkout_commit, code_fingerprint, model_record
@@ -112,7 +113,7 @@ class _Generators:
 
         model = o.pop("model", None)
         pipe = self.dsdn_pipe(model)
-        self.models[method.name] = model_record(resolve_model_dir(model) / "base")
+        self.models[method.name] = model_record(model_parts(resolve_model_dir(model))[1])
         parts = dict(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.base_unet_copy(),
                      scheduler=DDIMScheduler.from_config(pipe.scheduler.config), safety_checker=None,
                      feature_extractor=None, requires_safety_checker=False)  # fmt: skip

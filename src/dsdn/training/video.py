@@ -434,7 +434,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         pipe = DSDNPipeline.from_components(base, adapter)
         tmp = out / ".tmp-model"
         shutil.rmtree(tmp, ignore_errors=True)
-        pipe.save_pretrained(tmp, include_base=True)
+        pipe.save_adapter(tmp, include_base=True)
         shutil.rmtree(model_dir, ignore_errors=True)
         os.replace(tmp, model_dir)
     accelerator.wait_for_everyone()
