@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from dsdn.cli import app
 from dsdn.errors import DSDNInputError
-from dsdn.evaluation.benchmark import BenchmarkSpec, interval
+from dsdn.evaluation.benchmark import BenchmarkSpec, clip_seed, interval
 from dsdn.evaluation.report import verdict, write_report_section
 
 runner = CliRunner()
@@ -181,6 +181,9 @@ def test_a_killed_benchmark_resumes_with_the_methods_it_had_scored(tmp_path, mon
     first = benchmark.run_benchmark(spec, out, progress=False)
     assert sorted(p.name for p in (out / "methods").iterdir()) == ["00.npz", "01.npz"]
     per_clip = (out / "per_clip.json").read_text()
+    # Every clip draws its own noise (seed · prompts + index), the same in every row.
+    assert [r["seed"] for r in json.loads(per_clip)["real"]] == list(range(len(PROMPTS)))
+    assert [clip_seed(s, i, 48) for s in (0, 1) for i in (0, 47)] == [0, 47, 48, 95]
 
     def must_not_run(*a, **k):
         raise AssertionError("a kept method was generated again")

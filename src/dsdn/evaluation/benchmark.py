@@ -57,6 +57,14 @@ STRIP_CLIPS = 2
 
 
 # ------------------------------------------------------------------------------------------ methods
+def clip_seed(seed: int, index: int, prompts: int) -> int:
+    """The noise seed of prompt ``index``'s clip under the benchmark seed ``seed`` (of ``prompts`` prompts):
+    ``seed · prompts + index``, so that every clip draws its own noise (clips that shared one would not be
+    independent draws, and the intervals would be too narrow), the same for every method, and ``dsdn generate
+    --seed`` draws the DSDN row's clip again."""
+    return seed * prompts + index
+
+
 def real_clip(prompt: str, seed: int, frames: int, size: int, version: str = "v1") -> np.ndarray:
     from ..data.toy_world import ClipSpec, render_clip
     from .toy import parse_prompt
@@ -275,7 +283,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, c
 
     scale = object_scale(spec.toy_world)
     gens = _Generators(spec, train)
-    jobs = [(p, s) for s in spec.seeds for p in spec.prompts]
+    jobs = [(p, clip_seed(s, i, len(spec.prompts))) for s in spec.seeds for i, p in enumerate(spec.prompts)]
     per_clip: dict[str, list[dict]] = {}
     strip: dict[str, list[np.ndarray]] = {}
     feats: dict[str, np.ndarray] = {}

@@ -199,7 +199,8 @@ def report_section(summary: dict, plots: str = "plots") -> str:
     lines = [
         f"Reproduce: `{summary['command']}`" if summary.get("command") else "",
         "",
-        f"{n} clips per method ({len(spec['prompts'])} prompts × seeds {spec['seeds']}), {spec['frames']} frames, "
+        f"{n} clips per method ({len(spec['prompts'])} prompts × seeds {spec['seeds']}; under seed s, prompt i's clip "
+        f"draws its own noise, seed s·{len(spec['prompts'])} + i, the same for every method), {spec['frames']} frames, "
         f"{spec['steps']} denoising steps, guidance {spec['guidance']}. Accuracies are percentages with Wilson 95% "
         "intervals; other figures are mean ± the half-width of a Student-t 95% interval. Toy FVD is one figure per "
         "method, the Fréchet distance of the judge's clip features to the real row's; with this few clips its "
@@ -316,6 +317,8 @@ def _scatter_applies(methods: dict) -> bool:
 def _frame_strips(plt, strip: dict[str, list[np.ndarray]], spec: BenchmarkSpec, path: Path) -> None:
     """One row per method: the frames of each of its strip clips (the same prompts and seed for every method),
     side by side."""
+    from .benchmark import clip_seed
+
     clips = min(len(v) for v in strip.values())
     frames = len(next(iter(strip.values()))[0])
     cols = clips * frames + clips - 1  # a blank column between clips
@@ -333,7 +336,8 @@ def _frame_strips(plt, strip: dict[str, list[np.ndarray]], spec: BenchmarkSpec, 
             if c == 0:
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     titles = "      |      ".join(f"{p!r}" for p in spec.prompts[:clips])
-    fig.suptitle(f"{titles}  (seed {spec.seeds[0]})", fontsize=9)
+    seeds = ", ".join(str(clip_seed(spec.seeds[0], i, len(spec.prompts))) for i in range(min(clips, len(spec.prompts))))
+    fig.suptitle(f"{titles}  (seeds {seeds})", fontsize=9)
     fig.tight_layout()
     _save_figure(fig, path)
     plt.close(fig)
