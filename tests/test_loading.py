@@ -11,10 +11,12 @@ from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipe
 from ldm_export import save_single_file
 
 from dsdn import DSDNAdapter, DSDNInputError, DSDNPipeline, load_base
+from dsdn.evaluation.sweep import write_defaults
 from dsdn.generate import model_limits
 from dsdn.loading import sd15_config_dir, sd15_tokenizer
 from dsdn.model_layout import model_parts
 from dsdn.tiny import tiny_sd_pipeline
+from dsdn.training.video import VideoTrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +149,10 @@ def test_save_pretrained_writes_a_diffusers_pipeline_folder_that_loads_back_exac
                                                                for k in plain)  # fmt: skip
     with pytest.raises(DSDNInputError, match="holds its own base"):
         DSDNPipeline.from_pretrained(tmp_path, base=tmp_path)
+    # What edits or reads a model's config finds a pipeline folder's in adapter/.
+    assert write_defaults(tmp_path, {"motion_coherence": 0.25}) == tmp_path / "adapter" / "config.json"
+    assert DSDNPipeline.from_pretrained(tmp_path).sampling_settings()["motion_coherence"] == 0.25
+    VideoTrainConfig(base=str(tmp_path), out=str(tmp_path / "run"), init_from=str(tmp_path), num_frames=4)
 
 
 def test_a_pipeline_folder_takes_diffusers_loading_and_saving_keywords(tmp_path, caplog):

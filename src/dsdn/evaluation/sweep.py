@@ -122,10 +122,12 @@ def format_result(setting: dict, result: dict) -> str:
 
 
 def write_defaults(model_dir: str | Path, setting: dict) -> Path:
-    """Store ``setting`` as the sampling defaults in the model's ``config.json``."""
+    """Store ``setting`` as the sampling defaults in the model's ``config.json`` (a pipeline folder's is in
+    ``adapter/``)."""
+    from ..model_layout import model_parts
     from ..video_io import atomic_write_text
 
-    path = Path(model_dir) / "config.json"
+    path = model_parts(Path(model_dir))[0] / "config.json"
     config = json.loads(path.read_text())
     config.update(setting)
     atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
