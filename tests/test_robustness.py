@@ -118,6 +118,9 @@ GENERATE_CASES = [
     ("out-is-an-empty-folder", [OK, "--out", "{tmp}/empty"], "never replaced"),
     ("emoji-in-prompt", ["a red circle moving right \U0001f642"], "does not read"),
     ("punctuation-only-prompt", ["!!!"], "has no words"),
+    ("image-missing", [OK, "--image", "{tmp}/missing.png"], "image="),
+    ("image-not-a-picture", [OK, "--image", "{tmp}/file.txt"], "must be an image file PIL can read"),
+    ("image-without-sync", [OK, "--image", "{tmp}/file.txt", "--stream-sync", "0"], "must be > 0 with --image"),
 ]
 
 

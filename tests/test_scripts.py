@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -210,3 +211,24 @@ def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch)
     res = subprocess.run([sys.executable, str(ROOT / "research" / "carry_path_variants.py"), "--variant", "local", "--",
                           "version"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0 and "\ndsdn " in res.stdout, res.stderr
+
+
+def test_image_to_video_reports_frame_one_psnr_direction_and_steadiness(trained_model_dir, tmp_path):
+    sys.path.insert(0, str(ROOT / "research"))
+    try:
+        from image_to_video import largest_step
+    finally:
+        sys.path.remove(str(ROOT / "research"))
+    from dsdn.data.toy_world import ClipSpec, render_clip
+
+    real = render_clip(ClipSpec("circle", "red", "right", "quickly", "textured", seed=1, version="v3"))
+    assert largest_step(real, "red") <= 5  # 4 pixels a frame
+    jumped = real.copy()
+    jumped[4:] = np.roll(real[4:], 20, axis=2)  # the object jumps 20 pixels at frame 5
+    assert largest_step(jumped, "red") >= 16
+    strips = tmp_path / "i2v.png"
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "image_to_video.py"), "--model",
+                          str(trained_model_dir), "--clips", "2", "--steps", "2", "--strips", str(strips)],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("clips=2") and "steady" in res.stdout and strips.is_file()

@@ -29,6 +29,7 @@ class GenerateConfig:
     out: str = "dsdn.mp4"
     negative_prompt: str = ""
     motion_prompt: str | None = None
+    image: str | None = None
     frames: int = 8
     height: int | None = None
     width: int | None = None
@@ -70,6 +71,10 @@ class GenerateConfig:
         check_int("fps", self.fps, 1, MAX_FPS)
         check_seed(self.seed)
         check_device(self.device)
+        if self.image is not None:
+            if self.stream_sync is not None and self.stream_sync <= 0.0:
+                raise invalid("stream_sync", self.stream_sync, "must be > 0 with --image (frame 1 is held through it)")
+            check_image_file("image", self.image)
         self._check_model_limits()
 
     def _check_model_limits(self) -> None:
@@ -94,6 +99,20 @@ class GenerateConfig:
         for name in ("height", "width"):
             if getattr(self, name) is not None:
                 check_size(name, getattr(self, name), limits.get("size_factor"))
+
+
+def check_image_file(name: str, path: str) -> None:
+    """``path`` names a picture PIL can read (checked before any model loads)."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise invalid(name, path, "must be an image file (PNG, JPEG, WebP, ...)", "No such file.")
+    try:
+        with Image.open(file) as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise invalid(name, path, "must be an image file PIL can read", f"It could not be read: {e}.") from None
 
 
 def default_model_dir() -> Path:
@@ -171,6 +190,12 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     import torch
 
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
+    image = None
+    if cfg.image is not None:
+        from PIL import Image
+
+        with Image.open(Path(cfg.image).expanduser()) as im:
+            image = im.convert("RGB")
     sampling = pipe.sampling_settings(
         cfg.guidance,
         cfg.motion_guidance,
@@ -187,6 +212,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         cfg.prompt,
         negative_prompt=cfg.negative_prompt,
         motion_prompt=cfg.motion_prompt,
+        image=image,
         num_frames=cfg.frames,
         height=cfg.height,
         width=cfg.width,

@@ -186,6 +186,7 @@ class DSDNPipeline(
         prompt: str | list[str] | None = None,
         negative_prompt: str | list[str] | None = None,
         motion_prompt: str | list[str] | None = None,
+        image: Any = None,
         num_frames: int = 8,
         height: int | None = None,
         width: int | None = None,
@@ -223,6 +224,12 @@ class DSDNPipeline(
             negative_prompt: guidance away from this text (default: the empty prompt); or give
                 ``negative_prompt_embeds``.
             motion_prompt: optional text for the motion stream alone (content/motion disentanglement).
+            image: image-to-video: the picture the clip starts from (a PIL image, an ``(H, W, 3)`` array, uint8 or in
+                [0, 1], a ``(3, H, W)`` tensor in [0, 1], or a list of one per prompt), resized to ``height × width``.
+                Every frame's starting noise is that of the picture's latent at the first step (``a·picture +
+                s·noise``, so the frames start where the picture has its object); at every step the synced video's
+                frame 1 is held at the picture and the motion stream is decomposed from that video, so it needs
+                ``stream_sync`` > 0.
             num_frames: frames per video (>= 2).
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
             num_inference_steps: denoising steps.
@@ -305,6 +312,10 @@ class DSDNPipeline(
                                           shared_noise, cross_frame_attention, carry_from, early_coherence,
                                           early_until)  # fmt: skip
         check_needs_sync(settings["stream_sync"], settings["carry_from"], settings["early_until"])
+        if image is not None and settings["stream_sync"] <= 0.0:
+            raise invalid(
+                "image", "given with stream_sync 0", "holds frame 1 through stream sync: give stream_sync > 0"
+            )
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
@@ -341,6 +352,13 @@ class DSDNPipeline(
                 width // self.vae_scale_factor,
             )
             x = self.prepare_latents(shape, generator, device, latents, settings["shared_noise"])  # content, motion
+            first = None
+            if image is not None:  # every frame starts as a draw of the forward process from the picture
+                first = self.first_frame_latents(image, batch, n, height, width, device)
+                a, s = self._clean_prediction_affine(self.scheduler.timesteps[0], 0)
+                z, m = x.chunk(2)
+                z = a * first.to(z) + s * (z / self.scheduler.init_noise_sigma)
+                x = torch.cat([z, m])
 
             denoiser = self.denoiser(use_interaction)
             step_kwargs = self._step_kwargs(generator)
@@ -372,7 +390,7 @@ class DSDNPipeline(
                     if sync > 0.0:
                         step_gamma = settings["early_coherence"] if i < early_steps else gamma
                         eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, step_gamma, settings["combiner"], sync,
-                                                          carry)  # fmt: skip
+                                                          carry, first)  # fmt: skip
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         z_cur, m_cur = x.chunk(2)

@@ -239,17 +239,53 @@ class SamplingMixin:
         alpha = float(self.scheduler.alphas_cumprod[int(t)])
         return alpha**0.5, (1.0 - alpha) ** 0.5
 
-    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength, carry=None):
+    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength, carry=None, first_frame=None):
         """Both streams' noise predictions after pulling their clean predictions onto one video; from its start
-        step, ``carry`` (a :class:`~dsdn.carry.ObjectCarry`) makes that video's later frames take frame 1's object."""
+        step, ``carry`` (a :class:`~dsdn.carry.ObjectCarry`) makes that video's later frames take frame 1's object.
+        ``first_frame`` ``(B, C, 1, h, w)``: the clean latent that video's frame 1 is held at (image-to-video), the
+        motion stream's then decomposed from the held video."""
         a, s = self._clean_prediction_affine(t, index)
         z, m = x.chunk(2)
         c0, m0 = (z - s * eps_c) / a, (m - s * eps_m) / a
-        c0, m0 = agree_streams(c0.float(), m0.float(), self.adapter.config.motion_scale, gamma, combiner, strength)
+        c0, m0 = c0.float(), m0.float()
+        if first_frame is not None:  # before the streams agree (the motion stream sees it) and after (it is kept)
+            c0 = torch.cat([first_frame.to(c0), c0[:, :, 1:]], dim=2)
+        c0, m0 = agree_streams(c0, m0, self.adapter.config.motion_scale, gamma, combiner, strength)
+        if first_frame is not None:
+            c0 = torch.cat([first_frame.to(c0), c0[:, :, 1:]], dim=2)
         if carry is not None and index >= carry.start:
             c0 = carry.apply(c0)
+        if first_frame is not None or (carry is not None and index >= carry.start):
             m0 = decompose_motion(c0, self.adapter.config.motion_scale)
         return ((z - a * c0.to(z)) / s), ((m - a * m0.to(m)) / s)
+
+    @torch.no_grad()
+    def first_frame_latents(self, image, prompts: int, per_prompt: int, height: int, width: int, device):
+        """The clean latent frame 1 is held at in image-to-video, ``(prompts·per_prompt, C, 1, h, w)``: ``image``
+        (a PIL image, an ``(H, W, 3)`` array, uint8 or in [0, 1], a ``(3, H, W)`` tensor in [0, 1], or a list with
+        one of them per prompt) resized to ``height × width`` and encoded by the VAE (its posterior's mode)."""
+        import numpy as np
+        import PIL.Image
+        from diffusers.image_processor import VaeImageProcessor
+
+        images = list(image) if isinstance(image, (list, tuple)) else [image]
+        if len(images) not in (1, prompts):
+            raise invalid("image", f"{len(images)} images", f"must be one image, or one per prompt ({prompts})")
+        for k, im in enumerate(images):
+            if isinstance(im, PIL.Image.Image):
+                images[k] = im.convert("RGB")
+            elif isinstance(im, np.ndarray) and im.ndim == 3 and im.shape[-1] == 3 and im.size:
+                images[k] = im.astype(np.float32) / 255.0 if im.dtype == np.uint8 else im.astype(np.float32)
+            elif not (isinstance(im, torch.Tensor) and im.ndim == 3 and im.shape[0] == 3 and im.numel()):
+                shape = tuple(getattr(im, "shape", ()))
+                raise invalid("image", f"{type(im).__name__}{list(shape) if shape else ''}",
+                              "must be a PIL image, an (H, W, 3) array or a (3, H, W) tensor")  # fmt: skip
+        processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
+        pixels = torch.cat([processor.preprocess(im, height, width) for im in images])  # (N, 3, H, W) in [-1, 1]
+        if not torch.isfinite(pixels).all():
+            raise invalid("image", "an image with NaN or infinite values", "must hold finite pixel values")
+        latent = self.frame_vae.encode(pixels.unsqueeze(2).to(device), sample=False).float()  # (N, C, 1, h, w)
+        return latent.expand(prompts, *latent.shape[1:]).repeat_interleave(per_prompt, dim=0)
 
     def _step_kwargs(self, generator) -> dict:
         return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}

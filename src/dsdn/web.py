@@ -47,14 +47,14 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
 
     def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
-            early_coherence, early_until, steps, progress=gr.Progress(track_tqdm=True)):  # fmt: skip
+            early_coherence, early_until, steps, image=None, progress=gr.Progress(track_tqdm=True)):  # fmt: skip
         try:
             job = GenerateConfig(
                 prompt=prompt, model=model, out=str(out_dir / f"dsdn-{uuid.uuid4().hex[:8]}.mp4"), frames=int(frames),
                 steps=int(steps), lora_scale=float(lora_scale), motion_coherence=float(motion_coherence),
                 combiner=combiner, stream_sync=float(stream_sync),
                 shared_noise=float(shared_noise), carry_from=float(carry_from), early_coherence=float(early_coherence),
-                early_until=float(early_until), seed=int(seed), device=device,
+                early_until=float(early_until), seed=int(seed), device=device, image=image or None,
             )  # fmt: skip
             path, _ = generate_video(job, progress=True, pipe=pipe)
         except (DSDNInputError, TypeError, ValueError) as e:
@@ -86,11 +86,13 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                               label="γ of the early steps", elem_id="early_gamma")  # fmt: skip
             until = gr.Slider(0.0, 1.0, value=float(getattr(cfg, "early_until", 0.0)), step=0.04,
                               label="Early steps (share of steps; 0 = none)", elem_id="early_until")  # fmt: skip
+        image = gr.Image(label="Start from this picture (optional: image-to-video)", type="filepath", height=160,
+                         elem_id="image")  # fmt: skip
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
         button.click(
             run,
-            [prompt, seed, frames, lora, gamma, combiner, sync, shared, carry, early, until, steps],
+            [prompt, seed, frames, lora, gamma, combiner, sync, shared, carry, early, until, steps, image],
             video,
             concurrency_limit=1,
         )

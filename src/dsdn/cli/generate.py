@@ -55,6 +55,9 @@ def generate(
     scheduler: str = typer.Option("ddim", help="Sampler: " + ", ".join(SCHEDULERS) + "."),
     negative_prompt: str = typer.Option("", help="Steer away from this text."),
     motion_prompt: Optional[str] = typer.Option(None, help="Separate text for the motion stream only."),
+    image: Optional[str] = typer.Option(
+        None, help="Image-to-video: the picture the clip starts from (resized to the video's size)."
+    ),
     fps: int = typer.Option(8, help="Frames per second of the written video."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N, mps."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -64,7 +67,7 @@ def generate(
     from ..generate import GenerateConfig, generate_video
 
     cfg = GenerateConfig(
-        prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
+        prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt, image=image,
         frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
         cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence,
