@@ -55,5 +55,9 @@ rm -rf "$dest" && mv "$dest.tmp" "$dest"
 dsdn eval sweep --model "$dest" --judge "$OUT/judge-v3" --combiners least_squares --gammas 0.5 --syncs 1 \
     --shared-noises 0.8 --carry-froms 0.8 --early-coherences 0.75 --early-untils 0,0.2 --motion-guidances 15 \
     --guidances 7.5 --prompts 96 --write | tee "$logs/sampling_choice.txt"
+# ... and the number of steps: 15 is as clean as 25 on the selection prompts (10 is not); --write stores it.
+dsdn eval sweep --model "$dest" --judge "$OUT/judge-v3" --combiners least_squares --gammas 0.5 --syncs 1 \
+    --shared-noises 0.8 --carry-froms 0.8 --early-coherences 0.75 --early-untils 0.2 --motion-guidances 15 \
+    --guidances 7.5 --prompts 96 --steps 15 --write | tee "$logs/sampling_steps.txt"
 # 6. The model card's figures.
 dsdn eval toy --model "$dest" --prompts 96 --heldout-prompts 12 --judge "$OUT/judge-v3" --json "$logs/toy_eval.json"

@@ -297,3 +297,19 @@ def test_help_and_word_errors_come_before_the_heavy_libraries_load():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:3] == ["0 False False", "2 False True", "DSDNPipeline True"], out.stdout
+
+
+def test_generate_without_steps_samples_with_the_models_default_and_records_it(trained_model_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "num_inference_steps": 3}))
+    out = tmp_path / "clip.mp4"
+    res = _generate("a red ball", "--model", str(model), "--out", str(out), "--frames", "4", "--height", "16",
+                    "--width", "16", "-q")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.with_suffix(".json").read_text())["steps"] == 3
+    info = runner.invoke(app, ["info", "--model", str(model)], catch_exceptions=False)
+    assert "3 denoising steps" in info.output

@@ -106,6 +106,7 @@ def test_sweep_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_pa
     assert next(r for r in out["results"] if r["setting"] == best)["strict"]["clean"] == top
     config = json.loads((model / "config.json").read_text())
     assert {k: config[k] for k in best} == best  # written as the model's defaults
+    assert config["num_inference_steps"] == 2  # with the steps it was chosen at
     for bad, needle in ((["--combiners", "spline"], "combiners='spline'"), (["--syncs", "2"], "syncs='2'"),
                         (["--gammas", "x"], "comma-separated list")):  # fmt: skip
         res = runner.invoke(app, ["eval", "sweep", "--model", str(model), *bad])

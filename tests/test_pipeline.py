@@ -342,3 +342,20 @@ def test_latents_as_one_tensor_are_the_content_noise():
     for bad in ([z], (z, m, m), "noise"):
         with pytest.raises(DSDNInputError, match="latents="):
             pipe("a red ball", **gen_kwargs(latents=bad))
+
+
+def test_steps_have_a_model_default_that_an_explicit_count_overrides(pipe):
+    def count_steps(**kw):
+        seen = []
+        base = gen_kwargs()
+        base.pop("num_inference_steps")
+        kw = {**base, **kw}
+        pipe("a red ball", callback_on_step_end=lambda p, i, t, k: seen.append(i) or {}, **kw)
+        return len(seen)
+
+    assert count_steps() == 25  # a model that sets none
+    pipe.adapter.register_to_config(num_inference_steps=3)
+    assert pipe.default_steps() == 3 and count_steps() == 3
+    assert count_steps(num_inference_steps=2) == 2
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        type(pipe.adapter)(num_inference_steps=0)

@@ -87,6 +87,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             (``None``: the same as the content stream's).
         guidance_scale: default classifier-free guidance of the content stream (and of the motion
             stream when ``motion_guidance_scale`` is ``None``); ``None``: 7.5.
+        num_inference_steps: default number of denoising steps (``None``: 25).
         motion_frame_positions: sinusoidal frame-position encoding in every temporal
             transformer of the motion stream, for clips of up to this many frames (0 = none, as
             in diffusers' ``UNet3DConditionModel``, whose temporal attention cannot tell frame
@@ -113,6 +114,7 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
         motion_guidance_scale: float | None = None,
         motion_pooled_text: bool = False,
         guidance_scale: float | None = None,
+        num_inference_steps: int | None = None,
         interaction_locality: float = 0.0,
         combiner: str = "causal",
         stream_sync: float = 0.0,
@@ -142,6 +144,9 @@ class DSDNAdapter(ModelMixin, ConfigMixin):
             check_choice("toy_world", toy_world, TOY_WORLD_VERSIONS)
         if motion_guidance_scale is not None and not 0.0 <= motion_guidance_scale < float("inf"):
             raise ValueError(f"motion_guidance_scale={motion_guidance_scale} is invalid: must be a finite number >= 0")
+        if num_inference_steps is not None and (isinstance(num_inference_steps, bool) or not isinstance(
+                num_inference_steps, int) or num_inference_steps < 1):  # fmt: skip
+            raise ValueError(f"num_inference_steps={num_inference_steps!r} is invalid: must be an integer >= 1")
         if guidance_scale is not None and not 0.0 <= guidance_scale < float("inf"):
             raise ValueError(f"guidance_scale={guidance_scale} is invalid: must be a finite number >= 0")
         self.motion_unet = UNet3DConditionModel(**(motion_unet_config or {}))

@@ -33,7 +33,7 @@ class GenerateConfig:
     frames: int = 8
     height: int | None = None
     width: int | None = None
-    steps: int = 25
+    steps: int | None = None
     guidance: float | None = None
     lora_scale: float = 1.0
     motion_coherence: float | None = None
@@ -58,7 +58,8 @@ class GenerateConfig:
         check_choice("scheduler", self.scheduler, SCHEDULERS)
         # Checked here, before any model is loaded, so a typo fails in milliseconds.
         check_int("frames", self.frames, 2)
-        check_int("steps", self.steps, 1)
+        if self.steps is not None:
+            check_int("steps", self.steps, 1)
         for name in ("height", "width"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
@@ -94,7 +95,7 @@ class GenerateConfig:
                                motion_prompt=None if self.motion_prompt is None else [self.motion_prompt])  # fmt: skip
         if "max_frames" in limits:
             check_int("frames", self.frames, 2, limits["max_frames"])
-        if "max_steps" in limits:
+        if "max_steps" in limits and self.steps is not None:
             check_int("steps", self.steps, 1, limits["max_steps"])
         for name in ("height", "width"):
             if getattr(self, name) is not None:
@@ -154,9 +155,9 @@ def model_toy_world(model_dir: Path) -> str | None:
     """The toy-world version a model folder's config records it learned (``toy_world``), or ``None`` when
     it records none (trained on other data, or saved before it was recorded)."""
     from .loading import read_json
-    from .model_layout import model_parts
+    from .model_layout import adapter_folder
 
-    config = read_json(model_parts(Path(model_dir))[0] / "config.json")
+    config = read_json(adapter_folder(model_dir) / "config.json")
     world = config.get("toy_world") if isinstance(config, dict) else None
     return world if isinstance(world, str) else None
 
@@ -190,6 +191,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     import torch
 
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
+    steps = pipe.default_steps() if cfg.steps is None else cfg.steps
     image = None
     if cfg.image is not None:
         from PIL import Image
@@ -216,7 +218,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         num_frames=cfg.frames,
         height=cfg.height,
         width=cfg.width,
-        num_inference_steps=cfg.steps,
+        num_inference_steps=steps,
         content_lora_scale=cfg.lora_scale,
         **sampling,
         generator=generator,
@@ -227,6 +229,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     settings = asdict(cfg)
     settings.update(
         model=str(model_dir),
+        steps=steps,
         height=int(video.shape[1]),
         width=int(video.shape[2]),
         guidance=sampling["guidance_scale"],

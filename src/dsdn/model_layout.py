@@ -14,3 +14,8 @@ def model_parts(path: Path) -> tuple[Path, Path | None]:
     if (path / "model_index.json").is_file() and (path / "adapter").is_dir():
         return path / "adapter", path
     return path, path / "base" if (path / "base").is_dir() else None
+
+
+def adapter_folder(path: str | Path) -> Path:
+    """The folder holding a DSDN model's ``config.json`` and weights (``~`` expanded), in either layout."""
+    return model_parts(Path(path).expanduser())[0]

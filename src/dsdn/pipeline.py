@@ -190,7 +190,7 @@ class DSDNPipeline(
         num_frames: int = 8,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 25,
+        num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         motion_guidance_scale: float | None = None,
         content_lora_scale: float = 1.0,
@@ -232,7 +232,8 @@ class DSDNPipeline(
                 ``stream_sync`` > 0.
             num_frames: frames per video (>= 2).
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
-            num_inference_steps: denoising steps.
+            num_inference_steps: denoising steps (default: the model's ``num_inference_steps`` if it has one,
+                else 25).
             guidance_scale: classifier-free guidance on both streams (<= 1 disables it; default: the
                 model's ``guidance_scale`` if it has one, else 7.5).
             motion_guidance_scale: guidance of the motion stream alone (default: the model's
@@ -288,6 +289,7 @@ class DSDNPipeline(
                 the motion stream's).
         """
         height = height or self.unet.config.sample_size * self.vae_scale_factor
+        num_inference_steps = self.default_steps() if num_inference_steps is None else num_inference_steps
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         tensor_inputs = self._check_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
         attention_kwargs = dict(cross_attention_kwargs or {})

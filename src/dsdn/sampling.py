@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 DEFAULT_GUIDANCE = 7.5  # classifier-free guidance of a model that sets none
+DEFAULT_STEPS = 25  # denoising steps of a model that sets none
 
 
 def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
@@ -174,6 +175,11 @@ class SamplingMixin:
         check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
         check_int("decode_chunk_size", decode_chunk_size, 1)
         return prompts, negatives, motions
+
+    def default_steps(self) -> int:
+        """The denoising steps when the caller gives none: the model's ``num_inference_steps``, else 25."""
+        value = getattr(self.adapter.config, "num_inference_steps", None)
+        return DEFAULT_STEPS if value is None else int(value)
 
     def default_guidance(self) -> float:
         """The guidance when the caller gives none: the model's ``guidance_scale``, else 7.5."""

@@ -69,7 +69,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
         with gr.Row():
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
             frames = gr.Slider(2, max_frames, value=8, step=1, label="Frames", elem_id="frames")
-            steps = gr.Slider(1, 100, value=25, step=1, label="Denoising steps", elem_id="steps")
+            steps = gr.Slider(1, 100, value=pipe.default_steps(), step=1, label="Denoising steps", elem_id="steps")
         with gr.Row():
             lora = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="λ: content LoRA scale", elem_id="lora")
             gamma = gr.Slider(0.0, 1.0, value=float(cfg.motion_coherence), step=0.05, label="γ: motion coherence",

@@ -33,7 +33,7 @@ def eval_toy_cmd(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
     prompts: int = typer.Option(48, help="Prompts from the training vocabulary (held-out combinations excluded)."),
     heldout_prompts: int = typer.Option(12, help="Prompts of the held-out compositions (cycled over seeds)."),
-    steps: int = typer.Option(25, help="Denoising steps."),
+    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the model's, else 25)."),
     seed: int = typer.Option(0, help="Prompt i uses seed + i."),
     motion_coherence: MotionCoherence = None,
     combiner: Combiner = None,
@@ -70,7 +70,8 @@ def eval_toy_cmd(
 
     check_int("prompts", prompts, 0)
     check_int("heldout_prompts", heldout_prompts, 0)
-    check_int("steps", steps, 1)
+    if steps is not None:
+        check_int("steps", steps, 1)
     check_seed(seed)
     check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
                            early_coherence, early_until)  # fmt: skip
@@ -79,7 +80,8 @@ def eval_toy_cmd(
     check_output_file("json", json_out)
     check_output_folder("save_dir", save_dir)
     model_dir = resolve_model_dir(model)
-    check_int("steps", steps, 1, model_limits(model_dir).get("max_steps"))
+    if steps is not None:
+        check_int("steps", steps, 1, model_limits(model_dir).get("max_steps"))
     from ..data.toy_world import VERSIONS, object_scale
 
     if toy_world is not None:
@@ -88,6 +90,7 @@ def eval_toy_cmd(
     classifier = None if judge is None else load_judge_for(judge, world)
     pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
+    steps = pipe.default_steps() if steps is None else steps
     settings = pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise,
                                       cross_frame_attention, carry_from, early_coherence, early_until)  # fmt: skip
     sampling = {"steps": steps, **settings}
@@ -209,7 +212,9 @@ def eval_sweep_cmd(
     motion_guidances: str = typer.Option("15", help="Motion-stream guidance scales to try."),
     guidances: str = typer.Option("7.5", help="Guidance scales to try."),
     prompts: int = typer.Option(32, help="Selection prompts (none among dsdn eval toy's)."),
-    steps: int = typer.Option(25, help="Denoising steps."),
+    steps: Optional[int] = typer.Option(
+        None, help="Denoising steps (default: the model's, else 25); --write stores it with the best setting."
+    ),
     toy_world: Optional[str] = typer.Option(
         None, help="Toy-world version the model learned (v3: larger objects; default: the model's, else v1)."
     ),
@@ -251,7 +256,8 @@ def eval_sweep_cmd(
         "guidance_scale": parse_values("guidances", guidances),
     }
     check_int("prompts", prompts, 1, selection_prompt_count())
-    check_int("steps", steps, 1)
+    if steps is not None:
+        check_int("steps", steps, 1)
     if toy_world is not None:
         check_choice("toy_world", toy_world, VERSIONS)
     if json_out:
@@ -263,6 +269,7 @@ def eval_sweep_cmd(
     classifier = None if judge is None else load_judge_for(judge, toy_world)
     pipe = DSDNPipeline.from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
+    steps = pipe.default_steps() if steps is None else steps
     results = sweep_sampling(pipe, selection_prompts(prompts), grid, steps=steps, object_scale=object_scale(toy_world),
                              on_result=lambda s, r: typer.echo(format_result(s, r)), judge=classifier)  # fmt: skip
     best = best_setting(results)
@@ -278,7 +285,7 @@ def eval_sweep_cmd(
         atomic_write_text(Path(json_out), json.dumps({"model": model, "best": best, "results": rows}, indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
     if write:
-        typer.echo(f"wrote the best setting to {write_defaults(model, best)}")
+        typer.echo(f"wrote the best setting to {write_defaults(model, {**best, 'num_inference_steps': steps})}")
 
 
 @eval_app.command("video", epilog="Example: dsdn eval video dsdn.mp4 framewise.mp4 --judge outputs/judge --json m.json")

@@ -39,7 +39,7 @@ def generate(
     frames: int = typer.Option(8, help="Number of frames (>= 2)."),
     height: Optional[int] = typer.Option(None, help="Height in pixels (default: the model's native size)."),
     width: Optional[int] = typer.Option(None, help="Width in pixels (default: the model's native size)."),
-    steps: int = typer.Option(25, help="Denoising steps."),
+    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the model's, else 25)."),
     seed: int = typer.Option(0, help="Random seed; the same seed and settings give the same video."),
     guidance: Guidance = None,
     lora_scale: float = typer.Option(1.0, help="Content increment step length λ (0 = base UNet only)."),

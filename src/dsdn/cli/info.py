@@ -68,6 +68,7 @@ def info(
         + "); "
         f"motion scale {config.get('motion_scale')}; frames up to {config.get('motion_frame_positions')}"
         + (f"; learned toy world {config['toy_world']}" if config.get("toy_world") else "")
+        + (f"; {config['num_inference_steps']} denoising steps" if config.get("num_inference_steps") else "")
     )
     own = sorted(adapter.glob("*.safetensors"))
     lines.append(f"  DSDN parameters (motion stream, interaction, LoRA): {_count_parameters(own):,}")

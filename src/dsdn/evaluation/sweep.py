@@ -124,10 +124,10 @@ def format_result(setting: dict, result: dict) -> str:
 def write_defaults(model_dir: str | Path, setting: dict) -> Path:
     """Store ``setting`` as the sampling defaults in the model's ``config.json`` (a pipeline folder's is in
     ``adapter/``)."""
-    from ..model_layout import model_parts
+    from ..model_layout import adapter_folder
     from ..video_io import atomic_write_text
 
-    path = model_parts(Path(model_dir))[0] / "config.json"
+    path = adapter_folder(model_dir) / "config.json"
     config = json.loads(path.read_text())
     config.update(setting)
     atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..errors import DSDNInputError, DSDNRunError, check_choice, check_float, check_int, check_seed, check_size, invalid
-from ..model_layout import model_parts
+from ..model_layout import adapter_folder
 from ..objective import MOTION_LOSSES, parse_word_pairs
 from ..options import COMBINERS
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
@@ -153,10 +153,7 @@ class VideoTrainConfig:
         check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
         check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
         check_toy_options(self)
-        if (
-            self.init_from is not None
-            and not (model_parts(Path(self.init_from).expanduser())[0] / "config.json").is_file()
-        ):
+        if self.init_from is not None and not (adapter_folder(self.init_from) / "config.json").is_file():
             raise DSDNInputError(
                 f"init_from={self.init_from!r} is not a DSDN model folder (no config.json): give one saved by a run "
                 "(its model/) or the shipped one."
@@ -178,7 +175,7 @@ class VideoTrainConfig:
         _resolve_preset(self.preset)  # a missing or broken preset file fails now, not after the data is made
         frames = FRAME_POSITIONS
         if self.init_from is not None:
-            config = read_json(model_parts(Path(self.init_from).expanduser())[0] / "config.json")
+            config = read_json(adapter_folder(self.init_from) / "config.json")
             frames = config.get("motion_frame_positions", frames) if isinstance(config, dict) else frames
         check_int("num_frames", self.num_frames, 2, frames if isinstance(frames, int) and frames > 0 else None)
         if self.size is None:
@@ -452,7 +449,7 @@ def _load_initial_model(path: str, unet):
     from ..content_stream import level_channels
     from ..model_files import load_adapter, load_content_lora
 
-    folder = model_parts(Path(path).expanduser())[0]  # a pipeline folder's adapter/
+    folder = adapter_folder(path)  # a pipeline folder's adapter/
     adapter = load_adapter(folder)
     want = tuple(level_channels(unet.config.block_out_channels))
     if tuple(adapter.config.content_channels) != want:
