@@ -1,6 +1,6 @@
 """Image-to-video on the toy world: does the clip start from the given picture and move the prompt's way?
 
-    python research/image_to_video.py [--model DIR] [--clips 16] [--steps 25] [--strips i2v.png]
+    python research/image_to_video.py [--model DIR] [--clips 16] [--steps N] [--strips i2v.png]
 
 Each clip's picture is frame 1 of a real toy-world clip (the four directions in turn, object, colour and background drawn
 without repeats); the prompt names that object, colour and direction. Reports frame 1's PSNR against the
@@ -44,7 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="DSDN model folder (default: the shipped model)")
     ap.add_argument("--clips", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     ap.add_argument("--seed", type=int, default=0, help="clip k renders and samples with seed SEED + k")
     ap.add_argument("--strips", default=None, help="write a PNG: each clip's picture, then its generated frames")
     args = ap.parse_args()

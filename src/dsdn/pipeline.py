@@ -315,9 +315,7 @@ class DSDNPipeline(
                                           early_until)  # fmt: skip
         check_needs_sync(settings["stream_sync"], settings["carry_from"], settings["early_until"])
         if image is not None and settings["stream_sync"] <= 0.0:
-            raise invalid(
-                "image", "given with stream_sync 0", "holds frame 1 through stream sync: give stream_sync > 0"
-            )
+            raise DSDNInputError("image= holds frame 1 through stream sync: give stream_sync > 0 (this call's is 0).")
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
