@@ -35,7 +35,7 @@ def main() -> None:
             video = render_clip(ClipSpec(o, c, m, speed, bg, seed=1000 * k + seed, version=args.toy_world))
             if args.mp4:
                 video = read_video(save_video(video, Path(tmp) / "clip.mp4", fps=8))
-            j = judge_strict(video, c, m, object_scale=object_scale(args.toy_world))
+            j = judge_strict(video, c, m, object_scale=object_scale(args.toy_world), obj=o)
             n += 1
             if not j.clean:
                 names = j.failed_checks()

@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--heldout", action="store_true")
     ap.add_argument("--selection", action="store_true", help="the sweep's selection prompts (seeds from 1000)")
     ap.add_argument("--failing", action="store_true", help="only the clips that fail a check")
-    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     ap.add_argument("--judge", default=None, help="a judge from 'dsdn eval train-judge' (adds identity)")
     for name in ("motion-coherence", "stream-sync", "shared-noise", "carry-from", "early-coherence", "early-until",
                  "guidance", "motion-guidance"):  # fmt: skip

@@ -22,10 +22,13 @@ def _real_clips(count, motions=LINEAR, version="v1"):
 
 
 def test_real_clips_are_clean():
-    results = [(spec, judge_strict(video, spec.colour, spec.motion)) for spec, video in _real_clips(200)]
+    results = [
+        (spec, judge_strict(video, spec.colour, spec.motion, obj=spec.object)) for spec, video in _real_clips(200)
+    ]
     dirty = [(spec, j) for spec, j in results if not j.clean]
     assert len(dirty) <= 2, dirty  # a digit whose own sprite has a gap may split: a clip or two at most
     assert all(j.direction_ok is not None for _, j in results)
+    assert all((j.marks is None) == ("digit" in spec.object) for spec, j in results)  # only solid shapes have an inside
 
 
 def test_real_bouncing_and_mp4_round_tripped_clips_are_clean(tmp_path):
@@ -85,7 +88,7 @@ def test_a_duplicated_object_fails():
 def test_a_world_with_larger_objects_is_judged_at_its_scale():
     scale = object_scale("v3")
     clips = list(_real_clips(120, version="v3"))
-    dirty = [s for s, v in clips if not judge_strict(v, s.colour, s.motion, object_scale=scale).clean]
+    dirty = [s for s, v in clips if not judge_strict(v, s.colour, s.motion, object_scale=scale, obj=s.object).clean]
     assert len(dirty) <= 1, dirty
     video = render_clip(ClipSpec("square", "red", "right", "quickly", "plain", seed=1, version="v3"))
     assert judge_strict(video, "red", "right", object_scale=scale).clean
@@ -191,3 +194,23 @@ def test_failed_checks_name_what_fails():
     assert judge_strict(_base(), "red", "right").failed_checks() == []
     assert judge_strict(_base()[::-1], "red", "right").failed_checks() == ["direction"]
     assert "ghost" in judge_strict(_paste(_base(), COLOURS["green"], 20, 0, size=12), "red", "right").failed_checks()
+
+
+@pytest.mark.parametrize("mark", ["orange", "yellow", "white"])
+def test_a_shape_with_a_mark_of_another_colour_inside_fails(mark):
+    """The shading a person sees inside a generated square (an orange, triangle-like patch) is not the asked colour."""
+    scale = object_scale("v3")
+    video = render_clip(ClipSpec("square", "red", "right", "quickly", "textured", seed=2, version="v3"))
+    assert judge_strict(video, "red", "right", object_scale=scale, obj="square").no_marks
+    colour = {"orange": (245, 150, 60), "yellow": COLOURS["yellow"], "white": COLOURS["white"]}[mark]
+    marked = video.copy()
+    red = np.abs(video.astype(int) - COLOURS["red"]).sum(-1) < 30
+    for f in range(len(marked)):
+        ys, xs = np.nonzero(red[f])
+        y, x = int(ys.mean()), int(xs.mean())
+        for row in range(5):  # a small triangle in the middle of the square, 15 pixels
+            marked[f, y - 2 + row, x - row // 2 : x + row // 2 + 1] = colour
+    j = judge_strict(marked, "red", "right", object_scale=scale, obj="square")
+    assert j.no_marks is False and not j.clean and "marks" in j.failed_checks()
+    assert j.colour_ok and j.one_object and not j.ghost  # no other check sees it
+    assert judge_strict(marked, "red", "right", object_scale=scale).no_marks is None  # not judged without the object

@@ -121,6 +121,12 @@ GENERATE_CASES = [
     ("image-missing", [OK, "--image", "{tmp}/missing.png"], "image="),
     ("image-not-a-picture", [OK, "--image", "{tmp}/file.txt"], "must be an image file PIL can read"),
     ("image-without-sync", [OK, "--image", "{tmp}/file.txt", "--stream-sync", "0"], "must be > 0 with --image"),
+    ("video-missing", [OK, "--video", "{tmp}/missing.mp4"], "video="),
+    ("video-not-a-video", [OK, "--video", "{tmp}/file.txt"], "must be a video file PyAV can read"),
+    ("video-shorter-than-frames", [OK, "--video", "{tmp}/empty"], "must have at least --frames 8 frames"),
+    ("video-and-image", [OK, "--video", "{tmp}/empty", "--image", "{tmp}/file.txt"], "cannot be given with --image"),
+    ("strength-zero", [OK, "--video", "{tmp}/empty", "--strength", "0"], "strength=0"),
+    ("strength-above-one", [OK, "--strength", "1.5"], "strength=1.5"),
 ]
 
 

@@ -14,9 +14,11 @@ from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 logger = logging.getLogger(__name__)
+MAX_LONG_FRAMES = 1024  # frames of one clip (longer ones are denoised in context windows)
 
 
 @dataclass
@@ -30,7 +32,11 @@ class GenerateConfig:
     negative_prompt: str = ""
     motion_prompt: str | None = None
     image: str | None = None
+    source_video: str | None = None  # --video: the clip video-to-video redraws
+    strength: float = 0.6
     frames: int = 8
+    context_frames: int | None = None
+    context_stride: int | None = None
     height: int | None = None
     width: int | None = None
     steps: int | None = None
@@ -57,7 +63,12 @@ class GenerateConfig:
             )
         check_choice("scheduler", self.scheduler, SCHEDULERS)
         # Checked here, before any model is loaded, so a typo fails in milliseconds.
-        check_int("frames", self.frames, 2)
+        check_int("frames", self.frames, 2, MAX_LONG_FRAMES)
+        if self.context_frames is not None:
+            check_int("context_frames", self.context_frames, 2)
+            check_int("context_stride", self.context_stride or 1, 1, self.context_frames)
+        elif self.context_stride is not None:
+            raise invalid("context_stride", self.context_stride, "needs --context-frames (the windows' length)")
         if self.steps is not None:
             check_int("steps", self.steps, 1)
         for name in ("height", "width"):
@@ -72,10 +83,19 @@ class GenerateConfig:
         check_int("fps", self.fps, 1, MAX_FPS)
         check_seed(self.seed)
         check_device(self.device)
+        if self.source_video is not None and self.image is not None:
+            raise invalid(
+                "video", self.source_video, "cannot be given with --image: start from a picture or from a clip"
+            )
         if self.image is not None:
             if self.stream_sync is not None and self.stream_sync <= 0.0:
                 raise invalid("stream_sync", self.stream_sync, "must be > 0 with --image (frame 1 is held through it)")
             check_image_file("image", self.image)
+        check_float("strength", self.strength, 0.0, 1.0)
+        if self.strength <= 0.0:
+            raise invalid("strength", self.strength, "must be in (0, 1]: the share of the steps run from the source")
+        if self.source_video is not None:
+            read_source_video(self.source_video, self.frames)
         self._check_model_limits()
 
     def _check_model_limits(self) -> None:
@@ -94,7 +114,11 @@ class GenerateConfig:
                 in_model_words(known, prompt=[self.prompt], negative_prompt=[self.negative_prompt],
                                motion_prompt=None if self.motion_prompt is None else [self.motion_prompt])  # fmt: skip
         if "max_frames" in limits:
-            check_int("frames", self.frames, 2, limits["max_frames"])
+            if self.context_frames is None and self.frames > limits["max_frames"]:
+                raise invalid("frames", self.frames, f"must be an integer <= {limits['max_frames']}",
+                              "Longer clips are denoised in windows: add --context-frames 8.")  # fmt: skip
+            if self.context_frames is not None:
+                check_int("context_frames", self.context_frames, 2, limits["max_frames"])
         if "max_steps" in limits and self.steps is not None:
             check_int("steps", self.steps, 1, limits["max_steps"])
         for name in ("height", "width"):
@@ -114,6 +138,31 @@ def check_image_file(name: str, path: str) -> None:
             im.verify()
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise invalid(name, path, "must be an image file PIL can read", f"It could not be read: {e}.") from None
+
+
+def read_source_video(path: str, frames: int) -> np.ndarray:
+    """The first ``frames`` frames of the video file (or folder of PNG frames) at ``path``, uint8 ``(F, H, W, 3)``;
+    a one-line error when it cannot be read or is shorter (checked before any model loads)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from .video_io import read_video
+
+    source = Path(path).expanduser()
+    try:
+        if source.is_dir():
+            files = sorted(source.glob("*.png"))
+            clip = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files]) if files else np.zeros((0,))
+        elif source.is_file():
+            clip = read_video(source)
+        else:
+            raise invalid("video", path, "must be a video file (MP4, GIF, WebM, ...) or a folder of PNG frames",
+                          "No such file.")  # fmt: skip
+    except (OSError, ValueError, UnidentifiedImageError) as e:
+        raise invalid("video", path, "must be a video file PyAV can read", f"It could not be read: {e}.") from None
+    if len(clip) < frames:
+        raise invalid("video", path, f"must have at least --frames {frames} frames", f"It has {len(clip)}.")
+    return clip[:frames]
 
 
 def default_model_dir() -> Path:
@@ -198,6 +247,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
 
         with Image.open(Path(cfg.image).expanduser()) as im:
             image = im.convert("RGB")
+    source = None if cfg.source_video is None else read_source_video(cfg.source_video, cfg.frames)
     sampling = pipe.sampling_settings(
         cfg.guidance,
         cfg.motion_guidance,
@@ -215,7 +265,11 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         negative_prompt=cfg.negative_prompt,
         motion_prompt=cfg.motion_prompt,
         image=image,
+        video=source,
+        strength=cfg.strength,
         num_frames=cfg.frames,
+        context_frames=cfg.context_frames,
+        context_stride=cfg.context_stride,
         height=cfg.height,
         width=cfg.width,
         num_inference_steps=steps,

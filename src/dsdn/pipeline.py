@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from .denoiser import DualStreamDenoiser
 from .errors import DSDNInputError, NonFiniteOutputError, check_float, check_int, invalid
 from .frame_vae import FrameVAE
 from .loading import BASE_COMPONENTS, load_base
+from .long_video import ContextWindows
 from .motion_codec import combine_motion
 from .options import check_needs_sync
 from .pipeline_files import PipelineFilesMixin
@@ -187,7 +189,11 @@ class DSDNPipeline(
         negative_prompt: str | list[str] | None = None,
         motion_prompt: str | list[str] | None = None,
         image: Any = None,
+        video: Any = None,
+        strength: float = 0.6,
         num_frames: int = 8,
+        context_frames: int | None = None,
+        context_stride: int | None = None,
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int | None = None,
@@ -230,7 +236,19 @@ class DSDNPipeline(
                 s·noise``, so the frames start where the picture has its object); at every step the synced video's
                 frame 1 is held at the picture and the motion stream is decomposed from that video, so it needs
                 ``stream_sync`` > 0.
-            num_frames: frames per video (>= 2).
+            video: video-to-video (SDEdit on both streams): the source clip (an ``(F, H, W, 3)`` array, uint8 or in
+                [0, 1], an ``(F, 3, H, W)`` tensor in [0, 1], or a list of frames), its first ``num_frames`` frames
+                resized to ``height × width``. Both streams start from the source's latents (the motion stream's
+                decomposed from them) noised to the step ``strength`` of the way back, and denoise from there: the
+                prompt redraws what the source shows, the source's layout and motion stay.
+            strength: in (0, 1], how much of the source ``video`` is redrawn: the share of the steps run (1: all,
+                from noise alone; lower keeps more of the source).
+            num_frames: frames per video (>= 2; with ``context_frames``, as many as wanted).
+            context_frames: long videos: both UNets denoise windows of this many frames (at most the motion stream's
+                ``motion_frame_positions``), ``context_stride`` apart (default half a window), fused at every step
+                with weights that peak mid-window; stream sync, its combiner and object carry act on the whole clip,
+                and the frames after the first window start from its noise, shuffled (FreeNoise). ``None``: one pass
+                over all frames.
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
             num_inference_steps: denoising steps (default: the model's ``num_inference_steps`` if it has one,
                 else 25).
@@ -316,9 +334,22 @@ class DSDNPipeline(
         check_needs_sync(settings["stream_sync"], settings["carry_from"], settings["early_until"])
         if image is not None and settings["stream_sync"] <= 0.0:
             raise DSDNInputError("image= holds frame 1 through stream sync: give stream_sync > 0 (this call's is 0).")
+        if video is not None:
+            if image is not None:
+                raise DSDNInputError("give image= (image-to-video) or video= (video-to-video), not both.")
+            check_float("strength", strength, 0.0, 1.0)
+            if strength <= 0.0:
+                raise invalid("strength", strength, "must be in (0, 1]: the share of the steps run from the source")
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
+        windows = None
+        if context_frames is not None:
+            check_int("num_frames", num_frames, 2)
+            windows = ContextWindows(num_frames, context_frames, context_stride)
+        elif context_stride is not None:
+            raise invalid("context_stride", context_stride, "needs context_frames (the windows' length)")
         prompts, negatives, motions = self.check_inputs(
-            prompt, negative_prompt, motion_prompt, num_frames, height, width, num_inference_steps, guidance_scale,
+            prompt, negative_prompt, motion_prompt, num_frames if windows is None else context_frames, height, width,
+            num_inference_steps, guidance_scale,
             content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt, decode_chunk_size,
             prompt_embeds, negative_prompt_embeds,
         )  # fmt: skip
@@ -344,6 +375,12 @@ class DSDNPipeline(
                 text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
 
             self.scheduler.set_timesteps(num_inference_steps, device=device)
+            timesteps, begin = self.scheduler.timesteps, 0
+            if video is not None:  # SDEdit: the last round(strength · steps) steps, from the source noised to there
+                begin = (num_inference_steps - max(1, round(strength * num_inference_steps))) * self.scheduler.order
+                timesteps = timesteps[begin:]
+                if hasattr(self.scheduler, "set_begin_index"):
+                    self.scheduler.set_begin_index(begin)
             shape = (
                 b,
                 self.unet.config.in_channels,
@@ -352,17 +389,14 @@ class DSDNPipeline(
                 width // self.vae_scale_factor,
             )
             x = self.prepare_latents(shape, generator, device, latents, settings["shared_noise"])  # content, motion
-            first = None
-            if image is not None:  # every frame starts as a draw of the forward process from the picture
-                first = self.first_frame_latents(image, batch, n, height, width, device)
-                a, s = self._clean_prediction_affine(self.scheduler.timesteps[0], 0)
-                z, m = x.chunk(2)
-                z = a * first.to(z) + s * (z / self.scheduler.init_noise_sigma)
-                x = torch.cat([z, m])
+            if windows is not None and latents is None:
+                x = windows.shuffle_noise(x, generator)
+            x, first = self.start_from_inputs(x, image, video, batch, n, height, width, timesteps[0], device)
 
             denoiser = self.denoiser(use_interaction)
+            if windows is not None:
+                denoiser = partial(windows, denoiser)
             step_kwargs = self._step_kwargs(generator)
-            timesteps = self.scheduler.timesteps
             start = carry_start(settings["carry_from"], len(timesteps))
             carry = None if start is None else ObjectCarry(start, self.frame_vae)
             self._num_timesteps = len(timesteps)
@@ -390,7 +424,7 @@ class DSDNPipeline(
                     if sync > 0.0:
                         step_gamma = settings["early_coherence"] if i < early_steps else gamma
                         eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, step_gamma, settings["combiner"], sync,
-                                                          carry, first)  # fmt: skip
+                                                          carry, first, begin)  # fmt: skip
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         z_cur, m_cur = x.chunk(2)

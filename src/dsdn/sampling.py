@@ -245,12 +245,14 @@ class SamplingMixin:
         alpha = float(self.scheduler.alphas_cumprod[int(t)])
         return alpha**0.5, (1.0 - alpha) ** 0.5
 
-    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength, carry=None, first_frame=None):
+    def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength, carry=None, first_frame=None,
+                      begin: int = 0):  # fmt: skip
         """Both streams' noise predictions after pulling their clean predictions onto one video; from its start
         step, ``carry`` (a :class:`~dsdn.carry.ObjectCarry`) makes that video's later frames take frame 1's object.
         ``first_frame`` ``(B, C, 1, h, w)``: the clean latent that video's frame 1 is held at (image-to-video), the
-        motion stream's then decomposed from the held video."""
-        a, s = self._clean_prediction_affine(t, index)
+        motion stream's then decomposed from the held video. ``begin``: the scheduler's index of the first step run
+        (video-to-video starts part-way)."""
+        a, s = self._clean_prediction_affine(t, index + begin)
         z, m = x.chunk(2)
         c0, m0 = (z - s * eps_c) / a, (m - s * eps_m) / a
         c0, m0 = c0.float(), m0.float()
@@ -265,18 +267,14 @@ class SamplingMixin:
             m0 = decompose_motion(c0, self.adapter.config.motion_scale)
         return ((z - a * c0.to(z)) / s), ((m - a * m0.to(m)) / s)
 
-    @torch.no_grad()
-    def first_frame_latents(self, image, prompts: int, per_prompt: int, height: int, width: int, device):
-        """The clean latent frame 1 is held at in image-to-video, ``(prompts·per_prompt, C, 1, h, w)``: ``image``
-        (a PIL image, an ``(H, W, 3)`` array, uint8 or in [0, 1], a ``(3, H, W)`` tensor in [0, 1], or a list with
-        one of them per prompt) resized to ``height × width`` and encoded by the VAE (its posterior's mode)."""
+    def _pixels(self, images: list, name: str, height: int, width: int) -> torch.Tensor:
+        """``images`` (PIL images, ``(H, W, 3)`` arrays, uint8 or in [0, 1], or ``(3, H, W)`` tensors in [0, 1]) resized
+        to ``height × width``: ``(N, 3, H, W)`` in [-1, 1] (``name`` is the argument an error names)."""
         import numpy as np
         import PIL.Image
         from diffusers.image_processor import VaeImageProcessor
 
-        images = list(image) if isinstance(image, (list, tuple)) else [image]
-        if len(images) not in (1, prompts):
-            raise invalid("image", f"{len(images)} images", f"must be one image, or one per prompt ({prompts})")
+        images = list(images)
         for k, im in enumerate(images):
             if isinstance(im, PIL.Image.Image):
                 images[k] = im.convert("RGB")
@@ -284,14 +282,63 @@ class SamplingMixin:
                 images[k] = im.astype(np.float32) / 255.0 if im.dtype == np.uint8 else im.astype(np.float32)
             elif not (isinstance(im, torch.Tensor) and im.ndim == 3 and im.shape[0] == 3 and im.numel()):
                 shape = tuple(getattr(im, "shape", ()))
-                raise invalid("image", f"{type(im).__name__}{list(shape) if shape else ''}",
+                raise invalid(name, f"{type(im).__name__}{list(shape) if shape else ''}",
                               "must be a PIL image, an (H, W, 3) array or a (3, H, W) tensor")  # fmt: skip
         processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         pixels = torch.cat([processor.preprocess(im, height, width) for im in images])  # (N, 3, H, W) in [-1, 1]
         if not torch.isfinite(pixels).all():
-            raise invalid("image", "an image with NaN or infinite values", "must hold finite pixel values")
+            raise invalid(name, "pictures with NaN or infinite values", "must hold finite pixel values")
+        return pixels
+
+    @torch.no_grad()
+    def first_frame_latents(self, image, prompts: int, per_prompt: int, height: int, width: int, device):
+        """The clean latent frame 1 is held at in image-to-video, ``(prompts·per_prompt, C, 1, h, w)``: ``image``
+        (a PIL image, an ``(H, W, 3)`` array, uint8 or in [0, 1], a ``(3, H, W)`` tensor in [0, 1], or a list with
+        one of them per prompt) resized to ``height × width`` and encoded by the VAE (its posterior's mode)."""
+        images = list(image) if isinstance(image, (list, tuple)) else [image]
+        if len(images) not in (1, prompts):
+            raise invalid("image", f"{len(images)} images", f"must be one image, or one per prompt ({prompts})")
+        pixels = self._pixels(images, "image", height, width)
         latent = self.frame_vae.encode(pixels.unsqueeze(2).to(device), sample=False).float()  # (N, C, 1, h, w)
         return latent.expand(prompts, *latent.shape[1:]).repeat_interleave(per_prompt, dim=0)
+
+    @torch.no_grad()
+    def source_video_latents(self, video, videos: int, num_frames: int, height: int, width: int, device):
+        """Video-to-video: the source clip's clean latents, ``(videos, C, num_frames, h, w)``: ``video`` (an
+        ``(F, H, W, 3)`` array, uint8 or in [0, 1], an ``(F, 3, H, W)`` tensor in [0, 1], or a list of frames, each a
+        PIL image, an ``(H, W, 3)`` array or a ``(3, H, W)`` tensor), its first ``num_frames`` frames resized to
+        ``height × width`` and encoded by the VAE (its posterior's mode)."""
+        frames = list(video) if isinstance(video, (list, tuple)) or getattr(video, "ndim", 0) == 4 else None
+        if frames is None:
+            shape = tuple(getattr(video, "shape", ()))
+            raise invalid("video", f"{type(video).__name__}{list(shape) if shape else ''}",
+                          "must be an (F, H, W, 3) array, an (F, 3, H, W) tensor or a list of frames")  # fmt: skip
+        if len(frames) < num_frames:
+            raise invalid("video", f"a clip of {len(frames)} frames", f"must have at least num_frames={num_frames}")
+        pixels = self._pixels(frames[:num_frames], "video", height, width)  # (F, 3, H, W)
+        latent = self.frame_vae.encode(pixels.transpose(0, 1).unsqueeze(0).to(device), sample=False).float()
+        return latent.expand(videos, *latent.shape[1:])  # (videos, C, F, h, w)
+
+    def start_from_inputs(self, x, image, video, prompts: int, per_prompt: int, height: int, width: int, t0, device):
+        """The stacked start latents ``x`` (content, then motion) and frame 1's held latent (``None`` unless
+        image-to-video), given an ``image`` (every frame starts as a draw of the forward process from the picture at
+        the first step ``t0``) or a source ``video`` (both streams start as draws from the source at ``t0``, the
+        motion stream's from the source's decomposed motion: SDEdit)."""
+        first = None
+        if image is not None:
+            first = self.first_frame_latents(image, prompts, per_prompt, height, width, device)
+            a, s = self._clean_prediction_affine(t0, 0)
+            z, m = x.chunk(2)
+            x = torch.cat([a * first.to(z) + s * (z / self.scheduler.init_noise_sigma), m])
+        if video is not None:
+            b = prompts * per_prompt
+            source = self.source_video_latents(video, b, x.shape[2], height, width, device)
+            t = t0.expand(b) if t0.ndim == 0 else t0
+            z, m = (part / self.scheduler.init_noise_sigma for part in x.chunk(2))
+            z = self.scheduler.add_noise(source.to(z), z, t)
+            m = self.scheduler.add_noise(decompose_motion(source, self.adapter.config.motion_scale).to(m), m, t)
+            x = torch.cat([z, m])
+        return x, first
 
     def _step_kwargs(self, generator) -> dict:
         return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}

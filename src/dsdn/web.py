@@ -47,7 +47,8 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
 
     def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
-            early_coherence, early_until, steps, image=None, progress=gr.Progress(track_tqdm=True)):  # fmt: skip
+            early_coherence, early_until, steps, image=None, source=None, strength=0.6,
+            progress=gr.Progress(track_tqdm=True)):  # fmt: skip
         try:
             job = GenerateConfig(
                 prompt=prompt, model=model, out=str(out_dir / f"dsdn-{uuid.uuid4().hex[:8]}.mp4"), frames=int(frames),
@@ -55,6 +56,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                 combiner=combiner, stream_sync=float(stream_sync),
                 shared_noise=float(shared_noise), carry_from=float(carry_from), early_coherence=float(early_coherence),
                 early_until=float(early_until), seed=int(seed), device=device, image=image or None,
+                source_video=source or None, strength=float(strength),
             )  # fmt: skip
             path, _ = generate_video(job, progress=True, pipe=pipe)
         except (DSDNInputError, TypeError, ValueError) as e:
@@ -88,11 +90,30 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                               label="Early steps (share of steps; 0 = none)", elem_id="early_until")  # fmt: skip
         image = gr.Image(label="Start from this picture (optional: image-to-video)", type="filepath", height=160,
                          elem_id="image")  # fmt: skip
+        with gr.Row():
+            source = gr.Video(label="Redraw this clip (optional: video-to-video)", height=160, elem_id="source")
+            strength = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="Strength (share redrawn)", elem_id="strength")
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
         button.click(
             run,
-            [prompt, seed, frames, lora, gamma, combiner, sync, shared, carry, early, until, steps, image],
+            [
+                prompt,
+                seed,
+                frames,
+                lora,
+                gamma,
+                combiner,
+                sync,
+                shared,
+                carry,
+                early,
+                until,
+                steps,
+                image,
+                source,
+                strength,
+            ],
             video,
             concurrency_limit=1,
         )

@@ -120,7 +120,9 @@ def eval_toy_cmd(
             f"{split:8s} clips={r['clips']:3d}  CLEAN={r['clean_acc']:.1%}"
             + (f" ({strict['clean_pixels']:.1%} without identity)" if "clean_pixels" in strict else "")
             + f"  (one object={strict['one_object']:.1%}  "
-            f"no ghost={strict['no_ghost']:.1%}  same shape={strict['same_shape']:.1%}  "
+            f"no ghost={strict['no_ghost']:.1%}"
+            + (f"  no marks={strict['no_marks']:.1%} of shapes" if "no_marks" in strict else "")
+            + f"  same shape={strict['same_shape']:.1%}  "
             f"same background={strict['same_background']:.1%}  "
             f"direction={strict.get('direction_ok', float('nan')):.1%}  colour={strict['colour_ok']:.1%}"
             + (f"  identity={strict['identity_ok']:.1%}" if "identity_ok" in strict else "")

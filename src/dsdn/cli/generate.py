@@ -37,6 +37,12 @@ def generate(
         "dsdn.mp4", "--out", "-o", help="Output: .mp4, .gif, .webp, or a folder name for png frames."
     ),
     frames: int = typer.Option(8, help="Number of frames (>= 2)."),
+    context_frames: Optional[int] = typer.Option(
+        None, help="Long videos: denoise windows of this many frames (e.g. 8), fused at every step."
+    ),
+    context_stride: Optional[int] = typer.Option(
+        None, help="With --context-frames: frames between windows (default: half a window)."
+    ),  # fmt: skip
     height: Optional[int] = typer.Option(None, help="Height in pixels (default: the model's native size)."),
     width: Optional[int] = typer.Option(None, help="Width in pixels (default: the model's native size)."),
     steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the model's, else 25)."),
@@ -58,6 +64,10 @@ def generate(
     image: Optional[str] = typer.Option(
         None, help="Image-to-video: the picture the clip starts from (resized to the video's size)."
     ),
+    video: Optional[str] = typer.Option(
+        None, help="Video-to-video: the clip to redraw (a video file or a folder of PNG frames; its first --frames)."
+    ),
+    strength: float = typer.Option(0.6, help="With --video: how much is redrawn, in (0, 1] (1: from noise alone)."),
     fps: int = typer.Option(8, help="Frames per second of the written video."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N, mps."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -68,7 +78,8 @@ def generate(
 
     cfg = GenerateConfig(
         prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt, image=image,
-        frames=frames, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
+        source_video=video, strength=strength,
+        frames=frames, context_frames=context_frames, context_stride=context_stride, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
         cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence,
         early_until=early_until, motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps,

@@ -230,7 +230,9 @@ def score_clip(video: np.ndarray, prompt: str, judge=None, object_scale: float =
     want, got = parse_prompt(prompt), judge_clip(video)
     if want is not None:
         identity = None if judge is None else judge.object_of(video) == want["object"]
-        out["clean_acc"] = float(judge_strict(video, want["colour"], want["motion"], identity, object_scale).clean)
+        out["clean_acc"] = float(
+            judge_strict(video, want["colour"], want["motion"], identity, object_scale, want["object"]).clean
+        )
         out["direction_acc"] = float(got.direction == want["motion"])
         out["colour_acc"] = float(got.colour == want["colour"])
         if identity is not None:

@@ -33,6 +33,12 @@ How the pixels are read (64×64 toy-world frames; other sizes are scaled):
   it, and in at least :data:`MONOTONE` of the frame steps (an object that jumps back and forth
   fails).
 * **colour**: the asked colour owns most object-coloured pixels of the clip.
+* **no marks** (solid shapes only: circle, square, triangle): inside the object's outline (holes filled,
+  :data:`MARK_INSET` pixels in from its edge) no frame has a blob of :data:`MIN_BLOB` or more bright pixels
+  (brightest channel ≥ :data:`EDGE_LEVEL`) that are not the asked colour, nor a share above
+  :data:`MARK_SHARE` of such pixels: a shape drawn with another colour's shading or a second figure inside
+  it. Real clips, as rendered and after the VAE's round trip, have none. A digit's strokes are too thin to
+  have an inside, so digits are not judged.
 * **identity** (with a :class:`~dsdn.evaluation.judge.ToyJudge`): the classifier names the asked
   object; without one it is not judged and *clean* does not include it.
 
@@ -60,8 +66,11 @@ DARK_LEVEL = 6  # max channel at or below this is darker than every toy-world ba
 SIZE_RATIO = 2.0
 BACKGROUND_CHANGE = 12.0  # mean absolute change (0-255, brightest channel) of the background between frames
 OUTLINE_IOU = 0.5
-MIN_TRAVEL = 0.5  # pixels per frame, first to last
+MIN_TRAVEL = 1.0  # pixels per frame, first to last: half the toy world's slow speed (2; real slow clips travel >= 1.9)
 MONOTONE = 0.7  # share of frame steps along the asked way
+MARK_INSET = 2  # pixels in from a solid shape's edge where its inside starts
+MARK_SHARE = 0.05  # largest share of a solid shape's inside that may be bright pixels of another colour
+SOLID_OBJECTS = ("circle", "square", "triangle")
 
 _NAMES = tuple(COLOURS)
 _REF = np.asarray([COLOURS[n] for n in _NAMES], np.float32)
@@ -81,6 +90,16 @@ class StrictJudgement:
     direction_ok: bool | None  # None: the motion has no single direction (bouncing)
     identity_ok: bool | None  # None: no classifier was given
     travel: float  # pixels the object's centroid moved along the asked axis (signed, asked way > 0)
+    marks: float | None = (
+        None  # largest share over frames of a solid shape's inside in another colour; None: not judged
+    )
+    mark_blob: int = 0  # pixels of the largest such blob in any frame
+
+    @property
+    def no_marks(self) -> bool | None:
+        if self.marks is None:
+            return None
+        return self.marks <= MARK_SHARE and self.mark_blob < MIN_BLOB
 
     @property
     def same_shape(self) -> bool:
@@ -94,7 +113,7 @@ class StrictJudgement:
     def clean_pixels(self) -> bool:
         """Every check but identity (which needs a classifier)."""
         checks = [self.colour_ok, self.one_object, not self.ghost, self.same_shape, self.same_background]
-        return all(checks) and self.direction_ok is not False
+        return all(checks) and self.direction_ok is not False and self.no_marks is not False
 
     @property
     def clean(self) -> bool:
@@ -106,6 +125,7 @@ class StrictJudgement:
             ("colour", self.colour_ok),
             ("one object", self.one_object),
             ("ghost", not self.ghost),
+            ("marks", self.no_marks is not False),
             ("same shape", self.same_shape),
             ("background", self.same_background),
             ("direction", self.direction_ok is not False),
@@ -115,7 +135,7 @@ class StrictJudgement:
 
     def as_record(self) -> dict:
         return {**asdict(self), "same_shape": self.same_shape, "same_background": self.same_background,
-                "clean_pixels": self.clean_pixels, "clean": self.clean}  # fmt: skip
+                "no_marks": self.no_marks, "clean_pixels": self.clean_pixels, "clean": self.clean}  # fmt: skip
 
 
 def colour_labels(frames: np.ndarray, edges: bool = False) -> np.ndarray:
@@ -170,9 +190,27 @@ def _best_shift_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((overlap / (a.sum() + b.sum() - overlap)).max())
 
 
+def _inside_marks(
+    frame: np.ndarray, labels: np.ndarray, want: int, body: np.ndarray, scale: float
+) -> tuple[float, int]:
+    """``(share, blob)``: the share of a solid object's inside (``body`` with its holes filled, :data:`MARK_INSET`
+    pixels in from its edge) that is bright but not the asked colour, and the largest such blob in pixels at 64×64."""
+    from scipy import ndimage
+
+    inset = max(1, round(MARK_INSET * scale))
+    inside = ndimage.binary_erosion(ndimage.binary_fill_holes(body), structure=np.ones((3, 3), bool), iterations=inset)
+    if not inside.any():
+        return 0.0, 0
+    foreign = inside & (frame.max(axis=-1) >= EDGE_LEVEL) & (labels != want)
+    parts, count = ndimage.label(foreign, structure=np.ones((3, 3), bool))
+    largest = int(np.bincount(parts.ravel())[1:].max()) if count else 0
+    return float(foreign.sum()) / float(inside.sum()), round(largest / scale**2)
+
+
 def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool | None = None,
-                 object_scale: float = 1.0) -> StrictJudgement:  # fmt: skip
-    """Judge ``frames`` (``(F, H, W, 3)``, uint8 or [0, 1]) against the asked ``colour`` and ``motion``.
+                 object_scale: float = 1.0, obj: str | None = None) -> StrictJudgement:  # fmt: skip
+    """Judge ``frames`` (``(F, H, W, 3)``, uint8 or [0, 1]) against the asked ``colour`` and ``motion``; the inside of
+    a solid ``obj`` (a shape of :data:`SOLID_OBJECTS`) is judged for marks when it is given.
 
     ``identity_ok`` is the classifier's verdict on the object, if one was run (see :func:`judge_prompt`).
     ``object_scale``: the world's object size relative to toy world v1's
@@ -190,10 +228,11 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
     colour_ok = bool(coloured.any()) and int((labels == want).sum()) * 2 > int(coloured.sum())
 
     one, ghost = True, False
-    objects, areas = [], []
+    objects, areas, marks = [], [], []
     for f in range(n):
         mine = labels[f] == want
-        blobs = [b & mine for b in _blobs(mine | (with_edges[f] == want), scale, object_scale)]  # edges join
+        joined = _blobs(mine | (with_edges[f] == want), scale, object_scale)  # edges join
+        blobs = [b & mine for b in joined]
         blobs = sorted((b for b in blobs if b.sum() >= MIN_BLOB * scale**2), key=lambda b: -int(b.sum()))
         total = int(mine.sum())
         main = blobs[0] if blobs else np.zeros_like(mine)
@@ -202,6 +241,9 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
             one = False
         objects.append(main)
         areas.append(area)
+        if obj in SOLID_OBJECTS and area > 0:
+            body = max(joined, key=lambda b: int((b & main).sum()))
+            marks.append(_inside_marks(frames[f], labels[f], want, body, scale))
         limit = max(MIN_BLOB * scale**2, GHOST_FRACTION * max(area, MIN_OBJECT * scale**2))
         others = [labels[f] == k for k in range(len(_NAMES)) if k != want] + [dark[f]]
         if any(b.sum() >= limit for m in others for b in _blobs(m, scale, object_scale)[:1]):
@@ -229,9 +271,13 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
             )
         else:
             direction_ok = False
+    share = blob = None
+    if obj in SOLID_OBJECTS:
+        share, blob = max(marks, default=(0.0, 0))
     return StrictJudgement(
         colour_ok=colour_ok, one_object=one, ghost=ghost, size_stable=size_stable, outline_iou=outline,
         background_change=background, direction_ok=direction_ok, identity_ok=identity_ok, travel=travel,
+        marks=share, mark_blob=blob or 0,
     )  # fmt: skip
 
 
@@ -244,11 +290,11 @@ def judge_prompt(frames: np.ndarray, prompt: str, classifier=None, object_scale:
     if want is None:
         raise ValueError(f"prompt={prompt!r} is not a toy-world prompt (it must name a colour, an object and a motion)")
     identity = None if classifier is None else classifier.object_of(frames) == want["object"]
-    return judge_strict(frames, want["colour"], want["motion"], identity, object_scale)
+    return judge_strict(frames, want["colour"], want["motion"], identity, object_scale, want["object"])
 
 
-STRICT_CHECKS = ("colour_ok", "one_object", "no_ghost", "same_shape", "same_background", "direction_ok", "identity_ok",
-                 "clean_pixels", "clean")  # fmt: skip
+STRICT_CHECKS = ("colour_ok", "one_object", "no_ghost", "no_marks", "same_shape", "same_background", "direction_ok",
+                 "identity_ok", "clean_pixels", "clean")  # fmt: skip
 
 
 def strict_rates_by_kind(records: list[dict]) -> dict[str, dict]:
@@ -270,7 +316,7 @@ def strict_rates(records: list[dict]) -> dict[str, float]:
     for key in STRICT_CHECKS:
         if key == "clean_pixels" and not judged_identity:
             continue
-        values = [(not r["strict"]["ghost"]) if key == "no_ghost" else r["strict"][key] for r in records]
+        values = [(not r["strict"]["ghost"]) if key == "no_ghost" else r["strict"].get(key) for r in records]
         values = [v for v in values if v is not None]
         if values:
             out[key] = sum(bool(v) for v in values) / len(values)

@@ -26,6 +26,7 @@ CHECKS = {
     "identity": lambda r: bool(r["strict"]["identity_ok"]),
     "one_object": lambda r: r["strict"]["one_object"],
     "no_ghost": lambda r: not r["strict"]["ghost"],
+    "no_marks": lambda r: r["strict"].get("no_marks") is not False,  # (digits, and records older than it: not judged)
     "same_shape": lambda r: r["strict"]["same_shape"],
     "same_background": lambda r: r["strict"]["same_background"],
     "strict_direction": lambda r: bool(r["strict"]["direction_ok"]),

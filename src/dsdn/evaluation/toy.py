@@ -282,7 +282,7 @@ def _judged_record(prompt: str, seed: int, video: np.ndarray, object_scale: floa
         named_fields = dict(want_object=want["object"], object=named,
                             frame_consistency=frame_consistency(judge.frame_features(video)))  # fmt: skip
     return {
-        "strict": judge_strict(video, want["colour"], want["motion"], identity, object_scale).as_record(),
+        "strict": judge_strict(video, want["colour"], want["motion"], identity, object_scale, want["object"]).as_record(),
         "prompt": prompt, "seed": seed, "want_direction": want["motion"],
         "direction": got.direction, "motion": got.motion, "want_colour": want["colour"], "colour": got.colour,
         "visible_every_frame": got.visible_every_frame, "min_object_pixels": got.min_object_pixels,

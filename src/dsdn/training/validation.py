@@ -41,7 +41,7 @@ def validate(base: dict, adapter, ema, params, cfg, folder: Path) -> dict:
         got = judge_clip(video)
         if want is None:
             continue
-        clean += judge_strict(video, want["colour"], want["motion"], object_scale=scale).clean
+        clean += judge_strict(video, want["colour"], want["motion"], object_scale=scale, obj=want["object"]).clean
         judged += 1
         direction_ok += got.direction == want["motion"]
         colour_ok += got.colour == want["colour"]

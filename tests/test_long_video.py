@@ -1,0 +1,92 @@
+"""Long videos (``context_frames``, ``dsdn generate --context-frames``): overlapping windows fused at every step."""
+
+import json
+
+import pytest
+import torch
+from conftest import SIZE, assert_frames_differ, assert_same_frames, gen_kwargs, make_pipeline, perturb_trained_parts_
+from typer.testing import CliRunner
+
+from dsdn.cli import app
+from dsdn.errors import DSDNInputError
+from dsdn.long_video import ContextWindows, window_starts, window_weights
+
+
+@pytest.mark.parametrize("frames, length, stride", [(64, 8, 4), (20, 8, 6), (9, 8, 4), (8, 8, 4), (5, 8, 2)])
+def test_windows_cover_every_frame_and_end_on_the_last(frames, length, stride):
+    starts = window_starts(frames, length, stride)
+    covered = {f for s in starts for f in range(s, min(s + length, frames))}
+    assert covered == set(range(frames)) and starts[0] == 0
+    assert starts[-1] + min(length, frames) == frames
+    assert all(b - a <= stride for a, b in zip(starts, starts[1:]))
+
+
+def test_pyramid_weights_peak_mid_window():
+    assert window_weights(6).tolist() == [1, 2, 3, 3, 2, 1]
+    assert window_weights(4, "flat").tolist() == [1, 1, 1, 1]
+
+
+def test_fused_prediction_is_the_weighted_mean_over_the_windows_that_hold_a_frame():
+    windows = ContextWindows(10, 4, 2)
+    seen = []
+
+    def denoiser(z, m, scale):  # each window predicts its own first frame's index everywhere
+        seen.append(z.shape[2])
+        first = z[0, 0, 0, 0, 0]
+        return torch.full_like(z, float(first)) * scale, torch.full_like(m, 1.0)
+
+    z = torch.arange(10.0).view(1, 1, 10, 1, 1).expand(1, 2, 10, 3, 3).contiguous()
+    eps_c, eps_m = windows(denoiser, z, z.clone(), 1.0)
+    assert seen == [4] * len(windows) and len(windows) == 4  # starts 0, 2, 4, 6
+    w = window_weights(4)
+    expect_3 = (0 * w[3] + 2 * w[1]) / (w[3] + w[1])  # frame 3: last of window 0, second of window 2
+    assert torch.allclose(eps_c[0, 0, 3], torch.full((3, 3), float(expect_3)))
+    assert torch.equal(eps_m, torch.ones_like(eps_m))  # equal predictions fuse to themselves
+
+
+def test_later_frames_reuse_the_first_windows_noise_shuffled():
+    windows = ContextWindows(12, 4, 2)
+    x = torch.randn(2, 3, 12, 4, 4, generator=torch.Generator().manual_seed(0))
+    out = windows.shuffle_noise(x, torch.Generator().manual_seed(1))
+    assert torch.equal(out[:, :, :4], x[:, :, :4])
+    firsts = [x[:, :, k] for k in range(4)]
+    for f in range(4, 12):  # every later frame is one of the first window's noises
+        assert any(torch.equal(out[:, :, f], g) for g in firsts)
+    assert torch.equal(out, windows.shuffle_noise(x, torch.Generator().manual_seed(1)))
+
+
+def test_pipeline_samples_past_the_motion_streams_frame_limit_only_in_windows():
+    pipe = make_pipeline(seed=2)
+    perturb_trained_parts_(pipe, seed=3)
+    limit = pipe.adapter.config.motion_frame_positions
+    long = dict(num_frames=limit + 4, num_inference_steps=2)
+    with pytest.raises(DSDNInputError, match="num_frames"):
+        pipe("a red ball", **gen_kwargs(**long))
+    a = pipe("a red ball", context_frames=4, context_stride=3, **gen_kwargs(**long)).frames
+    assert a.shape == (1, limit + 4, SIZE, SIZE, 3)
+    assert_same_frames(a, pipe("a red ball", context_frames=4, context_stride=3, **gen_kwargs(**long)).frames)
+    assert_frames_differ(a, pipe("a red ball", context_frames=4, context_stride=2, **gen_kwargs(**long)).frames)
+    for bad in (dict(context_frames=1), dict(context_frames=4, context_stride=5), dict(context_stride=2)):
+        with pytest.raises(DSDNInputError, match="context_"):
+            pipe("a red ball", **{**gen_kwargs(), **bad})
+
+
+def test_a_window_as_long_as_the_clip_is_one_pass():
+    pipe = make_pipeline(seed=2)
+    one = pipe("a red ball", **gen_kwargs()).frames
+    assert_same_frames(one, pipe("a red ball", context_frames=4, **gen_kwargs()).frames)
+
+
+def test_cli_long_clip_needs_windows_and_records_them(trained_model_dir, tmp_path):
+    runner = CliRunner()
+    cfg = json.loads((trained_model_dir / "config.json").read_text())
+    frames = str(cfg["motion_frame_positions"] + 2)
+    common = ["--model", str(trained_model_dir), "--frames", frames, "--height", "16", "--width", "16", "--steps", "1",
+              "-q"]  # fmt: skip
+    res = runner.invoke(app, ["generate", "a red ball", "--out", str(tmp_path / "x.mp4"), *common])
+    assert res.exit_code == 2 and "--context-frames" in res.output and not (tmp_path / "x.mp4").exists()
+    out = tmp_path / "long.mp4"
+    res = runner.invoke(app, ["generate", "a red ball", "--context-frames", "4", "--out", str(out), *common])
+    assert res.exit_code == 0, res.output
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["context_frames"] == 4 and sidecar["frames"] == int(frames)
