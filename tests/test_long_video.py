@@ -66,7 +66,8 @@ def test_pipeline_samples_past_the_motion_streams_frame_limit_only_in_windows():
     assert a.shape == (1, limit + 4, SIZE, SIZE, 3)
     assert_same_frames(a, pipe("a red ball", context_frames=4, context_stride=3, **gen_kwargs(**long)).frames)
     assert_frames_differ(a, pipe("a red ball", context_frames=4, context_stride=2, **gen_kwargs(**long)).frames)
-    for bad in (dict(context_frames=1), dict(context_frames=4, context_stride=5), dict(context_stride=2)):
+    too_long = dict(context_frames=limit + 1)
+    for bad in (dict(context_frames=1), dict(context_frames=4, context_stride=5), dict(context_stride=2), too_long):
         with pytest.raises(DSDNInputError, match="context_"):
             pipe("a red ball", **{**gen_kwargs(), **bad})
 

@@ -232,3 +232,21 @@ def test_image_to_video_reports_frame_one_psnr_direction_and_steadiness(trained_
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("clips=2") and "steady" in res.stdout and strips.is_file()
+
+
+def test_gpu_speed_script_runs_at_a_tiny_shape_on_the_cpu(tmp_path):
+    """scripts/gpu_speed.py, which BENCHMARKS.md's accelerator figures come from, at the shipped model's scale on the
+    CPU: both methods timed, a training step with gradient checkpointing taken, nothing failed."""
+    out = tmp_path / "speed.json"
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_speed.py"), "--device", "cpu", "--dtype", "fp32",
+                          "--scale", "tiny", "--frames", "2", "--size", "64", "--steps", "1", "--repeats", "1",
+                          "--json", str(out)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    import json
+
+    figures = json.loads(out.read_text())
+    for name in ("DSDN", "AnimateDiffPipeline"):
+        row = figures["methods"][name]
+        assert "error" not in row and row["seconds_per_step"] > 0 and row["seconds_per_clip"] > 0
+    assert "error" not in figures["training"] and figures["training"]["clips_per_second"] > 0
+    assert figures["training"]["trainable_params"] == figures["dsdn_added_params"]

@@ -344,11 +344,14 @@ class DSDNPipeline(
         windows = None
         if context_frames is not None:
             check_int("num_frames", num_frames, 2)
+            check_int(
+                "context_frames", context_frames, 2, getattr(self.adapter.config, "motion_frame_positions", 0) or None
+            )
             windows = ContextWindows(num_frames, context_frames, context_stride)
         elif context_stride is not None:
             raise invalid("context_stride", context_stride, "needs context_frames (the windows' length)")
         prompts, negatives, motions = self.check_inputs(
-            prompt, negative_prompt, motion_prompt, num_frames if windows is None else context_frames, height, width,
+            prompt, negative_prompt, motion_prompt, num_frames if windows is None else windows.length, height, width,
             num_inference_steps, guidance_scale,
             content_lora_scale, motion_coherence, combiner, output_type, num_videos_per_prompt, decode_chunk_size,
             prompt_embeds, negative_prompt_embeds,

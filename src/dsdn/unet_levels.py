@@ -20,6 +20,15 @@ from contextlib import contextmanager
 import torch
 from diffusers import UNet2DConditionModel, UNet3DConditionModel
 
+CHECKPOINT_ATTR = "dsdn_checkpoint_blocks"
+
+
+def checkpoint_blocks(unet: torch.nn.Module, enabled: bool = True) -> None:
+    """Gradient checkpointing of ``unet``'s down, mid and up blocks as DSDN replays them level by level: in training,
+    each block's activations are recomputed in the backward pass instead of kept. It works for both streams' UNets
+    (diffusers' ``UNet3DConditionModel`` has no gradient checkpointing of its own)."""
+    setattr(unet, CHECKPOINT_ATTR, bool(enabled))
+
 
 class _UNetLevels:
     """Shared bookkeeping: skip connections, current hidden state, up-sampling sizes.
@@ -61,10 +70,17 @@ class _UNetLevels:
     def _base_kwargs(self) -> dict:
         return {}
 
+    def _run(self, block: torch.nn.Module, *args, **kwargs):
+        if getattr(self.unet, CHECKPOINT_ATTR, False) and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(block, *args, use_reentrant=False, **kwargs)
+        return block(*args, **kwargs)
+
     def down(self, i: int) -> torch.Tensor:
         self._commit_down()
         block = self.unet.down_blocks[i]
-        self.h, res = block(hidden_states=self.h, temb=self.emb, **self._base_kwargs(), **self._extra(block))
+        self.h, res = self._run(block, hidden_states=self.h, temb=self.emb, **self._base_kwargs(), **self._extra(block))
         self.res += res
         self._last_down = len(self.res) - 1
         return self.h
@@ -83,9 +99,9 @@ class _UNetLevels:
         if block is None:
             return self.h
         if getattr(block, "has_cross_attention", False):
-            self.h = block(self.h, self.emb, **self._base_kwargs(), **self.block_kwargs)
+            self.h = self._run(block, self.h, self.emb, **self._base_kwargs(), **self.block_kwargs)
         else:
-            self.h = block(self.h, self.emb, **self._base_kwargs())
+            self.h = self._run(block, self.h, self.emb, **self._base_kwargs())
         return self.h
 
     def up(self, i: int) -> torch.Tensor:
@@ -95,7 +111,8 @@ class _UNetLevels:
         upsample_size = None
         if i != self.num_up - 1 and self.forward_upsample_size:
             upsample_size = self.res[-1].shape[2:]
-        self.h = block(
+        self.h = self._run(
+            block,
             hidden_states=self.h,
             temb=self.emb,
             res_hidden_states_tuple=res,

@@ -85,7 +85,7 @@ def _sd15_components(seed: int = 0) -> dict:
     )
 
 
-def _dsdn_pipeline(scale: str):
+def speed_pipeline(scale: str):
     from ..generate import resolve_model_dir
     from ..pipeline import DSDNPipeline
     from ..presets import get_preset
@@ -101,7 +101,7 @@ def _count(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _animatediff_pipeline(dsdn_pipe, target_params: int):
+def animatediff_pipeline(dsdn_pipe, target_params: int):
     from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter, UNetMotionModel
 
     from ..peers import motion_adapter_config
@@ -115,7 +115,7 @@ def _animatediff_pipeline(dsdn_pipe, target_params: int):
 
 
 # ------------------------------------------------------------------------------------- measurement
-def _median_seconds(fn, repeats: int) -> float:
+def median_seconds(fn, repeats: int) -> float:
     fn()  # warm-up: allocator, one-time kernel choices
     times = []
     for _ in range(repeats):
@@ -138,11 +138,11 @@ def matmul_throughput(n: int = 1536, repeats: int = 5) -> float:
     import torch
 
     a, b = torch.randn(n, n), torch.randn(n, n)
-    seconds = _median_seconds(lambda: a @ b, repeats)
+    seconds = median_seconds(lambda: a @ b, repeats)
     return 2 * n**3 / seconds
 
 
-def _step_fn(method: str, pipe, frames: int, size: int, dtype=None, cfg_batched: bool = True):
+def step_fn(method: str, pipe, frames: int, size: int, dtype=None, cfg_batched: bool = True):
     """A zero-argument call doing one CFG denoising step of ``method`` on random latents."""
     import torch
 
@@ -189,12 +189,12 @@ def measure_case(case: dict) -> dict:
     scale, method = case["scale"], case["method"]
     out: dict[str, Any] = {"scale": scale, "method": method}
     with torch.inference_mode():
-        pipe = _dsdn_pipeline(scale)
+        pipe = speed_pipeline(scale)
         denoiser = pipe.denoiser()
         dsdn_added = sum(p.numel() for _, p in denoiser.trainable_parameters())
         base_params = _count(pipe.unet) - sum(p.numel() for _, p in denoiser.content.lora_parameters())
         if method == "animatediff":
-            pipe = _animatediff_pipeline(pipe, dsdn_added)
+            pipe = animatediff_pipeline(pipe, dsdn_added)
             out["added_params"] = _count(pipe.unet) - base_params
             out["motion_adapter"] = {k: v for k, v in pipe.unet.config.items() if k.startswith("motion_")}
         else:
@@ -208,8 +208,8 @@ def measure_case(case: dict) -> dict:
             pipe.to(dtype=dtype)
         steps = {}
         for frames, size in case["grid"]:
-            fn = _step_fn(method, pipe, frames, size, dtype, cfg_batched=case.get("variant") != "cfg-two-calls")
-            steps[f"{frames}x{size}"] = _median_seconds(fn, case["repeats"])
+            fn = step_fn(method, pipe, frames, size, dtype, cfg_batched=case.get("variant") != "cfg-two-calls")
+            steps[f"{frames}x{size}"] = median_seconds(fn, case["repeats"])
             if (frames, size) == tuple(case["grid"][0]) and case.get("flops"):
                 out["flops_per_step"] = _flops(fn)
         out["seconds_per_step"] = steps
@@ -218,7 +218,7 @@ def measure_case(case: dict) -> dict:
             prompt = "a red circle moving right"
             kw = dict(num_frames=frames, height=size, width=size, num_inference_steps=case["clip_steps"],
                       guidance_scale=7.5, output_type="np", generator=torch.Generator().manual_seed(0))  # fmt: skip
-            out["seconds_per_clip"] = _median_seconds(lambda: pipe(prompt, **kw), 1)
+            out["seconds_per_clip"] = median_seconds(lambda: pipe(prompt, **kw), 1)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 

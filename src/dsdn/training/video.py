@@ -38,6 +38,7 @@ from ..model_layout import adapter_folder
 from ..objective import MOTION_LOSSES, parse_word_pairs
 from ..options import COMBINERS
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
+from ..unet_levels import checkpoint_blocks
 from . import runs
 from .data import build_dataset, check_toy_options, encode_dataset, to_video_tensor
 from .runs import (
@@ -287,8 +288,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
                 p.copy_(initial_sd[n])
     params = denoiser.set_trainable()
     if cfg.gradient_checkpointing:
-        unet.enable_gradient_checkpointing()
-        adapter.motion_unet.enable_gradient_checkpointing()
+        checkpoint_blocks(unet)
+        checkpoint_blocks(adapter.motion_unet)
 
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(
