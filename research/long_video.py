@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=64)
     ap.add_argument("--context-frames", type=int, default=8)
     ap.add_argument("--context-stride", type=int, default=4)
+    ap.add_argument("--anchor", action="store_true", help="every later window also holds the clip's frame 1")
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strips", default=None, help="write a PNG: each clip's frames, 16 to a row")
@@ -68,7 +69,8 @@ def main() -> None:
         prompt = f"a {colour} {obj} bouncing"
         t0 = time.perf_counter()
         video = pipe(prompt, num_frames=args.frames, context_frames=args.context_frames,
-                     context_stride=args.context_stride, num_inference_steps=args.steps, output_type="np",
+                     context_stride=args.context_stride, context_anchor=args.anchor, num_inference_steps=args.steps,
+                     output_type="np",
                      generator=torch.Generator("cpu").manual_seed(args.seed + k)).frames[0]  # fmt: skip
         seconds = time.perf_counter() - t0
         frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
@@ -89,7 +91,7 @@ def main() -> None:
         strips.append(np.concatenate([np.concatenate(list(frames[i : i + 16]), axis=1)
                                       for i in range(0, len(frames) - 15, 16)], axis=0))  # fmt: skip
     print(f"clips={len(rows)}  world={world}  frames={args.frames}  windows of {args.context_frames}, stride "
-          f"{args.context_stride} ({len(starts)} windows)  seed={args.seed}")  # fmt: skip
+          f"{args.context_stride} ({len(starts)} windows)  anchor={args.anchor}  seed={args.seed}")  # fmt: skip
     for name, key, binary in (("seconds per clip", "seconds", False), ("visible and one object in every frame", "one",
                               True), ("colour kept", "colour", True), ("clean (pixel checks)", "clean", True),
                               ("direction changes", "turns", False), ("seam / inside warping error", "ratio", False)):  # fmt: skip

@@ -87,7 +87,23 @@ def test_cli_long_clip_needs_windows_and_records_them(trained_model_dir, tmp_pat
     res = runner.invoke(app, ["generate", "a red ball", "--out", str(tmp_path / "x.mp4"), *common])
     assert res.exit_code == 2 and "--context-frames" in res.output and not (tmp_path / "x.mp4").exists()
     out = tmp_path / "long.mp4"
-    res = runner.invoke(app, ["generate", "a red ball", "--context-frames", "4", "--out", str(out), *common])
+    res = runner.invoke(app, ["generate", "a red ball", "--context-frames", "4", "--context-anchor", "--out", str(out),
+                              *common])  # fmt: skip
     assert res.exit_code == 0, res.output
     sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["context_frames"] == 4 and sidecar["frames"] == int(frames)
+    assert sidecar["context_frames"] == 4 and sidecar["frames"] == int(frames) and sidecar["context_anchor"] is True
+
+
+def test_an_anchored_window_reads_the_clips_first_frame_and_drops_its_prediction_for_it():
+    windows = ContextWindows(10, 4, 2, anchor=True)
+    firsts, lengths = [], []
+
+    def denoiser(z, m):
+        firsts.append(float(z[0, 0, 0, 0, 0]))
+        lengths.append(z.shape[2])
+        return z.clone(), m.clone()  # each frame predicts its own index: fusing must give the index back
+
+    z = torch.arange(10.0).view(1, 1, 10, 1, 1).expand(1, 2, 10, 3, 3).contiguous()
+    eps_c, eps_m = windows(denoiser, z, z.clone())
+    assert firsts == [0.0] * 4 and lengths == [4, 5, 5, 5]  # frame 1 leads every window; later ones are a frame longer
+    assert torch.allclose(eps_c, z) and torch.allclose(eps_m, z)

@@ -37,6 +37,7 @@ class GenerateConfig:
     frames: int = 8
     context_frames: int | None = None
     context_stride: int | None = None
+    context_anchor: bool = False
     height: int | None = None
     width: int | None = None
     steps: int | None = None
@@ -270,6 +271,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         num_frames=cfg.frames,
         context_frames=cfg.context_frames,
         context_stride=cfg.context_stride,
+        context_anchor=cfg.context_anchor,
         height=cfg.height,
         width=cfg.width,
         num_inference_steps=steps,

@@ -6,6 +6,9 @@ noise prediction is the weighted mean over the windows that hold it (weights pea
 a blend rather than a cut). Everything that acts on the whole clip still does: stream sync and its combiner, object
 carry, the scheduler's update. The initial noise of the frames after the first window re-uses the first windows'
 noise, shuffled within each stride (FreeNoise, Qiu et al. 2023), so every window starts from noise of the same kind.
+With ``anchor`` *(ours)*, every later window also holds the clip's frame 1 as its first frame (its predictions for it
+are dropped): the content stream's cross-frame attention then reads the clip's frame 1 in every window, not each
+window's own first frame, so no window settles on another background or look.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ def window_weights(length: int, weighting: str = "pyramid") -> torch.Tensor:
 class ContextWindows:
     """Denoise a clip in overlapping windows of ``length`` frames, ``stride`` apart."""
 
-    def __init__(self, num_frames: int, length: int, stride: int | None = None, weighting: str = "pyramid"):
+    def __init__(self, num_frames: int, length: int, stride: int | None = None, weighting: str = "pyramid",
+                 anchor: bool = False):  # fmt: skip
         check_int("context_frames", length, 2)
         stride = max(1, length // 2) if stride is None else stride
         check_int("context_stride", stride, 1, length)
         self.num_frames, self.length, self.stride = num_frames, min(length, num_frames), stride
         self.starts = window_starts(num_frames, self.length, stride)
         self.weights = window_weights(self.length, weighting)
+        self.anchor = bool(anchor)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -61,7 +66,12 @@ class ContextWindows:
         w = self.weights.to(z.device)
         for s in self.starts:
             part = slice(s, s + self.length)
-            c, mo = denoiser(z[:, :, part], m[:, :, part], *args, **kwargs)
+            if self.anchor and s > 0:  # the clip's frame 1 first, its predictions dropped
+                frames = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(s, s + self.length)]).to(z.device)
+                c, mo = denoiser(z[:, :, frames], m[:, :, frames], *args, **kwargs)
+                c, mo = c[:, :, 1:], mo[:, :, 1:]
+            else:
+                c, mo = denoiser(z[:, :, part], m[:, :, part], *args, **kwargs)
             eps_c[:, :, part] += w.view(1, 1, -1, 1, 1) * c.float()
             eps_m[:, :, part] += w.view(1, 1, -1, 1, 1) * mo.float()
             total[part] += w

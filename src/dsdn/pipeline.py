@@ -194,6 +194,7 @@ class DSDNPipeline(
         num_frames: int = 8,
         context_frames: int | None = None,
         context_stride: int | None = None,
+        context_anchor: bool = False,
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int | None = None,
@@ -248,7 +249,8 @@ class DSDNPipeline(
                 ``motion_frame_positions``), ``context_stride`` apart (default half a window), fused at every step
                 with weights that peak mid-window; stream sync, its combiner and object carry act on the whole clip,
                 and the frames after the first window start from its noise, shuffled (FreeNoise). ``None``: one pass
-                over all frames.
+                over all frames. ``context_anchor``: every later window also holds the clip's frame 1 (one frame
+                more per window), so cross-frame attention reads the clip's frame 1 everywhere.
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
             num_inference_steps: denoising steps (default: the model's ``num_inference_steps`` if it has one,
                 else 25).
@@ -344,10 +346,9 @@ class DSDNPipeline(
         windows = None
         if context_frames is not None:
             check_int("num_frames", num_frames, 2)
-            check_int(
-                "context_frames", context_frames, 2, getattr(self.adapter.config, "motion_frame_positions", 0) or None
-            )
-            windows = ContextWindows(num_frames, context_frames, context_stride)
+            limit = getattr(self.adapter.config, "motion_frame_positions", 0) or None
+            check_int("context_frames", context_frames, 2, limit and limit - int(bool(context_anchor)))
+            windows = ContextWindows(num_frames, context_frames, context_stride, anchor=context_anchor)
         elif context_stride is not None:
             raise invalid("context_stride", context_stride, "needs context_frames (the windows' length)")
         prompts, negatives, motions = self.check_inputs(

@@ -42,7 +42,10 @@ def generate(
     ),
     context_stride: Optional[int] = typer.Option(
         None, help="With --context-frames: frames between windows (default: half a window)."
-    ),  # fmt: skip
+    ),
+    context_anchor: bool = typer.Option(
+        False, "--context-anchor", help="With --context-frames: every later window also holds frame 1 (its look)."
+    ),
     height: Optional[int] = typer.Option(None, help="Height in pixels (default: the model's native size)."),
     width: Optional[int] = typer.Option(None, help="Width in pixels (default: the model's native size)."),
     steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the model's, else 25)."),
@@ -79,7 +82,7 @@ def generate(
     cfg = GenerateConfig(
         prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt, image=image,
         source_video=video, strength=strength,
-        frames=frames, context_frames=context_frames, context_stride=context_stride, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
+        frames=frames, context_frames=context_frames, context_stride=context_stride, context_anchor=context_anchor, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
         cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence,
         early_until=early_until, motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps,
