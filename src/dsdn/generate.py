@@ -95,9 +95,14 @@ class GenerateConfig:
         check_float("strength", self.strength, 0.0, 1.0)
         if self.strength <= 0.0:
             raise invalid("strength", self.strength, "must be in (0, 1]: the share of the steps run from the source")
-        if self.source_video is not None:
-            read_source_video(self.source_video, self.frames)
+        self.source_frames()  # decoded once, here: a clip that cannot be read fails before any model loads
         self._check_model_limits()
+
+    def source_frames(self) -> np.ndarray | None:
+        """The ``--video`` clip's first ``frames`` frames (video-to-video), decoded once; ``None`` without one."""
+        if self.source_video is not None and getattr(self, "_source", None) is None:
+            self._source = read_source_video(self.source_video, self.frames)
+        return getattr(self, "_source", None)
 
     def _check_model_limits(self) -> None:
         """Frames, size, steps and the prompt's words against what the model folder allows, read from its JSON
@@ -152,10 +157,10 @@ def read_source_video(path: str, frames: int) -> np.ndarray:
     source = Path(path).expanduser()
     try:
         if source.is_dir():
-            files = sorted(source.glob("*.png"))
+            files = sorted(source.glob("*.png"))[:frames]
             clip = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files]) if files else np.zeros((0,))
         elif source.is_file():
-            clip = read_video(source)
+            clip = read_video(source, max_frames=frames)
         else:
             raise invalid("video", path, "must be a video file (MP4, GIF, WebM, ...) or a folder of PNG frames",
                           "No such file.")  # fmt: skip
@@ -248,7 +253,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
 
         with Image.open(Path(cfg.image).expanduser()) as im:
             image = im.convert("RGB")
-    source = None if cfg.source_video is None else read_source_video(cfg.source_video, cfg.frames)
+    source = cfg.source_frames()
     sampling = pipe.sampling_settings(
         cfg.guidance,
         cfg.motion_guidance,

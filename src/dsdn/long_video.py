@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import check_int
+from .errors import check_choice, check_int
 
 WEIGHTINGS = ("pyramid", "flat")
 
@@ -45,6 +45,7 @@ class ContextWindows:
     def __init__(self, num_frames: int, length: int, stride: int | None = None, weighting: str = "pyramid",
                  anchor: bool = False):  # fmt: skip
         check_int("context_frames", length, 2)
+        check_choice("weighting", weighting, WEIGHTINGS)
         stride = max(1, length // 2) if stride is None else stride
         check_int("context_stride", stride, 1, length)
         self.num_frames, self.length, self.stride = num_frames, min(length, num_frames), stride

@@ -165,12 +165,15 @@ def save_video(frames, path: str | Path, fps: int = 8, overwrite: bool = True) -
     return path
 
 
-def read_video(path: str | Path) -> np.ndarray:
-    """Decode a video file to uint8 ``(F, H, W, 3)`` with PyAV."""
+def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """Decode a video file to uint8 ``(F, H, W, 3)`` with PyAV (only its first ``max_frames`` frames, if given)."""
+    import itertools
+
     import av
 
     with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        frames = itertools.islice(container.decode(video=0), max_frames)
+        return np.stack([f.to_ndarray(format="rgb24") for f in frames])
 
 
 def package_versions() -> dict[str, str]:

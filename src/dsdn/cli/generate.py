@@ -80,9 +80,10 @@ def generate(
     from ..generate import GenerateConfig, generate_video
 
     cfg = GenerateConfig(
-        prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt, image=image,
-        source_video=video, strength=strength,
-        frames=frames, context_frames=context_frames, context_stride=context_stride, context_anchor=context_anchor, height=height, width=width, steps=steps, guidance=guidance, lora_scale=lora_scale,
+        prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
+        image=image, source_video=video, strength=strength, frames=frames, context_frames=context_frames,
+        context_stride=context_stride, context_anchor=context_anchor, height=height, width=width, steps=steps,
+        guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
         cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence,
         early_until=early_until, motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps,
