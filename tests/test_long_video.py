@@ -107,3 +107,14 @@ def test_an_anchored_window_reads_the_clips_first_frame_and_drops_its_prediction
     eps_c, eps_m = windows(denoiser, z, z.clone())
     assert firsts == [0.0] * 4 and lengths == [4, 5, 5, 5]  # frame 1 leads every window; later ones are a frame longer
     assert torch.allclose(eps_c, z) and torch.allclose(eps_m, z)
+
+
+def test_bad_windows_are_refused_by_the_config_before_any_model_loads(tmp_path):
+    from dsdn.generate import GenerateConfig
+
+    ok = dict(prompt="a red circle bouncing", out=str(tmp_path / "x.mp4"), frames=40)
+    GenerateConfig(**ok, context_frames=31, context_anchor=True)  # 31 + frame 1: the shipped model's 32 positions
+    for bad, name in ((dict(context_frames=8, context_stride=0), "context_stride"),
+                      (dict(context_frames=32, context_anchor=True), "context_frames")):  # fmt: skip
+        with pytest.raises(DSDNInputError, match=name):
+            GenerateConfig(**ok, **bad)

@@ -127,6 +127,17 @@ GENERATE_CASES = [
     ("video-and-image", [OK, "--video", "{tmp}/empty", "--image", "{tmp}/file.txt"], "cannot be given with --image"),
     ("strength-zero", [OK, "--video", "{tmp}/empty", "--strength", "0"], "strength=0"),
     ("strength-above-one", [OK, "--strength", "1.5"], "strength=1.5"),
+    (
+        "context-stride-zero",
+        [OK, "--frames", "40", "--context-frames", "8", "--context-stride", "0"],
+        "context_stride=0",
+    ),
+    ("context-stride-without-frames", [OK, "--context-stride", "4"], "needs --context-frames"),
+    (
+        "anchored-window-too-long",
+        [OK, "--frames", "40", "--context-frames", "32", "--context-anchor"],
+        "context_frames=",
+    ),
 ]
 
 

@@ -67,7 +67,8 @@ class GenerateConfig:
         check_int("frames", self.frames, 2, MAX_LONG_FRAMES)
         if self.context_frames is not None:
             check_int("context_frames", self.context_frames, 2)
-            check_int("context_stride", self.context_stride or 1, 1, self.context_frames)
+            if self.context_stride is not None:
+                check_int("context_stride", self.context_stride, 1, self.context_frames)
         elif self.context_stride is not None:
             raise invalid("context_stride", self.context_stride, "needs --context-frames (the windows' length)")
         if self.steps is not None:
@@ -123,8 +124,8 @@ class GenerateConfig:
             if self.context_frames is None and self.frames > limits["max_frames"]:
                 raise invalid("frames", self.frames, f"must be an integer <= {limits['max_frames']}",
                               "Longer clips are denoised in windows: add --context-frames 8.")  # fmt: skip
-            if self.context_frames is not None:
-                check_int("context_frames", self.context_frames, 2, limits["max_frames"])
+            if self.context_frames is not None:  # an anchored window holds frame 1 besides its own frames
+                check_int("context_frames", self.context_frames, 2, limits["max_frames"] - int(self.context_anchor))
         if "max_steps" in limits and self.steps is not None:
             check_int("steps", self.steps, 1, limits["max_steps"])
         for name in ("height", "width"):
