@@ -122,6 +122,33 @@ def test_a_jittering_object_fails_direction():
     assert judge_strict(jitter, "red", "right").direction_ok is False
 
 
+def test_an_object_that_leaves_its_line_or_jumps_ahead_fails_steady_path_only():
+    """A digit whose outline grows a limb that drags it off its line, or that skips ahead, still moves the asked way."""
+    video = render_clip(ClipSpec("circle", "red", "right", "slowly", "plain", seed=4))
+    assert judge_strict(video, "red", "right").path_drift == 0.0
+    off = video.copy()
+    off[4:] = np.roll(video[4:], -8, axis=1)  # half an object's side up, from frame 5 on
+    drift = video.copy()
+    drift[5:] = np.roll(video[5:], 3, axis=1)
+    drift[7:] = np.roll(video[7:], 5, axis=1)  # 5 pixels down by the end, never more than 3 in a step
+    ahead = video.copy()
+    ahead[2:4] = np.roll(video[2:4], 7, axis=2)  # two frames 7 pixels ahead of the steady pace
+    for clip in (off, drift, ahead):
+        j = judge_strict(clip, "red", "right")
+        assert not j.steady_path and j.failed_checks() == ["path"] and j.direction_ok
+    assert judge_strict(drift, "red", "right").path_jump < 6 < judge_strict(ahead, "red", "right").path_jump
+    nearly = video.copy()
+    nearly[2:4] = np.roll(video[2:4], 5, axis=2)  # 5 pixels: within a fast step of the pace
+    assert judge_strict(nearly, "red", "right").clean
+    bounce = render_clip(ClipSpec("circle", "red", "bouncing", "slowly", "plain", seed=4))
+    sideways = bounce.copy()
+    sideways[4:] = np.roll(bounce[4:], 8, axis=2)
+    assert (
+        judge_strict(bounce, "red", "bouncing").steady_path
+        and not judge_strict(sideways, "red", "bouncing").steady_path
+    )
+
+
 def test_a_swelling_or_changing_object_fails_same_shape():
     video = _base()
     swollen = _paste(video, COLOURS["red"], 0, 0, size=30)

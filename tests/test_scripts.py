@@ -250,3 +250,17 @@ def test_gpu_speed_script_runs_at_a_tiny_shape_on_the_cpu(tmp_path):
         assert "error" not in row and row["seconds_per_step"] > 0 and row["seconds_per_clip"] > 0
     assert "error" not in figures["training"] and figures["training"]["clips_per_second"] > 0
     assert figures["training"]["trainable_params"] == figures["dsdn_added_params"]
+
+
+def test_carry_pull_samples_every_value_on_the_same_prompts(trained_model_dir):
+    import dsdn.carry as carry
+
+    before = carry.PULL
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "carry_pull.py"), "--model", str(trained_model_dir),
+                          "--pulls", "0.005,0.5", "--prompts", "2", "--steps", "2"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["pull 0.005", "pull 0.5"] and "clean" in lines[0]
+    assert lines[2].startswith("pull 0.5 against 0.005: clean only with 0.005 ")
+    assert carry.PULL == before  # the script sets it in its own process only

@@ -124,7 +124,8 @@ def eval_toy_cmd(
             + (f"  no marks={strict['no_marks']:.1%} of shapes" if "no_marks" in strict else "")
             + f"  same shape={strict['same_shape']:.1%}  "
             f"same background={strict['same_background']:.1%}  "
-            f"direction={strict.get('direction_ok', float('nan')):.1%}  colour={strict['colour_ok']:.1%}"
+            f"direction={strict.get('direction_ok', float('nan')):.1%}  steady path={strict['steady_path']:.1%}  "
+            f"colour={strict['colour_ok']:.1%}"
             + (f"  identity={strict['identity_ok']:.1%}" if "identity_ok" in strict else "")
             + ")"
         )
@@ -153,7 +154,8 @@ def eval_compare_cmd(
         "--check",
         "-c",
         help="A check to compare (repeatable; default: all that both files hold): clean, "
-        "same_shape, same_background, one_object, no_ghost, strict_direction, identity, clean_pixels, direction, "
+        "same_shape, same_background, one_object, no_ghost, no_marks, strict_direction, steady_path, identity, "
+        "clean_pixels, direction, "
         "colour, visible, shape.",
     ),
     split: str = typer.Option("train", help="train (the training vocabulary) or heldout (held-out compositions)."),

@@ -32,6 +32,11 @@ How the pixels are read (64×64 toy-world frames; other sizes are scaled):
   least :data:`MIN_TRAVEL` pixels per frame on average, more along the asked axis than across
   it, and in at least :data:`MONOTONE` of the frame steps (an object that jumps back and forth
   fails).
+* **steady path**: the object stays on its line and keeps its pace, as every real clip does. Its centroid strays
+  across the asked axis (for bouncing, sideways) by at most :data:`PATH_DRIFT` of its side from where it starts,
+  and no frame step is more than :data:`PATH_JUMP` pixels away from the clip's median step (an object that
+  jumps, or whose outline grows a limb that drags it off its line, fails). Real clips stray at most 1.4 pixels and
+  jump at most 2 after the VAE's round trip.
 * **colour**: the asked colour owns most object-coloured pixels of the clip.
 * **no marks** (solid shapes only: circle, square, triangle): inside the object's outline (holes filled,
   :data:`MARK_INSET` pixels in from its edge) no frame has a blob of :data:`MIN_BLOB` or more bright pixels
@@ -68,6 +73,9 @@ BACKGROUND_CHANGE = 12.0  # mean absolute change (0-255, brightest channel) of t
 OUTLINE_IOU = 0.5
 MIN_TRAVEL = 1.0  # pixels per frame, first to last: half the toy world's slow speed (2; real slow clips travel >= 1.9)
 MONOTONE = 0.7  # share of frame steps along the asked way
+PATH_DRIFT = 0.25  # share of the object's side it may stray across its line
+V1_SIDE = 16.0  # pixels at 64×64: an object's side in toy world v1 (times the world's object scale in others)
+PATH_JUMP = 6.0  # pixels (at 64×64): 1.5 × the toy world's fast step, 3 × the largest step jitter of real clips
 MARK_INSET = 2  # pixels in from a solid shape's edge where its inside starts
 MARK_SHARE = 0.05  # largest share of a solid shape's inside that may be bright pixels of another colour
 SOLID_OBJECTS = ("circle", "square", "triangle")
@@ -94,6 +102,12 @@ class StrictJudgement:
         None  # largest share over frames of a solid shape's inside in another colour; None: not judged
     )
     mark_blob: int = 0  # pixels of the largest such blob in any frame
+    path_drift: float = 0.0  # farthest the object's centroid strays across its line, as a share of the object's side
+    path_jump: float = 0.0  # pixels (at 64×64): the frame step farthest from the clip's median step
+
+    @property
+    def steady_path(self) -> bool:
+        return self.path_drift <= PATH_DRIFT and self.path_jump <= PATH_JUMP
 
     @property
     def no_marks(self) -> bool | None:
@@ -112,7 +126,8 @@ class StrictJudgement:
     @property
     def clean_pixels(self) -> bool:
         """Every check but identity (which needs a classifier)."""
-        checks = [self.colour_ok, self.one_object, not self.ghost, self.same_shape, self.same_background]
+        checks = [self.colour_ok, self.one_object, not self.ghost, self.same_shape, self.same_background,
+                  self.steady_path]  # fmt: skip
         return all(checks) and self.direction_ok is not False and self.no_marks is not False
 
     @property
@@ -129,13 +144,15 @@ class StrictJudgement:
             ("same shape", self.same_shape),
             ("background", self.same_background),
             ("direction", self.direction_ok is not False),
+            ("path", self.steady_path),
             ("identity", self.identity_ok is not False),
         )
         return [name for name, ok in checks if not ok]  # fmt: skip
 
     def as_record(self) -> dict:
         return {**asdict(self), "same_shape": self.same_shape, "same_background": self.same_background,
-                "no_marks": self.no_marks, "clean_pixels": self.clean_pixels, "clean": self.clean}  # fmt: skip
+                "no_marks": self.no_marks, "steady_path": self.steady_path, "clean_pixels": self.clean_pixels,
+                "clean": self.clean}  # fmt: skip
 
 
 def colour_labels(frames: np.ndarray, edges: bool = False) -> np.ndarray:
@@ -256,28 +273,31 @@ def judge_strict(frames: np.ndarray, colour: str, motion: str, identity_ok: bool
 
     background = _background_change(frames, (with_edges >= 0) | dark)
 
-    direction_ok, travel = None, 0.0
+    direction_ok, travel, drift, jump = None, 0.0, 0.0, 0.0
     if motion in _AXES:
-        axis, sign = _AXES[motion]
-        if all(a > 0 for a in areas):
-            centres = np.asarray([np.argwhere(m).mean(axis=0) for m in objects])  # (F, 2) as (y, x)
-            along = sign * np.diff(centres[:, axis])
-            across = np.diff(centres[:, 1 - axis])
+        direction_ok = False
+    if all(a > 0 for a in areas) and n > 1:
+        axis, sign = _AXES.get(motion, (0, 1.0))  # bouncing: up and down, so sideways is across
+        centres = np.asarray([np.argwhere(m).mean(axis=0) for m in objects])  # (F, 2) as (y, x)
+        along = sign * np.diff(centres[:, axis])
+        across = np.diff(centres[:, 1 - axis])
+        drift = float(np.abs(centres[:, 1 - axis] - centres[0, 1 - axis]).max()) / (V1_SIDE * object_scale * scale)
+        off_pace = along - np.median(along) if motion in _AXES else np.zeros_like(along)  # a bounce reverses
+        jump = float(np.hypot(off_pace, across).max()) / scale
+        if motion in _AXES:
             travel = float(along.sum())
             direction_ok = bool(
                 travel >= MIN_TRAVEL * scale * (n - 1)
                 and travel > abs(float(across.sum()))
                 and (along > 0).sum() >= MONOTONE * (n - 1)
             )
-        else:
-            direction_ok = False
     share = blob = None
     if obj in SOLID_OBJECTS:
         share, blob = max(marks, default=(0.0, 0))
     return StrictJudgement(
         colour_ok=colour_ok, one_object=one, ghost=ghost, size_stable=size_stable, outline_iou=outline,
         background_change=background, direction_ok=direction_ok, identity_ok=identity_ok, travel=travel,
-        marks=share, mark_blob=blob or 0,
+        marks=share, mark_blob=blob or 0, path_drift=drift, path_jump=jump,
     )  # fmt: skip
 
 
@@ -294,7 +314,7 @@ def judge_prompt(frames: np.ndarray, prompt: str, classifier=None, object_scale:
 
 
 STRICT_CHECKS = ("colour_ok", "one_object", "no_ghost", "no_marks", "same_shape", "same_background", "direction_ok",
-                 "identity_ok", "clean_pixels", "clean")  # fmt: skip
+                 "steady_path", "identity_ok", "clean_pixels", "clean")  # fmt: skip
 
 
 def strict_rates_by_kind(records: list[dict]) -> dict[str, dict]:

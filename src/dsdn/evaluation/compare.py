@@ -30,6 +30,7 @@ CHECKS = {
     "same_shape": lambda r: r["strict"]["same_shape"],
     "same_background": lambda r: r["strict"]["same_background"],
     "strict_direction": lambda r: bool(r["strict"]["direction_ok"]),
+    "steady_path": lambda r: r["strict"].get("steady_path", True),  # (records older than it: not judged)
 }
 LENIENT = ("direction", "colour", "visible", "shape")
 
