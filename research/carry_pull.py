@@ -35,6 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     model = Path(args.model) if args.model else default_model_dir()
     pipe = DSDNPipeline.from_pretrained(model)
+    pipe.set_progress_bar_config(disable=True)
     world = model_toy_world(model) or "v1"
     judge = None if args.judge is None else ToyJudge.load(args.judge, toy_world=world)
     prompts = selection_prompts(args.prompts)
