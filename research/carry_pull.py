@@ -1,12 +1,14 @@
 """Object carry's pull toward a steady path, on the sweep's selection prompts: clean rate per ``PULL`` value.
 
     python research/carry_pull.py --pulls 0.005,0.05,0.5 --judge outputs/judge-v3 [--prompts 96] [--out DIR]
-        [--model DIR] [--steps N]
+        [--model DIR] [--steps N] [--split selection|evaluation|heldout]
 
 Object carry reads each later frame's displacement of frame 1's object with a mild pull toward where the path so far
 points (``dsdn.carry.PULL``, a share of the frame's cost). A stronger pull makes a badly drawn frame less able to
 send the carried object off its line or ahead of its pace (the strict judge's *steady path*). Every value samples the
-same selection prompts and seeds (``dsdn eval sweep``'s) with the model's defaults; the clips are paired by prompt.
+same prompts and seeds with the model's defaults; the clips are paired by prompt. ``--split selection`` (the default) takes
+``dsdn eval sweep``'s prompts, on which a value is chosen; ``evaluation`` and ``heldout`` take ``dsdn eval toy``'s (seed 0),
+on which a chosen value is confirmed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def main() -> None:
     from dsdn.evaluation.compare import mcnemar_exact
     from dsdn.evaluation.judge import ToyJudge
     from dsdn.evaluation.sweep import SELECTION_SEED
-    from dsdn.evaluation.toy import evaluate_prompts, selection_prompts
+    from dsdn.evaluation.toy import evaluate_prompts, selection_prompts, toy_prompts
     from dsdn.generate import default_model_dir, model_toy_world
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -31,6 +33,7 @@ def main() -> None:
     ap.add_argument("--judge", default=None, help="a judge from 'dsdn eval train-judge' (adds identity)")
     ap.add_argument("--model", default=None, help="DSDN model folder (default: the shipped model)")
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    ap.add_argument("--split", choices=("selection", "evaluation", "heldout"), default="selection")
     ap.add_argument("--out", default=None, help="write each value's records here as JSON")
     args = ap.parse_args()
     model = Path(args.model) if args.model else default_model_dir()
@@ -38,11 +41,14 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     world = model_toy_world(model) or "v1"
     judge = None if args.judge is None else ToyJudge.load(args.judge, toy_world=world)
-    prompts = selection_prompts(args.prompts)
+    if args.split == "selection":
+        prompts, seed = selection_prompts(args.prompts), SELECTION_SEED
+    else:
+        prompts, seed = toy_prompts("train" if args.split == "evaluation" else "heldout", args.prompts, 0), 0
     runs = {}
     for pull in (float(p) for p in args.pulls.split(",")):
         carry.PULL = pull
-        r = evaluate_prompts(pipe, prompts, seed=SELECTION_SEED, steps=args.steps or pipe.default_steps(), progress=False,
+        r = evaluate_prompts(pipe, prompts, seed=seed, steps=args.steps or pipe.default_steps(), progress=False,
                              judge=judge, object_scale=object_scale(world))  # fmt: skip
         runs[pull] = [x["strict"]["clean"] for x in r["records"]]
         s = r["strict"]

@@ -313,3 +313,14 @@ def test_generate_without_steps_samples_with_the_models_default_and_records_it(t
     assert json.loads(out.with_suffix(".json").read_text())["steps"] == 3
     info = runner.invoke(app, ["info", "--model", str(model)], catch_exceptions=False)
     assert "3 denoising steps" in info.output
+
+
+def test_auto_resolves_to_cuda_when_present_else_the_cpu():
+    import torch
+
+    from dsdn.devices import resolve_device
+
+    assert (
+        resolve_device("auto") == resolve_device(None) == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    assert resolve_device("cpu") == torch.device("cpu")

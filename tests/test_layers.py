@@ -62,3 +62,10 @@ def test_no_module_reaches_into_another_ones_private_names():
 def test_no_module_is_long():
     long = {str(p.relative_to(SRC)): n for p in _modules() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long
+
+
+def test_one_module_picks_the_device():
+    """``auto`` means the same device everywhere: only ``devices.py`` asks torch which accelerators exist
+    (``dsdn info`` only names the GPU it reports)."""
+    asking = {p.relative_to(SRC).as_posix() for p in _modules() if ".is_available()" in p.read_text(encoding="utf-8")}
+    assert asking == {"devices.py", "cli/info.py"}

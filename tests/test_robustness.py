@@ -118,6 +118,8 @@ GENERATE_CASES = [
     ("out-is-an-empty-folder", [OK, "--out", "{tmp}/empty"], "never replaced"),
     ("emoji-in-prompt", ["a red circle moving right \U0001f642"], "does not read"),
     ("punctuation-only-prompt", ["!!!"], "has no words"),
+    ("overflowing-guidance", [OK, "--guidance", "1e308", "--steps", "2"], "NaN or infinite latents"),
+    ("overflowing-lora-scale", [OK, "--lora-scale", "1e30", "--steps", "2"], "NaN or infinite latents"),
     ("image-missing", [OK, "--image", "{tmp}/missing.png"], "image="),
     ("image-not-a-picture", [OK, "--image", "{tmp}/file.txt"], "must be an image file PIL can read"),
     ("image-without-sync", [OK, "--image", "{tmp}/file.txt", "--stream-sync", "0"], "must be > 0 with --image"),

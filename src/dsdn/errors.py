@@ -78,31 +78,3 @@ def check_seed(value: Any, name: str = "seed") -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value <= MAX_SEED:
         raise invalid(name, value, f"must be an integer from 0 to {MAX_SEED} (2**63 - 1)")
     return int(value)
-
-
-def check_device(value: Any, name: str = "device") -> str:
-    """``auto`` or a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ``xpu``)."""
-    if value == "auto":
-        return value
-    import torch
-
-    kinds = "must be auto, cpu, cuda, cuda:N, mps or xpu"
-
-    try:
-        device = torch.device(value)
-    except (RuntimeError, TypeError):
-        raise invalid(name, value, kinds) from None
-    backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
-    if device.type == "cpu":
-        return value
-    if device.type not in backend:
-        raise invalid(name, value, kinds)
-    module = backend[device.type]
-    if module is None or not module.is_available():
-        raise invalid(
-            name, value, f"this install of torch has no usable {device.type} device", "Use --device cpu or auto."
-        )
-    count = module.device_count() if hasattr(module, "device_count") else 1
-    if device.index is not None and device.index >= count:
-        raise invalid(name, value, f"this machine has {count} {device.type} device(s)", "Use an index below that.")
-    return value

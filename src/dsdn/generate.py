@@ -8,14 +8,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, check_size, invalid
+from .devices import check_device, resolve_device
+from .errors import DSDNInputError, check_choice, check_float, check_int, check_seed, check_size, invalid
 from .options import check_sampling_options
 from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
 
 logger = logging.getLogger(__name__)
 MAX_LONG_FRAMES = 1024  # frames of one clip (longer ones are denoised in context windows)
@@ -218,20 +218,12 @@ def model_toy_world(model_dir: Path) -> str | None:
     return world if isinstance(world, str) else None
 
 
-def _device(name: str) -> torch.device:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def load_pipeline(model: str | None = None, base: str | None = None, device: str = "auto"):
     """The :class:`~dsdn.pipeline.DSDNPipeline` of ``model`` (default: the shipped model) on ``device``."""
     from .pipeline import DSDNPipeline
 
     pipe = DSDNPipeline.from_pretrained(resolve_model_dir(model), base=base)
-    return pipe.to(_device(device))
+    return pipe.to(resolve_device(device))
 
 
 def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tuple[Path, Path]:

@@ -34,7 +34,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     """The Gradio ``Blocks`` page for ``model`` (default: the shipped model); videos go to ``out_dir``
     (default: a new temporary folder)."""
     gr = _import_gradio()
-    from .errors import check_device
+    from .devices import check_device
     from .generate import GenerateConfig, generate_video, load_pipeline
 
     check_device(device)
@@ -135,7 +135,7 @@ def check_port_free(port: int) -> None:
 
 def serve(model: str | None = None, port: int = 7860, device: str = "auto", open_browser: bool = False):
     """Build the page and serve it on http://127.0.0.1:PORT until interrupted."""
-    from .errors import check_device
+    from .devices import check_device
 
     check_device(device)
     check_port_free(port)

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
-from ..errors import DSDNInputError, check_choice, check_device, check_float, check_int, check_seed, invalid
+from ..devices import check_device, resolve_device
+from ..errors import DSDNInputError, check_choice, check_float, check_int, check_seed, invalid
 from ..evaluation.words import direction_dprimes, word_separation
 from ..objective import min_snr_weights, weighted_mse
 from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
@@ -93,13 +94,6 @@ class BaseTrainConfig:
                 raise invalid("init_from", self.init_from, "must be a base folder written by `dsdn train base`")
         if self.freeze_text and self.init_from is None:
             raise invalid("freeze_text", self.freeze_text, "keeps a trained text encoder: it needs init_from")
-
-
-def _device(cfg: BaseTrainConfig) -> torch.device:
-    """``cfg.device``, else CUDA when present, else the CPU."""
-    if cfg.device:
-        return torch.device(cfg.device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def build_tiny_base(cfg: BaseTrainConfig, words: list[str]) -> dict:
@@ -217,7 +211,7 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
     """Reconstruction (L1 + MSE) + a small KL, as SD's VAE; returns the latent scaling factor.
     With ``checkpointed`` (as :func:`train_base` runs it), the stage saves and resumes checkpoints in ``cfg.out``."""
     rng = np.random.default_rng([cfg.seed, 1])
-    device = _device(cfg)
+    device = resolve_device(cfg.device)
     vae.to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.vae_steps))
@@ -288,7 +282,7 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     """
     vae, text_encoder, tokenizer, unet, scheduler = (components[k] for k in ("vae", "text_encoder", "tokenizer",
                                                                                "unet", "scheduler"))  # fmt: skip
-    device = _device(cfg)
+    device = resolve_device(cfg.device)
     rng = np.random.default_rng([cfg.seed, 3])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     vae.to(device).eval().requires_grad_(False)

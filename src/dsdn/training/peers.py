@@ -126,13 +126,14 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     from diffusers import DDPMScheduler
     from diffusers.training_utils import EMAModel
 
+    from ..devices import has_accelerator_device
     from ..frame_vae import FrameVAE
     from ..loading import base_fingerprint, load_base
     from ..objective import prediction_target
     from ..video_io import atomic_write_text, package_versions
     from . import runs
     from .data import build_dataset, encode_dataset
-    from .runs import has_accelerator_device, list_checkpoints, step_seed
+    from .runs import list_checkpoints, step_seed
 
     accelerator = Accelerator(cpu=not has_accelerator_device())
     device = accelerator.device

@@ -170,12 +170,5 @@ def keep_log_records(path: Path, keep, rewrite: bool = True) -> float:
     return max((r["time_s"] for _, r in kept if r.get("time_s") is not None), default=0.0)
 
 
-def has_accelerator_device() -> bool:
-    xpu = getattr(torch, "xpu", None)
-    return bool(
-        torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu is not None and xpu.is_available())
-    )
-
-
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.default_rng([seed, step, rank]).integers(2**62))

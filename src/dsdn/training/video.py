@@ -33,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
+from ..devices import has_accelerator_device
 from ..errors import DSDNInputError, DSDNRunError, check_choice, check_float, check_int, check_seed, check_size, invalid
 from ..model_layout import adapter_folder
 from ..objective import MOTION_LOSSES, parse_word_pairs
@@ -42,7 +43,6 @@ from ..unet_levels import checkpoint_blocks
 from . import runs
 from .data import build_dataset, check_toy_options, encode_dataset, to_video_tensor
 from .runs import (
-    has_accelerator_device,
     keep_metrics_until,
     list_checkpoints,
     load_newest_checkpoint,
