@@ -118,6 +118,14 @@ GENERATE_CASES = [
     ("out-is-an-empty-folder", [OK, "--out", "{tmp}/empty"], "never replaced"),
     ("emoji-in-prompt", ["a red circle moving right \U0001f642"], "does not read"),
     ("punctuation-only-prompt", ["!!!"], "has no words"),
+    ("prompt-at-not-frame-and-text", [OK, "--prompt-at", "three:a blue circle"], "must be FRAME:TEXT"),
+    (
+        "prompt-at-out-of-order",
+        [OK, "--frames", "16", "--prompt-at", "8:a blue circle", "--prompt-at", "4:a circle"],
+        "give the changes in frame order",
+    ),  # fmt: skip
+    ("prompt-at-past-the-clip", [OK, "--prompt-at", "8:a blue circle"], "below --frames 8"),
+    ("travel-blend-without-travel", [OK, "--travel-blend", "4"], "needs --prompt-at"),
     ("overflowing-guidance", [OK, "--guidance", "1e308", "--steps", "2"], "NaN or infinite latents"),
     ("overflowing-lora-scale", [OK, "--lora-scale", "1e30", "--steps", "2"], "NaN or infinite latents"),
     ("image-missing", [OK, "--image", "{tmp}/missing.png"], "image="),

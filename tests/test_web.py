@@ -97,6 +97,16 @@ def test_page_bad_input_shows_the_one_line_error(page_url, browser):
     page.close()
 
 
+def test_page_refuses_a_bad_travel_line_in_one_line(page_url, browser):
+    page = browser.new_page()
+    page.goto(page_url)
+    page.locator("#travel textarea").fill("later: a blue circle")
+    page.locator("#generate").click()
+    page.get_by_text("must be FRAME:TEXT").first.wait_for(timeout=60_000)
+    assert page.locator("#video video").count() == 0
+    page.close()
+
+
 def test_page_is_served_on_localhost_only(page_url):
     assert page_url.startswith("http://127.0.0.1:")
 

@@ -23,6 +23,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from .frame_vae import fold_frames, unfold_frames
+from .prompt_travel import fold_text
 from .unet_levels import UNet2DLevels, lora_adapter_scale
 
 LORA_ADAPTER_NAME = "dsdn_content"
@@ -111,14 +112,14 @@ class ContentStream(torch.nn.Module):
 
     def levels(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor,
                cross_attention_kwargs: dict | None = None) -> UNet2DLevels:  # fmt: skip
-        """Start a level-by-level pass: ``sample (B, C, F, h, w)``, ``timestep (B,)``, ``text (B, L, D)``;
-        ``cross_attention_kwargs`` go to the UNet's attention processors."""
+        """Start a level-by-level pass: ``sample (B, C, F, h, w)``, ``timestep (B,)``, ``text (B, L, D)`` (or per
+        frame, ``(B, F, L, D)``); ``cross_attention_kwargs`` go to the UNet's attention processors."""
         f = sample.shape[2]
         return UNet2DLevels(
             self.unet,
             fold_frames(sample),  # (B·F, C, h, w)
             timestep.repeat_interleave(f),  # (B·F,)
-            text.repeat_interleave(f, dim=0),  # (B·F, L, D)
+            fold_text(text, f),  # (B·F, L, D)
             cross_attention_kwargs,
         )
 
@@ -127,7 +128,7 @@ class ContentStream(torch.nn.Module):
         f = sample.shape[2]
         with self.lora_scale(lora_scale):
             out = self.unet(
-                fold_frames(sample), timestep.repeat_interleave(f), text.repeat_interleave(f, dim=0)
+                fold_frames(sample), timestep.repeat_interleave(f), fold_text(text, f)
             ).sample  # (B·F, C, h, w)
         return unfold_frames(out, f)
 

@@ -105,7 +105,7 @@ class DualStreamDenoiser(torch.nn.Module):
             content_latents: noisy content latents ``(B, C, F, h, w)``.
             motion_latents: noisy motion latents ``(B, C, F, h, w)``.
             timestep: ``(B,)`` (or a scalar), shared by both streams.
-            text: text states for the content stream ``(B, L, D)``.
+            text: text states for the content stream ``(B, L, D)``, or per frame ``(B, F, L, D)`` (prompt travel).
             motion_text: text states for the motion stream ``(B, L', D)``; default ``text``.
             lora_scale: λ, the content increment's step length.
             cross_frame: the content stream's self-attention reads each clip's first frame
@@ -128,7 +128,13 @@ class DualStreamDenoiser(torch.nn.Module):
         motion_text = text if motion_text is None else motion_text
         with self.content.lora_scale(lora_scale), self.content.cross_frame(f, cross_frame):
             c = self.content.levels(content_latents, timestep, text, cross_attention_kwargs)
-            pooled = None if self.motion_text_embedding is None else self.motion_text_embedding(motion_text)
+            pooled = (
+                None
+                if self.motion_text_embedding is None
+                else self.motion_text_embedding(
+                    motion_text.flatten(0, 1) if motion_text.dim() == 4 else motion_text  # per frame: (B·F, D_t)
+                )
+            )
             m = UNet3DLevels(self.motion_unet, motion_latents, timestep, motion_text, added_emb=pooled)
             level = 0
             steps = [("down", i) for i in range(c.num_down)] + [("mid", None)] + [("up", i) for i in range(c.num_up)]

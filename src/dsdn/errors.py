@@ -78,3 +78,12 @@ def check_seed(value: Any, name: str = "seed") -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value <= MAX_SEED:
         raise invalid(name, value, f"must be an integer from 0 to {MAX_SEED} (2**63 - 1)")
     return int(value)
+
+
+def check_finite(tensor, message: str) -> None:
+    """Raise :class:`NonFiniteOutputError` with ``message`` when ``tensor`` holds a NaN or an infinity (a black video
+    is never written)."""
+    import torch
+
+    if not torch.isfinite(tensor).all():
+        raise NonFiniteOutputError(message)

@@ -26,6 +26,8 @@ class GenerateConfig:
     """Everything that determines one generated video (validated on construction)."""
 
     prompt: str
+    prompt_at: tuple[str, ...] = ()  # prompt travel: "FRAME:TEXT" entries, the clip's prompt from FRAME on
+    travel_blend: int | None = None
     model: str | None = None
     base: str | None = None
     out: str = "dsdn.mp4"
@@ -65,6 +67,7 @@ class GenerateConfig:
         check_choice("scheduler", self.scheduler, SCHEDULERS)
         # Checked here, before any model is loaded, so a typo fails in milliseconds.
         check_int("frames", self.frames, 2, MAX_LONG_FRAMES)
+        self.travel = travel_of(self.prompt, self.prompt_at, self.frames, self.travel_blend)
         if self.context_frames is not None:
             check_int("context_frames", self.context_frames, 2)
             if self.context_stride is not None:
@@ -118,7 +121,8 @@ class GenerateConfig:
 
             known = read_vocabulary(base)
             if known is not None:
-                in_model_words(known, prompt=[self.prompt], negative_prompt=[self.negative_prompt],
+                texts = [self.prompt] if self.travel is None else self.travel.prompts
+                in_model_words(known, prompt=texts, negative_prompt=[self.negative_prompt],
                                motion_prompt=None if self.motion_prompt is None else [self.motion_prompt])  # fmt: skip
         if "max_frames" in limits:
             if self.context_frames is None and self.frames > limits["max_frames"]:
@@ -131,6 +135,29 @@ class GenerateConfig:
         for name in ("height", "width"):
             if getattr(self, name) is not None:
                 check_size(name, getattr(self, name), limits.get("size_factor"))
+
+
+def travel_of(prompt: str, prompt_at: tuple[str, ...], frames: int, blend: int | None):
+    """The :class:`~dsdn.prompt_travel.PromptTravel` of ``prompt`` (from frame 0) and each ``--prompt-at FRAME:TEXT``;
+    ``None`` without any. Keys must rise and lie in the clip; checked before any model loads."""
+    from .prompt_travel import PromptTravel
+
+    if not prompt_at:
+        if blend is not None:
+            raise invalid("travel_blend", blend, "needs --prompt-at (prompt travel)")
+        return None
+    travel = {0: prompt}
+    for entry in prompt_at:
+        frame, sep, text = str(entry).partition(":")
+        if not sep or not frame.strip().isdigit():
+            raise invalid("prompt_at", entry, "must be FRAME:TEXT, e.g. '16:a blue circle bouncing'")
+        if int(frame) >= frames:
+            raise invalid("prompt_at", entry, f"FRAME must be a frame of the clip, below --frames {frames}")
+        if int(frame) <= max(travel):
+            raise invalid("prompt_at", entry, f"must come after frame {max(travel)}: give the changes in frame order, "
+                          "one prompt per frame")  # fmt: skip
+        travel[int(frame)] = text.strip()
+    return PromptTravel.parse(travel, frames, blend)
 
 
 def check_image_file(name: str, path: str) -> None:
@@ -247,20 +274,15 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         with Image.open(Path(cfg.image).expanduser()) as im:
             image = im.convert("RGB")
     source = cfg.source_frames()
-    sampling = pipe.sampling_settings(
-        cfg.guidance,
-        cfg.motion_guidance,
-        cfg.motion_coherence,
-        cfg.combiner,
-        cfg.stream_sync,
-        cfg.shared_noise,
-        cfg.cross_frame_attention,
-        cfg.carry_from,
-        cfg.early_coherence,
-        cfg.early_until,
-    )
+    carry_from, cross_frame = cfg.carry_from, cfg.cross_frame_attention
+    if cfg.travel is not None:  # carry and cross-frame attention would hold the first prompt's look
+        carry_from, cross_frame = cfg.travel.sampling_defaults(carry_from, cross_frame)
+    sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner,
+                                      cfg.stream_sync, cfg.shared_noise, cross_frame, carry_from, cfg.early_coherence,
+                                      cfg.early_until)  # fmt: skip
     out = pipe(
-        cfg.prompt,
+        cfg.prompt if cfg.travel is None else dict(zip(cfg.travel.keys, cfg.travel.prompts)),
+        travel_blend=cfg.travel_blend,
         negative_prompt=cfg.negative_prompt,
         motion_prompt=cfg.motion_prompt,
         image=image,

@@ -59,7 +59,8 @@ class ContextWindows:
     def __call__(
         self, denoiser, z: torch.Tensor, m: torch.Tensor, *args, **kwargs
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``denoiser(z, m, *args, **kwargs)`` run on every window of ``z`` and ``m`` ``(B, C, F, h, w)`` and fused."""
+        """``denoiser(z, m, *args, **kwargs)`` run on every window of ``z`` and ``m`` ``(B, C, F, h, w)`` and fused;
+        per-frame text states ``(B, F, L, D)`` among ``args`` (prompt travel) are cut to each window's frames."""
         if len(self.starts) == 1:
             return denoiser(z, m, *args, **kwargs)
         eps_c, eps_m = torch.zeros_like(z, dtype=torch.float32), torch.zeros_like(m, dtype=torch.float32)
@@ -69,10 +70,10 @@ class ContextWindows:
             part = slice(s, s + self.length)
             if self.anchor and s > 0:  # the clip's frame 1 first, its predictions dropped
                 frames = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(s, s + self.length)]).to(z.device)
-                c, mo = denoiser(z[:, :, frames], m[:, :, frames], *args, **kwargs)
+                c, mo = denoiser(z[:, :, frames], m[:, :, frames], *_frames_of(args, frames), **kwargs)
                 c, mo = c[:, :, 1:], mo[:, :, 1:]
             else:
-                c, mo = denoiser(z[:, :, part], m[:, :, part], *args, **kwargs)
+                c, mo = denoiser(z[:, :, part], m[:, :, part], *_frames_of(args, part), **kwargs)
             eps_c[:, :, part] += w.view(1, 1, -1, 1, 1) * c.float()
             eps_m[:, :, part] += w.view(1, 1, -1, 1, 1) * mo.float()
             total[part] += w
@@ -92,3 +93,8 @@ class ContextWindows:
             count = min(self.stride, self.num_frames - i)
             out[:, :, i : i + count] = out[:, :, src[:count].to(x.device)]
         return out
+
+
+def _frames_of(args: tuple, frames) -> tuple:
+    """``args`` with each per-frame text tensor ``(B, F, L, D)`` cut to ``frames`` (a slice or an index)."""
+    return tuple(a[:, frames] if isinstance(a, torch.Tensor) and a.dim() == 4 else a for a in args)

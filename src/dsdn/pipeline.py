@@ -10,7 +10,6 @@ folds the motion latents into the content latents and the frame-wise VAE decodes
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -26,14 +25,15 @@ from .adapter import DSDNAdapter
 from .carry import ObjectCarry, carry_start
 from .content_stream import LORA_ADAPTER_NAME, ContentStream
 from .denoiser import DualStreamDenoiser
-from .errors import DSDNInputError, NonFiniteOutputError, check_float, check_int, invalid
+from .errors import DSDNInputError, check_finite, check_float, check_int, invalid
 from .frame_vae import FrameVAE
 from .loading import BASE_COMPONENTS, load_base
 from .long_video import ContextWindows
 from .motion_codec import combine_motion
 from .options import check_needs_sync
 from .pipeline_files import PipelineFilesMixin
-from .sampling import SamplingMixin
+from .prompt_travel import PromptTravel, per_frame_like
+from .sampling import SamplingMixin, eval_mode
 
 
 @dataclass
@@ -42,21 +42,6 @@ class DSDNPipelineOutput(BaseOutput):
     or, for ``output_type="latent"``, the combined latents ``(B, C, F, h, w)``."""
 
     frames: Any
-
-
-@contextmanager
-def _eval_mode(*modules: torch.nn.Module | None):
-    """Sample with dropout off even when called from a training loop; restore the modes after (a component a
-    pipeline does not hold, ``None``, is left out)."""
-    modules = [mod for mod in modules if mod is not None]
-    modes = [(m, m.training) for mod in modules for m in mod.modules()]
-    for mod in modules:
-        mod.eval()
-    try:
-        yield
-    finally:
-        for m, was_training in modes:
-            m.train(was_training)
 
 
 class DSDNPipeline(
@@ -188,6 +173,7 @@ class DSDNPipeline(
         prompt: str | list[str] | None = None,
         negative_prompt: str | list[str] | None = None,
         motion_prompt: str | list[str] | None = None,
+        travel_blend: int | None = None,
         image: Any = None,
         video: Any = None,
         strength: float = 0.6,
@@ -227,7 +213,8 @@ class DSDNPipeline(
 
         Args:
             prompt: what the video shows (content stream, and motion stream unless ``motion_prompt``);
-                or give ``prompt_embeds`` instead.
+                or give ``prompt_embeds`` instead. A dict ``{0: text, 32: other}`` travels: each text from its
+                frame on, each change blended over ``travel_blend`` frames (default 8; see :mod:`dsdn.prompt_travel`).
             negative_prompt: guidance away from this text (default: the empty prompt); or give
                 ``negative_prompt_embeds``.
             motion_prompt: optional text for the motion stream alone (content/motion disentanglement).
@@ -322,14 +309,15 @@ class DSDNPipeline(
         if clip_skip is not None:
             check_int("clip_skip", clip_skip, 0)
         self._cross_attention_kwargs, self._clip_skip = cross_attention_kwargs, clip_skip
-        if stream_sync is not None:
-            check_float("stream_sync", stream_sync, 0.0, 1.0)
-        if shared_noise is not None:
-            check_float("shared_noise", shared_noise, 0.0, 1.0)
-        for name, value in (("carry_from", carry_from), ("early_coherence", early_coherence),
-                            ("early_until", early_until)):  # fmt: skip
-            if value is not None:
-                check_float(name, value, 0.0, 1.0)
+        travel = None
+        if isinstance(prompt, dict):  # prompt travel: {frame: text}
+            travel = PromptTravel.parse(prompt, num_frames, travel_blend)
+            prompt, (carry_from, cross_frame_attention) = (
+                travel.prompts,
+                travel.sampling_defaults(carry_from, cross_frame_attention),
+            )
+        elif travel_blend is not None:
+            raise invalid("travel_blend", travel_blend, "needs prompt travel (a {frame: text} prompt)")
         settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner, stream_sync,
                                           shared_noise, cross_frame_attention, carry_from, early_coherence,
                                           early_until)  # fmt: skip
@@ -358,7 +346,7 @@ class DSDNPipeline(
             prompt_embeds, negative_prompt_embeds,
         )  # fmt: skip
         # Sample with dropout off even when called from a training loop (validation samples).
-        with _eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
+        with eval_mode(self.unet, self.adapter, self.vae, self.text_encoder):
             gamma, sync = float(settings["motion_coherence"]), settings["stream_sync"]
             device = self._execution_device
             n = num_videos_per_prompt
@@ -369,14 +357,19 @@ class DSDNPipeline(
             check_float("motion_guidance_scale", motion_guidance_scale, 0.0)
 
             # Text is encoded once for the whole call; the motion stream reads the prompt's unless it has its own.
+            if travel is not None:  # each frame's blend of the key prompts' states: (B, F, L, D)
+                travel.prompts, prompts, batch, b = prompts, prompts[:1], 1, n
             text, neg = self.encode_prompt(prompts, device, n, do_cfg, negatives, prompt_embeds, negative_prompt_embeds,
                                            clip_skip=clip_skip)  # (B, L, D) each  # fmt: skip
+            if travel is not None:
+                keys = self.encode_prompt(travel.prompts, device, 1, False, clip_skip=clip_skip)[0]
+                text = travel.frame_states(keys, num_frames)[None].expand(n, -1, -1, -1)
             motion_text = text
             if motions:
                 motion_text = self.encode_prompt(motions * batch if len(motions) == 1 else motions, device, n, False,
                                                  clip_skip=clip_skip)[0]  # fmt: skip
             if do_cfg:
-                text, motion_text = torch.cat([neg, text]), torch.cat([neg, motion_text])  # (2B, L, D)
+                text, motion_text = (torch.cat([per_frame_like(neg, t), t]) for t in (text, motion_text))  # (2B, …)
 
             self.scheduler.set_timesteps(num_inference_steps, device=device)
             timesteps, begin = self.scheduler.timesteps, 0
@@ -446,21 +439,15 @@ class DSDNPipeline(
             video_latents = combine_motion(
                 z, m, self.adapter.config.motion_scale, gamma, settings["combiner"]
             )  # (B, C, F, h, w)
-            if not torch.isfinite(video_latents).all():
-                raise NonFiniteOutputError(
-                    f"sampling produced NaN or infinite latents (guidance {guidance_scale}, motion guidance "
-                    f"{motion_guidance_scale}, LoRA scale {content_lora_scale}): lower a scale that is too large, or "
-                    "check that the model's weights are finite."
-                )
+            check_finite(video_latents, f"sampling produced NaN or infinite latents (guidance {guidance_scale}, motion "
+                         f"guidance {motion_guidance_scale}, LoRA scale {content_lora_scale}): lower a scale that is "
+                         "too large, or check that the model's weights are finite.")  # fmt: skip
             if output_type == "latent":
                 frames = video_latents
             else:
                 video = self.frame_vae.decode(video_latents, chunk_size=decode_chunk_size)  # (B, 3, F, H, W)
-                if not torch.isfinite(video).all():
-                    raise NonFiniteOutputError(
-                        f"the VAE decoded NaN or infinite frames from finite latents (dtype {video.dtype}): decode in "
-                        "float32, or check that the VAE's weights are finite."
-                    )
+                check_finite(video, f"the VAE decoded NaN or infinite frames from finite latents (dtype {video.dtype}): "
+                             "decode in float32, or check that the VAE's weights are finite.")  # fmt: skip
                 frames = self.video_processor.postprocess_video(video.float(), output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

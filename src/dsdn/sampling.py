@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from contextlib import contextmanager
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -31,6 +32,21 @@ def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | No
     if any(not p.strip() for p in prompts):
         raise invalid(name, prompt, "must not be empty or blank", "Describe the video, e.g. 'a red ball moving left'.")
     return list(prompts)
+
+
+@contextmanager
+def eval_mode(*modules: torch.nn.Module | None):
+    """Sample with dropout off even when called from a training loop; restore the modes after (a component a
+    pipeline does not hold, ``None``, is left out)."""
+    modules = [mod for mod in modules if mod is not None]
+    modes = [(m, m.training) for mod in modules for m in mod.modules()]
+    for mod in modules:
+        mod.eval()
+    try:
+        yield
+    finally:
+        for m, was_training in modes:
+            m.train(was_training)
 
 
 class SamplingMixin:
@@ -209,6 +225,10 @@ class SamplingMixin:
         a γ samples with it at every step unless it asks for early steps too). The model's default
         ``carry_from`` and ``early_until`` work on the synced video, so they give way (to no carry, no early
         steps) when the call turns stream sync off; given with ``stream_sync=0`` they are the caller's error."""
+        for name, value in (("stream_sync", stream_sync), ("shared_noise", shared_noise), ("carry_from", carry_from),
+                            ("early_coherence", early_coherence), ("early_until", early_until)):  # fmt: skip
+            if value is not None:
+                check_float(name, value, 0.0, 1.0)
         guidance_scale = self.default_guidance() if guidance_scale is None else guidance_scale
         config = self.adapter.config
         if stream_sync is not None and stream_sync <= 0.0:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 import torch
 from diffusers import UNet2DConditionModel, UNet3DConditionModel
 
+from .prompt_travel import fold_text
+
 CHECKPOINT_ATTR = "dsdn_checkpoint_blocks"
 
 
@@ -173,8 +175,10 @@ class UNet3DLevels(_UNetLevels):
     Args:
         sample: ``(B, C, F, h, w)``.
         timestep: ``(B,)`` timesteps, one per clip.
-        encoder_hidden_states: ``(B, L, D)``, one per clip (repeated per frame inside).
-        added_emb: ``(B, D_t)`` added to the timestep embedding (the motion stream's pooled text), or ``None``.
+        encoder_hidden_states: ``(B, L, D)``, one per clip (repeated per frame inside), or ``(B, F, L, D)``, one
+            per frame (prompt travel).
+        added_emb: ``(B, D_t)`` (or ``(B·F, D_t)``) added to the timestep embedding (the motion stream's pooled
+            text), or ``None``.
 
     Hidden states between levels are ``(B·F, C, h, w)`` (frames folded into the batch).
     """
@@ -187,11 +191,12 @@ class UNet3DLevels(_UNetLevels):
         if timesteps.ndim == 0:
             timesteps = timesteps[None]
         t_emb = unet.time_proj(timesteps.expand(b)).to(dtype=unet.dtype)
-        emb = unet.time_embedding(t_emb, None)
-        if added_emb is not None:
-            emb = emb + added_emb.to(emb.dtype)
-        self.emb = emb.repeat_interleave(f, dim=0)  # (B·F, D_t)
-        ehs = encoder_hidden_states.repeat_interleave(f, dim=0)  # (B·F, L, D)
+        emb = unet.time_embedding(t_emb, None).repeat_interleave(f, dim=0)  # (B·F, D_t)
+        if added_emb is not None:  # per clip, or per frame (prompt travel)
+            added = added_emb.to(emb.dtype)
+            emb = emb + (added if added.shape[0] == b * f else added.repeat_interleave(f, dim=0))
+        self.emb = emb
+        ehs = fold_text(encoder_hidden_states, f)  # (B·F, L, D)
         self.block_kwargs = {"encoder_hidden_states": ehs}
         # (B, C, F, h, w) -> (B·F, C, h, w)
         sample = sample.permute(0, 2, 1, 3, 4).reshape((b * f, -1) + sample.shape[3:])

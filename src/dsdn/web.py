@@ -47,14 +47,16 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
 
     def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
-            early_coherence, early_until, steps, image=None, source=None, strength=0.6,
+            early_coherence, early_until, steps, image=None, source=None, strength=0.6, travel="",
             progress=gr.Progress(track_tqdm=True)):  # fmt: skip
+        prompt_at = tuple(line.strip() for line in (travel or "").splitlines() if line.strip())
         try:
             job = GenerateConfig(
                 prompt=prompt, model=model, out=str(out_dir / f"dsdn-{uuid.uuid4().hex[:8]}.mp4"), frames=int(frames),
                 steps=int(steps), lora_scale=float(lora_scale), motion_coherence=float(motion_coherence),
                 combiner=combiner, stream_sync=float(stream_sync),
-                shared_noise=float(shared_noise), carry_from=float(carry_from), early_coherence=float(early_coherence),
+                shared_noise=float(shared_noise), early_coherence=float(early_coherence), prompt_at=prompt_at,
+                carry_from=None if prompt_at else float(carry_from),  # under travel: off (it holds frame 1's look)
                 early_until=float(early_until), seed=int(seed), device=device, image=image or None,
                 source_video=source or None, strength=float(strength),
             )  # fmt: skip
@@ -68,6 +70,8 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
         if words:
             gr.Markdown("This model knows only these words: " + ", ".join(words))
         prompt = gr.Textbox(label="Prompt", value="a red circle moving right", elem_id="prompt")
+        travel = gr.Textbox(label="Later prompts (optional: prompt travel, one 'FRAME: text' per line; object carry is "
+                            "then off)", lines=2, elem_id="travel")  # fmt: skip
         with gr.Row():
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
             frames = gr.Slider(2, max_frames, value=8, step=1, label="Frames", elem_id="frames")
@@ -113,6 +117,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                 image,
                 source,
                 strength,
+                travel,
             ],
             video,
             concurrency_limit=1,

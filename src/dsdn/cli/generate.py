@@ -23,10 +23,20 @@ from .common import (
 )
 
 
-@app.command(epilog="Example: dsdn generate 'a red circle moving right' --model ./my-dsdn --out circle.mp4 --seed 1")
+@app.command(
+    epilog="Example: dsdn generate 'a red circle moving right' --model ./my-dsdn --out circle.mp4 --seed 1\n\n"
+    "Prompt travel: dsdn generate 'a red circle bouncing' --prompt-at '16:a blue circle bouncing' --frames 32 "
+    "--context-frames 8"
+)
 @boundary
 def generate(
     prompt: str = typer.Argument(..., help="What the video shows."),
+    prompt_at: Optional[list[str]] = typer.Option(
+        None, help="Prompt travel: 'FRAME:TEXT' makes TEXT the prompt from FRAME on (repeat for more changes)."
+    ),
+    travel_blend: Optional[int] = typer.Option(
+        None, help="With --prompt-at: frames each prompt change is blended over, centred on its frame (default 8)."
+    ),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help="DSDN model folder (saved by DSDNPipeline.save_pretrained)."
     ),
@@ -80,7 +90,7 @@ def generate(
     from ..generate import GenerateConfig, generate_video
 
     cfg = GenerateConfig(
-        prompt=prompt, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
+        prompt=prompt, prompt_at=tuple(prompt_at or ()), travel_blend=travel_blend, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
         image=image, source_video=video, strength=strength, frames=frames, context_frames=context_frames,
         context_stride=context_stride, context_anchor=context_anchor, height=height, width=width, steps=steps,
         guidance=guidance, lora_scale=lora_scale,
