@@ -88,8 +88,9 @@ def main() -> None:
         ratio = float(np.mean(seam) / max(np.mean(inside), 1e-9)) if seam and inside else float("nan")
         rows.append(dict(prompt=prompt, seconds=seconds, one=visible and j.one_object, colour=j.colour_ok,
                          clean=j.clean, turns=turns, ratio=ratio, failed=j.failed_checks()))  # fmt: skip
-        strips.append(np.concatenate([np.concatenate(list(frames[i : i + 16]), axis=1)
-                                      for i in range(0, len(frames) - 15, 16)], axis=0))  # fmt: skip
+        padded = np.concatenate([frames, np.zeros_like(frames[: -len(frames) % 16])])  # whole rows of 16
+        strips.append(np.concatenate([np.concatenate(list(padded[i : i + 16]), axis=1)
+                                      for i in range(0, len(padded), 16)], axis=0))  # fmt: skip
     print(f"clips={len(rows)}  world={world}  frames={args.frames}  windows of {args.context_frames}, stride "
           f"{args.context_stride} ({len(starts)} windows)  anchor={args.anchor}  seed={args.seed}")  # fmt: skip
     for name, key, binary in (("seconds per clip", "seconds", False), ("visible and one object in every frame", "one",

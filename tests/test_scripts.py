@@ -264,3 +264,21 @@ def test_carry_pull_samples_every_value_on_the_same_prompts(trained_model_dir):
     assert [line.split(":")[0] for line in lines[:2]] == ["pull 0.005", "pull 0.5"] and "clean" in lines[0]
     assert lines[2].startswith("pull 0.5 against 0.005: clean only with 0.005 ")
     assert carry.PULL == before  # the script sets it in its own process only
+
+
+@pytest.mark.parametrize(
+    "script, args, first",
+    [("prompt_travel.py", ["--frames", "6"], "clips=2"),
+     ("long_video.py", ["--frames", "12", "--context-frames", "4"], None),
+     ("video_to_video.py", ["--strengths", "0.5,1"], None)],
+)  # fmt: skip
+def test_the_toy_world_feature_scripts_run_and_write_their_strips(trained_model_dir, tmp_path, script, args, first):
+    """research/prompt_travel.py, long_video.py and video_to_video.py, whose figures docs/evaluation.md quotes."""
+    strips = tmp_path / "strips.png"
+    res = subprocess.run([sys.executable, str(ROOT / "research" / script), "--model", str(trained_model_dir),
+                          "--clips", "2", "--steps", "1", "--strips", str(strips), *args],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert strips.is_file() and "%" in res.stdout and "[" in res.stdout  # rates with their intervals
+    if first:
+        assert res.stdout.startswith(first)
