@@ -51,6 +51,8 @@ def test_one_prompt_at_every_key_samples_the_plain_prompts_video():
     assert_same_frames(other, pipe({0: "a red ball", 2: "a blue box"}, **settings, **gen_kwargs()).frames)
     with pytest.raises(DSDNInputError, match="travel_blend"):
         pipe("a red ball", travel_blend=2, **gen_kwargs())
+    with pytest.raises(DSDNInputError, match="one negative_prompt"):
+        pipe({0: "a red ball", 2: "a blue box"}, negative_prompt=["a", "b"], **gen_kwargs())
 
 
 def test_travel_turns_carry_and_cross_frame_attention_off_unless_asked():

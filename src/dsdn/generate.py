@@ -149,7 +149,7 @@ def travel_of(prompt: str, prompt_at: tuple[str, ...], frames: int, blend: int |
     travel = {0: prompt}
     for entry in prompt_at:
         frame, sep, text = str(entry).partition(":")
-        if not sep or not frame.strip().isdigit():
+        if not sep or not (frame.strip().isascii() and frame.strip().isdigit()):  # ('²' is a digit int() refuses)
             raise invalid("prompt_at", entry, "must be FRAME:TEXT, e.g. '16:a blue circle bouncing'")
         if int(frame) >= frames:
             raise invalid("prompt_at", entry, f"FRAME must be a frame of the clip, below --frames {frames}")

@@ -358,6 +358,8 @@ class DSDNPipeline(
 
             # Text is encoded once for the whole call; the motion stream reads the prompt's unless it has its own.
             if travel is not None:  # each frame's blend of the key prompts' states: (B, F, L, D)
+                if len(negatives or "-") > 1 or len(motions or "-") > 1:
+                    raise DSDNInputError("prompt travel makes one video: give one negative_prompt and motion_prompt.")
                 travel.prompts, prompts, batch, b = prompts, prompts[:1], 1, n
             text, neg = self.encode_prompt(prompts, device, n, do_cfg, negatives, prompt_embeds, negative_prompt_embeds,
                                            clip_skip=clip_skip)  # (B, L, D) each  # fmt: skip
