@@ -281,8 +281,8 @@ def test_train_video_passes_its_options_and_refuses_bad_ones(tmp_path, monkeypat
 
 
 def test_help_and_word_errors_come_before_the_heavy_libraries_load():
-    """``dsdn --help`` imports neither torch nor diffusers, and an unknown word is refused before torch loads
-    (``import dsdn`` loads its public names when they are first used)."""
+    """``dsdn --help`` imports neither torch nor diffusers, and an unknown word (in the prompt or a travel's later
+    prompt) is refused before torch loads (``import dsdn`` loads its public names when they are first used)."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
@@ -291,12 +291,16 @@ def test_help_and_word_errors_come_before_the_heavy_libraries_load():
         "print(r.exit_code, 'torch' in sys.modules, 'diffusers' in sys.modules)\n"
         "r = CliRunner().invoke(app, ['generate', 'a purple dog'])\n"
         "print(r.exit_code, 'torch' in sys.modules, 'does not know' in r.output)\n"
+        "r = CliRunner().invoke(app, ['generate', 'a red circle', '--prompt-at', '4:a purple dog'])\n"
+        "print(r.exit_code, 'torch' in sys.modules, 'does not know' in r.output)\n"
         "import dsdn\n"
         "print(dsdn.DSDNPipeline.__name__, 'diffusers' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:3] == ["0 False False", "2 False True", "DSDNPipeline True"], out.stdout
+    assert out.stdout.split("\n")[:4] == ["0 False False", "2 False True", "2 False True", "DSDNPipeline True"], (
+        out.stdout
+    )
 
 
 def test_generate_without_steps_samples_with_the_models_default_and_records_it(trained_model_dir, tmp_path):

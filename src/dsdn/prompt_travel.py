@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import check_int, invalid
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_BLEND = 8  # frames a change is blended over, centred on its key
 
@@ -57,6 +59,8 @@ class PromptTravel:
 
     def weights(self, num_frames: int) -> torch.Tensor:
         """``(num_frames, K)``: each frame's share of each key prompt (rows sum to 1)."""
+        import torch  # here, so that checking a travel (before any model loads) does not load torch
+
         frames = torch.arange(num_frames, dtype=torch.float64)
         edges = [*self.keys, num_frames]
         reached = [torch.ones(num_frames, dtype=torch.float64)]  # how far each frame is past change i
@@ -73,7 +77,7 @@ class PromptTravel:
     def frame_states(self, states: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Key prompts' text states ``(K, L, D)`` -> each frame's ``(F, L, D)``."""
         w = self.weights(num_frames).to(states.device, states.dtype)
-        return torch.einsum("fk,kld->fld", w, states)
+        return (w[:, :, None, None] * states[None]).sum(1)  # (F, K, 1, 1) · (1, K, L, D), summed over K
 
     def sampling_defaults(self, carry_from: float | None, cross_frame_attention: bool | None):
         """Object carry and cross-frame attention off unless asked for (they hold frame 1's look)."""
