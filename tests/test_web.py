@@ -87,22 +87,16 @@ def test_page_generates_and_shows_a_video(page_url, browser, tmp_path):
     page.close()
 
 
-def test_page_bad_input_shows_the_one_line_error(page_url, browser):
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [("#prompt", "   ", "must be a non-empty text"), ("#travel", "later: a blue circle", "must be FRAME:TEXT")],
+)
+def test_page_bad_input_shows_the_one_line_error(page_url, browser, field, value, needle):
     page = browser.new_page()
     page.goto(page_url)
-    page.locator("#prompt textarea").fill("   ")
+    page.locator(f"{field} textarea").fill(value)
     page.locator("#generate").click()
-    page.get_by_text("must be a non-empty text").first.wait_for(timeout=60_000)
-    assert page.locator("#video video").count() == 0
-    page.close()
-
-
-def test_page_refuses_a_bad_travel_line_in_one_line(page_url, browser):
-    page = browser.new_page()
-    page.goto(page_url)
-    page.locator("#travel textarea").fill("later: a blue circle")
-    page.locator("#generate").click()
-    page.get_by_text("must be FRAME:TEXT").first.wait_for(timeout=60_000)
+    page.get_by_text(needle).first.wait_for(timeout=60_000)
     assert page.locator("#video video").count() == 0
     page.close()
 
