@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import agrees, gen_kwargs
 
-from dsdn.carry import ObjectPath, carry_object, carry_start, read_path
+from dsdn.carry import ObjectPath, carry_object, carry_start, read_path, smooth_path
 from dsdn.errors import DSDNInputError
 
 SIZE, FRAMES = 24, 6  # read_path searches up to half the frame: 12 latent pixels, more than the 10 travelled
@@ -100,6 +100,41 @@ def _square(y: int, x: int) -> torch.Tensor:
     return inside
 
 
+def steady(step=(1.0, 2.0), frames: int = 8) -> torch.Tensor:
+    return torch.tensor([[step[0] * f, step[1] * f] for f in range(frames)])
+
+
+def test_smoothing_leaves_a_steady_path_and_puts_a_stray_frame_back_on_it():
+    assert agrees(smooth_path(steady(), 1.0), steady(), atol=1e-6)
+    ahead, off = steady(), steady()
+    ahead[4, 1] += 3.0  # read three latent pixels ahead of its pace
+    off[3:6, 0] += torch.tensor([1.5, 2.5, 1.5])  # an arc off its line
+    assert agrees(smooth_path(ahead, 1.0), steady(), atol=0.1)
+    across = smooth_path(off, 1.0)[:, 0] - steady()[:, 0]
+    assert float(across.abs().max()) < 1.5  # from 2.5
+    assert torch.equal(smooth_path(ahead, 0.0), ahead)
+
+
+def test_smoothing_keeps_a_bounce_turning():
+    bounce = torch.tensor([[abs(3 - f) * 2.0 - 6.0, 0.0] for f in range(8)])  # up 6 latent pixels, then down again
+    smooth = smooth_path(bounce, 1.0)[:, 0]
+    assert float(smooth.min()) < -5.0 and float(smooth[-1]) > 1.0
+
+
+def test_carry_along_a_smoothed_path_leaves_no_copy_where_the_frame_drew_its_object():
+    clip, mask = square_clip()
+    ahead = clip.clone()
+    y, x = 3 + STEP[0] * 3, 2 + STEP[1] * 3  # frame 3's square is drawn 3 latent pixels ahead of its pace
+    ahead[:, 3, y : y + 4, x : x + 4] = clip[:, 0, y : y + 4, x : x + 4]  # (frame 1's background there)
+    ahead[:, 3, y : y + 4, x + 3 : x + 7] = clip[:, 0, 3:7, 2:6]
+    read = torch.tensor([[STEP[0] * f, STEP[1] * f + (3 if f == 3 else 0)] for f in range(FRAMES)], dtype=torch.float32)
+    out = carry_object(ahead, ObjectPath(smooth_path(read, 1.0).round(), mask, read))
+    want = carry_object(clip, ObjectPath(read.clone().index_put_((torch.tensor([3]), torch.tensor([1])),
+                                                                 torch.tensor(6.0)), mask))  # fmt: skip
+    assert agrees(out[:, 3], want[:, 3], atol=0.05)  # the square on its pace, frame 1's background where it was drawn
+    assert not agrees(ahead[:, 3], want[:, 3], atol=0.05)
+
+
 def test_carry_start():
     assert carry_start(1.0, 25) is None
     assert carry_start(0.64, 25) == 16
@@ -128,3 +163,11 @@ def test_a_models_default_carry_gives_way_when_the_call_turns_stream_sync_off(pi
     assert pipe.sampling_settings(stream_sync=0.0, carry_from=0.5)["carry_from"] == 0.5  # the caller's: refused
     kw = dict(stream_sync=0.0, num_frames=8, num_inference_steps=2, output_type="latent")
     assert torch.isfinite(pipe("a red ball", **gen_kwargs(**kw)).frames).all()
+
+
+def test_a_smoothed_path_keeps_the_displacements_read_near_it(monkeypatch):
+    import dsdn.carry as carry
+
+    monkeypatch.setattr(carry, "SMOOTH", 1.0)
+    path = read_path(square_clip()[0])  # a steady path: nothing to move
+    assert path.read is None and path.shifts.tolist() == [[STEP[0] * f, STEP[1] * f] for f in range(FRAMES)]

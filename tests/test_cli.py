@@ -197,14 +197,15 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     res = runner.invoke(app, ["eval", "toy", "--prompts", "3", "--heldout-prompts", "0", "--steps", "2",
                               "--motion-coherence", "0", "--combiner", "causal", "--motion-guidance", "12",
                               "--stream-sync", "0", "--shared-noise", "0", "--cross-frame-attention", "--json", str(out),
-                              "-q"], catch_exceptions=False)  # fmt: skip
+                              "--scheduler", "dpm++", "--cache-interval", "2", "-q"], catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     guidance = json.loads((default_model_dir() / "config.json").read_text()).get("guidance_scale") or 7.5
     assert result["sampling"] == {"steps": 2, "guidance_scale": guidance, "motion_coherence": 0.0,
                                   "combiner": "causal", "stream_sync": 0.0, "shared_noise": 0.0,
                                   "cross_frame_attention": True, "carry_from": 1.0, "early_coherence": 0.0,
-                                  "early_until": 0.0, "motion_guidance_scale": 12.0}  # fmt: skip
+                                  "early_until": 0.0, "motion_guidance_scale": 12.0, "scheduler": "dpm++",
+                                  "cache_interval": 2, "cache_depth": 1}  # fmt: skip
     assert (f"guidance {guidance}, γ 0.0 (causal combiner), stream sync 0.0, shared noise 0.0, cross-frame attention "
             "True, carry from 1.0, motion guidance 12.0" in res.output)  # fmt: skip
     assert "CLEAN=" in res.output and "clean_acc" in result["train"] and "strict" in result["train"]["records"][0]
@@ -225,7 +226,7 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
         "cross_frame_attention": shipped.get("cross_frame_attention", False),
         "carry_from": shipped.get("carry_from", 1.0),
         "early_coherence": shipped.get("early_coherence") or shipped["motion_coherence"],
-        "early_until": shipped.get("early_until", 0.0),
+        "early_until": shipped.get("early_until", 0.0), "scheduler": "ddim", "cache_interval": 1, "cache_depth": 1,
     }  # fmt: skip
 
 

@@ -126,6 +126,8 @@ GENERATE_CASES = [
     ),  # fmt: skip
     ("prompt-at-past-the-clip", [OK, "--prompt-at", "8:a blue circle"], "below --frames 8"),
     ("travel-blend-without-travel", [OK, "--travel-blend", "4"], "needs --prompt-at"),
+    ("cache-interval-zero", [OK, "--cache-interval", "0"], "cache_interval=0"),
+    ("cache-depth-past-the-unet", [OK, "--cache-interval", "2", "--cache-depth", "3", "--steps", "2"], "cache_depth=3"),
     ("overflowing-guidance", [OK, "--guidance", "1e308", "--steps", "2"], "NaN or infinite latents"),
     ("overflowing-lora-scale", [OK, "--lora-scale", "1e30", "--steps", "2"], "NaN or infinite latents"),
     ("image-missing", [OK, "--image", "{tmp}/missing.png"], "image="),

@@ -252,18 +252,19 @@ def test_gpu_speed_script_runs_at_a_tiny_shape_on_the_cpu(tmp_path):
     assert figures["training"]["trainable_params"] == figures["dsdn_added_params"]
 
 
-def test_carry_pull_samples_every_value_on_the_same_prompts(trained_model_dir):
+@pytest.mark.parametrize("constant, values", [("PULL", ("0.005", "0.5")), ("SMOOTH", ("0", "1"))])
+def test_carry_constants_samples_every_value_on_the_same_prompts(trained_model_dir, constant, values):
     import dsdn.carry as carry
 
-    before = carry.PULL
-    res = subprocess.run([sys.executable, str(ROOT / "research" / "carry_pull.py"), "--model", str(trained_model_dir),
-                          "--pulls", "0.005,0.5", "--prompts", "2", "--steps", "2"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    before = getattr(carry, constant)
+    res = subprocess.run([sys.executable, str(ROOT / "research" / "carry_constants.py"), "--model",
+                          str(trained_model_dir), "--constant", constant, "--values", ",".join(values), "--prompts",
+                          "2", "--steps", "2"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines[:2]] == ["pull 0.005", "pull 0.5"] and "clean" in lines[0]
-    assert lines[2].startswith("pull 0.5 against 0.005: clean only with 0.005 ")
-    assert carry.PULL == before  # the script sets it in its own process only
+    lines, name = res.stdout.splitlines(), constant.lower()
+    assert [line.split(":")[0] for line in lines[:2]] == [f"{name} {v}" for v in values] and "clean" in lines[0]
+    assert lines[2].startswith(f"{name} {values[1]} against {values[0]}: clean only with {values[0]} ")
+    assert getattr(carry, constant) == before  # the script sets it in its own process only
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from diffusers import UNet3DConditionModel
 from .content_stream import ContentStream
 from .frame_vae import unfold_frames
 from .interaction import DualStreamInteraction
+from .step_cache import StepCache
 from .unet_levels import UNet3DLevels
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class DualStreamDenoiser(torch.nn.Module):
         lora_scale: float = 1.0,
         cross_frame: bool = False,
         cross_attention_kwargs: dict | None = None,
+        cache: StepCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict both streams' noise.
 
@@ -112,6 +114,8 @@ class DualStreamDenoiser(torch.nn.Module):
                 (:meth:`~dsdn.content_stream.ContentStream.cross_frame`).
             cross_attention_kwargs: passed to the content UNet's attention processors (the motion
                 stream's UNet3D takes none).
+            cache: a :class:`~dsdn.step_cache.StepCache`: on its cached steps both streams run only their shallow
+                levels and take the deep features kept at its last full step.
 
         Returns:
             ``(content_noise, motion_noise)``, each ``(B, C, F, h, w)``.
@@ -136,13 +140,24 @@ class DualStreamDenoiser(torch.nn.Module):
                 )
             )
             m = UNet3DLevels(self.motion_unet, motion_latents, timestep, motion_text, added_emb=pooled)
-            level = 0
-            steps = [("down", i) for i in range(c.num_down)] + [("mid", None)] + [("up", i) for i in range(c.num_up)]
-            for kind, i in steps:
+            levels = [("down", i) for i in range(c.num_down)] + [("mid", None)] + [("up", i) for i in range(c.num_up)]
+            key = None if cache is None else cache.next_key()
+            shapes = (tuple(content_latents.shape), tuple(motion_latents.shape))
+            deep = None if cache is None else cache.cached(key, shapes)
+            resume = c.num_up - (0 if cache is None else cache.depth)  # the first up level a cached step runs
+            for level, (kind, i) in enumerate(levels):
+                if deep is not None and (kind == "mid" or (kind == "down" and i >= cache.depth) or
+                                         (kind == "up" and i < resume)):  # fmt: skip
+                    continue  # a deep level: its features come from the cache
                 hc = c.mid() if kind == "mid" else getattr(c, kind)(i)  # (B·F, C_c, h, w)
                 hm = m.mid() if kind == "mid" else getattr(m, kind)(i)  # (B·F, C_m, h, w)
-                if self.interaction is not None:
+                last_shallow_down = deep is not None and kind == "down" and i == cache.depth - 1
+                if self.interaction is not None and not last_shallow_down:  # (its exchange would only go deeper)
                     c.h, m.h = self.interaction(level, hc, hm, f)
-                level += 1
+                if cache is not None and kind == "up" and i == resume - 1:
+                    cache.keep(key, shapes, c.h, m.h)
+                if last_shallow_down:
+                    c.resume_up(resume, deep[0])
+                    m.resume_up(resume, deep[1])
             content_noise = unfold_frames(c.finish(), f)  # (B·F, C, h, w) -> (B, C, F, h, w)
         return content_noise, m.finish()

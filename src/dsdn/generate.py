@@ -54,6 +54,8 @@ class GenerateConfig:
     early_coherence: float | None = None
     early_until: float | None = None
     motion_guidance: float | None = None
+    cache_interval: int = 1  # the step cache (dsdn.step_cache): 1 is off
+    cache_depth: int = 1
     scheduler: str = "ddim"
     seed: int = 0
     fps: int = 8
@@ -80,6 +82,8 @@ class GenerateConfig:
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
         check_float("lora_scale", self.lora_scale)
+        check_int("cache_interval", self.cache_interval, 1)
+        check_int("cache_depth", self.cache_depth, 1)
         check_sampling_options(self.guidance, self.motion_guidance, self.motion_coherence, self.combiner,
                                self.stream_sync, self.shared_noise, self.carry_from, self.early_coherence,
                                self.early_until)  # fmt: skip
@@ -296,6 +300,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         width=cfg.width,
         num_inference_steps=steps,
         content_lora_scale=cfg.lora_scale,
+        cache_interval=cfg.cache_interval,
+        cache_depth=cfg.cache_depth,
         **sampling,
         generator=generator,
         output_type="np",

@@ -34,6 +34,7 @@ from .options import check_needs_sync
 from .pipeline_files import PipelineFilesMixin
 from .prompt_travel import PromptTravel, per_frame_like
 from .sampling import SamplingMixin, eval_mode
+from .step_cache import StepCache
 
 
 @dataclass
@@ -195,6 +196,8 @@ class DSDNPipeline(
         carry_from: float | None = None,
         early_coherence: float | None = None,
         early_until: float | None = None,
+        cache_interval: int = 1,
+        cache_depth: int = 1,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -272,6 +275,9 @@ class DSDNPipeline(
                 ``motion_coherence``).
             early_until: in [0, 1], the share of the steps that sync with ``early_coherence``. Needs
                 ``stream_sync`` > 0; 0 has no early steps (default: the model's, else 0).
+            cache_interval, cache_depth: the step cache (:mod:`dsdn.step_cache`): both UNets run whole every
+                ``cache_interval`` steps; on the steps between, only ``cache_depth`` levels at each end run and the
+                deeper ones' features are reused (1: no cache).
             generator: seeds every random draw (one generator, or one per video).
             latents: optional initial noise ``(B, C, F, h, w)``: one tensor is the content stream's (what
                 the frames show; the motion stream's is drawn from ``generator``), a pair
@@ -322,6 +328,7 @@ class DSDNPipeline(
                                           shared_noise, cross_frame_attention, carry_from, early_coherence,
                                           early_until)  # fmt: skip
         check_needs_sync(settings["stream_sync"], settings["carry_from"], settings["early_until"])
+        cache = StepCache(cache_interval, cache_depth, min(len(self.unet.down_blocks), len(self.unet.up_blocks)) - 1)
         if image is not None and settings["stream_sync"] <= 0.0:
             raise DSDNInputError("image= holds frame 1 through stream sync: give stream_sync > 0 (this call's is 0).")
         if video is not None:
@@ -412,9 +419,10 @@ class DSDNPipeline(
                     if do_cfg:
                         z_in, m_in = torch.cat([z_in, z_in]), torch.cat([m_in, m_in])
                     tt = t.expand(z_in.shape[0]).to(device)
+                    cache.begin_step(i)
                     eps_c, eps_m = denoiser(z_in, m_in, tt, text, motion_text, lora_scale=content_lora_scale,
                                             cross_frame=settings["cross_frame_attention"],
-                                            cross_attention_kwargs=attention_kwargs)  # fmt: skip
+                                            cross_attention_kwargs=attention_kwargs, cache=cache)  # fmt: skip
                     if do_cfg:
                         u_c, c_c = eps_c.chunk(2)
                         u_m, c_m = eps_m.chunk(2)

@@ -106,6 +106,15 @@ class _UNetLevels:
             self.h = self._run(block, self.h, self.emb, **self._base_kwargs())
         return self.h
 
+    def resume_up(self, i: int, h: torch.Tensor) -> None:
+        """Continue at up level ``i`` from ``h`` (a step cache's deep features), after only the down levels whose
+        skip connections up levels ``i``… read have run: the skips the skipped levels would have read are dropped."""
+        self._commit_down()
+        needed = sum(len(self.unet.up_blocks[j].resnets) for j in range(i, self.num_up))
+        if needed > len(self.res):
+            raise ValueError(f"up level {i} needs {needed} skip connections; only {len(self.res)} were made")
+        self.res, self.h = self.res[:needed], h
+
     def up(self, i: int) -> torch.Tensor:
         block = self.unet.up_blocks[i]
         n = len(block.resnets)

@@ -78,13 +78,16 @@ def bench_speed_cmd(
     sd15_sizes: str = typer.Option("64", help="Resolutions (pixels) timed at the sd15 scale."),
     clip_steps: int = typer.Option(10, help="Denoising steps of the timed whole-pipeline clip."),
     repeats: int = typer.Option(3, help="Timed repeats per figure (the median is reported), after a warm-up."),
+    cache_interval: int = typer.Option(2, help="The step cache's rows: a full step every this many (>= 2)."),
+    cache_depth: int = typer.Option(1, help="The step cache's rows: levels at each end that run on cached steps."),
     json_out: str = typer.Option("outputs/benchmark/speed.json", "--json", help="Where the raw figures go."),
     report: Optional[str] = typer.Option(None, help="Markdown file whose speed section is (re)written."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Seconds per step and per clip, peak memory, parameters and FLOPs of DSDN and of diffusers'
-    AnimateDiff with a parameter-matched motion adapter, side by side; plus DSDN's sampling choices."""
+    AnimateDiff with a parameter-matched motion adapter, side by side; plus DSDN's sampling choices and its step
+    cache."""
     import json
     from pathlib import Path
 
@@ -105,6 +108,7 @@ def bench_speed_cmd(
         scales=tuple(s.strip() for s in scales.split(",") if s.strip()), tiny_frames=ints("tiny_frames", tiny_frames),
         tiny_sizes=ints("tiny_sizes", tiny_sizes), sd15_frames=ints("sd15_frames", sd15_frames),
         sd15_sizes=ints("sd15_sizes", sd15_sizes), clip_steps=clip_steps, repeats=repeats,
+        cache_interval=cache_interval, cache_depth=cache_depth,
     )  # fmt: skip
     results = run_speed(cfg, progress=not quiet)
     command = (
@@ -119,6 +123,8 @@ def bench_speed_cmd(
                 ("sd15_sizes", sd15_sizes),
                 ("clip_steps", clip_steps),
                 ("repeats", repeats),
+                ("cache_interval", cache_interval),
+                ("cache_depth", cache_depth),
             )  # fmt: skip
         )
         + (f" --report {report}" if report else "")

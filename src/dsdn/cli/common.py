@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DSDNInputError, DSDNRunError
+from ..schedulers import SCHEDULERS
 
 app = typer.Typer(
     help="Text-to-video generation with the Dual-Stream Diffusion Net (DSDN).",
@@ -141,3 +142,9 @@ CrossFrameAttention = Annotated[
         "default: the model's).",
     ),
 ]
+CacheInterval = Annotated[
+    int,
+    typer.Option(help="Step cache: both UNets run whole every N steps, their deep levels reused between (1: off)."),
+]
+CacheDepth = Annotated[int, typer.Option(help="With --cache-interval: levels at each end that run on cached steps.")]
+Scheduler = Annotated[str, typer.Option(help="Sampler: " + ", ".join(SCHEDULERS) + ".")]

@@ -9,6 +9,8 @@ import typer
 from ..errors import DSDNInputError
 from ..paths import check_output_file, check_output_folder
 from .common import (
+    CacheDepth,
+    CacheInterval,
     CarryFrom,
     Combiner,
     CrossFrameAttention,
@@ -17,6 +19,7 @@ from .common import (
     Guidance,
     MotionCoherence,
     MotionGuidance,
+    Scheduler,
     SharedNoise,
     StreamSync,
     app,
@@ -45,6 +48,9 @@ def eval_toy_cmd(
     early_until: EarlyUntil = None,
     guidance: Guidance = None,
     motion_guidance: MotionGuidance = None,
+    scheduler: Scheduler = "ddim",
+    cache_interval: CacheInterval = 1,
+    cache_depth: CacheDepth = 1,
     save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
     judge: Optional[str] = typer.Option(
         None, help="A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
@@ -67,6 +73,7 @@ def eval_toy_cmd(
     from ..generate import model_limits, model_toy_world, resolve_model_dir
     from ..options import check_sampling_options
     from ..pipeline import DSDNPipeline
+    from ..schedulers import SCHEDULERS, make_scheduler
 
     check_int("prompts", prompts, 0)
     check_int("heldout_prompts", heldout_prompts, 0)
@@ -75,6 +82,9 @@ def eval_toy_cmd(
     check_seed(seed)
     check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
                            early_coherence, early_until)  # fmt: skip
+    check_choice("scheduler", scheduler, SCHEDULERS)
+    check_int("cache_interval", cache_interval, 1)
+    check_int("cache_depth", cache_depth, 1)
     if prompts + heldout_prompts == 0:
         raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
     check_output_file("json", json_out)
@@ -90,17 +100,25 @@ def eval_toy_cmd(
     classifier = None if judge is None else load_judge_for(judge, world)
     pipe = DSDNPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
     steps = pipe.default_steps() if steps is None else steps
     settings = pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise,
                                       cross_frame_attention, carry_from, early_coherence, early_until)  # fmt: skip
-    sampling = {"steps": steps, **settings}
+    sampling = {
+        "steps": steps,
+        "scheduler": scheduler,
+        "cache_interval": cache_interval,
+        "cache_depth": cache_depth,
+        **settings,
+    }
     typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
                f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
                f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
                f"carry from {sampling['carry_from']}, "
                + (f"γ {sampling['early_coherence']} for the first {sampling['early_until']} of the steps, "
                   if sampling["early_until"] > 0 else "")
-               + f"motion guidance {sampling['motion_guidance_scale']}")  # fmt: skip
+               + f"motion guidance {sampling['motion_guidance_scale']}, {scheduler}"
+               + (f", step cache every {cache_interval} at depth {cache_depth}" if cache_interval > 1 else ""))  # fmt: skip
     results = {"sampling": sampling, "toy_world": world}
     for split, count in (("train", prompts), ("heldout", heldout_prompts)):
         if count <= 0:
@@ -108,7 +126,7 @@ def eval_toy_cmd(
         sub = None if save_dir is None else Path(save_dir) / split
         r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
                              save_dir=sub, judge=classifier, streams=True, object_scale=object_scale(world),
-                             **settings)  # fmt: skip
+                             cache_interval=cache_interval, cache_depth=cache_depth, **settings)  # fmt: skip
         results[split] = r
         extra = "" if classifier is None else (
             f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"

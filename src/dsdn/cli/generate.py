@@ -6,8 +6,9 @@ from typing import Optional
 
 import typer
 
-from ..schedulers import SCHEDULERS
 from .common import (
+    CacheDepth,
+    CacheInterval,
     CarryFrom,
     Combiner,
     CrossFrameAttention,
@@ -16,6 +17,7 @@ from .common import (
     Guidance,
     MotionCoherence,
     MotionGuidance,
+    Scheduler,
     SharedNoise,
     StreamSync,
     app,
@@ -71,7 +73,9 @@ def generate(
     early_coherence: EarlyCoherence = None,
     early_until: EarlyUntil = None,
     motion_guidance: MotionGuidance = None,
-    scheduler: str = typer.Option("ddim", help="Sampler: " + ", ".join(SCHEDULERS) + "."),
+    cache_interval: CacheInterval = 1,
+    cache_depth: CacheDepth = 1,
+    scheduler: Scheduler = "ddim",
     negative_prompt: str = typer.Option("", help="Steer away from this text."),
     motion_prompt: Optional[str] = typer.Option(None, help="Separate text for the motion stream only."),
     image: Optional[str] = typer.Option(
@@ -96,8 +100,8 @@ def generate(
         guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
         cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence,
-        early_until=early_until, motion_guidance=motion_guidance, scheduler=scheduler, seed=seed, fps=fps,
-        device=device,
+        early_until=early_until, motion_guidance=motion_guidance, cache_interval=cache_interval,
+        cache_depth=cache_depth, scheduler=scheduler, seed=seed, fps=fps, device=device,
     )  # fmt: skip
     path, sidecar = generate_video(cfg, progress=not quiet)
     typer.echo(f"wrote {path} (settings in {sidecar})")

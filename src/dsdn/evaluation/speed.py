@@ -15,7 +15,8 @@ random weights, built offline from the shipped configs) it measures, per method:
 
 Then, for DSDN, the effect of its sampling choices measured the same way: classifier-free
 guidance batched into one call vs. two calls; PyTorch SDPA attention vs. diffusers' classic
-attention; bfloat16 vs. float32 weights.
+attention; bfloat16 vs. float32 weights; and, at every scale, the step cache (:mod:`dsdn.step_cache`): the time
+of a cached step and of a clip sampled with the cache.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class SpeedConfig:
     clip_steps: int = 10
     repeats: int = 3
     threads: int = 0  # 0: torch's default
+    cache_interval: int = 2  # the step cache's rows: a full step every this many
+    cache_depth: int = 1
 
     def __post_init__(self):
         if not self.scales:
@@ -62,6 +65,8 @@ class SpeedConfig:
         check_int("clip_steps", self.clip_steps, 1)
         check_int("repeats", self.repeats, 1)
         check_int("threads", self.threads, 0)
+        check_int("cache_interval", self.cache_interval, 2)
+        check_int("cache_depth", self.cache_depth, 1)
 
 
 # ------------------------------------------------------------------------------ building the models
@@ -142,8 +147,9 @@ def matmul_throughput(n: int = 1536, repeats: int = 5) -> float:
     return 2 * n**3 / seconds
 
 
-def step_fn(method: str, pipe, frames: int, size: int, dtype=None, cfg_batched: bool = True):
-    """A zero-argument call doing one CFG denoising step of ``method`` on random latents."""
+def step_fn(method: str, pipe, frames: int, size: int, dtype=None, cfg_batched: bool = True, cache=None):
+    """A zero-argument call doing one CFG denoising step of ``method`` on random latents (with ``cache``, a
+    :class:`~dsdn.step_cache.StepCache`, one of its cached steps)."""
     import torch
 
     f = pipe.vae_scale_factor
@@ -158,6 +164,10 @@ def step_fn(method: str, pipe, frames: int, size: int, dtype=None, cfg_batched: 
     t = torch.tensor([500, 500])
     if method == "dsdn":
         denoiser = pipe.denoiser()
+        if cache is not None:
+            cache.begin_step(0)
+            denoiser(lat, lat, t, text, cache=cache)  # the full step that keeps the deep features
+            return lambda: (cache.begin_step(1), denoiser(lat, lat, t, text, cache=cache))
         if cfg_batched:
             return lambda: denoiser(lat, lat, t, text)
         return lambda: (denoiser(lat[:1], lat[:1], t[:1], text[:1]), denoiser(lat[1:], lat[1:], t[1:], text[1:]))
@@ -180,6 +190,8 @@ def measure_case(case: dict) -> dict:
     import resource
 
     import torch
+
+    from ..step_cache import StepCache
 
     if case.get("threads"):
         torch.set_num_threads(case["threads"])
@@ -206,9 +218,10 @@ def measure_case(case: dict) -> dict:
         dtype = torch.bfloat16 if case.get("variant") == "bf16" else torch.float32
         if dtype != torch.float32:
             pipe.to(dtype=dtype)
-        steps = {}
+        steps, cache = {}, case.get("cache")
         for frames, size in case["grid"]:
-            fn = step_fn(method, pipe, frames, size, dtype, cfg_batched=case.get("variant") != "cfg-two-calls")
+            step_cache = None if cache is None else StepCache(cache["interval"], cache["depth"])
+            fn = step_fn(method, pipe, frames, size, dtype, case.get("variant") != "cfg-two-calls", step_cache)
             steps[f"{frames}x{size}"] = median_seconds(fn, case["repeats"])
             if (frames, size) == tuple(case["grid"][0]) and case.get("flops"):
                 out["flops_per_step"] = _flops(fn)
@@ -218,6 +231,8 @@ def measure_case(case: dict) -> dict:
             prompt = "a red circle moving right"
             kw = dict(num_frames=frames, height=size, width=size, num_inference_steps=case["clip_steps"],
                       guidance_scale=7.5, output_type="np", generator=torch.Generator().manual_seed(0))  # fmt: skip
+            if cache is not None:
+                kw.update(cache_interval=cache["interval"], cache_depth=cache["depth"])
             out["seconds_per_clip"] = median_seconds(lambda: pipe(prompt, **kw), 1)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
@@ -243,6 +258,9 @@ def run_speed(cfg: SpeedConfig, progress: bool = True) -> dict:
         for method in ("dsdn", "animatediff"):
             cases.append(dict(scale=scale, method=method, grid=grid, repeats=cfg.repeats, flops=True,
                               clip_steps=cfg.clip_steps, threads=threads))  # fmt: skip
+        cache = {"interval": cfg.cache_interval, "depth": cfg.cache_depth}
+        cases.append(dict(scale=scale, method="dsdn", variant="cache", grid=grid[:1], repeats=cfg.repeats, flops=True,
+                          clip_steps=cfg.clip_steps, threads=threads, cache=cache))  # fmt: skip
         if scale == "tiny":
             for variant in ("cfg-two-calls", "classic-attention", "bf16"):
                 cases.append(dict(scale=scale, method="dsdn", variant=variant, grid=grid[:1], repeats=cfg.repeats,
@@ -311,7 +329,27 @@ def speed_section(results: dict, command: str = "") -> str:
                 lines.append(
                     f"* {label}: {t:.3f} s vs {d['seconds_per_step'][key]:.3f} s (ratio {t / d['seconds_per_step'][key]:.2f})."
                 )
-    return "\n".join(lines).strip("\n")
+    return "\n".join(lines + cache_lines(results)).strip("\n")
+
+
+def cache_lines(results: dict) -> list[str]:
+    """The step cache's rows: a cached step and a clip with the cache against DSDN without it, per scale."""
+    cfg = results["config"]
+    if "cache_interval" not in cfg:  # figures from before the step cache
+        return []
+    lines = ["", f"**The step cache** (`--cache-interval {cfg['cache_interval']} --cache-depth {cfg['cache_depth']}`: "
+             f"a full step every {cfg['cache_interval']}; speed-up = without / with):", ""]  # fmt: skip
+    for scale in cfg["scales"]:
+        d, c = _find(results, scale, "dsdn"), _find(results, scale, "dsdn", "cache")
+        if d and c:
+            key = next(iter(c["seconds_per_step"]))
+            full, cached = d["seconds_per_step"][key], c["seconds_per_step"][key]
+            frac = c["flops_per_step"] / cached / results["matmul_flops_per_s"]
+            lines.append(f"* {scale}, {key}: a cached step {cached:.3f} s vs a full step {full:.3f} s "
+                         f"({full / cached:.2f}×; {c['flops_per_step'] / 1e9:.1f} GFLOP, {frac:.1%} of peak); a clip "
+                         f"{c['seconds_per_clip']:.2f} s vs {d['seconds_per_clip']:.2f} s "
+                         f"({d['seconds_per_clip'] / c['seconds_per_clip']:.2f}×).")  # fmt: skip
+    return lines if len(lines) > 3 else []
 
 
 def write_speed_section(results: dict, path: str | Path, command: str = "") -> Path:
