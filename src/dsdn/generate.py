@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .devices import check_device, resolve_device
 from .errors import DSDNInputError, check_choice, check_float, check_int, check_seed, check_size, invalid
-from .options import check_sampling_options
+from .options import check_cache_options, check_sampling_options
 from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
 
@@ -82,8 +82,7 @@ class GenerateConfig:
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
         check_float("lora_scale", self.lora_scale)
-        check_int("cache_interval", self.cache_interval, 1)
-        check_int("cache_depth", self.cache_depth, 1)
+        check_cache_options(self.cache_interval, self.cache_depth)
         check_sampling_options(self.guidance, self.motion_guidance, self.motion_coherence, self.combiner,
                                self.stream_sync, self.shared_noise, self.carry_from, self.early_coherence,
                                self.early_until)  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import check_choice, check_float, invalid
+from .errors import check_choice, check_float, check_int, invalid
 
 #: Motion combiners (:mod:`dsdn.motion_codec`).
 COMBINERS = ("causal", "least_squares")
@@ -40,3 +40,9 @@ def check_needs_sync(stream_sync: float, carry_from: float | None, early_until: 
     if early_until is not None and early_until > 0.0:
         raise invalid("early_until", early_until, "sets γ of the synced video's early steps: it needs "
                       "stream_sync > 0 (or early_until=0)")  # fmt: skip
+
+
+def check_cache_options(interval: int, depth: int, max_depth: int | None = None) -> None:
+    """The step cache's settings (:mod:`dsdn.step_cache`): ``interval`` >= 1 (1: off), ``depth`` in [1, ``max_depth``]."""
+    check_int("cache_interval", interval, 1)
+    check_int("cache_depth", depth, 1, max_depth)

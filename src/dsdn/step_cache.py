@@ -14,10 +14,12 @@ on the level-by-level replay of both UNets (:mod:`dsdn.unet_levels`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+from .options import check_cache_options
 
-from .errors import check_int
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -38,8 +40,7 @@ class StepCache:
     _store: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        check_int("cache_interval", self.interval, 1)
-        check_int("cache_depth", self.depth, 1, self.max_depth)
+        check_cache_options(self.interval, self.depth, self.max_depth)
 
     @property
     def enabled(self) -> bool:

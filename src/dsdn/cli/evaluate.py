@@ -71,7 +71,7 @@ def eval_toy_cmd(
     from ..errors import check_choice, check_int, check_seed
     from ..evaluation.toy import evaluate_prompts, format_direction_by_motion, toy_prompts
     from ..generate import model_limits, model_toy_world, resolve_model_dir
-    from ..options import check_sampling_options
+    from ..options import check_cache_options, check_sampling_options
     from ..pipeline import DSDNPipeline
     from ..schedulers import SCHEDULERS, make_scheduler
 
@@ -83,8 +83,7 @@ def eval_toy_cmd(
     check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
                            early_coherence, early_until)  # fmt: skip
     check_choice("scheduler", scheduler, SCHEDULERS)
-    check_int("cache_interval", cache_interval, 1)
-    check_int("cache_depth", cache_depth, 1)
+    check_cache_options(cache_interval, cache_depth)
     if prompts + heldout_prompts == 0:
         raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
     check_output_file("json", json_out)
