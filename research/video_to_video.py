@@ -19,13 +19,33 @@ import itertools
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
+def real_sources(world: str, clips: int, seed: int, size: int):
+    """``clips`` real toy-world clips to start from, the four directions in turn and object, colour and background
+    drawn without repeats: ``(motion, object, colour, background, seed, frames)`` each, the frames ``(F, size, size,
+    3)`` uint8 (clip k renders with seed ``seed + k``)."""
+
+    import numpy as np
+    from PIL import Image
+
+    from dsdn.data.toy_world import BACKGROUNDS, COLOURS, OBJECTS, ClipSpec, render_clip
+
+    combos = list(itertools.product(OBJECTS, COLOURS, BACKGROUNDS))
+    order = np.random.default_rng(seed).permutation(len(combos))
+    for k in range(clips):
+        motion, (obj, colour, background) = ("left", "right", "up", "down")[k % 4], combos[order[k % len(combos)]]
+        frames = render_clip(ClipSpec(obj, colour, motion, "quickly", background, seed=seed + k, version=world))
+        if frames.shape[1] != size:
+            frames = np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
+        yield motion, obj, colour, background, seed + k, frames
+
+
 def main() -> None:
     import numpy as np
     import torch
     from PIL import Image
 
-    from dsdn.data.toy_world import BACKGROUNDS, COLOURS, OBJECTS, ClipSpec, object_scale, render_clip
-    from dsdn.evaluation.benchmark import interval
+    from dsdn.data.toy_world import COLOURS, object_scale
+    from dsdn.evaluation.benchmark import rate_text
     from dsdn.evaluation.clean import judge_strict
     from dsdn.generate import load_pipeline, model_toy_world, resolve_model_dir
 
@@ -44,17 +64,9 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     names = list(COLOURS)
-    combos = list(itertools.product(OBJECTS, names, BACKGROUNDS))
-    order = np.random.default_rng(args.seed).permutation(len(combos))
-    motions = ("left", "right", "up", "down")
-    picks = [(motions[k % 4], *combos[order[k % len(combos)]]) for k in range(args.clips)]
     results = {s: [] for s in strengths}
     lines, strips = [], []
-    for k, (motion, obj, colour, background) in enumerate(picks):
-        seed = args.seed + k
-        source = render_clip(ClipSpec(obj, colour, motion, "quickly", background, seed=seed, version=world))
-        if source.shape[1] != size:
-            source = np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in source])
+    for motion, obj, colour, background, seed, source in real_sources(world, args.clips, args.seed, size):
         new = names[(names.index(colour) + 1 + seed % (len(names) - 1)) % len(names)]  # any colour but the source's
         asked = motion if args.prompt_motion == "source" else OPPOSITE[motion]
         prompt = f"a {new} {obj} moving {asked}"
@@ -70,12 +82,12 @@ def main() -> None:
                          + ("" if j.clean else f" (fails {', '.join(j.failed_checks())})"))  # fmt: skip
             row.append(frames)
         strips.append(np.concatenate([np.concatenate(list(r), axis=1) for r in row], axis=0))
-    print(f"clips={len(picks)}  world={world}  prompt's motion word: the {args.prompt_motion}'s  seed={args.seed}")
+    print(f"clips={args.clips}  world={world}  prompt's motion word: the {args.prompt_motion}'s  seed={args.seed}")
     for strength, rows in results.items():
-        parts = []
-        for name, col in (("colour (prompt's)", 0), ("direction (source's)", 1), ("clean", 2)):
-            mean, low, high = interval([float(r[col]) for r in rows], binary=True)
-            parts.append(f"{name} {100 * mean:.1f}% [{100 * low:.1f}, {100 * high:.1f}]")
+        parts = [
+            f"{name} {rate_text(r[col] for r in rows)}"
+            for name, col in (("colour (prompt's)", 0), ("direction (source's)", 1), ("clean", 2))
+        ]
         print(f"strength {strength}: " + "  ".join(parts))
     print("\n".join(lines))
     if args.strips:

@@ -118,3 +118,38 @@ def test_bad_windows_are_refused_by_the_config_before_any_model_loads(tmp_path):
                       (dict(context_frames=32, context_anchor=True), "context_frames")):  # fmt: skip
         with pytest.raises(DSDNInputError, match=name):
             GenerateConfig(**ok, **bad)
+
+
+def test_looping_windows_wrap_so_the_last_frame_is_denoised_before_the_first():
+    windows = ContextWindows(10, 4, 2, loop=True)
+    orders = []
+
+    def denoiser(z, m):
+        orders.append([int(v) for v in z[0, 0, :, 0, 0]])
+        return z.clone(), torch.ones_like(m)  # each frame predicts its own index: fusing must give the index back
+
+    z = torch.arange(10.0).view(1, 1, 10, 1, 1).expand(1, 2, 10, 3, 3).contiguous()
+    eps_c, eps_m = windows(denoiser, z, z.clone())
+    assert orders == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9], [8, 9, 0, 1]]
+    assert torch.allclose(eps_c, z) and torch.equal(eps_m, torch.ones_like(eps_m))
+    # without loop the same clip's windows stop at its end
+    assert [s for s in ContextWindows(10, 4, 2).starts] == [0, 2, 4, 6]
+
+
+def test_a_looping_clip_differs_from_an_open_one_and_needs_windows(tmp_path):
+    from dsdn.generate import GenerateConfig
+
+    pipe = make_pipeline(seed=2)
+    perturb_trained_parts_(pipe, seed=3)
+    kwargs = dict(num_frames=6, context_frames=4, context_stride=2)
+    looped = pipe("a red ball", loop=True, **gen_kwargs(**kwargs)).frames
+    assert_same_frames(looped, pipe("a red ball", loop=True, **gen_kwargs(**kwargs)).frames)
+    assert_frames_differ(looped, pipe("a red ball", **gen_kwargs(**kwargs)).frames)
+    for bad in (dict(num_frames=4), dict(num_frames=4, context_frames=4)):  # no windows; one window, nothing to wrap
+        with pytest.raises(DSDNInputError, match="loop"):
+            pipe("a red ball", loop=True, **gen_kwargs(**bad))
+    ok = dict(prompt="a red circle bouncing", out=str(tmp_path / "x.mp4"), frames=16)
+    GenerateConfig(**ok, context_frames=8, loop=True)
+    for bad in (dict(), dict(context_frames=16)):
+        with pytest.raises(DSDNInputError, match="loop=True is invalid: needs --context-frames below --frames"):
+            GenerateConfig(**ok, loop=True, **bad)

@@ -271,10 +271,12 @@ def test_carry_constants_samples_every_value_on_the_same_prompts(trained_model_d
     "script, args, first",
     [("prompt_travel.py", ["--frames", "6"], "clips=2"),
      ("long_video.py", ["--frames", "12", "--context-frames", "4"], None),
-     ("video_to_video.py", ["--strengths", "0.5,1"], None)],
+     ("video_to_video.py", ["--strengths", "0.5,1"], None),
+     ("motion_transfer.py", ["--holds", "0,1"], "pairs=2")],
 )  # fmt: skip
 def test_the_toy_world_feature_scripts_run_and_write_their_strips(trained_model_dir, tmp_path, script, args, first):
-    """research/prompt_travel.py, long_video.py and video_to_video.py, whose figures docs/evaluation.md quotes."""
+    """research/prompt_travel.py, long_video.py, video_to_video.py and motion_transfer.py, whose figures
+    docs/evaluation.md quotes."""
     strips = tmp_path / "strips.png"
     res = subprocess.run([sys.executable, str(ROOT / "research" / script), "--model", str(trained_model_dir),
                           "--clips", "2", "--steps", "1", "--strips", str(strips), *args],

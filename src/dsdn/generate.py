@@ -35,11 +35,14 @@ class GenerateConfig:
     motion_prompt: str | None = None
     image: str | None = None
     source_video: str | None = None  # --video: the clip video-to-video redraws
-    strength: float = 0.6
+    motion_video: str | None = None  # --motion-from: the clip whose motion is transferred
+    strength: float | None = None  # default: the pipeline's (0.6 for --video, 0.8 for --motion-from)
+    motion_hold: float | None = None  # default: the pipeline's (0 for --video, 0.5 for --motion-from)
     frames: int = 8
     context_frames: int | None = None
     context_stride: int | None = None
     context_anchor: bool = False
+    loop: bool = False  # the context windows wrap around the clip's end
     height: int | None = None
     width: int | None = None
     steps: int | None = None
@@ -76,6 +79,9 @@ class GenerateConfig:
                 check_int("context_stride", self.context_stride, 1, self.context_frames)
         elif self.context_stride is not None:
             raise invalid("context_stride", self.context_stride, "needs --context-frames (the windows' length)")
+        if self.loop and (self.context_frames is None or self.context_frames >= self.frames):
+            raise invalid("loop", self.loop, "needs --context-frames below --frames (windows that wrap around)",
+                          "E.g. --frames 16 --context-frames 8 --loop.")  # fmt: skip
         if self.steps is not None:
             check_int("steps", self.steps, 1)
         for name in ("height", "width"):
@@ -91,24 +97,31 @@ class GenerateConfig:
         check_int("fps", self.fps, 1, MAX_FPS)
         check_seed(self.seed)
         check_device(self.device)
-        if self.source_video is not None and self.image is not None:
-            raise invalid(
-                "video", self.source_video, "cannot be given with --image: start from a picture or from a clip"
-            )
+        given = [f"--{name}" for name, v in (("image", self.image), ("video", self.source_video),
+                                             ("motion-from", self.motion_video)) if v is not None]  # fmt: skip
+        if len(given) > 1:
+            raise DSDNInputError(f"give one of --image, --video and --motion-from, not {' and '.join(given)}.")
         if self.image is not None:
             if self.stream_sync is not None and self.stream_sync <= 0.0:
                 raise invalid("stream_sync", self.stream_sync, "must be > 0 with --image (frame 1 is held through it)")
             check_image_file("image", self.image)
-        check_float("strength", self.strength, 0.0, 1.0)
-        if self.strength <= 0.0:
+        for name in ("strength", "motion_hold"):
+            value = getattr(self, name)
+            if value is not None and self.source_video is None and self.motion_video is None:
+                raise invalid(name, value, "needs a source clip (--video or --motion-from)")
+            if value is not None:
+                check_float(name, value, 0.0, 1.0)
+        if self.strength is not None and self.strength <= 0.0:
             raise invalid("strength", self.strength, "must be in (0, 1]: the share of the steps run from the source")
         self.source_frames()  # decoded once, here: a clip that cannot be read fails before any model loads
         self._check_model_limits()
 
     def source_frames(self) -> np.ndarray | None:
-        """The ``--video`` clip's first ``frames`` frames (video-to-video), decoded once; ``None`` without one."""
-        if self.source_video is not None and getattr(self, "_source", None) is None:
-            self._source = read_source_video(self.source_video, self.frames)
+        """The first ``frames`` frames of the ``--video`` or ``--motion-from`` clip, decoded once; ``None`` without
+        one."""
+        path, name = (self.source_video, "video") if self.motion_video is None else (self.motion_video, "motion_from")
+        if path is not None and getattr(self, "_source", None) is None:
+            self._source = read_source_video(path, self.frames, name)
         return getattr(self, "_source", None)
 
     def _check_model_limits(self) -> None:
@@ -177,9 +190,10 @@ def check_image_file(name: str, path: str) -> None:
         raise invalid(name, path, "must be an image file PIL can read", f"It could not be read: {e}.") from None
 
 
-def read_source_video(path: str, frames: int) -> np.ndarray:
+def read_source_video(path: str, frames: int, name: str = "video") -> np.ndarray:
     """The first ``frames`` frames of the video file (or folder of PNG frames) at ``path``, uint8 ``(F, H, W, 3)``;
-    a one-line error when it cannot be read or is shorter (checked before any model loads)."""
+    a one-line error naming the option ``name`` when it cannot be read or is shorter (checked before any model
+    loads)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
@@ -193,12 +207,12 @@ def read_source_video(path: str, frames: int) -> np.ndarray:
         elif source.is_file():
             clip = read_video(source, max_frames=frames)
         else:
-            raise invalid("video", path, "must be a video file (MP4, GIF, WebM, ...) or a folder of PNG frames",
+            raise invalid(name, path, "must be a video file (MP4, GIF, WebM, ...) or a folder of PNG frames",
                           "No such file.")  # fmt: skip
     except (OSError, ValueError, UnidentifiedImageError) as e:
-        raise invalid("video", path, "must be a video file PyAV can read", f"It could not be read: {e}.") from None
+        raise invalid(name, path, "must be a video file PyAV can read", f"It could not be read: {e}.") from None
     if len(clip) < frames:
-        raise invalid("video", path, f"must have at least --frames {frames} frames", f"It has {len(clip)}.")
+        raise invalid(name, path, f"must have at least --frames {frames} frames", f"It has {len(clip)}.")
     return clip[:frames]
 
 
@@ -289,12 +303,15 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         negative_prompt=cfg.negative_prompt,
         motion_prompt=cfg.motion_prompt,
         image=image,
-        video=source,
+        video=source if cfg.motion_video is None else None,
+        motion_video=source if cfg.motion_video is not None else None,
         strength=cfg.strength,
+        motion_hold=cfg.motion_hold,
         num_frames=cfg.frames,
         context_frames=cfg.context_frames,
         context_stride=cfg.context_stride,
         context_anchor=cfg.context_anchor,
+        loop=cfg.loop,
         height=cfg.height,
         width=cfg.width,
         num_inference_steps=steps,
@@ -308,6 +325,14 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     video = out.frames[0]  # (F, H, W, 3) in [0, 1]
     path = save_video(video, cfg.out, fps=cfg.fps)
     settings = asdict(cfg)
+    if source is not None:  # the strength and hold the call used
+        _, settings["strength"], settings["motion_hold"] = pipe.check_source(
+            None,
+            source if cfg.motion_video is None else None,
+            source if cfg.motion_video is not None else None,
+            cfg.strength,
+            cfg.motion_hold,
+        )
     settings.update(
         model=str(model_dir),
         steps=steps,

@@ -8,14 +8,16 @@ carry, the scheduler's update. The initial noise of the frames after the first w
 noise, shuffled within each stride (FreeNoise, Qiu et al. 2023), so every window starts from noise of the same kind.
 With ``anchor`` *(ours)*, every later window also holds the clip's frame 1 as its first frame (its predictions for it
 are dropped): the content stream's cross-frame attention then reads the clip's frame 1 in every window, not each
-window's own first frame, so no window settles on another background or look.
+window's own first frame, so no window settles on another background or look. With ``loop`` *(ours)*, windows wrap around the clip's end (the last
+window holds the last frames, then the first ones), so the last frame is denoised as the one before the first and the
+clip plays as a loop; every frame is then in the same number of windows.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .errors import check_choice, check_int
+from .errors import check_choice, check_int, invalid
 
 WEIGHTINGS = ("pyramid", "flat")
 
@@ -43,15 +45,17 @@ class ContextWindows:
     """Denoise a clip in overlapping windows of ``length`` frames, ``stride`` apart."""
 
     def __init__(self, num_frames: int, length: int, stride: int | None = None, weighting: str = "pyramid",
-                 anchor: bool = False):  # fmt: skip
+                 anchor: bool = False, loop: bool = False):  # fmt: skip
         check_int("context_frames", length, 2)
         check_choice("weighting", weighting, WEIGHTINGS)
         stride = max(1, length // 2) if stride is None else stride
         check_int("context_stride", stride, 1, length)
+        if loop and num_frames <= length:
+            raise invalid("loop", loop, f"needs num_frames above context_frames={length} (windows that wrap around)")
         self.num_frames, self.length, self.stride = num_frames, min(length, num_frames), stride
-        self.starts = window_starts(num_frames, self.length, stride)
+        self.starts = list(range(0, num_frames, stride)) if loop else window_starts(num_frames, self.length, stride)
         self.weights = window_weights(self.length, weighting)
-        self.anchor = bool(anchor)
+        self.anchor, self.loop = bool(anchor), bool(loop)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -67,16 +71,16 @@ class ContextWindows:
         total = torch.zeros(self.num_frames, device=z.device)
         w = self.weights.to(z.device)
         for s in self.starts:
-            part = slice(s, s + self.length)
-            if self.anchor and s > 0:  # the clip's frame 1 first, its predictions dropped
-                frames = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(s, s + self.length)]).to(z.device)
+            part = torch.arange(s, s + self.length, device=z.device) % self.num_frames  # wraps only with loop
+            if self.anchor and not bool((part == 0).any()):  # the clip's frame 1 first, its predictions dropped
+                frames = torch.cat([torch.zeros(1, dtype=torch.long, device=z.device), part])
                 c, mo = denoiser(z[:, :, frames], m[:, :, frames], *_frames_of(args, frames), **kwargs)
                 c, mo = c[:, :, 1:], mo[:, :, 1:]
             else:
                 c, mo = denoiser(z[:, :, part], m[:, :, part], *_frames_of(args, part), **kwargs)
-            eps_c[:, :, part] += w.view(1, 1, -1, 1, 1) * c.float()
-            eps_m[:, :, part] += w.view(1, 1, -1, 1, 1) * mo.float()
-            total[part] += w
+            eps_c.index_add_(2, part, w.view(1, 1, -1, 1, 1) * c.float())
+            eps_m.index_add_(2, part, w.view(1, 1, -1, 1, 1) * mo.float())
+            total.index_add_(0, part, w)
         total = total.view(1, 1, -1, 1, 1)
         return (eps_c / total).to(z.dtype), (eps_m / total).to(m.dtype)
 

@@ -138,35 +138,6 @@ class DSDNPipeline(
         """Height and width must be multiples of this (VAE factor × UNet down-sampling)."""
         return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
 
-    # ------------------------------------------------------------------ sampling state (diffusers' properties)
-    @property
-    def guidance_scale(self) -> float:
-        """The guidance of the running call; a step-end callback may change it (``_guidance_scale``)."""
-        return self._guidance_scale
-
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1.0
-
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
-
-    @property
-    def cross_attention_kwargs(self) -> dict | None:
-        """The ``cross_attention_kwargs`` of the current (or last) call."""
-        return getattr(self, "_cross_attention_kwargs", None)
-
-    @property
-    def clip_skip(self) -> int | None:
-        """The ``clip_skip`` of the current (or last) call."""
-        return getattr(self, "_clip_skip", None)
-
-    @property
-    def interrupt(self) -> bool:
-        """Set ``pipe._interrupt = True`` from a callback to skip the remaining steps."""
-        return self._interrupt
-
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def __call__(
@@ -177,11 +148,14 @@ class DSDNPipeline(
         travel_blend: int | None = None,
         image: Any = None,
         video: Any = None,
-        strength: float = 0.6,
+        motion_video: Any = None,
+        strength: float | None = None,
+        motion_hold: float | None = None,
         num_frames: int = 8,
         context_frames: int | None = None,
         context_stride: int | None = None,
         context_anchor: bool = False,
+        loop: bool = False,
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int | None = None,
@@ -232,15 +206,24 @@ class DSDNPipeline(
                 resized to ``height × width``. Both streams start from the source's latents (the motion stream's
                 decomposed from them) noised to the step ``strength`` of the way back, and denoise from there: the
                 prompt redraws what the source shows, the source's layout and motion stay.
-            strength: in (0, 1], how much of the source ``video`` is redrawn: the share of the steps run (1: all,
-                from noise alone; lower keeps more of the source).
+            motion_video: motion transfer: a reference clip (as ``video``) whose motion the prompt's content takes.
+                Video-to-video from the reference at a high ``strength`` (default 0.8: the noise erases its colour and
+                outline, not where its object is), with the motion stream held at the reference's motion latents for
+                the first ``motion_hold`` (default 0.5) of the steps run, while the clip's layout is decided.
+            strength: in (0, 1], how much of the source (``video`` or ``motion_video``) is redrawn: the share of the
+                steps run (1: all, from noise alone; lower keeps more of the source). Default 0.6 for ``video``,
+                0.8 for ``motion_video``.
+            motion_hold: in [0, 1], the share of the steps run during which the motion stream's clean prediction is
+                the source's motion latents (default 0 for ``video``, 0.5 for ``motion_video``).
             num_frames: frames per video (>= 2; with ``context_frames``, as many as wanted).
             context_frames: long videos: both UNets denoise windows of this many frames (at most the motion stream's
                 ``motion_frame_positions``), ``context_stride`` apart (default half a window), fused at every step
                 with weights that peak mid-window; stream sync, its combiner and object carry act on the whole clip,
                 and the frames after the first window start from its noise, shuffled (FreeNoise). ``None``: one pass
                 over all frames. ``context_anchor``: every later window also holds the clip's frame 1 (one frame
-                more per window), so cross-frame attention reads the clip's frame 1 everywhere.
+                more per window), so cross-frame attention reads the clip's frame 1 everywhere. ``loop``: the windows wrap
+                around the clip's end, so the last frame leads into the first (needs ``context_frames`` below
+                ``num_frames``).
             height, width: pixels; multiples of :attr:`size_factor` (default: the base's native size).
             num_inference_steps: denoising steps (default: the model's ``num_inference_steps`` if it has one,
                 else 25).
@@ -331,21 +314,18 @@ class DSDNPipeline(
         cache = StepCache(cache_interval, cache_depth, min(len(self.unet.down_blocks), len(self.unet.up_blocks)) - 1)
         if image is not None and settings["stream_sync"] <= 0.0:
             raise DSDNInputError("image= holds frame 1 through stream sync: give stream_sync > 0 (this call's is 0).")
-        if video is not None:
-            if image is not None:
-                raise DSDNInputError("give image= (image-to-video) or video= (video-to-video), not both.")
-            check_float("strength", strength, 0.0, 1.0)
-            if strength <= 0.0:
-                raise invalid("strength", strength, "must be in (0, 1]: the share of the steps run from the source")
+        source_name = "video" if motion_video is None else "motion_video"
+        video, strength, motion_hold = self.check_source(image, video, motion_video, strength, motion_hold)
         guidance_scale, motion_guidance_scale = settings["guidance_scale"], settings["motion_guidance_scale"]
         windows = None
         if context_frames is not None:
             check_int("num_frames", num_frames, 2)
             limit = getattr(self.adapter.config, "motion_frame_positions", 0) or None
             check_int("context_frames", context_frames, 2, limit and limit - int(bool(context_anchor)))
-            windows = ContextWindows(num_frames, context_frames, context_stride, anchor=context_anchor)
-        elif context_stride is not None:
-            raise invalid("context_stride", context_stride, "needs context_frames (the windows' length)")
+            windows = ContextWindows(num_frames, context_frames, context_stride, anchor=context_anchor, loop=loop)
+        elif context_stride is not None or loop:
+            name, value = ("loop", loop) if loop else ("context_stride", context_stride)
+            raise invalid(name, value, "needs context_frames (the windows' length)")
         prompts, negatives, motions = self.check_inputs(
             prompt, negative_prompt, motion_prompt, num_frames if windows is None else windows.length, height, width,
             num_inference_steps, guidance_scale,
@@ -397,7 +377,9 @@ class DSDNPipeline(
             x = self.prepare_latents(shape, generator, device, latents, settings["shared_noise"])  # content, motion
             if windows is not None and latents is None:
                 x = windows.shuffle_noise(x, generator)
-            x, first = self.start_from_inputs(x, image, video, batch, n, height, width, timesteps[0], device)
+            x, first, source_motion = self.start_from_inputs(x, image, video, batch, n, height, width, timesteps[0],
+                                                             device, source_name)  # fmt: skip
+            hold_steps = round(motion_hold * len(timesteps))
 
             denoiser = self.denoiser(use_interaction)
             if windows is not None:
@@ -428,6 +410,8 @@ class DSDNPipeline(
                         u_m, c_m = eps_m.chunk(2)
                         eps_c = u_c + self._guidance_scale * (c_c - u_c)
                         eps_m = u_m + motion_guidance_scale * (c_m - u_m)
+                    if i < hold_steps:  # motion transfer: the motion stream predicts the source's motion
+                        eps_m = self.held_motion_noise(x, source_motion, t, i + begin)
                     if sync > 0.0:
                         step_gamma = settings["early_coherence"] if i < early_steps else gamma
                         eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, step_gamma, settings["combiner"], sync,

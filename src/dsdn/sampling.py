@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 DEFAULT_GUIDANCE = 7.5  # classifier-free guidance of a model that sets none
 DEFAULT_STEPS = 25  # denoising steps of a model that sets none
+V2V_STRENGTH = 0.6  # video-to-video: the share of the steps run from the source
+# Motion transfer: the share of the steps run from the reference clip, and the share of those during which the
+# motion stream is held at the reference's motion (chosen on toy-world pairs: docs/experiments, 2026-12-05).
+TRANSFER_STRENGTH, TRANSFER_HOLD = 0.8, 0.5
 
 
 def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
@@ -51,6 +55,35 @@ def eval_mode(*modules: torch.nn.Module | None):
 
 class SamplingMixin:
     """Text encoding, input checks, sampling defaults and step helpers of :class:`~dsdn.pipeline.DSDNPipeline`."""
+
+    # ------------------------------------------------------------------ sampling state (diffusers' properties)
+    @property
+    def guidance_scale(self) -> float:
+        """The guidance of the running call; a step-end callback may change it (``_guidance_scale``)."""
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def cross_attention_kwargs(self) -> dict | None:
+        """The ``cross_attention_kwargs`` of the current (or last) call."""
+        return getattr(self, "_cross_attention_kwargs", None)
+
+    @property
+    def clip_skip(self) -> int | None:
+        """The ``clip_skip`` of the current (or last) call."""
+        return getattr(self, "_clip_skip", None)
+
+    @property
+    def interrupt(self) -> bool:
+        """Set ``pipe._interrupt = True`` from a callback to skip the remaining steps."""
+        return self._interrupt
 
     @torch.no_grad()
     def _text_states(self, prompts: list[str], device, clip_skip: int | None = None) -> torch.Tensor:
@@ -323,7 +356,8 @@ class SamplingMixin:
         return latent.expand(prompts, *latent.shape[1:]).repeat_interleave(per_prompt, dim=0)
 
     @torch.no_grad()
-    def source_video_latents(self, video, videos: int, num_frames: int, height: int, width: int, device):
+    def source_video_latents(self, video, videos: int, num_frames: int, height: int, width: int, device,
+                             name: str = "video"):  # fmt: skip
         """Video-to-video: the source clip's clean latents, ``(videos, C, num_frames, h, w)``: ``video`` (an
         ``(F, H, W, 3)`` array, uint8 or in [0, 1], an ``(F, 3, H, W)`` tensor in [0, 1], or a list of frames, each a
         PIL image, an ``(H, W, 3)`` array or a ``(3, H, W)`` tensor), its first ``num_frames`` frames resized to
@@ -331,20 +365,47 @@ class SamplingMixin:
         frames = list(video) if isinstance(video, (list, tuple)) or getattr(video, "ndim", 0) == 4 else None
         if frames is None:
             shape = tuple(getattr(video, "shape", ()))
-            raise invalid("video", f"{type(video).__name__}{list(shape) if shape else ''}",
+            raise invalid(name, f"{type(video).__name__}{list(shape) if shape else ''}",
                           "must be an (F, H, W, 3) array, an (F, 3, H, W) tensor or a list of frames")  # fmt: skip
         if len(frames) < num_frames:
-            raise invalid("video", f"a clip of {len(frames)} frames", f"must have at least num_frames={num_frames}")
-        pixels = self._pixels(frames[:num_frames], "video", height, width)  # (F, 3, H, W)
+            raise invalid(name, f"a clip of {len(frames)} frames", f"must have at least num_frames={num_frames}")
+        pixels = self._pixels(frames[:num_frames], name, height, width)  # (F, 3, H, W)
         latent = self.frame_vae.encode(pixels.transpose(0, 1).unsqueeze(0).to(device), sample=False).float()
         return latent.expand(videos, *latent.shape[1:])  # (videos, C, F, h, w)
 
-    def start_from_inputs(self, x, image, video, prompts: int, per_prompt: int, height: int, width: int, t0, device):
-        """The stacked start latents ``x`` (content, then motion) and frame 1's held latent (``None`` unless
-        image-to-video), given an ``image`` (every frame starts as a draw of the forward process from the picture at
-        the first step ``t0``) or a source ``video`` (both streams start as draws from the source at ``t0``, the
-        motion stream's from the source's decomposed motion: SDEdit)."""
-        first = None
+    def check_source(self, image, video, motion_video, strength: float | None, motion_hold: float | None):
+        """The clip sampling starts from and how: ``(source, strength, motion_hold)``, the defaults filled in
+        (video-to-video: :data:`V2V_STRENGTH`, no hold; motion transfer: :data:`TRANSFER_STRENGTH`,
+        :data:`TRANSFER_HOLD`); a one-line error for more than one of ``image``, ``video``, ``motion_video``, or a
+        strength or hold out of range or without a source."""
+        given = [
+            name for name, v in (("image", image), ("video", video), ("motion_video", motion_video)) if v is not None
+        ]
+        if len(given) > 1:
+            raise DSDNInputError(f"give one of image=, video= and motion_video=, not {' and '.join(given)}.")
+        source = video if video is not None else motion_video
+        if source is None:
+            for name, value in (("strength", strength), ("motion_hold", motion_hold)):
+                if value is not None:
+                    raise invalid(name, value, "needs a source clip (video= or motion_video=)")
+            return None, 1.0, 0.0
+        transfer = motion_video is not None
+        strength = (TRANSFER_STRENGTH if transfer else V2V_STRENGTH) if strength is None else strength
+        motion_hold = (TRANSFER_HOLD if transfer else 0.0) if motion_hold is None else motion_hold
+        check_float("strength", strength, 0.0, 1.0)
+        if strength <= 0.0:
+            raise invalid("strength", strength, "must be in (0, 1]: the share of the steps run from the source")
+        check_float("motion_hold", motion_hold, 0.0, 1.0)
+        return source, float(strength), float(motion_hold)
+
+    def start_from_inputs(self, x, image, video, prompts: int, per_prompt: int, height: int, width: int, t0, device,
+                          name: str = "video"):  # fmt: skip
+        """The stacked start latents ``x`` (content, then motion), frame 1's held latent (``None`` unless
+        image-to-video) and the source clip's motion latents (``None`` without a source): given an ``image`` (every
+        frame starts as a draw of the forward process from the picture at the first step ``t0``) or a source
+        ``video`` (both streams start as draws from the source at ``t0``, the motion stream's from the source's
+        decomposed motion: SDEdit; ``name`` is the argument an error names)."""
+        first = motion = None
         if image is not None:
             first = self.first_frame_latents(image, prompts, per_prompt, height, width, device)
             a, s = self._clean_prediction_affine(t0, 0)
@@ -352,13 +413,22 @@ class SamplingMixin:
             x = torch.cat([a * first.to(z) + s * (z / self.scheduler.init_noise_sigma), m])
         if video is not None:
             b = prompts * per_prompt
-            source = self.source_video_latents(video, b, x.shape[2], height, width, device)
+            source = self.source_video_latents(video, b, x.shape[2], height, width, device, name)
+            motion = decompose_motion(source, self.adapter.config.motion_scale)
             t = t0.expand(b) if t0.ndim == 0 else t0
             z, m = (part / self.scheduler.init_noise_sigma for part in x.chunk(2))
             z = self.scheduler.add_noise(source.to(z), z, t)
-            m = self.scheduler.add_noise(decompose_motion(source, self.adapter.config.motion_scale).to(m), m, t)
+            m = self.scheduler.add_noise(motion.to(m), m, t)
             x = torch.cat([z, m])
-        return x, first
+        return x, first, motion
+
+    def held_motion_noise(self, x, motion: torch.Tensor, t, index: int) -> torch.Tensor:
+        """The motion stream's noise prediction whose clean prediction is ``motion`` (the source clip's motion
+        latents) at the scheduler's step ``index``: motion transfer holds the motion stream there while the
+        clip's layout is decided."""
+        a, s = self._clean_prediction_affine(t, index)
+        m = x.chunk(2)[1]
+        return (m - a * motion.to(m)) / s
 
     def _step_kwargs(self, generator) -> dict:
         return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}

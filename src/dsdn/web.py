@@ -17,6 +17,7 @@ from .errors import DSDNInputError
 from .motion_codec import COMBINERS
 
 HOST = "127.0.0.1"
+REDRAW, TRANSFER = "redraw it (video-to-video)", "take its motion (motion transfer)"
 
 
 def _import_gradio():
@@ -36,6 +37,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     gr = _import_gradio()
     from .devices import check_device
     from .generate import GenerateConfig, generate_video, load_pipeline
+    from .sampling import TRANSFER_STRENGTH, V2V_STRENGTH
 
     check_device(device)
 
@@ -47,8 +49,8 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     words = sorted(pipe.known_words) if getattr(pipe, "known_words", None) else None
 
     def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
-            early_coherence, early_until, steps, image=None, source=None, strength=0.6, travel="",
-            progress=gr.Progress(track_tqdm=True)):  # fmt: skip
+            early_coherence, early_until, steps, image=None, source=None, strength=None, travel="",
+            source_use=REDRAW, progress=gr.Progress(track_tqdm=True)):  # fmt: skip
         prompt_at = tuple(line.strip() for line in (travel or "").splitlines() if line.strip())
         try:
             job = GenerateConfig(
@@ -58,7 +60,9 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                 shared_noise=float(shared_noise), early_coherence=float(early_coherence), prompt_at=prompt_at,
                 carry_from=None if prompt_at else float(carry_from),  # under travel: off (it holds frame 1's look)
                 early_until=float(early_until), seed=int(seed), device=device, image=image or None,
-                source_video=source or None, strength=float(strength),
+                source_video=source if source and source_use == REDRAW else None,
+                motion_video=source if source and source_use != REDRAW else None,
+                strength=float(strength) if source and strength is not None else None,
             )  # fmt: skip
             path, _ = generate_video(job, progress=True, pipe=pipe)
         except (DSDNInputError, TypeError, ValueError) as e:
@@ -95,8 +99,11 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
         image = gr.Image(label="Start from this picture (optional: image-to-video)", type="filepath", height=160,
                          elem_id="image")  # fmt: skip
         with gr.Row():
-            source = gr.Video(label="Redraw this clip (optional: video-to-video)", height=160, elem_id="source")
-            strength = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="Strength (share redrawn)", elem_id="strength")
+            source = gr.Video(label="A clip to start from (optional)", height=160, elem_id="source")
+            source_use = gr.Radio([REDRAW, TRANSFER], value=REDRAW, label="Use the clip to", elem_id="source_use")
+            strength = gr.Slider(0.05, 1.0, value=V2V_STRENGTH, step=0.05, label="Strength (share redrawn)",
+                                 elem_id="strength")  # fmt: skip
+        source_use.change(lambda use: V2V_STRENGTH if use == REDRAW else TRANSFER_STRENGTH, source_use, strength)
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
         button.click(
@@ -118,6 +125,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                 source,
                 strength,
                 travel,
+                source_use,
             ],
             video,
             concurrency_limit=1,

@@ -58,6 +58,9 @@ def generate(
     context_anchor: bool = typer.Option(
         False, "--context-anchor", help="With --context-frames: every later window also holds frame 1 (its look)."
     ),
+    loop: bool = typer.Option(
+        False, "--loop", help="With --context-frames: the windows wrap around, so the last frame leads into the first."
+    ),
     height: Optional[int] = typer.Option(None, help="Height in pixels (default: the model's native size)."),
     width: Optional[int] = typer.Option(None, help="Width in pixels (default: the model's native size)."),
     steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the model's, else 25)."),
@@ -84,7 +87,17 @@ def generate(
     video: Optional[str] = typer.Option(
         None, help="Video-to-video: the clip to redraw (a video file or a folder of PNG frames; its first --frames)."
     ),
-    strength: float = typer.Option(0.6, help="With --video: how much is redrawn, in (0, 1] (1: from noise alone)."),
+    motion_from: Optional[str] = typer.Option(
+        None, help="Motion transfer: the clip whose motion the prompt's content takes (a video file or PNG frames)."
+    ),
+    strength: Optional[float] = typer.Option(
+        None, help="With --video or --motion-from: the share redrawn, in (0, 1] (default 0.6; 0.8 with --motion-from)."
+    ),
+    motion_hold: Optional[float] = typer.Option(
+        None,
+        help="With --video or --motion-from: the share of the steps the motion stream holds the clip's motion "
+        "(default 0; 0.5 with --motion-from).",
+    ),
     fps: int = typer.Option(8, help="Frames per second of the written video."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N, mps."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -95,8 +108,8 @@ def generate(
 
     cfg = GenerateConfig(
         prompt=prompt, prompt_at=tuple(prompt_at or ()), travel_blend=travel_blend, model=model, base=base, out=out, negative_prompt=negative_prompt, motion_prompt=motion_prompt,
-        image=image, source_video=video, strength=strength, frames=frames, context_frames=context_frames,
-        context_stride=context_stride, context_anchor=context_anchor, height=height, width=width, steps=steps,
+        image=image, source_video=video, motion_video=motion_from, strength=strength, motion_hold=motion_hold, frames=frames, context_frames=context_frames,
+        context_stride=context_stride, context_anchor=context_anchor, loop=loop, height=height, width=width, steps=steps,
         guidance=guidance, lora_scale=lora_scale,
         motion_coherence=motion_coherence, combiner=combiner, stream_sync=stream_sync, shared_noise=shared_noise,
         cross_frame_attention=cross_frame_attention, carry_from=carry_from, early_coherence=early_coherence,

@@ -257,6 +257,12 @@ def interval(values, binary: bool = False) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def rate_text(flags) -> str:
+    """The share of true ``flags`` with its 95% Wilson interval, as the docs quote it: ``"96.9% [84.3, 99.4]"``."""
+    mean, low, high = interval([float(f) for f in flags], binary=True)
+    return f"{100 * mean:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+
+
 @removes_new_folder_on_failure(lambda spec, out, *a, **k: out, keep=lambda out: any((out / "methods").glob("*.npz")))
 def run_benchmark(spec: BenchmarkSpec, out: str | Path, progress: bool = True, command: str = "",
                   judge_report: dict | None = None, train: Callable[[str, Path, dict], Path] | None = None,
