@@ -133,7 +133,7 @@ def test_looping_windows_wrap_so_the_last_frame_is_denoised_before_the_first():
     assert orders == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9], [8, 9, 0, 1]]
     assert torch.allclose(eps_c, z) and torch.equal(eps_m, torch.ones_like(eps_m))
     # without loop the same clip's windows stop at its end
-    assert [s for s in ContextWindows(10, 4, 2).starts] == [0, 2, 4, 6]
+    assert ContextWindows(10, 4, 2).starts == [0, 2, 4, 6]
 
 
 def test_a_looping_clip_differs_from_an_open_one_and_needs_windows(tmp_path):

@@ -8,9 +8,9 @@ carry, the scheduler's update. The initial noise of the frames after the first w
 noise, shuffled within each stride (FreeNoise, Qiu et al. 2023), so every window starts from noise of the same kind.
 With ``anchor`` *(ours)*, every later window also holds the clip's frame 1 as its first frame (its predictions for it
 are dropped): the content stream's cross-frame attention then reads the clip's frame 1 in every window, not each
-window's own first frame, so no window settles on another background or look. With ``loop`` *(ours)*, windows wrap around the clip's end (the last
-window holds the last frames, then the first ones), so the last frame is denoised as the one before the first and the
-clip plays as a loop; every frame is then in the same number of windows.
+window's own first frame, so no window settles on another background or look. With ``loop`` *(ours)*, windows wrap
+around the clip's end (the last window holds the last frames, then the first ones), so the last frame is denoised as
+the one before the first and the clip plays as a loop; every frame is then in the same number of windows.
 """
 
 from __future__ import annotations
