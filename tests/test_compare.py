@@ -40,6 +40,22 @@ def test_compare_pairs_clips_and_tests_the_discordant_ones(tmp_path):
     assert "direction" in res.output and "McNemar" in res.output
 
 
+def test_compare_reads_a_sweep_of_one_setting_as_its_selection_clips(tmp_path):
+    a = [True] * 6 + [False] * 2
+    sweep = {"model": "m", "scheduler": "unipc", "steps": 8, "best": {}, "results": [{"setting": {}, "clips": 8,
+             "strict": {}, "records": _records([True] * 2 + [False] * 6, strict=True)}]}  # fmt: skip
+    (tmp_path / "s.json").write_text(json.dumps(sweep))
+    res = runner.invoke(app, ["eval", "compare", _write(tmp_path / "a.json", a, strict=True), str(tmp_path / "s.json"),
+                              "--check", "clean", "--json", str(tmp_path / "c.json")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "c.json").read_text())["checks"]["clean"]
+    assert (got["clips"], got["only_a"], got["only_b"]) == (8, 4, 0)
+    sweep["results"].append(sweep["results"][0])  # two settings: which one is meant?
+    (tmp_path / "s.json").write_text(json.dumps(sweep))
+    res = runner.invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "s.json")])
+    assert res.exit_code != 0 and "a sweep of 2 settings" in res.output
+
+
 def test_compare_refuses_other_clips_unless_common_and_strict_checks_without_strict_records(tmp_path):
     a = [True] * 10 + [False] * 10
     fa, fc = _write(tmp_path / "a.json", a), _write(tmp_path / "c.json", a[:5])

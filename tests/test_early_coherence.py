@@ -21,9 +21,9 @@ def gammas_per_step(pipe, **kw) -> list[float]:
     seen = []
     real = pipe._synced_noise
 
-    def spy(x, eps_c, eps_m, t, index, gamma, *args):
+    def spy(x, eps_c, eps_m, t, index, gamma, *args, **kwargs):
         seen.append((index, gamma))
-        return real(x, eps_c, eps_m, t, index, gamma, *args)
+        return real(x, eps_c, eps_m, t, index, gamma, *args, **kwargs)
 
     pipe._synced_noise = spy
     try:

@@ -153,3 +153,24 @@ def test_a_looping_clip_differs_from_an_open_one_and_needs_windows(tmp_path):
     for bad in (dict(), dict(context_frames=16)):
         with pytest.raises(DSDNInputError, match="loop=True is invalid: needs --context-frames below --frames"):
             GenerateConfig(**ok, loop=True, **bad)
+
+
+def test_a_looping_clip_syncs_and_combines_its_streams_on_a_circle(monkeypatch):
+    import dsdn.motion_codec as codec
+
+    pipe = make_pipeline(seed=2)
+    perturb_trained_parts_(pipe, seed=3)
+    seen = []
+    real = codec.combine_motion
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("circular", args[5] if len(args) > 5 else False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(codec, "combine_motion", spy)  # stream sync's (through agree_streams) and the final one
+    monkeypatch.setattr("dsdn.pipeline.combine_motion", spy)
+    kwargs = dict(num_frames=6, context_frames=4, context_stride=2, stream_sync=1.0, output_type="latent")
+    for loop in (True, False):
+        seen.clear()
+        pipe("a red ball", loop=loop, **gen_kwargs(**kwargs))
+        assert len(seen) == 3 + 1 and set(seen) == {loop}  # one sync per step (3 steps), then the clip's combine

@@ -151,3 +151,34 @@ def test_agree_streams_makes_the_streams_one_video(combiner, gamma):
     assert torch.allclose(ch, (c + video) / 2, atol=1e-5)
     with pytest.raises(DSDNInputError, match="stream_sync"):
         agree_streams(c, m, 2.0, gamma, combiner, 1.5)
+
+
+# ----------------------------------------------------------------------------- circular (looping clips)
+def test_circular_decompose_adds_the_step_from_the_last_frame_to_the_first(z):
+    m = decompose_motion(z, 2.5, circular=True)
+    torch.testing.assert_close(m[:, :, 0], 2.5 * (z[:, :, 0] - z[:, :, -1]))
+    torch.testing.assert_close(m[:, :, 1:], decompose_motion(z, 2.5)[:, :, 1:])
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.5])
+def test_circular_least_squares_inverts_decompose_and_minimises_its_objective(z, gamma):
+    s = 3.0
+    out = combine_motion(z, decompose_motion(z, s, circular=True), s, gamma, "least_squares", circular=True)
+    torch.testing.assert_close(out, z, atol=1e-5, rtol=1e-5)
+    m = torch.randn_like(z)
+    out = combine_motion(z, m, s, gamma, "least_squares", circular=True).requires_grad_(True)
+    steps = out - out.roll(1, dims=2) - m / s  # every step, frame F to frame 1 included
+    cost = (1 - gamma) * ((out - z) ** 2).sum() + gamma * (steps**2).sum()
+    (grad,) = torch.autograd.grad(cost, out)
+    assert grad.abs().max() < 1e-4  # the minimum (at γ = 1, among the paths with the content's mean)
+    torch.testing.assert_close(out.mean(2), z.mean(2), atol=1e-5, rtol=1e-5)
+
+
+def test_only_the_circular_combiner_reads_the_step_from_the_last_frame_to_the_first():
+    m = torch.zeros(1, 1, 8, 1, 1)
+    m[:, :, 0] = 1.0  # still content, and one step asked: from frame 8 up to frame 1
+    c = torch.zeros_like(m)
+    for gamma in (0.5, 1.0):
+        assert torch.equal(combine_motion(c, m, 1.0, gamma, "least_squares"), c)
+        v = combine_motion(c, m, 1.0, gamma, "least_squares", circular=True).flatten()
+        assert v[0] - v[-1] > 0.05 and abs(float(v.mean())) < 1e-6  # taken, around the content's mean

@@ -264,6 +264,11 @@ OTHER_CASES = [
     ("eval-toy-coherence-above-one", ["eval", "toy", "--motion-coherence", "2"], "motion_coherence=2"),
     ("eval-toy-unknown-combiner", ["eval", "toy", "--combiner", "spline"], "combiner='spline'"),
     ("eval-toy-negative-stream-sync", ["eval", "toy", "--stream-sync", "-1"], "stream_sync=-1"),
+    (
+        "eval-sweep-write-other-scheduler",
+        ["eval", "sweep", "--model", "{tmp}/none", "--scheduler", "unipc", "--write"],
+        "stored defaults are for its own scheduler",
+    ),
     ("eval-video-missing", ["eval", "video", "{tmp}/none.mp4"], "is not a file"),
     ("eval-video-zero-length", ["eval", "video", "{tmp}/empty.mp4"], "could not be decoded"),
     ("eval-video-corrupt", ["eval", "video", "{tmp}/corrupt.mp4"], "could not be decoded"),

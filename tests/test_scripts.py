@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _caption_gap(*args: str) -> str:
-    res = subprocess.run([sys.executable, str(ROOT / "research" / "caption_gap.py"), *args],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "research" / "caption_gap.py", *args)
     assert res.returncode == 0, res.stderr
     return res.stdout
 
@@ -61,9 +61,8 @@ def test_caption_gap_reads_a_training_checkpoint_as_its_saved_model(toy_base_dir
     # and it is this model's figures, not the shipped one's
     assert _caption_gap(*args) != from_model
     # the checkpoint exported as a model folder holds the run's final model (no EMA in this run)
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "export_checkpoint.py"), "--base", str(toy_base_dir),
-                          "--checkpoint", str(checkpoint), "--out", str(tmp_path / "exported")],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "scripts" / "export_checkpoint.py", "--base", str(toy_base_dir), "--checkpoint",
+                     str(checkpoint), "--out", str(tmp_path / "exported"))  # fmt: skip
     assert res.returncode == 0, res.stderr
     from safetensors.torch import load_file
 
@@ -78,8 +77,7 @@ def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir
 
     out = tmp_path / "swapped"
     script = ROOT / "research" / "swap_word_embeddings.py"
-    res = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(out)],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(script, "--base", str(toy_base_dir), "--out", str(out))
     assert res.returncode == 0, res.stderr
     tokenizer = CLIPTokenizer.from_pretrained(toy_base_dir / "tokenizer")
     old, new = (CLIPTextModel.from_pretrained(p / "text_encoder") for p in (toy_base_dir, out))
@@ -96,17 +94,14 @@ def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in toy_base_dir.iterdir())
     # bad pairs and an existing --out are refused, and the existing folder is left as it was
     for pairs in ("up:left,up:right", "up", "up:zzzz"):
-        res = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(tmp_path / "x"),
-                              "--pairs", pairs], capture_output=True, text=True, timeout=300)  # fmt: skip
+        res = run_script(script, "--base", str(toy_base_dir), "--out", str(tmp_path / "x"), "--pairs", pairs)
         assert res.returncode != 0 and not (tmp_path / "x").exists()
-    again = subprocess.run([sys.executable, str(script), "--base", str(toy_base_dir), "--out", str(out)],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    again = run_script(script, "--base", str(toy_base_dir), "--out", str(out))
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
 def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
-    res = subprocess.run([sys.executable, str(ROOT / "research" / "vae_ceiling.py"), "--prompts", "3", "--seeds", "2"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "research" / "vae_ceiling.py", "--prompts", "3", "--seeds", "2")
     assert res.returncode == 0, res.stderr
     real, vae, lost = res.stdout.splitlines()
     assert real.split()[:3] == ["real", "clips", "clips=6"]
@@ -122,9 +117,8 @@ def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
 
 
 def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir):
-    res = subprocess.run([sys.executable, str(ROOT / "research" / "base_visibility.py"), "--base", str(toy_base_dir),
-                          "--prompts", "5", "--frames", "3", "--steps", "2"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "research" / "base_visibility.py", "--base", str(toy_base_dir), "--prompts", "5",
+                     "--frames", "3", "--steps", "2")  # fmt: skip
     assert res.returncode == 0, res.stderr
     header, *rows = res.stdout.splitlines()
     assert header.endswith("5 prompts x 3 frames, guidance 7.5")
@@ -150,16 +144,14 @@ def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_pa
     from PIL import Image
 
     out = tmp_path / "strips.png"
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "frame_strips.py"), "--model", str(trained_model_dir),
-                          "--out", str(out), "--prompts", "3", "--steps", "1", "--stream-sync", "1"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "scripts" / "frame_strips.py", "--model", str(trained_model_dir), "--out", str(out),
+                     "--prompts", "3", "--steps", "1", "--stream-sync", "1")  # fmt: skip
     assert res.returncode == 0, res.stderr
     image = Image.open(out)
     assert image.height % 3 == 0 and image.width > 8 * image.height // 3  # three rows of eight frames
     assert res.stdout.count("clean") + res.stdout.count("fails ") == 3
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "frame_strips.py"), "--model", str(trained_model_dir),
-                          "--out", str(out), "--prompts", "2", "--steps", "1", "--streams"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "scripts" / "frame_strips.py", "--model", str(trained_model_dir), "--out", str(out),
+                     "--prompts", "2", "--steps", "1", "--streams")  # fmt: skip
     assert res.returncode == 0, res.stderr
     image = Image.open(out)  # each clip, then its content stream alone and its motion stream placed by the content
     assert image.height % 6 == 0 and image.width > 8 * image.height // 6
@@ -167,8 +159,7 @@ def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_pa
 
 
 def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
-    res = subprocess.run([sys.executable, str(ROOT / "research" / "judge_real_clips.py"), "--limit", "40", "--mp4"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "research" / "judge_real_clips.py", "--limit", "40", "--mp4")
     assert res.returncode == 0, res.stderr
     first = res.stdout.splitlines()[0]
     assert first.startswith("real clips=40  clean=") and float(first.split("clean=")[1].split("%")[0]) >= 95
@@ -185,9 +176,8 @@ def test_travelling_noise_rolls_frame_one_and_judges_both_arms(trained_model_dir
     assert moved.shape == (1, 4, 8, 6, 6) and torch.equal(moved[:, :, 0], noise[:, :, 0])
     assert torch.equal(moved[:, :, 3], torch.roll(noise[:, :, 0], -3, dims=3))  # three pixels left by frame 4
     assert torch.equal(travelling(noise, "down", 2)[:, :, 1], torch.roll(noise[:, :, 0], 2, dims=2))  # rows: down
-    res = subprocess.run([sys.executable, str(ROOT / "research" / "travelling_noise.py"), "--model",
-                          str(trained_model_dir), "--toy-world", "v1", "--prompts", "2", "--steps", "2"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "research" / "travelling_noise.py", "--model", str(trained_model_dir),
+                     "--toy-world", "v1", "--prompts", "2", "--steps", "2")  # fmt: skip
     assert res.returncode == 0, res.stderr
     arms = [line for line in res.stdout.splitlines() if line.startswith("speed=")]
     assert [a.split()[0] for a in arms] == ["speed=0", "speed=1"] and all(a.endswith("(n=2)") for a in arms)
@@ -227,9 +217,8 @@ def test_image_to_video_reports_frame_one_psnr_direction_and_steadiness(trained_
     jumped[4:] = np.roll(real[4:], 20, axis=2)  # the object jumps 20 pixels at frame 5
     assert largest_step(jumped, "red") >= 16
     strips = tmp_path / "i2v.png"
-    res = subprocess.run([sys.executable, str(ROOT / "research" / "image_to_video.py"), "--model",
-                          str(trained_model_dir), "--clips", "2", "--steps", "2", "--strips", str(strips)],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = run_script(ROOT / "research" / "image_to_video.py", "--model", str(trained_model_dir), "--clips", "2",
+                     "--steps", "2", "--strips", str(strips))  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("clips=2") and "steady" in res.stdout and strips.is_file()
 
@@ -238,9 +227,8 @@ def test_gpu_speed_script_runs_at_a_tiny_shape_on_the_cpu(tmp_path):
     """scripts/gpu_speed.py, which BENCHMARKS.md's accelerator figures come from, at the shipped model's scale on the
     CPU: both methods timed, a training step with gradient checkpointing taken, nothing failed."""
     out = tmp_path / "speed.json"
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_speed.py"), "--device", "cpu", "--dtype", "fp32",
-                          "--scale", "tiny", "--frames", "2", "--size", "64", "--steps", "1", "--repeats", "1",
-                          "--json", str(out)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    res = run_script(ROOT / "scripts" / "gpu_speed.py", "--device", "cpu", "--dtype", "fp32", "--scale", "tiny",
+                     "--frames", "2", "--size", "64", "--steps", "1", "--repeats", "1", "--json", str(out))  # fmt: skip
     assert res.returncode == 0, res.stderr
     import json
 
@@ -278,9 +266,8 @@ def test_the_toy_world_feature_scripts_run_and_write_their_strips(trained_model_
     """research/prompt_travel.py, long_video.py, video_to_video.py and motion_transfer.py, whose figures
     docs/evaluation.md quotes."""
     strips = tmp_path / "strips.png"
-    res = subprocess.run([sys.executable, str(ROOT / "research" / script), "--model", str(trained_model_dir),
-                          "--clips", "2", "--steps", "1", "--strips", str(strips), *args],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    res = run_script(ROOT / "research" / script, "--model", str(trained_model_dir), "--clips", "2", "--steps",
+                     "1", "--strips", str(strips), *args)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert strips.is_file() and "%" in res.stdout and "[" in res.stdout  # rates with their intervals
     if first:

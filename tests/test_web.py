@@ -89,12 +89,16 @@ def test_page_generates_and_shows_a_video(page_url, browser, tmp_path):
 
 @pytest.mark.parametrize(
     "field, value, needle",
-    [("#prompt", "   ", "must be a non-empty text"), ("#travel", "later: a blue circle", "must be FRAME:TEXT")],
-)
+    [("#prompt", "   ", "must be a non-empty text"), ("#travel", "later: a blue circle", "must be FRAME:TEXT"),
+     ("#loop", None, "needs --context-frames below --frames")],
+)  # fmt: skip
 def test_page_bad_input_shows_the_one_line_error(page_url, browser, field, value, needle):
     page = browser.new_page()
     page.goto(page_url)
-    page.locator(f"{field} textarea").fill(value)
+    if value is None:  # a checkbox: ticked
+        page.locator(f"{field} input").check()
+    else:
+        page.locator(f"{field} textarea").fill(value)
     page.locator("#generate").click()
     page.get_by_text(needle).first.wait_for(timeout=60_000)
     assert page.locator("#video video").count() == 0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .devices import check_device, resolve_device
 from .errors import DSDNInputError, check_choice, check_float, check_int, check_seed, check_size, invalid
-from .options import check_cache_options, check_sampling_options
+from .options import check_cache_options, check_sampling_options, source_settings
 from .schedulers import SCHEDULERS, make_scheduler
 from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
 
@@ -105,16 +105,14 @@ class GenerateConfig:
             if self.stream_sync is not None and self.stream_sync <= 0.0:
                 raise invalid("stream_sync", self.stream_sync, "must be > 0 with --image (frame 1 is held through it)")
             check_image_file("image", self.image)
-        for name in ("strength", "motion_hold"):
-            value = getattr(self, name)
-            if value is not None and self.source_video is None and self.motion_video is None:
-                raise invalid(name, value, "needs a source clip (--video or --motion-from)")
-            if value is not None:
-                check_float(name, value, 0.0, 1.0)
-        if self.strength is not None and self.strength <= 0.0:
-            raise invalid("strength", self.strength, "must be in (0, 1]: the share of the steps run from the source")
+        self.source_settings()
         self.source_frames()  # decoded once, here: a clip that cannot be read fails before any model loads
         self._check_model_limits()
+
+    def source_settings(self) -> tuple[float, float]:
+        """``(strength, motion_hold)`` of this run, the pipeline's defaults filled in."""
+        kind = "motion" if self.motion_video is not None else "video" if self.source_video is not None else None
+        return source_settings(kind, self.strength, self.motion_hold, "--video or --motion-from")
 
     def source_frames(self) -> np.ndarray | None:
         """The first ``frames`` frames of the ``--video`` or ``--motion-from`` clip, decoded once; ``None`` without
@@ -326,13 +324,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     path = save_video(video, cfg.out, fps=cfg.fps)
     settings = asdict(cfg)
     if source is not None:  # the strength and hold the call used
-        _, settings["strength"], settings["motion_hold"] = pipe.check_source(
-            None,
-            source if cfg.motion_video is None else None,
-            source if cfg.motion_video is not None else None,
-            cfg.strength,
-            cfg.motion_hold,
-        )
+        settings["strength"], settings["motion_hold"] = cfg.source_settings()
     settings.update(
         model=str(model_dir),
         steps=steps,

@@ -19,6 +19,11 @@ operators are *our* choice (docs/design.md), parameter-free and exactly invertib
 
 Both are exact when content and motion agree (``m = decompose(c)``).
 
+With ``circular`` *(ours, for looping clips)* frame 1 follows frame F: the decomposer gives
+``m_1 = s_m · (z_1 − z_F)``, and the least-squares combiner also asks ``v_1 − v_F`` to match it, so the
+step from the last frame to the first is solved like every other step (at ``γ = 1`` the steps of a
+path that does not close are corrected evenly around the loop). The causal combiner ignores ``m_1``.
+
 Tensors are ``(B, C, F, h, w)``; frames are dimension 2.
 """
 
@@ -37,9 +42,12 @@ def check_motion_scale(motion_scale: float) -> float:
     return s
 
 
-def decompose_motion(content: torch.Tensor, motion_scale: float = 1.0) -> torch.Tensor:
-    """Content latents ``(B, C, F, h, w)`` -> motion latents of the same shape (first frame 0)."""
+def decompose_motion(content: torch.Tensor, motion_scale: float = 1.0, circular: bool = False) -> torch.Tensor:
+    """Content latents ``(B, C, F, h, w)`` -> motion latents of the same shape (first frame 0; with ``circular``,
+    the step from the last frame to the first)."""
     s = check_motion_scale(motion_scale)
+    if circular:
+        return s * (content - content.roll(1, dims=2))
     motion = torch.zeros_like(content)
     motion[:, :, 1:] = s * (content[:, :, 1:] - content[:, :, :-1])
     return motion
@@ -51,9 +59,11 @@ def combine_motion(
     motion_scale: float = 1.0,
     coherence: float = 0.5,
     combiner: str = "causal",
+    circular: bool = False,
 ) -> torch.Tensor:
     """Fold motion into content with coherence ``γ`` in [0, 1] by ``combiner`` (one of
-    :data:`COMBINERS`, see the module docstring); returns ``(B, C, F, h, w)``."""
+    :data:`COMBINERS`, see the module docstring; ``circular``: frame 1 follows the last); returns
+    ``(B, C, F, h, w)``."""
     s = check_motion_scale(motion_scale)
     g = float(coherence)
     if not 0.0 <= g <= 1.0:
@@ -64,27 +74,34 @@ def combine_motion(
     if g == 0.0:
         return content
     if combiner == "least_squares":
-        return _least_squares(content, motion / s, g)
+        return _least_squares(content, motion / s, g, circular)
     frames = [content[:, :, 0]]
     for k in range(1, content.shape[2]):
         frames.append((1.0 - g) * content[:, :, k] + g * (frames[-1] + motion[:, :, k] / s))
     return torch.stack(frames, dim=2)
 
 
-def _least_squares(content: torch.Tensor, steps: torch.Tensor, g: float) -> torch.Tensor:
-    """The ``"least_squares"`` combiner for ``0 < γ <= 1``; ``steps`` is ``m / s_m`` (frame 1's is unused)."""
+def _least_squares(content: torch.Tensor, steps: torch.Tensor, g: float, circular: bool = False) -> torch.Tensor:
+    """The ``"least_squares"`` combiner for ``0 < γ <= 1``; ``steps`` is ``m / s_m`` (frame 1's is used only when
+    ``circular``)."""
     f = content.shape[2]
-    diff = torch.eye(f, dtype=torch.float64)[1:] - torch.eye(f, dtype=torch.float64)[:-1]  # (F-1, F): v_l - v_{l-1}
-    if g == 1.0:  # the limit: integrated motion, offset to the content's mean over frames
-        path = torch.cat([torch.zeros_like(steps[:, :, :1]), steps[:, :, 1:].cumsum(2)], dim=2)
-        return path + (content - path).mean(dim=2, keepdim=True)
+    eye = torch.eye(f, dtype=torch.float64)
+    if circular:  # (F, F): v_l - v_{l-1}, and v_1 - v_F
+        diff = eye - eye.roll(-1, dims=1)
+    else:  # (F-1, F): v_l - v_{l-1}
+        diff, steps = eye[1:] - eye[:-1], steps[:, :, 1:]
+    if g == 1.0:  # the limit: integrated motion (least squares), offset to the content's mean over frames
+        if not circular:
+            path = torch.cat([torch.zeros_like(steps[:, :, :1]), steps.cumsum(2)], dim=2)
+            return path + (content - path).mean(dim=2, keepdim=True)
+        integrate = torch.linalg.pinv(diff.T @ diff) @ diff.T  # zero-mean path closest to the steps
+        path = torch.einsum("gk,bckhw->bcghw", integrate.to(content), steps)
+        return path + content.mean(dim=2, keepdim=True)
     # Normal equations: ((1-γ)·I + γ·DᵀD) v = (1-γ)·c + γ·Dᵀ(m/s), solved once for all pixels.
-    solve = torch.linalg.inv((1.0 - g) * torch.eye(f, dtype=torch.float64) + g * diff.T @ diff)
+    solve = torch.linalg.inv((1.0 - g) * eye + g * diff.T @ diff)
     content_part = ((1.0 - g) * solve).to(content)
-    motion_part = (g * solve @ diff.T).to(content)  # (F, F-1), applied to frames 2..F of the motion
-    return torch.einsum("gf,bcfhw->bcghw", content_part, content) + torch.einsum(
-        "gk,bckhw->bcghw", motion_part, steps[:, :, 1:]
-    )
+    motion_part = (g * solve @ diff.T).to(content)  # (F, steps), applied to the motion's steps
+    return torch.einsum("gf,bcfhw->bcghw", content_part, content) + torch.einsum("gk,bckhw->bcghw", motion_part, steps)
 
 
 @torch.no_grad()
@@ -130,6 +147,7 @@ def agree_streams(
     coherence: float,
     combiner: str,
     strength: float = 1.0,
+    circular: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pull a content and a motion prediction ``(B, C, F, h, w)`` onto the one video the combiner makes of them.
 
@@ -139,9 +157,10 @@ def agree_streams(
     latents at every denoising step (``stream_sync``), so that the streams are denoised towards
     one video instead of being reconciled only at the end, where their disagreement would be
     left in the video as a negative copy of the object (a ghost in the complementary colour).
+    ``circular``: frame 1 follows the last (a looping clip).
     """
     w = float(strength)
     if not 0.0 <= w <= 1.0:
         raise invalid("stream_sync", strength, "must be a number in [0, 1]")
-    video = combine_motion(content, motion, motion_scale, coherence, combiner)
-    return content + w * (video - content), motion + w * (decompose_motion(video, motion_scale) - motion)
+    video = combine_motion(content, motion, motion_scale, coherence, combiner, circular)
+    return content + w * (video - content), motion + w * (decompose_motion(video, motion_scale, circular) - motion)

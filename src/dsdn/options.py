@@ -9,6 +9,10 @@ from .errors import check_choice, check_float, check_int, invalid
 
 #: Motion combiners (:mod:`dsdn.motion_codec`).
 COMBINERS = ("causal", "least_squares")
+V2V_STRENGTH = 0.6  # video-to-video: the share of the steps run from the source
+# Motion transfer: the share of the steps run from the reference clip, and the share of those during which the
+# motion stream is held at the reference's motion (chosen on toy-world pairs: docs/experiments, 2026-12-05).
+TRANSFER_STRENGTH, TRANSFER_HOLD = 0.8, 0.5
 
 
 def check_sampling_options(
@@ -46,3 +50,24 @@ def check_cache_options(interval: int, depth: int, max_depth: int | None = None)
     """The step cache's settings (:mod:`dsdn.step_cache`): ``interval`` >= 1 (1: off), ``depth`` in [1, ``max_depth``]."""
     check_int("cache_interval", interval, 1)
     check_int("cache_depth", depth, 1, max_depth)
+
+
+def source_settings(source: str | None, strength: float | None, motion_hold: float | None,
+                    sources: str = "video= or motion_video=") -> tuple[float, float]:  # fmt: skip
+    """``(strength, motion_hold)`` of a run that starts from a source clip, the defaults filled in; ``source``
+    is ``"video"`` (video-to-video: :data:`V2V_STRENGTH`, no hold), ``"motion"`` (motion transfer:
+    :data:`TRANSFER_STRENGTH`, :data:`TRANSFER_HOLD`) or ``None`` (no source: ``(1, 0)``, and either setting
+    given is refused; ``sources`` names the arguments that give one)."""
+    if source is None:
+        for name, value in (("strength", strength), ("motion_hold", motion_hold)):
+            if value is not None:
+                raise invalid(name, value, f"needs a source clip ({sources})")
+        return 1.0, 0.0
+    transfer = source == "motion"
+    strength = (TRANSFER_STRENGTH if transfer else V2V_STRENGTH) if strength is None else strength
+    motion_hold = (TRANSFER_HOLD if transfer else 0.0) if motion_hold is None else motion_hold
+    check_float("strength", strength, 0.0, 1.0)
+    if strength <= 0.0:
+        raise invalid("strength", strength, "must be in (0, 1]: the share of the steps run from the source")
+    check_float("motion_hold", motion_hold, 0.0, 1.0)
+    return float(strength), float(motion_hold)

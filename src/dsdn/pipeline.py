@@ -415,7 +415,7 @@ class DSDNPipeline(
                     if sync > 0.0:
                         step_gamma = settings["early_coherence"] if i < early_steps else gamma
                         eps_c, eps_m = self._synced_noise(x, eps_c, eps_m, t, i, step_gamma, settings["combiner"], sync,
-                                                          carry, first, begin)  # fmt: skip
+                                                          carry, first, begin, circular=loop)  # fmt: skip
                     x = self.scheduler.step(torch.cat([eps_c, eps_m]), t, x, **step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         z_cur, m_cur = x.chunk(2)
@@ -431,7 +431,7 @@ class DSDNPipeline(
 
             z, m = x.chunk(2)
             video_latents = combine_motion(
-                z, m, self.adapter.config.motion_scale, gamma, settings["combiner"]
+                z, m, self.adapter.config.motion_scale, gamma, settings["combiner"], circular=loop
             )  # (B, C, F, h, w)
             check_finite(video_latents, f"sampling produced NaN or infinite latents (guidance {guidance_scale}, motion "
                          f"guidance {motion_guidance_scale}, LoRA scale {content_lora_scale}): lower a scale that is "

@@ -13,7 +13,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from .errors import DSDNInputError, check_choice, check_float, check_int, check_size, invalid
 from .motion_codec import agree_streams, decompose_motion
 from .objective import mix_shared_noise
-from .options import COMBINERS
+from .options import COMBINERS, source_settings
 from .vocabulary import in_model_words
 
 logger = logging.getLogger(__name__)
@@ -21,10 +21,6 @@ logger = logging.getLogger(__name__)
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 DEFAULT_GUIDANCE = 7.5  # classifier-free guidance of a model that sets none
 DEFAULT_STEPS = 25  # denoising steps of a model that sets none
-V2V_STRENGTH = 0.6  # video-to-video: the share of the steps run from the source
-# Motion transfer: the share of the steps run from the reference clip, and the share of those during which the
-# motion stream is held at the reference's motion (chosen on toy-world pairs: docs/experiments, 2026-12-05).
-TRANSFER_STRENGTH, TRANSFER_HOLD = 0.8, 0.5
 
 
 def _check_prompt(name: str, prompt, allow_none: bool = False) -> list[str] | None:
@@ -299,25 +295,25 @@ class SamplingMixin:
         return alpha**0.5, (1.0 - alpha) ** 0.5
 
     def _synced_noise(self, x, eps_c, eps_m, t, index, gamma, combiner, strength, carry=None, first_frame=None,
-                      begin: int = 0):  # fmt: skip
+                      begin: int = 0, circular: bool = False):  # fmt: skip
         """Both streams' noise predictions after pulling their clean predictions onto one video; from its start
         step, ``carry`` (a :class:`~dsdn.carry.ObjectCarry`) makes that video's later frames take frame 1's object.
         ``first_frame`` ``(B, C, 1, h, w)``: the clean latent that video's frame 1 is held at (image-to-video), the
         motion stream's then decomposed from the held video. ``begin``: the scheduler's index of the first step run
-        (video-to-video starts part-way)."""
+        (video-to-video starts part-way). ``circular``: the clip loops (frame 1 follows the last)."""
         a, s = self._clean_prediction_affine(t, index + begin)
         z, m = x.chunk(2)
         c0, m0 = (z - s * eps_c) / a, (m - s * eps_m) / a
         c0, m0 = c0.float(), m0.float()
         if first_frame is not None:  # before the streams agree (the motion stream sees it) and after (it is kept)
             c0 = torch.cat([first_frame.to(c0), c0[:, :, 1:]], dim=2)
-        c0, m0 = agree_streams(c0, m0, self.adapter.config.motion_scale, gamma, combiner, strength)
+        c0, m0 = agree_streams(c0, m0, self.adapter.config.motion_scale, gamma, combiner, strength, circular)
         if first_frame is not None:
             c0 = torch.cat([first_frame.to(c0), c0[:, :, 1:]], dim=2)
         if carry is not None and index >= carry.start:
             c0 = carry.apply(c0)
         if first_frame is not None or (carry is not None and index >= carry.start):
-            m0 = decompose_motion(c0, self.adapter.config.motion_scale)
+            m0 = decompose_motion(c0, self.adapter.config.motion_scale, circular)
         return ((z - a * c0.to(z)) / s), ((m - a * m0.to(m)) / s)
 
     def _pixels(self, images: list, name: str, height: int, width: int) -> torch.Tensor:
@@ -375,28 +371,16 @@ class SamplingMixin:
 
     def check_source(self, image, video, motion_video, strength: float | None, motion_hold: float | None):
         """The clip sampling starts from and how: ``(source, strength, motion_hold)``, the defaults filled in
-        (video-to-video: :data:`V2V_STRENGTH`, no hold; motion transfer: :data:`TRANSFER_STRENGTH`,
-        :data:`TRANSFER_HOLD`); a one-line error for more than one of ``image``, ``video``, ``motion_video``, or a
-        strength or hold out of range or without a source."""
+        (:func:`~dsdn.options.source_settings`); a one-line error for more than one of ``image``, ``video``,
+        ``motion_video``, or a strength or hold out of range or without a source."""
         given = [
             name for name, v in (("image", image), ("video", video), ("motion_video", motion_video)) if v is not None
         ]
         if len(given) > 1:
             raise DSDNInputError(f"give one of image=, video= and motion_video=, not {' and '.join(given)}.")
         source = video if video is not None else motion_video
-        if source is None:
-            for name, value in (("strength", strength), ("motion_hold", motion_hold)):
-                if value is not None:
-                    raise invalid(name, value, "needs a source clip (video= or motion_video=)")
-            return None, 1.0, 0.0
-        transfer = motion_video is not None
-        strength = (TRANSFER_STRENGTH if transfer else V2V_STRENGTH) if strength is None else strength
-        motion_hold = (TRANSFER_HOLD if transfer else 0.0) if motion_hold is None else motion_hold
-        check_float("strength", strength, 0.0, 1.0)
-        if strength <= 0.0:
-            raise invalid("strength", strength, "must be in (0, 1]: the share of the steps run from the source")
-        check_float("motion_hold", motion_hold, 0.0, 1.0)
-        return source, float(strength), float(motion_hold)
+        kind = None if source is None else ("motion" if motion_video is not None else "video")
+        return (source, *source_settings(kind, strength, motion_hold))
 
     def start_from_inputs(self, x, image, video, prompts: int, per_prompt: int, height: int, width: int, t0, device,
                           name: str = "video"):  # fmt: skip

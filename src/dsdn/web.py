@@ -37,7 +37,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
     gr = _import_gradio()
     from .devices import check_device
     from .generate import GenerateConfig, generate_video, load_pipeline
-    from .sampling import TRANSFER_STRENGTH, V2V_STRENGTH
+    from .options import TRANSFER_STRENGTH, V2V_STRENGTH
 
     check_device(device)
 
@@ -50,7 +50,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
 
     def run(prompt, seed, frames, lora_scale, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
             early_coherence, early_until, steps, image=None, source=None, strength=None, travel="",
-            source_use=REDRAW, progress=gr.Progress(track_tqdm=True)):  # fmt: skip
+            source_use=REDRAW, context_frames=0, loop=False, progress=gr.Progress(track_tqdm=True)):  # fmt: skip
         prompt_at = tuple(line.strip() for line in (travel or "").splitlines() if line.strip())
         try:
             job = GenerateConfig(
@@ -63,6 +63,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                 source_video=source if source and source_use == REDRAW else None,
                 motion_video=source if source and source_use != REDRAW else None,
                 strength=float(strength) if source and strength is not None else None,
+                context_frames=int(context_frames) or None, loop=bool(loop),
             )  # fmt: skip
             path, _ = generate_video(job, progress=True, pipe=pipe)
         except (DSDNInputError, TypeError, ValueError) as e:
@@ -78,8 +79,18 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                             "then off)", lines=2, elem_id="travel")  # fmt: skip
         with gr.Row():
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed")
-            frames = gr.Slider(2, max_frames, value=8, step=1, label="Frames", elem_id="frames")
+            frames = gr.Slider(2, max(64, max_frames), value=8, step=1, label="Frames", elem_id="frames")
             steps = gr.Slider(1, 100, value=pipe.default_steps(), step=1, label="Denoising steps", elem_id="steps")
+            context = gr.Slider(
+                0,
+                max_frames,
+                value=0,
+                step=1,
+                elem_id="context",
+                label=f"Context window (frames; 0 = the whole clip, which allows up to {max_frames})",
+            )
+            loop = gr.Checkbox(False, label="Loop (the last frame flows into the first; needs a context window)",
+                               elem_id="loop")  # fmt: skip
         with gr.Row():
             lora = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="λ: content LoRA scale", elem_id="lora")
             gamma = gr.Slider(0.0, 1.0, value=float(cfg.motion_coherence), step=0.05, label="γ: motion coherence",
@@ -126,6 +137,8 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
                 strength,
                 travel,
                 source_use,
+                context,
+                loop,
             ],
             video,
             concurrency_limit=1,

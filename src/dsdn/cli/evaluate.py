@@ -232,6 +232,7 @@ def eval_sweep_cmd(
     early_untils: str = typer.Option("0", help="Shares of the steps synced with the early γ to try (0: none)."),
     motion_guidances: str = typer.Option("15", help="Motion-stream guidance scales to try."),
     guidances: str = typer.Option("7.5", help="Guidance scales to try."),
+    scheduler: Scheduler = "ddim",
     prompts: int = typer.Option(32, help="Selection prompts (none among dsdn eval toy's)."),
     steps: Optional[int] = typer.Option(
         None, help="Denoising steps (default: the model's, else 25); --write stores it with the best setting."
@@ -262,6 +263,7 @@ def eval_sweep_cmd(
         write_defaults,
     )
     from ..evaluation.toy import selection_prompt_count, selection_prompts
+    from ..schedulers import SCHEDULERS, make_scheduler
 
     grid = {
         "combiner": parse_combiners(combiners),
@@ -277,6 +279,10 @@ def eval_sweep_cmd(
         "guidance_scale": parse_values("guidances", guidances),
     }
     check_int("prompts", prompts, 1, selection_prompt_count())
+    check_choice("scheduler", scheduler, SCHEDULERS)
+    if write and scheduler != "ddim":
+        raise DSDNInputError(f"--write with --scheduler {scheduler}: a model's stored defaults are for its own "
+                             "scheduler (ddim); choose the setting with ddim, or drop --write.")  # fmt: skip
     if steps is not None:
         check_int("steps", steps, 1)
     if toy_world is not None:
@@ -290,6 +296,7 @@ def eval_sweep_cmd(
     classifier = None if judge is None else load_judge_for(judge, toy_world)
     pipe = DSDNPipeline.from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
     steps = pipe.default_steps() if steps is None else steps
     results = sweep_sampling(pipe, selection_prompts(prompts), grid, steps=steps, object_scale=object_scale(toy_world),
                              on_result=lambda s, r: typer.echo(format_result(s, r)), judge=classifier)  # fmt: skip
@@ -303,7 +310,8 @@ def eval_sweep_cmd(
         from ..video_io import atomic_write_text
 
         rows = [{"setting": s, "clips": r["clips"], "strict": r["strict"], "records": r["records"]} for s, r in results]
-        atomic_write_text(Path(json_out), json.dumps({"model": model, "best": best, "results": rows}, indent=2) + "\n")
+        figures = {"model": model, "scheduler": scheduler, "steps": steps, "best": best, "results": rows}
+        atomic_write_text(Path(json_out), json.dumps(figures, indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
     if write:
         typer.echo(f"wrote the best setting to {write_defaults(model, {**best, 'num_inference_steps': steps})}")

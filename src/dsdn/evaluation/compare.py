@@ -43,11 +43,17 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
 
 
 def read_records(path: str | Path, split: str = "train") -> list[dict]:
-    """The per-clip records of one split of a ``dsdn eval toy --json`` file (a one-line error otherwise)."""
+    """The per-clip records of one split of a ``dsdn eval toy --json`` file, or of a ``dsdn eval sweep --json``
+    file that tried one setting (its selection prompts stand for the ``train`` split); a one-line error otherwise."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise DSDNInputError(f"{str(path)!r} is not a readable 'dsdn eval toy --json' file ({e}).") from None
+    if isinstance(data, dict) and isinstance(data.get("results"), list) and split == "train":  # a sweep's file
+        if len(data["results"]) != 1:
+            raise DSDNInputError(f"{str(path)!r} is a sweep of {len(data['results'])} settings: compare sweeps "
+                                 "of one setting each.")  # fmt: skip
+        return data["results"][0]["records"]
     if not isinstance(data, dict) or not isinstance(data.get(split), dict) or "records" not in data[split]:
         found = ", ".join(k for k in data if k != "sampling") if isinstance(data, dict) else "no splits"
         raise DSDNInputError(f"{str(path)!r} has no {split!r} results (it has: {found}).")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -146,10 +145,11 @@ def _frames(world: ToyWorld, rng: np.random.Generator, batch: int) -> tuple[torc
     return x, captions
 
 
-def _cosine_lr(step: int, total: int, warmup: int = 100) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+def cosine_schedule(optimizer, steps: int, warmup: int = 100):
+    """Diffusers' linear warm-up then cosine decay to zero over ``steps``."""
+    from diffusers.optimization import get_scheduler
+
+    return get_scheduler("cosine", optimizer, num_warmup_steps=warmup, num_training_steps=steps)
 
 
 #: Run settings that a resumed run must share with the run it continues (the rest, e.g. the device, may change).
@@ -214,7 +214,7 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
     device = resolve_device(cfg.device)
     vae.to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.vae_steps))
+    sched = cosine_schedule(opt, cfg.vae_steps)
     vae.train()
     gen = torch.Generator().manual_seed(cfg.seed)
     checkpoints = StageCheckpoints(cfg, "vae", {"vae": vae}) if checkpointed else None
@@ -295,7 +295,7 @@ def train_text_unet(components: dict, world: ToyWorld, cfg: BaseTrainConfig, log
     params = [p for m in (text_encoder, unet, token_head, bow_head) if m is not None for p in m.parameters()
               if p.requires_grad]  # fmt: skip
     opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=1e-2)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine_lr(s, cfg.unet_steps))
+    sched = cosine_schedule(opt, cfg.unet_steps)
     text_encoder.train(not cfg.freeze_text)
     unet.train()
     trained = {

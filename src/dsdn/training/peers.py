@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -117,6 +116,16 @@ def peer_forward(kind: str, model, noisy: torch.Tensor, t: torch.Tensor, text: t
     if kind == "animatediff":
         text = text.repeat_interleave(noisy.shape[2], dim=0)
     return model(noisy, t, encoder_hidden_states=text).sample
+
+
+def lr_schedule(optimizer, lr: float, warmup: int, total: int, step: int):
+    """Diffusers' warm-up and cosine decay over a run of ``total`` steps, positioned at ``step`` (a resumed run,
+    or a run whose length the time budget's probe has just fixed)."""
+    from diffusers.optimization import get_scheduler
+
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", lr)
+    return get_scheduler("cosine", optimizer, num_warmup_steps=warmup, num_training_steps=total, last_epoch=step - 1)
 
 
 @removes_new_folder_on_failure(lambda cfg, *a, **k: cfg.out, keep=holds_checkpoints)
@@ -206,6 +215,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
     bar = tqdm(total=total, initial=step, desc=f"train {cfg.kind}",
                disable=not (progress and accelerator.is_local_main_process))  # fmt: skip
     t0 = time.perf_counter() - time_offset
+    lr_scheduler, scheduled_total = None, total
     probe_from, probe_t0 = step, t0  # (a run resumed before its probe ended times it again)
     while step < total:
         if cfg.budget_s is not None and seconds_per_step is None:
@@ -222,9 +232,9 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
                 bar.update(step)
                 if step >= total:  # the budget is spent by the probe's own steps
                     break
-        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * step / total))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        if lr_scheduler is None or scheduled_total != total:  # (the probe may shorten the run: the decay follows)
+            lr_scheduler, scheduled_total = lr_schedule(optimizer, cfg.lr, cfg.warmup_steps, total, step), total
+        lr = lr_scheduler.get_last_lr()[0]
         seed = step_seed(cfg.seed, step, accelerator.process_index)
         rng = np.random.default_rng(seed)
         gen = torch.Generator("cpu").manual_seed(seed)
@@ -247,6 +257,7 @@ def train_peer(cfg: PeerTrainConfig, progress: bool = True) -> Path:
             accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        lr_scheduler.step()
         if ema is not None:
             ema.step(params)
         step += 1
