@@ -33,6 +33,7 @@ def _newest_step(out):
     return int(found[-1].name.split("-")[-1]) if found else -1
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_never_leaves_an_unloadable_checkpoint(toy_base_dir, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -17,6 +17,7 @@ def _caption_gap(*args: str) -> str:
     return res.stdout
 
 
+@pytest.mark.slow
 def test_caption_gap_script_prints_a_row_per_direction_and_timestep():
     # v1's third phrases ("rises", "slides to the left"...), each against a direction on the other axis
     out = _caption_gap("--clips", "1", "--timesteps", "500,900", "--attention", "--phrase", "2", "--against",
@@ -240,6 +241,7 @@ def test_gpu_speed_script_runs_at_a_tiny_shape_on_the_cpu(tmp_path):
     assert figures["training"]["trainable_params"] == figures["dsdn_added_params"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("constant, values", [("PULL", ("0.005", "0.5")), ("SMOOTH", ("0", "1"))])
 def test_carry_constants_samples_every_value_on_the_same_prompts(trained_model_dir, constant, values):
     import dsdn.carry as carry

@@ -20,12 +20,14 @@ def tiny_cases():
          | {"variant": "cache"}]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_cached_step_does_less_work_than_a_full_one(tiny_cases):
     full, cached = tiny_cases[0], tiny_cases[-1]
     assert cached["flops_per_step"] < 0.9 * full["flops_per_step"]  # counted operations, not timings
     assert cached["seconds_per_clip"] > 0
 
 
+@pytest.mark.slow
 def test_animatediff_is_matched_to_dsdn_parameters_and_everything_is_measured(tiny_cases):
     dsdn, anim = tiny_cases[0], tiny_cases[1]
     assert 0.5 < dsdn["added_params"] / anim["added_params"] < 2.0
@@ -35,6 +37,7 @@ def test_animatediff_is_matched_to_dsdn_parameters_and_everything_is_measured(ti
         assert c["seconds_per_clip"] > 0 and c["flops_per_step"] > 1e6 and c["peak_rss_mib"] > 50
 
 
+@pytest.mark.slow
 def test_speed_report_has_ratios_and_sampling_choices(tiny_cases, tmp_path):
     results = {"config": {"scales": ("tiny",), "repeats": 1, "clip_steps": 1, "cache_interval": 3, "cache_depth": 1},
                "threads": 2, "matmul_flops_per_s": 5e10, "cases": tiny_cases}  # fmt: skip
