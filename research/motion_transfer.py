@@ -17,7 +17,13 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from video_to_video import OPPOSITE, real_sources  # research/, the folder this script runs from
+from video_to_video import (  # research/, the folder this script runs from
+    OPPOSITE,
+    another,
+    rate_parts,
+    real_sources,
+    save_strips,
+)
 
 
 def centroid_track(frames, colour: str):
@@ -53,10 +59,8 @@ def track_correlation(reference, generated, axis: int) -> float:
 def main() -> None:
     import numpy as np
     import torch
-    from PIL import Image
 
     from dsdn.data.toy_world import COLOURS, OBJECTS, object_scale
-    from dsdn.evaluation.benchmark import rate_text
     from dsdn.evaluation.clean import judge_strict
     from dsdn.generate import load_pipeline, model_toy_world, resolve_model_dir
 
@@ -76,12 +80,10 @@ def main() -> None:
     pipe = load_pipeline(args.model, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    colours = list(COLOURS)
     results = {s: [] for s in settings}
     lines, strips = [], []
     for motion, obj, colour, background, seed, reference in real_sources(world, args.clips, args.seed, size):
-        new = colours[(colours.index(colour) + 1 + seed % (len(colours) - 1)) % len(colours)]  # not the reference's
-        new_obj = OBJECTS[(OBJECTS.index(obj) + 1 + seed % (len(OBJECTS) - 1)) % len(OBJECTS)]
+        new, new_obj = another(COLOURS, colour, seed), another(OBJECTS, obj, seed)  # not the reference's
         prompt = f"a {new} {new_obj}" + ("" if args.prompt_motion == "none" else f" moving {OPPOSITE[motion]}")
         reference_track = centroid_track(reference, colour)
         row = [reference]
@@ -101,19 +103,14 @@ def main() -> None:
         strips.append(np.concatenate([np.concatenate(list(r), axis=1) for r in row], axis=0))
     print(f"pairs={args.clips}  world={world}  prompt's motion words: {args.prompt_motion}  seed={args.seed}")
     for (strength, hold), rows in results.items():
-        parts = [
-            f"{name} {rate_text(r[col] for r in rows)}"
-            for name, col in (("colour (prompt's)", 0), ("direction (reference's)", 1), ("clean", 2))
-        ]
+        parts = rate_parts(rows, "reference")
         corrs = np.array([r[3] for r in rows])
         found = corrs[~np.isnan(corrs)]
         median = f"{np.median(found):.2f}" if len(found) else "n/a"
         parts.append(f"track correlation median {median} ({int((found >= 0.9).sum())} of {len(rows)} >= 0.9)")
         print(f"strength {strength} hold {hold}: " + "  ".join(parts))
     print("\n".join(lines))
-    if args.strips:
-        Image.fromarray(np.concatenate(strips, axis=0)).save(args.strips)
-        print(f"wrote {args.strips}")
+    save_strips(args.strips, strips)
 
 
 if __name__ == "__main__":

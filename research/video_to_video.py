@@ -19,6 +19,31 @@ import itertools
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
+def another(choices, current: str, seed: int) -> str:
+    """One of ``choices`` other than ``current``, picked by ``seed``."""
+    choices = list(choices)
+    return choices[(choices.index(current) + 1 + seed % (len(choices) - 1)) % len(choices)]
+
+
+def rate_parts(rows, direction_of: str) -> list[str]:
+    """The colour (the prompt's), direction (``direction_of``'s) and clean rates of ``rows`` of
+    ``(colour_ok, direction_ok, clean, ...)``, each with its 95% Wilson interval."""
+    from dsdn.evaluation.benchmark import rate_text
+
+    names = ("colour (prompt's)", f"direction ({direction_of}'s)", "clean")
+    return [f"{name} {rate_text(r[col] for r in rows)}" for col, name in enumerate(names)]
+
+
+def save_strips(path: str | None, strips) -> None:
+    """Stack the strips' rows into one PNG at ``path`` (nothing without one)."""
+    if path:
+        import numpy as np
+        from PIL import Image
+
+        Image.fromarray(np.concatenate(strips, axis=0)).save(path)
+        print(f"wrote {path}")
+
+
 def real_sources(world: str, clips: int, seed: int, size: int):
     """``clips`` real toy-world clips to start from, the four directions in turn and object, colour and background
     drawn without repeats: ``(motion, object, colour, background, seed, frames)`` each, the frames ``(F, size, size,
@@ -42,10 +67,8 @@ def real_sources(world: str, clips: int, seed: int, size: int):
 def main() -> None:
     import numpy as np
     import torch
-    from PIL import Image
 
     from dsdn.data.toy_world import COLOURS, object_scale
-    from dsdn.evaluation.benchmark import rate_text
     from dsdn.evaluation.clean import judge_strict
     from dsdn.generate import load_pipeline, model_toy_world, resolve_model_dir
 
@@ -63,11 +86,10 @@ def main() -> None:
     pipe = load_pipeline(args.model, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    names = list(COLOURS)
     results = {s: [] for s in strengths}
     lines, strips = [], []
     for motion, obj, colour, background, seed, source in real_sources(world, args.clips, args.seed, size):
-        new = names[(names.index(colour) + 1 + seed % (len(names) - 1)) % len(names)]  # any colour but the source's
+        new = another(COLOURS, colour, seed)  # any colour but the source's
         asked = motion if args.prompt_motion == "source" else OPPOSITE[motion]
         prompt = f"a {new} {obj} moving {asked}"
         row = [source]
@@ -84,15 +106,9 @@ def main() -> None:
         strips.append(np.concatenate([np.concatenate(list(r), axis=1) for r in row], axis=0))
     print(f"clips={args.clips}  world={world}  prompt's motion word: the {args.prompt_motion}'s  seed={args.seed}")
     for strength, rows in results.items():
-        parts = [
-            f"{name} {rate_text(r[col] for r in rows)}"
-            for name, col in (("colour (prompt's)", 0), ("direction (source's)", 1), ("clean", 2))
-        ]
-        print(f"strength {strength}: " + "  ".join(parts))
+        print(f"strength {strength}: " + "  ".join(rate_parts(rows, "source")))
     print("\n".join(lines))
-    if args.strips:
-        Image.fromarray(np.concatenate(strips, axis=0)).save(args.strips)
-        print(f"wrote {args.strips}")
+    save_strips(args.strips, strips)
 
 
 if __name__ == "__main__":
