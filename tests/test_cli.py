@@ -329,3 +329,86 @@ def test_auto_resolves_to_cuda_when_present_else_the_cpu():
         resolve_device("auto") == resolve_device(None) == torch.device("cuda" if torch.cuda.is_available() else "cpu")
     )
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_a_config_command_takes_its_options_from_the_configs_fields():
+    """One source per setting: the options of a config-built command are its config's option fields, with their
+    defaults, help and flags; renamed, comma-separated and repeated options arrive as the fields' values, and a
+    bad value fails in the config's own check, as one line."""
+    from dataclasses import dataclass
+
+    import typer
+
+    from dsdn.cli.common import boundary, config_command
+    from dsdn.errors import check_int
+    from dsdn.fields import option
+
+    @dataclass(kw_only=True)
+    class Config:
+        name: str = option(doc="The name.", argument=True)
+        num_frames: int = option(8, "Frames.", name="frames")
+        words: tuple[str, ...] = option(("a", "b"), "Words, comma-separated.", comma_list=True)
+        notes: tuple[str, ...] = option((), "A note (repeat).", multiple=True)
+        out: str | None = option(None, "Where.", flags=("--out", "-o"))
+        fast: bool = option(False, "Fast.", flags=("--fast",))
+        hidden: int = 3  # not an option
+
+        def __post_init__(self):
+            check_int("num_frames", self.num_frames, 2)
+
+    seen = []
+    little = typer.Typer()
+
+    @little.command()
+    @boundary
+    @config_command(Config)
+    def make(cfg: Config, quiet: bool) -> None:
+        """Make it."""
+        seen.append((cfg, quiet))
+
+    @little.command()
+    def other() -> None:
+        """A second command, so that the first is called by name."""
+
+    res = runner.invoke(little, ["make", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    for text in ("--frames", "default: 8", "Words, comma-separated.", "[default: a,b]", "--out", "-o", "--fast",
+                 "--quiet", "--debug", "The name."):  # fmt: skip
+        assert text in res.output, text
+    assert "--hidden" not in res.output and "--no-fast" not in res.output and "--num-frames" not in res.output
+
+    res = runner.invoke(little, ["make", "x"])
+    assert res.exit_code == 0, res.output
+    assert seen.pop() == (Config(name="x"), False)
+    args = ["make", "y", "--frames", "4", "--words", "c, d,", "--notes", "n1", "--notes", "n2", "-o", "f", "--fast",
+            "-q"]  # fmt: skip
+    res = runner.invoke(little, args)
+    assert res.exit_code == 0, res.output
+    assert seen.pop() == (Config(name="y", num_frames=4, words=("c", "d"), notes=("n1", "n2"), out="f", fast=True),
+                          True)  # fmt: skip
+    res = runner.invoke(little, ["make", "z", "--frames", "1"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "num_frames=1" in res.output, res.output
+    assert not seen
+
+
+@pytest.mark.parametrize("command", [["generate"], ["train", "base"], ["train", "video"], ["train", "peer"]],
+                         ids=" ".join)  # fmt: skip
+def test_commands_built_from_configs_have_an_option_for_every_option_field(command):
+    import typer
+
+    from dsdn.fields import cli_fields
+    from dsdn.generate import GenerateConfig
+    from dsdn.training.configs import BaseTrainConfig, PeerTrainConfig, VideoTrainConfig
+
+    config = {"generate": GenerateConfig, "train base": BaseTrainConfig, "train video": VideoTrainConfig,
+              "train peer": PeerTrainConfig}[" ".join(command)]  # fmt: skip
+    cmd = typer.main.get_command(app)
+    for name in command:
+        cmd = cmd.commands[name]
+    params = {p.name: p for p in cmd.params}
+    assert set(params) == {spec["name"] or f.name for f, spec in cli_fields(config)} | {"quiet", "debug"}
+    for f, spec in cli_fields(config):
+        param = params[spec["name"] or f.name]
+        if spec["comma_list"] or spec["multiple"] or param.required:
+            continue
+        assert param.default == f.default, f.name

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from .devices import check_device, resolve_device
 from .errors import DSDNInputError, check_choice, check_float, check_int, check_seed, check_size, invalid
+from .fields import option
 from .options import check_cache_options, check_sampling_options, source_settings
 from .schedulers import SCHEDULERS, make_scheduler
-from .video_io import MAX_FPS, check_output_path, check_sidecar_path, save_video, write_sidecar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,44 +25,97 @@ MAX_LONG_FRAMES = 1024  # frames of one clip (longer ones are denoised in contex
 class GenerateConfig:
     """Everything that determines one generated video (validated on construction)."""
 
-    prompt: str
-    prompt_at: tuple[str, ...] = ()  # prompt travel: "FRAME:TEXT" entries, the clip's prompt from FRAME on
-    travel_blend: int | None = None
-    model: str | None = None
-    base: str | None = None
-    out: str = "dsdn.mp4"
-    negative_prompt: str = ""
-    motion_prompt: str | None = None
-    image: str | None = None
-    source_video: str | None = None  # --video: the clip video-to-video redraws
-    motion_video: str | None = None  # --motion-from: the clip whose motion is transferred
-    strength: float | None = None  # default: the pipeline's (0.6 for --video, 0.8 for --motion-from)
-    motion_hold: float | None = None  # default: the pipeline's (0 for --video, 0.5 for --motion-from)
-    frames: int = 8
-    context_frames: int | None = None
-    context_stride: int | None = None
-    context_anchor: bool = False
-    loop: bool = False  # the context windows wrap around the clip's end
-    height: int | None = None
-    width: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    lora_scale: float = 1.0
-    motion_coherence: float | None = None
-    combiner: str | None = None
-    stream_sync: float | None = None
-    shared_noise: float | None = None
-    cross_frame_attention: bool | None = None
-    carry_from: float | None = None
-    early_coherence: float | None = None
-    early_until: float | None = None
-    motion_guidance: float | None = None
-    cache_interval: int = 1  # the step cache (dsdn.step_cache): 1 is off
-    cache_depth: int = 1
-    scheduler: str = "ddim"
-    seed: int = 0
-    fps: int = 8
-    device: str = "auto"
+    prompt: str = option(doc="What the video shows.", argument=True)
+    prompt_at: tuple[str, ...] = option(
+        (), "Prompt travel: 'FRAME:TEXT' makes TEXT the prompt from FRAME on (repeat for more changes).", multiple=True
+    )
+    travel_blend: int | None = option(
+        None, "With --prompt-at: frames each prompt change is blended over, centred on its frame (default 8)."
+    )
+    model: str | None = option(
+        None, "DSDN model folder (saved by DSDNPipeline.save_pretrained).", flags=("--model", "-m")
+    )
+    base: str | None = option(None, "SD-1.x base (folder or .safetensors) when --model holds DSDN weights only.")
+    out: str = option("dsdn.mp4", "Output: .mp4, .gif, .webp, or a folder name for png frames.", flags=("--out", "-o"))
+    negative_prompt: str = option("", "Steer away from this text.")
+    motion_prompt: str | None = option(None, "Separate text for the motion stream only.")
+    image: str | None = option(None, "Image-to-video: the picture the clip starts from (resized to the video's size).")
+    source_video: str | None = option(
+        None, "Video-to-video: the clip to redraw (a video file or a folder of PNG frames; its first --frames).",
+        name="video",
+    )  # fmt: skip
+    motion_video: str | None = option(
+        None, "Motion transfer: the clip whose motion the prompt's content takes (a video file or PNG frames).",
+        name="motion_from",
+    )  # fmt: skip
+    strength: float | None = option(
+        None, "With --video or --motion-from: the share redrawn, in (0, 1] (default 0.6; 0.8 with --motion-from)."
+    )
+    motion_hold: float | None = option(
+        None,
+        "With --video or --motion-from: the share of the steps the motion stream holds the clip's motion "
+        "(default 0; 0.5 with --motion-from).",
+    )
+    frames: int = option(8, "Number of frames (>= 2).")
+    context_frames: int | None = option(
+        None, "Long videos: denoise windows of this many frames (e.g. 8), fused at every step."
+    )
+    context_stride: int | None = option(None, "With --context-frames: frames between windows (default: half a window).")
+    context_anchor: bool = option(
+        False, "With --context-frames: every later window also holds frame 1 (its look).", flags=("--context-anchor",)
+    )
+    loop: bool = option(
+        False, "With --context-frames: the windows wrap around, so the last frame leads into the first.",
+        flags=("--loop",),
+    )  # fmt: skip
+    height: int | None = option(None, "Height in pixels (default: the model's native size).")
+    width: int | None = option(None, "Width in pixels (default: the model's native size).")
+    steps: int | None = option(None, "Denoising steps (default: the model's, else 25).")
+    guidance: float | None = option(
+        None, "Classifier-free guidance (<= 1 disables it; default: the model's, else 7.5)."
+    )
+    lora_scale: float = option(1.0, "Content increment step length λ (0 = base UNet only).")
+    motion_coherence: float | None = option(None, "Motion coherence γ in [0, 1] (default: the model's).")
+    combiner: str | None = option(
+        None, "Motion combiner: causal (anchored on frame 1) or least_squares (default: the model's)."
+    )
+    stream_sync: float | None = option(
+        None,
+        "In [0, 1]: how far both streams are pulled onto the combiner's one video at every step (0 = combined "
+        "only at the end; default: the model's).",
+    )
+    shared_noise: float | None = option(
+        None, "In [0, 1]: share of the content noise common to all frames (default: the model's)."
+    )
+    cross_frame_attention: bool | None = option(
+        None,
+        "The content stream's self-attention reads each clip's first frame (Text2Video-Zero's; default: the model's).",
+        flags=("--cross-frame-attention/--no-cross-frame-attention",),
+    )
+    carry_from: float | None = option(
+        None,
+        "In [0, 1]: share of the steps after which later frames take frame 1's object, moved, instead of "
+        "redrawing it (needs stream sync > 0; 1 = never; default: the model's).",
+    )
+    early_coherence: float | None = option(
+        None,
+        "In [0, 1]: γ of the synced video during the first --early-until of the steps, where the layout is "
+        "decided (needs stream sync > 0; default: the model's, unless --motion-coherence is given).",
+    )
+    early_until: float | None = option(
+        None, "In [0, 1]: share of the steps synced with --early-coherence (0 = none; default: the model's)."
+    )
+    motion_guidance: float | None = option(
+        None, "Guidance of the motion stream alone (default: the model's, else --guidance)."
+    )
+    cache_interval: int = option(
+        1, "Step cache: both UNets run whole every N steps, their deep levels reused between (1: off)."
+    )
+    cache_depth: int = option(1, "With --cache-interval: levels at each end that run on cached steps.")
+    scheduler: str = option("ddim", "Sampler: " + ", ".join(SCHEDULERS) + ".")
+    seed: int = option(0, "Random seed; the same seed and settings give the same video.")
+    fps: int = option(8, "Frames per second of the written video.")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N, mps.")
 
     def __post_init__(self):
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -92,6 +145,8 @@ class GenerateConfig:
         check_sampling_options(self.guidance, self.motion_guidance, self.motion_coherence, self.combiner,
                                self.stream_sync, self.shared_noise, self.carry_from, self.early_coherence,
                                self.early_until)  # fmt: skip
+        from .video_io import MAX_FPS, check_output_path, check_sidecar_path
+
         check_output_path(self.out)
         check_sidecar_path(self.out)
         check_int("fps", self.fps, 1, MAX_FPS)
@@ -279,6 +334,8 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
     pipe.set_progress_bar_config(disable=not progress, desc="denoising")
     t_load = time.perf_counter() - t0
     import torch
+
+    from .video_io import save_video, write_sidecar
 
     generator = torch.Generator("cpu").manual_seed(cfg.seed)
     steps = pipe.default_steps() if cfg.steps is None else cfg.steps

@@ -132,3 +132,10 @@ def get_preset(name: str) -> AdapterPreset:
     if name not in PRESETS:
         raise DSDNInputError(f"preset={name!r} is invalid: must be one of {', '.join(map(repr, PRESETS))}.")
     return PRESETS[name]
+
+
+def resolve_preset(name: str) -> AdapterPreset:
+    """A preset by name (``tiny``, ``sd15``) or from a YAML file (a name ending in .yaml or .yml)."""
+    if name.endswith((".yaml", ".yml")):
+        return AdapterPreset.from_yaml(name)
+    return get_preset(name)

@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DSDNInputError, DSDNRunError
-from ..schedulers import SCHEDULERS
+from ..fields import doc_of
+from ..generate import GenerateConfig
 
 app = typer.Typer(
     help="Text-to-video generation with the Dual-Stream Diffusion Net (DSDN).",
@@ -20,7 +21,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-TOY_WORLD_HELP = "Toy-world version (with --data toy): v1, v2 (mended captions and bounce) or v3 (larger objects)."
 
 
 def setup_logging(debug: bool, quiet: bool = False) -> None:
@@ -92,59 +92,83 @@ def boundary(command: Callable) -> Callable:
     return run
 
 
-# The sampling options that `dsdn generate` and `dsdn eval toy` share, declared once (each None: the model's).
-Guidance = Annotated[
-    Optional[float],
-    typer.Option(help="Classifier-free guidance (<= 1 disables it; default: the model's, else 7.5)."),
-]
-MotionGuidance = Annotated[
-    Optional[float], typer.Option(help="Guidance of the motion stream alone (default: the model's, else --guidance).")
-]
-MotionCoherence = Annotated[Optional[float], typer.Option(help="Motion coherence γ in [0, 1] (default: the model's).")]
-Combiner = Annotated[
-    Optional[str],
-    typer.Option(help="Motion combiner: causal (anchored on frame 1) or least_squares (default: the model's)."),
-]
-StreamSync = Annotated[
-    Optional[float],
-    typer.Option(
-        help="In [0, 1]: how far both streams are pulled onto the combiner's one video at every step "
-        "(0 = combined only at the end; default: the model's)."
-    ),
-]
-SharedNoise = Annotated[
-    Optional[float],
-    typer.Option(help="In [0, 1]: share of the content noise common to all frames (default: the model's)."),
-]
-CarryFrom = Annotated[
-    Optional[float],
-    typer.Option(
-        help="In [0, 1]: share of the steps after which later frames take frame 1's object, moved, instead of "
-        "redrawing it (needs stream sync > 0; 1 = never; default: the model's)."
-    ),
-]
-EarlyCoherence = Annotated[
-    Optional[float],
-    typer.Option(
-        help="In [0, 1]: γ of the synced video during the first --early-until of the steps, where the layout is "
-        "decided (needs stream sync > 0; default: the model's, unless --motion-coherence is given)."
-    ),
-]
-EarlyUntil = Annotated[
-    Optional[float],
-    typer.Option(help="In [0, 1]: share of the steps synced with --early-coherence (0 = none; default: the model's)."),
-]
-CrossFrameAttention = Annotated[
-    Optional[bool],
-    typer.Option(
-        "--cross-frame-attention/--no-cross-frame-attention",
-        help="The content stream's self-attention reads each clip's first frame (Text2Video-Zero's; "
-        "default: the model's).",
-    ),
-]
-CacheInterval = Annotated[
-    int,
-    typer.Option(help="Step cache: both UNets run whole every N steps, their deep levels reused between (1: off)."),
-]
-CacheDepth = Annotated[int, typer.Option(help="With --cache-interval: levels at each end that run on cached steps.")]
-Scheduler = Annotated[str, typer.Option(help="Sampler: " + ", ".join(SCHEDULERS) + ".")]
+# The sampling options `dsdn eval toy` shares with `dsdn generate`, with the help of GenerateConfig's fields.
+def _sampling(name: str, kind: type, *flags: str):
+    return Annotated[kind, typer.Option(*flags, help=doc_of(GenerateConfig, name))]
+
+
+Guidance = _sampling("guidance", Optional[float])
+MotionGuidance = _sampling("motion_guidance", Optional[float])
+MotionCoherence = _sampling("motion_coherence", Optional[float])
+Combiner = _sampling("combiner", Optional[str])
+StreamSync = _sampling("stream_sync", Optional[float])
+SharedNoise = _sampling("shared_noise", Optional[float])
+CarryFrom = _sampling("carry_from", Optional[float])
+EarlyCoherence = _sampling("early_coherence", Optional[float])
+EarlyUntil = _sampling("early_until", Optional[float])
+CrossFrameAttention = _sampling(
+    "cross_frame_attention", Optional[bool], "--cross-frame-attention/--no-cross-frame-attention"
+)
+CacheInterval = _sampling("cache_interval", int)
+CacheDepth = _sampling("cache_depth", int)
+Scheduler = _sampling("scheduler", str)
+
+
+def config_command(config_cls: type) -> Callable:
+    """Decorator: a command whose options are ``config_cls``'s option fields (:func:`dsdn.fields.option`: their
+    defaults, help and flags, in the dataclass's order), plus --quiet and --debug. The decorated function is
+    called with the validated config and ``quiet``; a bad value fails in the config's own check, in one line.
+    Put :func:`boundary` above it."""
+    import dataclasses
+    import inspect
+    import typing
+
+    from ..fields import cli_fields
+
+    hints = typing.get_type_hints(config_cls)
+
+    def wrap(body: Callable) -> Callable:
+        params, to_field, lists, repeated = [], {}, set(), set()
+        for f, spec in cli_fields(config_cls):
+            name = spec["name"] or f.name
+            to_field[name] = f.name
+            annotation = hints[f.name]
+            default = f.default if f.default is not dataclasses.MISSING else ...
+            if spec["comma_list"]:
+                lists.add(name)
+                annotation = Optional[str]
+                default = ",".join(default) if isinstance(default, tuple) else default
+            elif spec["multiple"]:
+                repeated.add(name)
+                annotation, default = Optional[list[str]], None
+            elif type(None) in typing.get_args(annotation):  # `X | None` as Typer reads it
+                annotation = Optional[next(a for a in typing.get_args(annotation) if a is not type(None))]
+            maker = typer.Argument if spec["argument"] else typer.Option
+            info = maker(default, *spec["flags"], help=spec["doc"])
+            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
+        params += [
+            inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                              default=typer.Option(False, "--quiet", "-q", help="No progress bars.")),
+            inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                              default=typer.Option(False, help="Show full tracebacks on errors.")),
+        ]  # fmt: skip
+
+        @functools.wraps(body)
+        def command(**options):
+            quiet = options.pop("quiet")
+            options.pop("debug")
+            values = {}
+            for name, value in options.items():
+                if name in lists and value is not None:
+                    value = tuple(part.strip() for part in value.split(",") if part.strip())
+                elif name in repeated:
+                    value = tuple(value or ())
+                values[to_field[name]] = value
+            return body(config_cls(**values), quiet=quiet)
+
+        del command.__wrapped__  # Typer reads the signature below, not the body's
+        command.__signature__ = inspect.Signature(params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return wrap

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,79 +20,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.toy_world import VERSIONS, ToyWorld, vocabulary
-from ..devices import check_device, resolve_device
-from ..errors import DSDNInputError, check_choice, check_float, check_int, check_seed, invalid
+from ..data.toy_world import ToyWorld, vocabulary
+from ..devices import resolve_device
+from ..errors import DSDNInputError
 from ..evaluation.words import direction_dprimes, word_separation
 from ..objective import min_snr_weights, weighted_mse
-from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
+from ..paths import holds_checkpoints, removes_new_folder_on_failure
 from ..tiny import MAX_TOKENS
 from ..vocabulary import VOCABULARY_FILE
+from .configs import BaseTrainConfig
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class BaseTrainConfig:
-    """Everything that determines a tiny-base run."""
-
-    out: str = "outputs/tiny-base"
-    seed: int = 0
-    vae_steps: int = 3000
-    vae_batch: int = 16
-    vae_lr: float = 1e-3
-    unet_steps: int = 6000
-    unet_batch: int = 32
-    unet_lr: float = 5e-4
-    latent_pool_clips: int = 3000
-    num_frames: int = 8
-    size: int = 64
-    text_width: int = 64
-    unet_channels: tuple[int, ...] = (32, 64, 64)
-    vae_channels: tuple[int, ...] = (16, 32, 64)
-    text_token_weight: float = 0.1
-    text_bow_weight: float = 0.0
-    snr_gamma: float = 0.0
-    pooled_text: bool = False
-    toy_world: str = "v1"
-    vae_from: str | None = None
-    init_from: str | None = None
-    freeze_text: bool = False
-    dprime_every: int = 0
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    resume: bool = False
-    device: str | None = None
-
-    def __post_init__(self):
-        for name in ("vae_steps", "vae_batch", "unet_steps", "unet_batch", "text_width", "latent_pool_clips"):
-            check_int(name, getattr(self, name), 1)
-        self.unet_channels = tuple(self.unet_channels)
-        self.vae_channels = tuple(self.vae_channels)
-        check_float("text_token_weight", self.text_token_weight, 0.0)
-        check_float("text_bow_weight", self.text_bow_weight, 0.0)
-        check_float("snr_gamma", self.snr_gamma, 0.0)
-        for name in ("vae_lr", "unet_lr"):
-            if check_float(name, getattr(self, name), 0.0) == 0.0:
-                raise invalid(name, getattr(self, name), "must be greater than 0")
-        check_choice("toy_world", self.toy_world, VERSIONS)
-        check_int("dprime_every", self.dprime_every, 0)
-        check_int("checkpoint_every", self.checkpoint_every, 0)
-        check_int("keep_checkpoints", self.keep_checkpoints, 1)
-        check_seed(self.seed)
-        check_output_folder("out", self.out)
-        if self.device is not None:
-            check_device(self.device)
-        if self.vae_from is not None and not (Path(self.vae_from) / "vae" / "config.json").is_file():
-            raise invalid("vae_from", self.vae_from, "must be a base folder with a vae/ subfolder")
-        if self.init_from is not None:
-            if self.vae_from is not None:
-                raise invalid("init_from", self.init_from, "takes the VAE from that base too: leave out vae_from")
-            parts = [Path(self.init_from) / d / "config.json" for d in ("vae", "text_encoder", "unet")]
-            if not all(p.is_file() for p in parts) or not (Path(self.init_from) / VOCABULARY_FILE).is_file():
-                raise invalid("init_from", self.init_from, "must be a base folder written by `dsdn train base`")
-        if self.freeze_text and self.init_from is None:
-            raise invalid("freeze_text", self.freeze_text, "keeps a trained text encoder: it needs init_from")
 
 
 def build_tiny_base(cfg: BaseTrainConfig, words: list[str]) -> dict:

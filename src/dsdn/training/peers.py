@@ -35,7 +35,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,71 +43,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
-from ..errors import DSDNInputError, check_choice, check_float, check_int, check_seed
-from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
-from ..peers import FRAME_POSITIONS, PEER_FILE, PEER_KINDS, build_peer, default_base
+from ..errors import DSDNInputError
+from ..paths import holds_checkpoints, removes_new_folder_on_failure
+from ..peers import FRAME_POSITIONS, PEER_FILE, build_peer, default_base
+from .configs import PeerTrainConfig
 
 logger = logging.getLogger(__name__)
 
 #: Steps timed (after untimed warm-up steps) to turn a wall-clock budget into a step count.
 PROBE_WARMUP, PROBE_STEPS = 3, 20
-
-
-@dataclass
-class PeerTrainConfig:
-    """A peer training run (validated on construction)."""
-
-    kind: str
-    base: str | None = None  # default: the shipped model's base
-    out: str = "outputs/peers/animatediff"
-    data: str = "toy"
-    captions: str | None = None
-    video_column: str = "video"
-    caption_column: str = "caption"
-    toy_clips: int = 4000
-    toy_world: str = "v1"
-    toy_transpose: bool = False  # as in VideoTrainConfig (the same build_dataset reads both)
-    toy_motions: tuple[str, ...] | None = None
-    num_frames: int = 8
-    frame_stride: int = 1
-    size: int | None = None
-    budget_s: float | None = None
-    steps: int = 3500
-    batch_size: int = 4
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup_steps: int = 100
-    max_grad_norm: float = 1.0
-    ema_decay: float = 0.995
-    text_dropout: float = 0.1
-    seed: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 250
-    keep_checkpoints: int = 2
-    resume: bool = False
-
-    def __post_init__(self):
-        check_choice("kind", self.kind, PEER_KINDS)
-        for name, low in (("toy_clips", 1), ("num_frames", 2), ("frame_stride", 1), ("steps", 1), ("batch_size", 1),
-                          ("warmup_steps", 0), ("log_every", 1), ("checkpoint_every", 1),
-                          ("keep_checkpoints", 1)):  # fmt: skip
-            check_int(name, getattr(self, name), low)
-        check_seed(self.seed)
-        check_output_folder("out", self.out)
-        if self.size is not None:
-            check_int("size", self.size, 8)
-        if self.budget_s is not None:
-            check_float("budget_s", self.budget_s, 1.0)
-        check_float("lr", self.lr, 0.0)
-        check_float("weight_decay", self.weight_decay, 0.0)
-        check_float("max_grad_norm", self.max_grad_norm, 0.0)
-        check_float("ema_decay", self.ema_decay, 0.0, 1.0)
-        check_float("text_dropout", self.text_dropout, 0.0, 1.0)
-        check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
-        from .data import check_toy_options
-
-        check_toy_options(self)
 
 
 def peer_forward(kind: str, model, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:

@@ -25,23 +25,23 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.toy_world import VERSIONS as TOY_WORLD_VERSIONS
 from ..devices import has_accelerator_device
-from ..errors import DSDNInputError, DSDNRunError, check_choice, check_float, check_int, check_seed, check_size, invalid
+from ..errors import DSDNInputError, DSDNRunError
 from ..model_layout import adapter_folder
-from ..objective import MOTION_LOSSES, parse_word_pairs
-from ..options import COMBINERS
-from ..paths import check_output_folder, holds_checkpoints, removes_new_folder_on_failure
+from ..objective import parse_word_pairs
+from ..paths import holds_checkpoints, removes_new_folder_on_failure
+from ..presets import resolve_preset
 from ..unet_levels import checkpoint_blocks
 from . import runs
-from .data import build_dataset, check_toy_options, encode_dataset, to_video_tensor
+from .configs import VideoTrainConfig
+from .data import build_dataset, encode_dataset, to_video_tensor
 from .runs import (
     keep_metrics_until,
     list_checkpoints,
@@ -54,138 +54,6 @@ from .validation import validate
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_VALIDATION_PROMPTS = (
-    "a red circle moving right",
-    "a green square moving left",
-    "a blue digit one moving up",
-    "a yellow triangle moving down",
-    "a white digit five moving left",
-    "a red digit eight moving up",
-    "a green circle moving down",
-    "a blue square moving right",
-)
-
-
-@dataclass
-class VideoTrainConfig:
-    """Everything that determines a DSDN training run (validated on construction)."""
-
-    base: str
-    out: str = "outputs/runs/dsdn-tiny"
-    preset: str = "tiny"
-    data: str = "toy"
-    captions: str | None = None
-    video_column: str = "video"
-    caption_column: str = "caption"
-    toy_clips: int = 4000
-    toy_world: str = "v1"
-    toy_transpose: bool = False
-    toy_motions: tuple[str, ...] | None = None
-    num_frames: int = 8
-    frame_stride: int = 1
-    size: int | None = None
-    steps: int = 3000
-    stop_at: int | None = None
-    batch_size: int = 8
-    lr: float = 5e-4
-    weight_decay: float = 1e-2
-    lr_schedule: str = "cosine"
-    warmup_steps: int = 100
-    max_grad_norm: float = 1.0
-    ema_decay: float = 0.0
-    mixed_precision: str = "no"
-    gradient_checkpointing: bool = False
-    text_dropout: float = 0.1
-    motion_weight: float = 1.0
-    combine_weight: float = 0.0
-    combiner: str | None = None
-    motion_coherence: float | None = None
-    snr_gamma: float = 0.0
-    motion_loss: str = "target"
-    contrast_weight: float = 0.0
-    contrast_margin: float = 0.2
-    contrast_pairs: tuple[str, ...] = ("left:right", "up:down", "upwards:downwards", "rises:falls")
-    shared_noise: float = 0.0
-    cross_frame_attention: bool = False
-    cache_latents: bool = True
-    checkpoint_every: int = 250
-    keep_checkpoints: int = 3
-    validate_every: int = 500
-    validation_prompts: tuple[str, ...] = DEFAULT_VALIDATION_PROMPTS
-    validation_steps: int = 20
-    seed: int = 0
-    resume: bool = False
-    init_from: str | None = None
-    log_every: int = 10
-
-    def __post_init__(self):
-        for name, low in (("toy_clips", 1), ("num_frames", 2), ("frame_stride", 1), ("steps", 1), ("batch_size", 1),
-                          ("warmup_steps", 0), ("checkpoint_every", 1), ("keep_checkpoints", 1),
-                          ("validate_every", 0), ("validation_steps", 1), ("log_every", 1)):  # fmt: skip
-            check_int(name, getattr(self, name), low)
-        if self.stop_at is not None:
-            check_int("stop_at", self.stop_at, 1, self.steps)
-        check_seed(self.seed)
-        check_output_folder("out", self.out)
-        self._check_against_base_and_preset()
-        if check_float("lr", self.lr, 0.0) == 0.0:
-            raise invalid("lr", self.lr, "must be greater than 0")
-        check_float("weight_decay", self.weight_decay, 0.0)
-        check_float("max_grad_norm", self.max_grad_norm, 0.0)
-        check_float("ema_decay", self.ema_decay, 0.0, 1.0)
-        check_float("text_dropout", self.text_dropout, 0.0, 1.0)
-        check_float("motion_weight", self.motion_weight, 0.0)
-        check_float("combine_weight", self.combine_weight, 0.0)
-        if self.combiner is not None:
-            check_choice("combiner", self.combiner, COMBINERS)
-        if self.motion_coherence is not None:
-            check_float("motion_coherence", self.motion_coherence, 0.0, 1.0)
-        check_float("snr_gamma", self.snr_gamma, 0.0)
-        check_choice("motion_loss", self.motion_loss, MOTION_LOSSES)
-        check_float("contrast_weight", self.contrast_weight, 0.0)
-        check_float("contrast_margin", self.contrast_margin, 0.0)
-        check_float("shared_noise", self.shared_noise, 0.0, 1.0)
-        self.contrast_pairs = tuple(self.contrast_pairs)
-        try:
-            parse_word_pairs(self.contrast_pairs)
-        except ValueError as e:
-            raise DSDNInputError(str(e)) from None
-        check_choice("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
-        check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "linear"))
-        check_choice("toy_world", self.toy_world, TOY_WORLD_VERSIONS)
-        check_toy_options(self)
-        if self.init_from is not None and not (adapter_folder(self.init_from) / "config.json").is_file():
-            raise DSDNInputError(
-                f"init_from={self.init_from!r} is not a DSDN model folder (no config.json): give one saved by a run "
-                "(its model/) or the shipped one."
-            )
-        self.validation_prompts = tuple(self.validation_prompts)
-        if self.data != "toy":
-            from ..data.video_folder import read_captions
-
-            if not Path(self.data).expanduser().is_dir():
-                raise invalid("data", self.data, "must be 'toy' or a folder of videos")
-            read_captions(self.data, self.captions)  # a missing, unreadable or malformed file fails now
-
-    def _check_against_base_and_preset(self) -> None:
-        """Size and frames against what the base, the preset (or --init-from model) and the data allow,
-        from JSON and YAML files only: nothing is loaded and no clip is made before they pass."""
-        from ..adapter import FRAME_POSITIONS
-        from ..loading import base_limits, read_json
-
-        _resolve_preset(self.preset)  # a missing or broken preset file fails now, not after the data is made
-        frames = FRAME_POSITIONS
-        if self.init_from is not None:
-            config = read_json(adapter_folder(self.init_from) / "config.json")
-            frames = config.get("motion_frame_positions", frames) if isinstance(config, dict) else frames
-        check_int("num_frames", self.num_frames, 2, frames if isinstance(frames, int) and frames > 0 else None)
-        if self.size is None:
-            return
-        check_int("size", self.size, 8)
-        check_size("size", self.size, base_limits(self.base).get("size_factor"))
-        if self.data == "toy" and (self.size % 16 or self.size < 32):
-            raise invalid("size", self.size, "the toy world needs a multiple of 16, >= 32")
-
 
 class TrainingDiverged(DSDNRunError, RuntimeError):
     """The loss became NaN or infinite."""
@@ -193,14 +61,6 @@ class TrainingDiverged(DSDNRunError, RuntimeError):
 
 # ---------------------------------------------------------------------------------------- checkpoints
 # ---------------------------------------------------------------------------------------- training
-def _resolve_preset(name: str):
-    from ..presets import AdapterPreset, get_preset
-
-    if name.endswith((".yaml", ".yml")):
-        return AdapterPreset.from_yaml(name)
-    return get_preset(name)
-
-
 @removes_new_folder_on_failure(lambda cfg, *a, **k: cfg.out, keep=holds_checkpoints)
 def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     """Run (or resume) a DSDN training run; returns the folder of the final model."""
@@ -265,7 +125,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         )  # fmt: skip
         motion_scale = estimate_motion_scale(sample)
         torch.manual_seed(cfg.seed)
-        adapter = _resolve_preset(cfg.preset).build(unet, motion_scale=motion_scale)
+        adapter = resolve_preset(cfg.preset).build(unet, motion_scale=motion_scale)
     if resume_state is None and cfg.shared_noise > 0:
         adapter.register_to_config(shared_noise=cfg.shared_noise)  # the model samples from the prior it learned
     if resume_state is None and cfg.cross_frame_attention:
