@@ -171,6 +171,7 @@ def test_the_report_names_each_rows_weights_and_says_loudly_when_dsdn_is_not_shi
     assert "not the shipped" not in "\n".join(models_lines(summary))
 
 
+@pytest.mark.slow
 def test_a_killed_benchmark_resumes_with_the_methods_it_had_scored(tmp_path, monkeypatch):
     from dsdn.evaluation import benchmark
 

@@ -141,6 +141,7 @@ def test_carry_start():
     assert carry_start(0.0, 25) == 0
 
 
+@pytest.mark.slow
 def test_pipeline_carry_off_samples_as_before_and_on_changes_the_clip(pipe):
     kw = dict(stream_sync=1.0, num_frames=8, num_inference_steps=4, output_type="latent")
     before = pipe("a red ball", **gen_kwargs(**kw)).frames
@@ -156,6 +157,7 @@ def test_pipeline_refuses_a_bad_carry(pipe, kw):
         pipe("a red ball", **gen_kwargs(**kw))
 
 
+@pytest.mark.slow
 def test_a_models_default_carry_gives_way_when_the_call_turns_stream_sync_off(pipe):
     pipe.adapter.register_to_config(stream_sync=1.0, carry_from=0.5)  # (a fresh pipeline per test)
     assert pipe.sampling_settings()["carry_from"] == 0.5

@@ -21,6 +21,7 @@ def _real_clips(count, motions=LINEAR, version="v1"):
         yield spec, render_clip(spec)
 
 
+@pytest.mark.slow
 def test_real_clips_are_clean():
     results = [
         (spec, judge_strict(video, spec.colour, spec.motion, obj=spec.object)) for spec, video in _real_clips(200)
@@ -31,6 +32,7 @@ def test_real_clips_are_clean():
     assert all((j.marks is None) == ("digit" in spec.object) for spec, j in results)  # only solid shapes have an inside
 
 
+@pytest.mark.slow
 def test_real_bouncing_and_mp4_round_tripped_clips_are_clean(tmp_path):
     bouncing = [judge_strict(v, s.colour, s.motion) for s, v in _real_clips(20, ("bouncing",))]
     assert sum(j.clean for j in bouncing) >= 19 and all(j.direction_ok is None for j in bouncing)
@@ -85,6 +87,7 @@ def test_a_duplicated_object_fails():
     assert not j.one_object and not j.clean and not j.ghost
 
 
+@pytest.mark.slow
 def test_a_world_with_larger_objects_is_judged_at_its_scale():
     scale = object_scale("v3")
     clips = list(_real_clips(120, version="v3"))

@@ -20,6 +20,7 @@ def _generate(*args):
     return runner.invoke(app, ["generate", *args], catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_generate_writes_a_playable_mp4_and_sidecar(trained_model_dir, tmp_path):
     out = tmp_path / "clip.mp4"
     res = _generate("a red ball moving left", "--model", str(trained_model_dir), "--out", str(out), "--frames", "6",
@@ -37,6 +38,7 @@ def test_generate_writes_a_playable_mp4_and_sidecar(trained_model_dir, tmp_path)
     assert meta["versions"]["dsdn"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_video_other_seed_another(trained_model_dir, tmp_path):
     videos = []
     for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
@@ -79,6 +81,7 @@ def test_bad_input_one_line_error_and_nothing_written(trained_model_dir, tmp_pat
     assert list(out_dir.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_pipeline_folder_generates_and_is_described_like_an_adapter_folder(tmp_path):
     pipe = make_pipeline(seed=3)
     pipe.known_words = frozenset("a red green ball moving left".split())
@@ -93,6 +96,7 @@ def test_a_pipeline_folder_generates_and_is_described_like_an_adapter_folder(tmp
     assert res.exit_code == 2 and "blue" in res.output and "Traceback" not in res.output  # its vocabulary, at once
 
 
+@pytest.mark.slow
 def test_generate_without_model_uses_the_shipped_default(tmp_path):
     out = tmp_path / "circle.mp4"
     res = runner.invoke(app, ["generate", "a red circle moving right", "--out", str(out), "--steps", "3", "-q"])
@@ -132,6 +136,7 @@ def test_every_command_help_has_an_example(command):
     assert res.exit_code == 0 and "Example: dsdn " + " ".join(command) in res.output, res.output
 
 
+@pytest.mark.slow
 def test_info_describes_model_base_vocabulary_versions_and_device(trained_model_dir, tmp_path):
     res = runner.invoke(app, ["info", "--model", str(trained_model_dir)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -192,6 +197,7 @@ def test_eval_train_judge_and_toy_eval_with_judge(tmp_path):
     assert res.exit_code == 0 and json.loads(out.read_text())["toy_world"] == "v3", res.output  # the model's world
 
 
+@pytest.mark.slow
 def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     out = tmp_path / "eval.json"
     res = runner.invoke(app, ["eval", "toy", "--prompts", "3", "--heldout-prompts", "0", "--steps", "2",
@@ -230,6 +236,7 @@ def test_eval_toy_samples_at_the_given_coherence_and_motion_guidance(tmp_path):
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_eval_video_reports_flicker_and_refuses_unreadable_files(tmp_path):
     from test_metrics import shifted
 
@@ -281,6 +288,7 @@ def test_train_video_passes_its_options_and_refuses_bad_ones(tmp_path, monkeypat
     assert res.exit_code != 0 and "motion_loss" in res.output and "velocity" in res.output
 
 
+@pytest.mark.slow
 def test_help_and_word_errors_come_before_the_heavy_libraries_load():
     """``dsdn --help`` imports neither torch nor diffusers, and an unknown word (in the prompt or a travel's later
     prompt) is refused before torch loads (``import dsdn`` loads its public names when they are first used)."""
@@ -304,6 +312,7 @@ def test_help_and_word_errors_come_before_the_heavy_libraries_load():
     )
 
 
+@pytest.mark.slow
 def test_generate_without_steps_samples_with_the_models_default_and_records_it(trained_model_dir, tmp_path):
     import shutil
 

@@ -129,6 +129,7 @@ def test_sweep_tries_every_setting_and_writes_the_best(trained_model_dir, tmp_pa
         assert res.exit_code == 2 and needle in res.output, res.output
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_judge_counts_identity_in_clean_and_refuses_another_worlds_judge(trained_model_dir, tmp_path):
     from dsdn.evaluation.judge import ToyJudge
     from dsdn.evaluation.toy import parse_prompt, selection_prompts

@@ -26,6 +26,7 @@ def folder(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_written_folder_reads_back_as_the_same_clips(folder):
     ds = VideoFolder(folder, num_frames=8, size=64)
     world = ToyWorld("train", length=4, seed=1)
@@ -168,6 +169,7 @@ def test_direction_by_motion_counts_and_names_the_usual_mistake():
     assert format_direction_by_motion(direction_by_motion(records, "motion_stream_direction")) == ("down 3/4, left 2/3")
 
 
+@pytest.mark.slow
 def test_stream_directions_are_read_from_each_streams_final_latents(trained_model_dir):
     import torch
 
@@ -190,6 +192,7 @@ def test_stream_directions_are_read_from_each_streams_final_latents(trained_mode
         assert r[f"{kind}_stream_direction_acc"] == hits / 3
 
 
+@pytest.mark.slow
 def test_evaluate_combiners_judges_the_videos_evaluate_prompts_makes(trained_model_dir):
     from dsdn import DSDNPipeline
     from dsdn.evaluation.toy import evaluate_combiners, evaluate_prompts

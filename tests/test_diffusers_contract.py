@@ -26,6 +26,7 @@ def latent(pipe, prompt="a red ball", **kw):
     return pipe(prompt, **gen_kwargs(output_type="latent", **kw)).frames
 
 
+@pytest.mark.slow
 def test_encode_prompt_has_diffusers_form_and_its_embeddings_sample_as_the_text(trained):
     pe, ne = trained.encode_prompt(["a red ball", "a blue ball"], "cpu", 2, True, negative_prompt="green")
     assert pe.shape == ne.shape and pe.shape[0] == 4  # two videos per prompt, the prompt's rows side by side
@@ -53,6 +54,7 @@ def test_a_pipeline_with_only_a_text_encoder_computes_the_same_embeddings(traine
         assert agrees(a, b)
 
 
+@pytest.mark.slow
 def test_a_pipeline_without_text_encoder_samples_from_embeddings_as_the_full_one(trained):
     pe, ne = trained.encode_prompt("a red ball")
     parts = {**trained.components, "text_encoder": None, "tokenizer": None}
@@ -90,6 +92,7 @@ def test_embedding_and_attention_arguments_are_checked_before_any_work(trained, 
         trained(**kwargs, **gen_kwargs())
 
 
+@pytest.mark.slow
 def test_a_motion_prompt_and_prompt_embeddings_go_together(trained):
     pe = trained.encode_prompt("a red ball", do_classifier_free_guidance=False)[0]
     with_motion = latent(trained, None, prompt_embeds=pe, motion_prompt="moving left")
@@ -107,6 +110,7 @@ class RecordingProcessor(AttnProcessor2_0):
         return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
 
 
+@pytest.mark.slow
 def test_cross_attention_kwargs_reach_the_content_unets_processors_and_scale_is_the_lora_scale(trained):
     unscaled = latent(trained)
     scaled = latent(trained, cross_attention_kwargs={"scale": 0.0})
@@ -122,6 +126,7 @@ def test_cross_attention_kwargs_reach_the_content_unets_processors_and_scale_is_
     assert seen == ["m"] * attention_layers * 3  # every attention layer of the content UNet, at each of 3 steps
 
 
+@pytest.mark.slow
 def test_freeu_acts_on_the_content_unet_and_turns_off_again(trained):
     ref = latent(trained)
     trained.enable_freeu(s1=0.9, s2=0.2, b1=1.5, b2=1.6)
@@ -132,6 +137,7 @@ def test_freeu_acts_on_the_content_unet_and_turns_off_again(trained):
     assert agrees(latent(trained), ref)
 
 
+@pytest.mark.slow
 def test_qkv_fusion_is_refused_where_it_would_drop_the_content_lora_and_keeps_the_frames_elsewhere():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -144,6 +150,7 @@ def test_qkv_fusion_is_refused_where_it_would_drop_the_content_lora_and_keeps_th
     assert_same_frames(pipe("a red ball", **gen_kwargs()).frames, frames)
 
 
+@pytest.mark.slow
 def test_vae_slicing_decodes_the_same_frames(trained):
     ref = trained(["a red ball", "a blue ball"], **gen_kwargs()).frames
     trained.vae.enable_slicing()
@@ -153,6 +160,7 @@ def test_vae_slicing_decodes_the_same_frames(trained):
         trained.vae.disable_slicing()
 
 
+@pytest.mark.slow
 def test_from_pipe_shares_the_components_and_leaves_the_source_pipeline_as_it_was():
     from diffusers import StableDiffusionPipeline
 

@@ -33,6 +33,7 @@ def gammas_per_step(pipe, **kw) -> list[float]:
     return [g for _, g in sorted(seen)]
 
 
+@pytest.mark.slow
 def test_early_steps_sync_with_their_own_gamma_and_the_rest_with_motion_coherence(pipe):
     assert gammas_per_step(pipe) == [0.5] * 4  # none by default
     assert gammas_per_step(pipe, early_coherence=1.0, early_until=0.5) == [1.0, 1.0, 0.5, 0.5]
@@ -40,6 +41,7 @@ def test_early_steps_sync_with_their_own_gamma_and_the_rest_with_motion_coherenc
     assert gammas_per_step(pipe, early_coherence=0.0, early_until=1.0) == [0.0] * 4
 
 
+@pytest.mark.slow
 def test_no_early_steps_sample_exactly_as_before_and_early_ones_change_the_clip(pipe):
     before = pipe("a red ball", **gen_kwargs(**KW)).frames
     assert agrees(pipe("a red ball", early_coherence=1.0, early_until=0.0, **gen_kwargs(**KW)).frames, before)
@@ -56,6 +58,7 @@ def test_pipeline_refuses_bad_early_steps(pipe, kw, name):
         pipe("a red ball", **gen_kwargs(**kw))
 
 
+@pytest.mark.slow
 def test_the_models_early_steps_are_saved_and_give_way_when_the_call_turns_stream_sync_off(pipe, tmp_path):
     assert pipe.sampling_settings(motion_coherence=0.3)["early_coherence"] == 0.3  # none saved: the call's γ
     pipe.adapter.register_to_config(stream_sync=1.0, early_coherence=0.75, early_until=0.2)
@@ -71,6 +74,7 @@ def test_the_models_early_steps_are_saved_and_give_way_when_the_call_turns_strea
     assert torch.isfinite(loaded("a red ball", **gen_kwargs(**kw)).frames).all()
 
 
+@pytest.mark.slow
 def test_generate_records_the_early_steps_in_the_sidecar(trained_model_dir, tmp_path):
     out = tmp_path / "clip.gif"
     res = runner.invoke(app, ["generate", "a red ball", "--model", str(trained_model_dir), "--out", str(out),

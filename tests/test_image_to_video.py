@@ -29,6 +29,7 @@ def picture(seed: int = 0, size=(SIZE, SIZE)) -> np.ndarray:
     return im
 
 
+@pytest.mark.slow
 def test_frame_one_is_the_pictures_latent():
     pipe = synced_pipe()
     pipe.scheduler = DDIMScheduler.from_config(
@@ -42,6 +43,7 @@ def test_frame_one_is_the_pictures_latent():
     assert gap_held < 1e-3 < gap_free  # held at the picture; without it frame 1 is something else
 
 
+@pytest.mark.slow
 def test_same_picture_and_seed_give_the_same_clip_another_picture_another():
     pipe = synced_pipe()
     a = pipe("a red ball", image=picture(0), **gen_kwargs()).frames
@@ -49,6 +51,7 @@ def test_same_picture_and_seed_give_the_same_clip_another_picture_another():
     assert_frames_differ(a, pipe("a red ball", image=picture(1), **gen_kwargs()).frames)
 
 
+@pytest.mark.slow
 def test_pictures_of_another_size_are_resized_and_one_is_given_per_prompt():
     pipe = synced_pipe()
     big = Image.fromarray(picture(size=(40, 30))).convert("RGBA")
@@ -68,6 +71,7 @@ def test_pictures_of_another_size_are_resized_and_one_is_given_per_prompt():
         dict(image=picture(0), stream_sync=0.0),  # frame 1 is held through stream sync
     ],
 )
+@pytest.mark.slow
 def test_bad_pictures_are_one_line_errors(kwargs):
     pipe = synced_pipe()
     with pytest.raises(DSDNInputError, match="image") as e:
@@ -75,6 +79,7 @@ def test_bad_pictures_are_one_line_errors(kwargs):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_cli_generate_from_a_picture_records_it_and_refuses_a_bad_one(trained_model_dir, tmp_path):
     runner = CliRunner()
     png = tmp_path / "first.png"

@@ -28,6 +28,7 @@ def base_dir_and_file(tmp_path_factory):
     return d / "folder", d / "tiny-sd.safetensors"
 
 
+@pytest.mark.slow
 def test_folder_and_single_file_give_identical_outputs(base_dir_and_file):
     folder, single = base_dir_and_file
     a = load_base(folder)
@@ -46,6 +47,7 @@ def test_folder_and_single_file_give_identical_outputs(base_dir_and_file):
     assert_same_frames(frames[0], frames[1])
 
 
+@pytest.mark.slow
 def test_dsdn_weights_round_trip_bit_exactly(tmp_path, base_dir_and_file):
     folder, _ = base_dir_and_file
     comps = load_base(folder)
@@ -65,6 +67,7 @@ def test_dsdn_weights_round_trip_bit_exactly(tmp_path, base_dir_and_file):
     assert_same_frames(pipe("a ball", **gen_kwargs()).frames, again("a ball", **gen_kwargs()).frames)
 
 
+@pytest.mark.slow
 def test_self_contained_folder_loads_and_base_is_a_plain_sd_pipeline(trained_model_dir):
     pipe = DSDNPipeline.from_pretrained(trained_model_dir)
     assert not any(
@@ -83,6 +86,7 @@ def test_self_contained_folder_loads_and_base_is_a_plain_sd_pipeline(trained_mod
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
+@pytest.mark.slow
 def test_base_unet_copy_has_no_lora_and_matches_base():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -124,6 +128,7 @@ def test_load_errors_are_clear(tmp_path):
         DSDNPipeline.from_pretrained(tmp_path)
 
 
+@pytest.mark.slow
 def test_save_pretrained_writes_a_diffusers_pipeline_folder_that_loads_back_exactly(tmp_path):
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -155,6 +160,7 @@ def test_save_pretrained_writes_a_diffusers_pipeline_folder_that_loads_back_exac
     VideoTrainConfig(base=str(tmp_path), out=str(tmp_path / "run"), init_from=str(tmp_path), num_frames=4)
 
 
+@pytest.mark.slow
 def test_a_pipeline_folder_takes_diffusers_loading_and_saving_keywords(tmp_path, caplog):
     pipe = make_pipeline()
     perturb_trained_parts_(pipe, seed=1)
@@ -190,6 +196,7 @@ def test_a_pipeline_folder_takes_diffusers_loading_and_saving_keywords(tmp_path,
         DSDNPipeline.from_pretrained(tmp_path / "own", base=tmp_path, variant="v2")
 
 
+@pytest.mark.slow
 def test_model_cpu_offload_gives_the_same_frames():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)

@@ -55,6 +55,7 @@ def test_later_frames_reuse_the_first_windows_noise_shuffled():
     assert torch.equal(out, windows.shuffle_noise(x, torch.Generator().manual_seed(1)))
 
 
+@pytest.mark.slow
 def test_pipeline_samples_past_the_motion_streams_frame_limit_only_in_windows():
     pipe = make_pipeline(seed=2)
     perturb_trained_parts_(pipe, seed=3)
@@ -72,12 +73,14 @@ def test_pipeline_samples_past_the_motion_streams_frame_limit_only_in_windows():
             pipe("a red ball", **{**gen_kwargs(), **bad})
 
 
+@pytest.mark.slow
 def test_a_window_as_long_as_the_clip_is_one_pass():
     pipe = make_pipeline(seed=2)
     one = pipe("a red ball", **gen_kwargs()).frames
     assert_same_frames(one, pipe("a red ball", context_frames=4, **gen_kwargs()).frames)
 
 
+@pytest.mark.slow
 def test_cli_long_clip_needs_windows_and_records_them(trained_model_dir, tmp_path):
     runner = CliRunner()
     cfg = json.loads((trained_model_dir / "config.json").read_text())
@@ -136,6 +139,7 @@ def test_looping_windows_wrap_so_the_last_frame_is_denoised_before_the_first():
     assert ContextWindows(10, 4, 2).starts == [0, 2, 4, 6]
 
 
+@pytest.mark.slow
 def test_a_looping_clip_differs_from_an_open_one_and_needs_windows(tmp_path):
     from dsdn.generate import GenerateConfig
 
@@ -155,6 +159,7 @@ def test_a_looping_clip_differs_from_an_open_one_and_needs_windows(tmp_path):
             GenerateConfig(**ok, loop=True, **bad)
 
 
+@pytest.mark.slow
 def test_a_looping_clip_syncs_and_combines_its_streams_on_a_circle(monkeypatch):
     import dsdn.motion_codec as codec
 

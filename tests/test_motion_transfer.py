@@ -16,6 +16,7 @@ from dsdn.motion_codec import decompose_motion
 from dsdn.video_io import save_video
 
 
+@pytest.mark.slow
 def test_a_held_motion_stream_ends_on_the_references_motion():
     pipe = pipe_()
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config, set_alpha_to_one=True)
@@ -35,6 +36,7 @@ def test_a_held_motion_stream_ends_on_the_references_motion():
     assert (seen[-1] - reference).abs().mean() > 0.05  # not held: the motion stream draws its own
 
 
+@pytest.mark.slow
 def test_motion_video_is_video_to_video_at_the_transfer_defaults_and_the_reference_matters():
     pipe = pipe_()
     moved = pipe("a red ball", motion_video=clip(0), **gen_kwargs(num_inference_steps=4)).frames
@@ -57,12 +59,14 @@ def test_motion_video_is_video_to_video_at_the_transfer_defaults_and_the_referen
         (dict(motion_video=clip()[0]), "motion_video"),  # one picture, not a clip
     ],
 )
+@pytest.mark.slow
 def test_bad_references_are_one_line_errors_naming_the_argument(kwargs, named):
     with pytest.raises(DSDNInputError, match=named) as e:
         pipe_()("a red ball", **{**gen_kwargs(), **kwargs})
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_cli_motion_from_records_the_reference_and_refuses_bad_ones(trained_model_dir, tmp_path):
     runner = CliRunner()
     reference = save_video(clip(frames=5, size=24), tmp_path / "reference.mp4", fps=8)

@@ -107,6 +107,7 @@ def test_optimizer_step_moves_only_the_trainable_set():
     assert any(n.startswith("motion_unet") for n in moved)
 
 
+@pytest.mark.slow
 def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     den = make_pipeline().denoiser()
@@ -280,6 +281,7 @@ def test_caption_contrast_term_charges_a_stream_that_ignores_the_word_and_not_on
     assert off.contrast is None and agrees(off.motion, ignores.motion)
 
 
+@pytest.mark.slow
 def test_caption_contrast_runs_through_the_real_denoiser_and_reaches_the_motion_stream():
     den = make_pipeline().denoiser()
     params = den.set_trainable()

@@ -125,6 +125,7 @@ def test_peer_stops_at_its_wall_clock_budget(toy_base_dir, tmp_path, monkeypatch
         assert info["steps"] == expected
 
 
+@pytest.mark.slow
 def test_a_peer_is_refused_over_another_base_than_the_one_it_was_trained_on(toy_base_dir, tmp_path, caplog):
     peer = tmp_path / "peer"
     peer.mkdir()
@@ -144,6 +145,7 @@ def test_a_peer_is_refused_over_another_base_than_the_one_it_was_trained_on(toy_
         base_fingerprint(peer)
 
 
+@pytest.mark.slow
 def test_peer_errors_are_one_line(toy_base_dir, tmp_path):
     with pytest.raises(DSDNInputError, match="kind"):
         PeerTrainConfig(kind="sora")

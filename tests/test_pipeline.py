@@ -15,6 +15,7 @@ from dsdn import DSDNInputError
 from dsdn.schedulers import SCHEDULERS, make_scheduler
 
 
+@pytest.mark.slow
 def test_frames_have_requested_count_and_size(pipe):
     out = pipe("a red ball moving left", **gen_kwargs(num_frames=5, height=SIZE, width=2 * SIZE))
     assert out.frames.shape == (1, 5, SIZE, 2 * SIZE, 3)
@@ -24,11 +25,13 @@ def test_frames_have_requested_count_and_size(pipe):
 BOTH = ["latents", "motion_latents"]  # the two streams' latents, for a step-end callback
 
 
+@pytest.mark.slow
 def test_batch_of_prompts_and_videos_per_prompt(pipe):
     out = pipe(["a red ball", "a blue square"], num_videos_per_prompt=2, **gen_kwargs())
     assert out.frames.shape[:2] == (4, 4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_frames_different_seed_differs(pipe):
     a = pipe("a red ball", **gen_kwargs(seed=1)).frames
     b = pipe("a red ball", **gen_kwargs(seed=1)).frames
@@ -38,12 +41,14 @@ def test_same_seed_same_frames_different_seed_differs(pipe):
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
+@pytest.mark.slow
 def test_every_listed_scheduler_runs(pipe, name):
     pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
     out = pipe("a red ball", **gen_kwargs(num_inference_steps=4, output_type="pt"))
     assert out.frames.shape == (1, 4, 3, SIZE, SIZE) and torch.isfinite(out.frames).all()
 
 
+@pytest.mark.slow
 def test_output_types(pipe):
     pil = pipe("a ball", **gen_kwargs(output_type="pil")).frames
     assert len(pil) == 1 and len(pil[0]) == 4 and pil[0][0].size == (SIZE, SIZE)
@@ -51,6 +56,7 @@ def test_output_types(pipe):
     assert lat.shape == (1, 4, 4, SIZE // 2, SIZE // 2)
 
 
+@pytest.mark.slow
 def test_knobs_change_the_result_as_documented():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -60,6 +66,7 @@ def test_knobs_change_the_result_as_documented():
         assert not agrees(pipe("a red ball", **gen_kwargs(output_type="latent", **kw)).frames, ref), kw
 
 
+@pytest.mark.slow
 def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -85,6 +92,7 @@ def test_motion_guidance_steers_only_the_motion_stream_and_has_a_model_default()
         run(motion_guidance_scale=float("nan"))
 
 
+@pytest.mark.slow
 def test_guidance_has_a_model_default_that_an_explicit_value_overrides():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -103,6 +111,7 @@ def test_guidance_has_a_model_default_that_an_explicit_value_overrides():
         type(pipe.adapter)(guidance_scale=-1.0)
 
 
+@pytest.mark.slow
 def test_combiner_has_a_model_default_that_an_explicit_value_overrides():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -122,6 +131,7 @@ def test_combiner_has_a_model_default_that_an_explicit_value_overrides():
         type(pipe.adapter)(combiner="spline")
 
 
+@pytest.mark.slow
 def test_gamma_zero_is_content_only():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -177,6 +187,7 @@ def test_size_error_suggests_a_valid_size(pipe):
         pipe("a ball", **gen_kwargs(height=18))
 
 
+@pytest.mark.slow
 def test_sampling_ignores_train_mode_and_restores_it():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -188,6 +199,7 @@ def test_sampling_ignores_train_mode_and_restores_it():
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "euler", "dpm++"])
+@pytest.mark.slow
 def test_stream_sync_leaves_the_streams_in_agreement(pipe, scheduler):
     """At full sync both streams end as one video, so the combiner has nothing left to reconcile."""
     from dsdn.motion_codec import combine_motion, decompose_motion
@@ -208,6 +220,7 @@ def test_stream_sync_leaves_the_streams_in_agreement(pipe, scheduler):
     assert torch.allclose(combine_motion(last["latents"], last["motion_latents"], s, 0.5, "least_squares"), plain)
 
 
+@pytest.mark.slow
 def test_shared_noise_correlates_the_content_frames_and_zero_samples_as_before(pipe):
     first = {}
     kw = dict(num_inference_steps=1, output_type="latent",
@@ -228,6 +241,7 @@ def test_shared_noise_correlates_the_content_frames_and_zero_samples_as_before(p
     assert frame_corr(out[0.9]) > frame_corr(out[0.0]) + 0.3
 
 
+@pytest.mark.slow
 def test_cross_frame_attention_is_a_sampling_option_whose_default_the_model_saves(pipe, tmp_path):
     perturb_trained_parts_(pipe)
     plain = pipe("a red ball", **gen_kwargs(output_type="pt")).frames
@@ -251,12 +265,14 @@ def test_bad_sync_and_shared_noise_are_one_line_errors(pipe, name, value):
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
+@pytest.mark.slow
 def test_every_listed_scheduler_runs_with_stream_sync_and_shared_noise(pipe, name):
     pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
     out = pipe("a red ball", stream_sync=1.0, shared_noise=0.5, **gen_kwargs(num_inference_steps=3, output_type="pt"))
     assert torch.isfinite(out.frames).all()
 
 
+@pytest.mark.slow
 def test_a_closed_vocabulary_model_reads_numerals_capitals_and_punctuation_and_suggests_near_words(pipe):
     pipe.known_words = frozenset("a red blue circle digit three moving left right".split())
     typed = pipe("A red digit 3, moving LEFT.", **gen_kwargs(output_type="pt")).frames
@@ -287,6 +303,7 @@ def test_non_finite_model_weights_stop_generation(pipe):
         pipe("a red ball", **gen_kwargs())
 
 
+@pytest.mark.slow
 def test_step_end_callback_keeps_diffusers_contract():
     """diffusers' ``fn(pipe, step, timestep, kwargs) -> kwargs``: what it returns replaces the loop's tensors, its
     properties say where the call is, ``_interrupt`` skips the rest, and a built-in diffusers callback works."""
@@ -330,6 +347,7 @@ def test_step_end_callback_keeps_diffusers_contract():
              callback_on_step_end_tensor_inputs=["noise"])  # fmt: skip
 
 
+@pytest.mark.slow
 def test_latents_as_one_tensor_are_the_content_noise():
     pipe = make_pipeline()
     perturb_trained_parts_(pipe)
@@ -344,6 +362,7 @@ def test_latents_as_one_tensor_are_the_content_noise():
             pipe("a red ball", **gen_kwargs(latents=bad))
 
 
+@pytest.mark.slow
 def test_steps_have_a_model_default_that_an_explicit_count_overrides(pipe):
     def count_steps(**kw):
         seen = []

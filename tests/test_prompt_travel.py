@@ -37,6 +37,7 @@ def test_bad_travel_keys_and_texts_are_refused_in_one_line(prompt, needle):
         PromptTravel.parse(prompt, 8)
 
 
+@pytest.mark.slow
 def test_one_prompt_at_every_key_samples_the_plain_prompts_video():
     """Per-frame text states that are all the same prompt's give that prompt's clip: the per-frame path through both
     streams (and the motion stream's pooled text) is the per-clip one."""
@@ -75,6 +76,7 @@ def test_each_window_reads_its_own_frames_texts():
     assert seen == [[0.0, 1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 5.0]]
 
 
+@pytest.mark.slow
 def test_cli_prompt_at_travels_and_records_it_and_refuses_bad_entries_before_loading(trained_model_dir, tmp_path):
     runner = CliRunner()
     common = ["--model", str(trained_model_dir), "--frames", "6", "--height", "16", "--width", "16", "--steps", "1",

@@ -159,6 +159,7 @@ GENERATE_CASES = [
 
 
 @pytest.mark.parametrize("args, needle", [c[1:] for c in GENERATE_CASES], ids=[c[0] for c in GENERATE_CASES])
+@pytest.mark.slow
 def test_generate_bad_input(trained_model_dir, tmp_path, args, needle):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -456,6 +457,7 @@ def test_other_commands_bad_input(trained_model_dir, tmp_path, args, needle):
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_decode_chunking_changes_only_the_last_float_bits(pipe):
     from conftest import assert_same_frames, gen_kwargs
 
@@ -585,6 +587,7 @@ def test_the_property_test_covers_every_command():
 
 
 @pytest.mark.parametrize("path", sorted(VALID), ids=[" ".join(p) for p in sorted(VALID)])
+@pytest.mark.slow
 def test_every_option_refuses_hostile_values_in_one_line_before_any_work(
     trained_model_dir, tmp_path, monkeypatch, path
 ):

@@ -73,6 +73,7 @@ def test_caption_gap_reads_a_training_checkpoint_as_its_saved_model(toy_base_dir
     assert (tmp_path / "exported" / "base" / "model_index.json").is_file()
 
 
+@pytest.mark.slow
 def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir, tmp_path):
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -101,6 +102,7 @@ def test_swap_word_embeddings_gives_one_word_the_others_text_states(toy_base_dir
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
+@pytest.mark.slow
 def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
     res = run_script(ROOT / "research" / "vae_ceiling.py", "--prompts", "3", "--seeds", "2")
     assert res.returncode == 0, res.stderr
@@ -117,6 +119,7 @@ def test_vae_ceiling_judges_real_clips_and_their_vae_round_trip():
     assert sum(counts) == 6 - visible
 
 
+@pytest.mark.slow
 def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir):
     res = run_script(ROOT / "research" / "base_visibility.py", "--base", str(toy_base_dir), "--prompts", "5",
                      "--frames", "3", "--steps", "2")  # fmt: skip
@@ -141,6 +144,7 @@ def test_base_visibility_counts_frames_and_clips_by_colour_and_kind(toy_base_dir
     assert abs(frames_all - sum(p * f for _, (p, f, _) in by_group) / 5) < 0.1
 
 
+@pytest.mark.slow
 def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_path):
     from PIL import Image
 
@@ -159,6 +163,7 @@ def test_frame_strips_writes_one_labelled_row_per_clip(trained_model_dir, tmp_pa
     assert res.stdout.count("content stream alone") == 2 and res.stdout.count("motion stream placed") == 2
 
 
+@pytest.mark.slow
 def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
     res = run_script(ROOT / "research" / "judge_real_clips.py", "--limit", "40", "--mp4")
     assert res.returncode == 0, res.stderr
@@ -166,6 +171,7 @@ def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
     assert first.startswith("real clips=40  clean=") and float(first.split("clean=")[1].split("%")[0]) >= 95
 
 
+@pytest.mark.slow
 def test_travelling_noise_rolls_frame_one_and_judges_both_arms(trained_model_dir):
     sys.path.insert(0, str(ROOT / "research"))
     try:
@@ -184,6 +190,7 @@ def test_travelling_noise_rolls_frame_one_and_judges_both_arms(trained_model_dir
     assert [a.split()[0] for a in arms] == ["speed=0", "speed=1"] and all(a.endswith("(n=2)") for a in arms)
 
 
+@pytest.mark.slow
 def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch):
     from test_carry import FRAMES, badly_drawn_clip
 
@@ -204,6 +211,7 @@ def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch)
     assert res.returncode == 0 and "\ndsdn " in res.stdout, res.stderr
 
 
+@pytest.mark.slow
 def test_image_to_video_reports_frame_one_psnr_direction_and_steadiness(trained_model_dir, tmp_path):
     sys.path.insert(0, str(ROOT / "research"))
     try:
@@ -224,6 +232,7 @@ def test_image_to_video_reports_frame_one_psnr_direction_and_steadiness(trained_
     assert res.stdout.startswith("clips=2") and "steady" in res.stdout and strips.is_file()
 
 
+@pytest.mark.slow
 def test_gpu_speed_script_runs_at_a_tiny_shape_on_the_cpu(tmp_path):
     """scripts/gpu_speed.py, which BENCHMARKS.md's accelerator figures come from, at the shipped model's scale on the
     CPU: both methods timed, a training step with gradient checkpointing taken, nothing failed."""
@@ -264,6 +273,7 @@ def test_carry_constants_samples_every_value_on_the_same_prompts(trained_model_d
      ("video_to_video.py", ["--strengths", "0.5,1"], None),
      ("motion_transfer.py", ["--holds", "0,1"], "pairs=2")],
 )  # fmt: skip
+@pytest.mark.slow
 def test_the_toy_world_feature_scripts_run_and_write_their_strips(trained_model_dir, tmp_path, script, args, first):
     """research/prompt_travel.py, long_video.py, video_to_video.py and motion_transfer.py, whose figures
     docs/evaluation.md quotes."""

@@ -84,6 +84,7 @@ def test_interval_one_keeps_nothing_and_bad_settings_are_refused():
             StepCache(**kw)
 
 
+@pytest.mark.slow
 def test_pipeline_cache_interval_one_samples_as_before_and_two_skips_the_deep_levels(pipe):
     perturb_trained_parts_(pipe)
     before = pipe(prompt="a red circle", **gen_kwargs(num_inference_steps=4)).frames

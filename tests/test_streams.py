@@ -106,6 +106,7 @@ def test_fresh_denoiser_streams_equal_their_own_unets():
         assert torch.equal(em, adapter.motion_unet(m, t, motion_text).sample)
 
 
+@pytest.mark.slow
 def test_interaction_couples_the_streams_once_trained():
     den, adapter = _denoiser()
     with torch.no_grad():
@@ -199,6 +200,7 @@ def test_fresh_pooled_text_embedding_leaves_the_motion_stream_unchanged_and_acts
     assert n_pool == 7 and len([n for n in names if n.startswith("motion_text_embedding.")]) == n_pool
 
 
+@pytest.mark.slow
 def test_pooled_text_embedding_gets_gradients_and_round_trips(tmp_path):
     den, adapter = _text_embedding_denoiser()
     den.set_trainable()

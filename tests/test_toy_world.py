@@ -76,6 +76,7 @@ def test_bad_spec_names_the_field():
         ToyWorld("test")
 
 
+@pytest.mark.slow
 def test_world_v2_names_each_direction_in_every_caption_and_bounces_both_ways():
     from dsdn.evaluation.toy import parse_prompt
 
@@ -109,6 +110,7 @@ def test_world_v2_names_each_direction_in_every_caption_and_bounces_both_ways():
         ToyWorld(version="v9")
 
 
+@pytest.mark.slow
 def test_world_v3_draws_the_same_clips_with_objects_twice_as_large():
     from dsdn.evaluation.clean import judge_strict
 

@@ -29,6 +29,7 @@ def clip(seed: int = 0, frames: int = 4, size: int = SIZE) -> np.ndarray:
     return out
 
 
+@pytest.mark.slow
 def test_a_low_strength_keeps_the_source_and_runs_that_share_of_the_steps():
     pipe = pipe_()
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config, set_alpha_to_one=True)
@@ -41,6 +42,7 @@ def test_a_low_strength_keeps_the_source_and_runs_that_share_of_the_steps():
     assert (kept - source).abs().mean() < 0.5 * (free - source).abs().mean()
 
 
+@pytest.mark.slow
 def test_same_source_and_seed_give_the_same_clip_another_source_another():
     pipe = pipe_()
     a = pipe("a red ball", video=clip(0), strength=0.6, **gen_kwargs()).frames
@@ -76,6 +78,7 @@ def test_bad_sources_are_one_line_errors(kwargs):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_cli_generate_from_a_clip_records_it_and_refuses_a_bad_one(trained_model_dir, tmp_path):
     runner = CliRunner()
     source = save_video(clip(frames=5, size=24), tmp_path / "source.mp4", fps=8)

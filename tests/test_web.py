@@ -64,6 +64,7 @@ def browser():
         b.close()
 
 
+@pytest.mark.slow
 def test_page_generates_and_shows_a_video(page_url, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1000, "height": 1100})
     page.goto(page_url)
@@ -92,6 +93,7 @@ def test_page_generates_and_shows_a_video(page_url, browser, tmp_path):
     [("#prompt", "   ", "must be a non-empty text"), ("#travel", "later: a blue circle", "must be FRAME:TEXT"),
      ("#loop", None, "needs --context-frames below --frames")],
 )  # fmt: skip
+@pytest.mark.slow
 def test_page_bad_input_shows_the_one_line_error(page_url, browser, field, value, needle):
     page = browser.new_page()
     page.goto(page_url)
@@ -105,6 +107,7 @@ def test_page_bad_input_shows_the_one_line_error(page_url, browser, field, value
     page.close()
 
 
+@pytest.mark.slow
 def test_page_is_served_on_localhost_only(page_url):
     assert page_url.startswith("http://127.0.0.1:")
 
