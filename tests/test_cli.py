@@ -400,22 +400,32 @@ def test_a_config_command_takes_its_options_from_the_configs_fields():
     assert not seen
 
 
-@pytest.mark.parametrize("command", [["generate"], ["train", "base"], ["train", "video"], ["train", "peer"]],
-                         ids=" ".join)  # fmt: skip
+CONFIG_COMMANDS = {
+    "generate": ("dsdn.generate", "GenerateConfig", ()),
+    "train base": ("dsdn.training.configs", "BaseTrainConfig", ()),
+    "train video": ("dsdn.training.configs", "VideoTrainConfig", ()),
+    "train peer": ("dsdn.training.configs", "PeerTrainConfig", ()),
+    "eval toy": ("dsdn.evaluation.configs", "ToyEvalConfig", ()),
+    "eval train-judge": ("dsdn.evaluation.configs", "JudgeTrainConfig", ()),
+    "benchmark speed": ("dsdn.evaluation.speed", "SpeedConfig", ("json_out", "report")),
+}
+
+
+@pytest.mark.parametrize("command", sorted(CONFIG_COMMANDS))
 def test_commands_built_from_configs_have_an_option_for_every_option_field(command):
+    import importlib
+
     import typer
 
     from dsdn.fields import cli_fields
-    from dsdn.generate import GenerateConfig
-    from dsdn.training.configs import BaseTrainConfig, PeerTrainConfig, VideoTrainConfig
 
-    config = {"generate": GenerateConfig, "train base": BaseTrainConfig, "train video": VideoTrainConfig,
-              "train peer": PeerTrainConfig}[" ".join(command)]  # fmt: skip
+    module, name, own = CONFIG_COMMANDS[command]
+    config = getattr(importlib.import_module(module), name)
     cmd = typer.main.get_command(app)
-    for name in command:
-        cmd = cmd.commands[name]
+    for word in command.split():
+        cmd = cmd.commands[word]
     params = {p.name: p for p in cmd.params}
-    assert set(params) == {spec["name"] or f.name for f, spec in cli_fields(config)} | {"quiet", "debug"}
+    assert set(params) == {spec["name"] or f.name for f, spec in cli_fields(config)} | {"quiet", "debug", *own}
     for f, spec in cli_fields(config):
         param = params[spec["name"] or f.name]
         if spec["comma_list"] or spec["multiple"] or param.required:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Optional
 
 import typer
 
-from ..errors import DSDNInputError
+from ..evaluation.speed import SpeedConfig
 from ..paths import check_output_file, check_output_folder
-from .common import app, boundary
+from .common import app, boundary, config_command
 
 bench_app = typer.Typer(
     help="Benchmark DSDN against its peers: quality (flicker, alignment) and speed.", no_args_is_help=True
@@ -70,20 +71,12 @@ def bench_quality_cmd(
 
 @bench_app.command("speed", epilog="Example: dsdn benchmark speed --report BENCHMARKS.md")
 @boundary
+@config_command(SpeedConfig)
 def bench_speed_cmd(
-    scales: str = typer.Option("tiny,sd15", help="Comma-separated: tiny (the shipped model), sd15 (random weights)."),
-    tiny_frames: str = typer.Option("8,16,32", help="Frame counts timed at the tiny scale."),
-    tiny_sizes: str = typer.Option("64,128", help="Resolutions (pixels) timed at the tiny scale."),
-    sd15_frames: str = typer.Option("8,16,32", help="Frame counts timed at the sd15 scale."),
-    sd15_sizes: str = typer.Option("64", help="Resolutions (pixels) timed at the sd15 scale."),
-    clip_steps: int = typer.Option(10, help="Denoising steps of the timed whole-pipeline clip."),
-    repeats: int = typer.Option(3, help="Timed repeats per figure (the median is reported), after a warm-up."),
-    cache_interval: int = typer.Option(2, help="The step cache's rows: a full step every this many (>= 2)."),
-    cache_depth: int = typer.Option(1, help="The step cache's rows: levels at each end that run on cached steps."),
+    cfg: SpeedConfig,
+    quiet: bool,
     json_out: str = typer.Option("outputs/benchmark/speed.json", "--json", help="Where the raw figures go."),
     report: Optional[str] = typer.Option(None, help="Markdown file whose speed section is (re)written."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
 ) -> None:
     """Seconds per step and per clip, peak memory, parameters and FLOPs of DSDN and of diffusers'
     AnimateDiff with a parameter-matched motion adapter, side by side; plus DSDN's sampling choices and its step
@@ -91,44 +84,15 @@ def bench_speed_cmd(
     import json
     from pathlib import Path
 
-    from ..evaluation.speed import SpeedConfig, run_speed, speed_section, write_speed_section
+    from ..evaluation.speed import run_speed, speed_section, write_speed_section
 
     check_output_file("json", json_out)
     check_output_file("report", report)
-
-    def ints(name, text):
-        try:
-            return tuple(int(x) for x in text.split(",") if x.strip())
-        except ValueError:
-            raise DSDNInputError(
-                f"--{name.replace('_', '-')}={text!r} is invalid: give comma-separated integers"
-            ) from None
-
-    cfg = SpeedConfig(
-        scales=tuple(s.strip() for s in scales.split(",") if s.strip()), tiny_frames=ints("tiny_frames", tiny_frames),
-        tiny_sizes=ints("tiny_sizes", tiny_sizes), sd15_frames=ints("sd15_frames", sd15_frames),
-        sd15_sizes=ints("sd15_sizes", sd15_sizes), clip_steps=clip_steps, repeats=repeats,
-        cache_interval=cache_interval, cache_depth=cache_depth,
-    )  # fmt: skip
     results = run_speed(cfg, progress=not quiet)
-    command = (
-        "dsdn benchmark speed "
-        + " ".join(
-            f"--{k.replace('_', '-')} {v}"
-            for k, v in (
-                ("scales", scales),
-                ("tiny_frames", tiny_frames),
-                ("tiny_sizes", tiny_sizes),
-                ("sd15_frames", sd15_frames),
-                ("sd15_sizes", sd15_sizes),
-                ("clip_steps", clip_steps),
-                ("repeats", repeats),
-                ("cache_interval", cache_interval),
-                ("cache_depth", cache_depth),
-            )  # fmt: skip
-        )
-        + (f" --report {report}" if report else "")
-    )
+    options = [(name, ",".join(map(str, value)) if isinstance(value, tuple) else value)
+               for name, value in asdict(cfg).items() if name != "threads"]  # fmt: skip
+    command = "dsdn benchmark speed " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options)
+    command += f" --report {report}" if report else ""
     Path(json_out).parent.mkdir(parents=True, exist_ok=True)
     Path(json_out).write_text(json.dumps(results, indent=1))
     typer.echo(speed_section(results, command))

@@ -92,33 +92,15 @@ def boundary(command: Callable) -> Callable:
     return run
 
 
-# The sampling options `dsdn eval toy` shares with `dsdn generate`, with the help of GenerateConfig's fields.
-def _sampling(name: str, kind: type, *flags: str):
-    return Annotated[kind, typer.Option(*flags, help=doc_of(GenerateConfig, name))]
-
-
-Guidance = _sampling("guidance", Optional[float])
-MotionGuidance = _sampling("motion_guidance", Optional[float])
-MotionCoherence = _sampling("motion_coherence", Optional[float])
-Combiner = _sampling("combiner", Optional[str])
-StreamSync = _sampling("stream_sync", Optional[float])
-SharedNoise = _sampling("shared_noise", Optional[float])
-CarryFrom = _sampling("carry_from", Optional[float])
-EarlyCoherence = _sampling("early_coherence", Optional[float])
-EarlyUntil = _sampling("early_until", Optional[float])
-CrossFrameAttention = _sampling(
-    "cross_frame_attention", Optional[bool], "--cross-frame-attention/--no-cross-frame-attention"
-)
-CacheInterval = _sampling("cache_interval", int)
-CacheDepth = _sampling("cache_depth", int)
-Scheduler = _sampling("scheduler", str)
+# `dsdn eval sweep`'s sampler, with the help of `dsdn generate`'s.
+Scheduler = Annotated[str, typer.Option(help=doc_of(GenerateConfig, "scheduler"))]
 
 
 def config_command(config_cls: type) -> Callable:
     """Decorator: a command whose options are ``config_cls``'s option fields (:func:`dsdn.fields.option`: their
-    defaults, help and flags, in the dataclass's order), plus --quiet and --debug. The decorated function is
-    called with the validated config and ``quiet``; a bad value fails in the config's own check, in one line.
-    Put :func:`boundary` above it."""
+    defaults, help and flags), then the decorated function's own options (declared as usual, after its first two
+    parameters), then --quiet and --debug. The function is called with the validated config, ``quiet`` and its own
+    options; a bad value fails in the config's own check, in one line. Put :func:`boundary` above it."""
     import dataclasses
     import inspect
     import typing
@@ -126,30 +108,35 @@ def config_command(config_cls: type) -> Callable:
     from ..fields import cli_fields
 
     hints = typing.get_type_hints(config_cls)
+    keyword = inspect.Parameter.KEYWORD_ONLY
 
     def wrap(body: Callable) -> Callable:
-        params, to_field, lists, repeated = [], {}, set(), set()
+        params, to_field, lists, repeated = [], {}, {}, set()
         for f, spec in cli_fields(config_cls):
             name = spec["name"] or f.name
             to_field[name] = f.name
-            annotation = hints[f.name]
+            annotation = _without_none(hints[f.name])
             default = f.default if f.default is not dataclasses.MISSING else ...
-            if spec["comma_list"]:
-                lists.add(name)
+            if spec["comma_list"]:  # tuple[X, ...]: one comma-separated text of X
+                lists[name] = typing.get_args(annotation)[0]
                 annotation = Optional[str]
-                default = ",".join(default) if isinstance(default, tuple) else default
+                default = ",".join(map(str, default)) if isinstance(default, tuple) else default
             elif spec["multiple"]:
                 repeated.add(name)
                 annotation, default = Optional[list[str]], None
-            elif type(None) in typing.get_args(annotation):  # `X | None` as Typer reads it
-                annotation = Optional[next(a for a in typing.get_args(annotation) if a is not type(None))]
+            elif annotation is not hints[f.name]:  # `X | None`, as Typer reads it
+                annotation = Optional[annotation]
             maker = typer.Argument if spec["argument"] else typer.Option
             info = maker(default, *spec["flags"], help=spec["doc"])
-            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
+            params.append(inspect.Parameter(name, keyword, default=info, annotation=annotation))
+        body_hints = typing.get_type_hints(body)
+        own = [p.replace(kind=keyword, annotation=body_hints.get(p.name, p.annotation))
+               for p in list(inspect.signature(body).parameters.values())[2:]]  # fmt: skip
         params += [
-            inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+            *own,
+            inspect.Parameter("quiet", keyword, annotation=bool,
                               default=typer.Option(False, "--quiet", "-q", help="No progress bars.")),
-            inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+            inspect.Parameter("debug", keyword, annotation=bool,
                               default=typer.Option(False, help="Show full tracebacks on errors.")),
         ]  # fmt: skip
 
@@ -157,14 +144,15 @@ def config_command(config_cls: type) -> Callable:
         def command(**options):
             quiet = options.pop("quiet")
             options.pop("debug")
+            extra = {p.name: options.pop(p.name) for p in own}
             values = {}
             for name, value in options.items():
                 if name in lists and value is not None:
-                    value = tuple(part.strip() for part in value.split(",") if part.strip())
+                    value = _split_list(name, value, lists[name])
                 elif name in repeated:
                     value = tuple(value or ())
                 values[to_field[name]] = value
-            return body(config_cls(**values), quiet=quiet)
+            return body(config_cls(**values), quiet, **extra)
 
         del command.__wrapped__  # Typer reads the signature below, not the body's
         command.__signature__ = inspect.Signature(params)
@@ -172,3 +160,23 @@ def config_command(config_cls: type) -> Callable:
         return command
 
     return wrap
+
+
+def _without_none(annotation):
+    """``X`` for ``X | None`` (or ``Optional[X]``); any other annotation as it is."""
+    import typing
+
+    args = typing.get_args(annotation)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None))
+    return annotation
+
+
+def _split_list(name: str, text: str, kind: type) -> tuple:
+    """The values of a comma-separated option, each read as ``kind``; a one-line error for one that is not."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return tuple(kind(part) for part in parts)
+    except ValueError:
+        what = {int: "integers", float: "numbers"}.get(kind, f"{kind.__name__} values")
+        raise DSDNInputError(f"--{name.replace('_', '-')}={text!r} is invalid: give comma-separated {what}.") from None

@@ -7,23 +7,13 @@ from typing import Optional
 import typer
 
 from ..errors import DSDNInputError
-from ..paths import check_output_file, check_output_folder
+from ..evaluation.configs import JudgeTrainConfig, ToyEvalConfig
+from ..paths import check_output_file
 from .common import (
-    CacheDepth,
-    CacheInterval,
-    CarryFrom,
-    Combiner,
-    CrossFrameAttention,
-    EarlyCoherence,
-    EarlyUntil,
-    Guidance,
-    MotionCoherence,
-    MotionGuidance,
     Scheduler,
-    SharedNoise,
-    StreamSync,
     app,
     boundary,
+    config_command,
 )
 
 eval_app = typer.Typer(help="Evaluate a model.", no_args_is_help=True)
@@ -32,133 +22,63 @@ app.add_typer(eval_app, name="eval")
 
 @eval_app.command("toy", epilog="Example: dsdn eval toy --prompts 48 --json toy-eval.json")
 @boundary
-def eval_toy_cmd(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="DSDN model folder (default: the shipped model)."),
-    prompts: int = typer.Option(48, help="Prompts from the training vocabulary (held-out combinations excluded)."),
-    heldout_prompts: int = typer.Option(12, help="Prompts of the held-out compositions (cycled over seeds)."),
-    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the model's, else 25)."),
-    seed: int = typer.Option(0, help="Prompt i uses seed + i."),
-    motion_coherence: MotionCoherence = None,
-    combiner: Combiner = None,
-    stream_sync: StreamSync = None,
-    shared_noise: SharedNoise = None,
-    cross_frame_attention: CrossFrameAttention = None,
-    carry_from: CarryFrom = None,
-    early_coherence: EarlyCoherence = None,
-    early_until: EarlyUntil = None,
-    guidance: Guidance = None,
-    motion_guidance: MotionGuidance = None,
-    scheduler: Scheduler = "ddim",
-    cache_interval: CacheInterval = 1,
-    cache_depth: CacheDepth = 1,
-    save_dir: Optional[str] = typer.Option(None, help="Also write every judged clip as mp4 here."),
-    judge: Optional[str] = typer.Option(
-        None, help="A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
-    ),
-    toy_world: Optional[str] = typer.Option(
-        None, help="Toy-world version the model learned (v3: larger objects; default: the model's, else v1)."
-    ),
-    json_out: Optional[str] = typer.Option(None, "--json", help="Write figures and per-clip records as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
-) -> None:
+@config_command(ToyEvalConfig)
+def eval_toy_cmd(cfg: ToyEvalConfig, quiet: bool) -> None:
     """Judge generated toy-world clips by their pixels: motion direction (Farneback flow over the
     object), colour and visibility, on training-vocabulary prompts and on held-out compositions;
     also the direction of each stream alone (content: γ = 0; motion integrated from frame 1: γ = 1)."""
-    import json
-    from pathlib import Path
+    from ..evaluation.toy import run_toy_eval
 
-    from ..errors import check_choice, check_int, check_seed
-    from ..evaluation.toy import evaluate_prompts, format_direction_by_motion, toy_prompts
-    from ..generate import model_limits, model_toy_world, resolve_model_dir
-    from ..options import check_cache_options, check_sampling_options
-    from ..pipeline import DSDNPipeline
-    from ..schedulers import SCHEDULERS, make_scheduler
+    run_toy_eval(cfg, progress=not quiet, report=print_toy_figures)
 
-    check_int("prompts", prompts, 0)
-    check_int("heldout_prompts", heldout_prompts, 0)
-    if steps is not None:
-        check_int("steps", steps, 1)
-    check_seed(seed)
-    check_sampling_options(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise, carry_from,
-                           early_coherence, early_until)  # fmt: skip
-    check_choice("scheduler", scheduler, SCHEDULERS)
-    check_cache_options(cache_interval, cache_depth)
-    if prompts + heldout_prompts == 0:
-        raise DSDNInputError("prompts=0 and heldout_prompts=0: nothing to evaluate; give at least one prompt.")
-    check_output_file("json", json_out)
-    check_output_folder("save_dir", save_dir)
-    model_dir = resolve_model_dir(model)
-    if steps is not None:
-        check_int("steps", steps, 1, model_limits(model_dir).get("max_steps"))
-    from ..data.toy_world import VERSIONS, object_scale
 
-    if toy_world is not None:
-        check_choice("toy_world", toy_world, VERSIONS)
-    world = toy_world or model_toy_world(model_dir) or "v1"
-    classifier = None if judge is None else load_judge_for(judge, world)
-    pipe = DSDNPipeline.from_pretrained(model_dir)
-    pipe.set_progress_bar_config(disable=True)
-    pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
-    steps = pipe.default_steps() if steps is None else steps
-    settings = pipe.sampling_settings(guidance, motion_guidance, motion_coherence, combiner, stream_sync, shared_noise,
-                                      cross_frame_attention, carry_from, early_coherence, early_until)  # fmt: skip
-    sampling = {
-        "steps": steps,
-        "scheduler": scheduler,
-        "cache_interval": cache_interval,
-        "cache_depth": cache_depth,
-        **settings,
-    }
-    typer.echo(f"sampling: {steps} steps, guidance {sampling['guidance_scale']}, γ {sampling['motion_coherence']} "
-               f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
-               f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
-               f"carry from {sampling['carry_from']}, "
-               + (f"γ {sampling['early_coherence']} for the first {sampling['early_until']} of the steps, "
-                  if sampling["early_until"] > 0 else "")
-               + f"motion guidance {sampling['motion_guidance_scale']}, {scheduler}"
-               + (f", step cache every {cache_interval} at depth {cache_depth}" if cache_interval > 1 else ""))  # fmt: skip
-    results = {"sampling": sampling, "toy_world": world}
-    for split, count in (("train", prompts), ("heldout", heldout_prompts)):
-        if count <= 0:
-            continue
-        sub = None if save_dir is None else Path(save_dir) / split
-        r = evaluate_prompts(pipe, toy_prompts(split, count, seed), seed=seed, steps=steps, progress=not quiet,
-                             save_dir=sub, judge=classifier, streams=True, object_scale=object_scale(world),
-                             cache_interval=cache_interval, cache_depth=cache_depth, **settings)  # fmt: skip
-        results[split] = r
-        extra = "" if classifier is None else (
-            f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
-        )  # fmt: skip
-        extra += (f"  (direction of the content stream alone={r['content_stream_direction_acc']:.1%}, "
-                  f"motion stream alone={r['motion_stream_direction_acc']:.1%})")  # fmt: skip
-        strict = r["strict"]
-        typer.echo(
-            f"{split:8s} clips={r['clips']:3d}  CLEAN={r['clean_acc']:.1%}"
-            + (f" ({strict['clean_pixels']:.1%} without identity)" if "clean_pixels" in strict else "")
-            + f"  (one object={strict['one_object']:.1%}  "
-            f"no ghost={strict['no_ghost']:.1%}"
-            + (f"  no marks={strict['no_marks']:.1%} of shapes" if "no_marks" in strict else "")
-            + f"  same shape={strict['same_shape']:.1%}  "
-            f"same background={strict['same_background']:.1%}  "
-            f"direction={strict.get('direction_ok', float('nan')):.1%}  steady path={strict['steady_path']:.1%}  "
-            f"colour={strict['colour_ok']:.1%}"
-            + (f"  identity={strict['identity_ok']:.1%}" if "identity_ok" in strict else "")
-            + ")"
-        )
-        typer.echo(f"{'':8s} by object kind: " + "; ".join(
-            f"{kind}s ({k['clips']}) clean {k['clean']:.1%}, same shape {k['same_shape']:.1%}, one object "
-            f"{k['one_object']:.1%}" + (f", identity {k['identity_ok']:.1%}" if "identity_ok" in k else "")
-            for kind, k in r["strict_by_kind"].items()))  # fmt: skip
-        typer.echo(
-            f"{'':8s} lenient: direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
-            f"visible-every-frame={r['visible_acc']:.1%}  shape-kept={r['shape_kept_acc']:.1%}{extra}"
-        )
-        for label, k in (("", "direction_by_motion"), ("content stream alone, ", "content_stream_direction_by_motion"),
-                         ("motion stream alone, ", "motion_stream_direction_by_motion")):  # fmt: skip
-            typer.echo(f"{'':8s} {label}direction by motion: {format_direction_by_motion(r[k])}")
-    if json_out:
-        Path(json_out).write_text(json.dumps(results, indent=2))
+def print_toy_figures(split: str, r: dict) -> None:
+    """What ``dsdn eval toy`` prints: the sampling settings, then each split's figures."""
+    from ..evaluation.toy import format_direction_by_motion
+
+    if split == "sampling":
+        sampling = r
+        typer.echo(f"sampling: {sampling['steps']} steps, guidance {sampling['guidance_scale']}, "
+                   f"γ {sampling['motion_coherence']} "
+                   f"({sampling['combiner']} combiner), stream sync {sampling['stream_sync']}, "
+                   f"shared noise {sampling['shared_noise']}, cross-frame attention {sampling['cross_frame_attention']}, "
+                   f"carry from {sampling['carry_from']}, "
+                   + (f"γ {sampling['early_coherence']} for the first {sampling['early_until']} of the steps, "
+                      if sampling["early_until"] > 0 else "")
+                   + f"motion guidance {sampling['motion_guidance_scale']}, {sampling['scheduler']}"
+                   + (f", step cache every {sampling['cache_interval']} at depth {sampling['cache_depth']}"
+                      if sampling["cache_interval"] > 1 else ""))  # fmt: skip
+        return
+    extra = "" if "object_acc" not in r else (
+        f"  object={r['object_acc']:.1%}  frame-consistency={r['frame_consistency']:.3f}"
+    )  # fmt: skip
+    extra += (f"  (direction of the content stream alone={r['content_stream_direction_acc']:.1%}, "
+              f"motion stream alone={r['motion_stream_direction_acc']:.1%})")  # fmt: skip
+    strict = r["strict"]
+    typer.echo(
+        f"{split:8s} clips={r['clips']:3d}  CLEAN={r['clean_acc']:.1%}"
+        + (f" ({strict['clean_pixels']:.1%} without identity)" if "clean_pixels" in strict else "")
+        + f"  (one object={strict['one_object']:.1%}  "
+        f"no ghost={strict['no_ghost']:.1%}"
+        + (f"  no marks={strict['no_marks']:.1%} of shapes" if "no_marks" in strict else "")
+        + f"  same shape={strict['same_shape']:.1%}  "
+        f"same background={strict['same_background']:.1%}  "
+        f"direction={strict.get('direction_ok', float('nan')):.1%}  steady path={strict['steady_path']:.1%}  "
+        f"colour={strict['colour_ok']:.1%}"
+        + (f"  identity={strict['identity_ok']:.1%}" if "identity_ok" in strict else "")
+        + ")"
+    )
+    typer.echo(f"{'':8s} by object kind: " + "; ".join(
+        f"{kind}s ({k['clips']}) clean {k['clean']:.1%}, same shape {k['same_shape']:.1%}, one object "
+        f"{k['one_object']:.1%}" + (f", identity {k['identity_ok']:.1%}" if "identity_ok" in k else "")
+        for kind, k in r["strict_by_kind"].items()))  # fmt: skip
+    typer.echo(
+        f"{'':8s} lenient: direction={r['direction_acc']:.1%}  colour={r['colour_acc']:.1%}  "
+        f"visible-every-frame={r['visible_acc']:.1%}  shape-kept={r['shape_kept_acc']:.1%}{extra}"
+    )
+    for label, k in (("", "direction_by_motion"), ("content stream alone, ", "content_stream_direction_by_motion"),
+                     ("motion stream alone, ", "motion_stream_direction_by_motion")):  # fmt: skip
+        typer.echo(f"{'':8s} {label}direction by motion: {format_direction_by_motion(r[k])}")
 
 
 @eval_app.command("compare", epilog="Example: dsdn eval compare old.json new.json --check clean --check same_shape")
@@ -205,14 +125,6 @@ def eval_compare_cmd(
         typer.echo(f"wrote {json_out}")
 
 
-def load_judge_for(judge: str, world: str):
-    """The :class:`~dsdn.evaluation.judge.ToyJudge` in folder ``judge``, refused when it learned another toy world's
-    objects than ``world`` (the one the model is judged as)."""
-    from ..evaluation.judge import ToyJudge
-
-    return ToyJudge.load(judge, world, "the model is judged as", "pass --toy-world")
-
-
 @eval_app.command("sweep", epilog=(
     "Example: dsdn eval sweep --model ./my-dsdn --gammas 0.5,0.75 --syncs 1 --shared-noises 0.5,0.8"
 ))  # fmt: skip
@@ -253,6 +165,7 @@ def eval_sweep_cmd(
 
     from ..data.toy_world import VERSIONS, object_scale
     from ..errors import check_choice, check_int
+    from ..evaluation.judge import load_judge_for
     from ..evaluation.sweep import (
         against_best,
         best_setting,
@@ -361,24 +274,14 @@ def eval_video_cmd(
 
 @eval_app.command("train-judge", epilog="Example: dsdn eval train-judge --out outputs/judge")
 @boundary
-def train_judge_cmd(
-    out: str = typer.Option("outputs/judge", help="Folder for judge.safetensors and judge_config.json."),
-    steps: int = typer.Option(600, help="Training steps."),
-    train_clips: int = typer.Option(3000, help="Real toy-world clips (train split) whose frames it learns from."),
-    test_clips: int = typer.Option(400, help="Unseen real clips per split for the reported accuracy."),
-    toy_world: str = typer.Option("v1", help="Toy-world version whose frames it learns (v3: larger objects)."),
-    seed: int = typer.Option(0, help="Seed of the data, the initialisation and the batches."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    debug: bool = typer.Option(False, help="Show full tracebacks on errors."),
-) -> None:
+@config_command(JudgeTrainConfig)
+def train_judge_cmd(cfg: JudgeTrainConfig, quiet: bool) -> None:
     """Train the toy-world judge (a small CNN naming the object in a frame) on real toy-world frames,
     and print its own accuracy on unseen real clips."""
-    from ..evaluation.judge import JudgeTrainConfig, train_judge
+    from ..evaluation.judge import train_judge
 
-    cfg = JudgeTrainConfig(out=out, steps=steps, train_clips=train_clips, test_clips=test_clips,
-                           toy_world=toy_world, seed=seed)  # fmt: skip
     report = train_judge(cfg, progress=not quiet)
     for split in ("test_train_split", "test_heldout_split"):
         r = report[split]
         typer.echo(f"{split}: clips={r['clips']} frame accuracy={r['frame_acc']:.1%} clip accuracy={r['clip_acc']:.1%}")
-    typer.echo(f"wrote {out} ({report['wall_seconds']} s)")
+    typer.echo(f"wrote {cfg.out} ({report['wall_seconds']} s)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data.toy_world import OBJECTS, VERSIONS, ToyWorld
-from ..errors import DSDNInputError, check_choice, check_int, check_seed, invalid
-from ..paths import check_output_folder, removes_new_folder_on_failure
+from ..errors import DSDNInputError, check_int
+from ..paths import removes_new_folder_on_failure
+from .configs import JudgeTrainConfig
 
 CONFIG_NAME = "judge_config.json"
 WEIGHTS_NAME = "judge.safetensors"
@@ -157,31 +158,6 @@ class ToyJudge(torch.nn.Module):
         return judge.eval()
 
 
-@dataclass
-class JudgeTrainConfig:
-    """Everything that determines a judge; the default takes about a minute on 2 CPU cores."""
-
-    out: str = "outputs/judge"
-    steps: int = 600
-    batch: int = 64
-    lr: float = 2e-3
-    width: int = 32
-    train_clips: int = 3000
-    test_clips: int = 400
-    size: int = 64
-    toy_world: str = "v1"
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("steps", "batch", "width", "train_clips", "test_clips", "size"):
-            check_int(name, getattr(self, name), 1)
-        check_choice("toy_world", self.toy_world, VERSIONS)
-        check_seed(self.seed)
-        check_output_folder("out", self.out)
-        if self.width % 8:
-            raise invalid("width", self.width, "must be a multiple of 8 (group normalisation in 8 groups)")
-
-
 def _real_frames(world: ToyWorld, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All frames of the first ``count`` clips ``(N·F, 3, H, W)`` and their object labels."""
     frames, labels = [], []
@@ -241,3 +217,9 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     }
     judge.save(cfg.out, extra={"report": report})
     return report
+
+
+def load_judge_for(judge: str, world: str) -> ToyJudge:
+    """The :class:`ToyJudge` in folder ``judge``, refused when it learned another toy world's objects than ``world``
+    (the one the model is judged as)."""
+    return ToyJudge.load(judge, world, "the model is judged as", "pass --toy-world")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import check_int, invalid
+from ..fields import option
 
 SPEED_BEGIN, SPEED_END = "<!-- dsdn benchmark speed: begin -->", "<!-- dsdn benchmark speed: end -->"
 
@@ -35,16 +36,18 @@ SPEED_BEGIN, SPEED_END = "<!-- dsdn benchmark speed: begin -->", "<!-- dsdn benc
 class SpeedConfig:
     """What the speed benchmark measures (defaults: about 10 minutes on 2 CPU cores)."""
 
-    scales: tuple[str, ...] = ("tiny", "sd15")
-    tiny_frames: tuple[int, ...] = (8, 16, 32)
-    tiny_sizes: tuple[int, ...] = (64, 128)
-    sd15_frames: tuple[int, ...] = (8, 16, 32)
-    sd15_sizes: tuple[int, ...] = (64,)
-    clip_steps: int = 10
-    repeats: int = 3
+    scales: tuple[str, ...] = option(
+        ("tiny", "sd15"), "Comma-separated: tiny (the shipped model), sd15 (random weights).", comma_list=True
+    )
+    tiny_frames: tuple[int, ...] = option((8, 16, 32), "Frame counts timed at the tiny scale.", comma_list=True)
+    tiny_sizes: tuple[int, ...] = option((64, 128), "Resolutions (pixels) timed at the tiny scale.", comma_list=True)
+    sd15_frames: tuple[int, ...] = option((8, 16, 32), "Frame counts timed at the sd15 scale.", comma_list=True)
+    sd15_sizes: tuple[int, ...] = option((64,), "Resolutions (pixels) timed at the sd15 scale.", comma_list=True)
+    clip_steps: int = option(10, "Denoising steps of the timed whole-pipeline clip.")
+    repeats: int = option(3, "Timed repeats per figure (the median is reported), after a warm-up.")
     threads: int = 0  # 0: torch's default
-    cache_interval: int = 2  # the step cache's rows: a full step every this many
-    cache_depth: int = 1
+    cache_interval: int = option(2, "The step cache's rows: a full step every this many (>= 2).")
+    cache_depth: int = option(1, "The step cache's rows: levels at each end that run on cached steps.")
 
     def __post_init__(self):
         if not self.scales:

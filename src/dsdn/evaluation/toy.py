@@ -379,3 +379,47 @@ def _stream_directions(pipe, content, motion) -> list[dict]:
             j = judge_clip(clip)
             record[f"{kind}_stream_motion"], record[f"{kind}_stream_direction"] = j.motion, j.direction
     return out
+
+
+def run_toy_eval(cfg, progress: bool = True, report=None) -> dict:
+    """``dsdn eval toy``: sample the model of a :class:`~dsdn.evaluation.configs.ToyEvalConfig` on its training-
+    vocabulary prompts and held-out compositions and judge every clip; returns ``{"sampling", "toy_world", "train",
+    "heldout"}`` (the splits asked for) and writes it to ``cfg.json_out`` when given. ``report(name, figures)`` is
+    called with ``"sampling"`` once the model's settings are resolved, then with each split's figures."""
+    import json
+    from pathlib import Path
+
+    from ..data.toy_world import object_scale
+    from ..generate import model_toy_world, resolve_model_dir
+    from ..pipeline import DSDNPipeline
+    from ..schedulers import make_scheduler
+    from .judge import load_judge_for
+
+    report = report or (lambda name, figures: None)
+    model_dir = resolve_model_dir(cfg.model)
+    world = cfg.toy_world or model_toy_world(model_dir) or "v1"
+    judge = None if cfg.judge is None else load_judge_for(cfg.judge, world)
+    pipe = DSDNPipeline.from_pretrained(model_dir)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = make_scheduler(cfg.scheduler, pipe.scheduler.config)
+    steps = pipe.default_steps() if cfg.steps is None else cfg.steps
+    settings = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner,
+                                      cfg.stream_sync, cfg.shared_noise, cfg.cross_frame_attention, cfg.carry_from,
+                                      cfg.early_coherence, cfg.early_until)  # fmt: skip
+    sampling = {"steps": steps, "scheduler": cfg.scheduler, "cache_interval": cfg.cache_interval,
+                "cache_depth": cfg.cache_depth, **settings}  # fmt: skip
+    report("sampling", sampling)
+    results = {"sampling": sampling, "toy_world": world}
+    for split, count in (("train", cfg.prompts), ("heldout", cfg.heldout_prompts)):
+        if count <= 0:
+            continue
+        save_dir = None if cfg.save_dir is None else Path(cfg.save_dir) / split
+        results[split] = evaluate_prompts(
+            pipe, toy_prompts(split, count, cfg.seed), seed=cfg.seed, steps=steps, progress=progress,
+            save_dir=save_dir, judge=judge, streams=True, object_scale=object_scale(world),
+            cache_interval=cfg.cache_interval, cache_depth=cfg.cache_depth, **settings,
+        )  # fmt: skip
+        report(split, results[split])
+    if cfg.json_out:
+        Path(cfg.json_out).write_text(json.dumps(results, indent=2))
+    return results

@@ -15,9 +15,6 @@ from ..options import COMBINERS
 from ..paths import check_output_folder
 from ..vocabulary import VOCABULARY_FILE
 
-TOY_WORLD_HELP = "Toy-world version (with --data toy): v1, v2 (mended captions and bounce) or v3 (larger objects)."
-QUIET_HELP = "No progress bars."
-
 DEFAULT_VALIDATION_PROMPTS = (
     "a red circle moving right",
     "a green square moving left",
@@ -121,7 +118,9 @@ class ClipData:
     video_column: str = option("video", "Captions column with the video file (WebVid: videoid).")
     caption_column: str = option("caption", "Captions column with the text (WebVid: name).")
     toy_clips: int = option(4000, "Toy-world clips to train on (with --data toy).")
-    toy_world: str = option("v1", TOY_WORLD_HELP)
+    toy_world: str = option(
+        "v1", "Toy-world version (with --data toy): v1, v2 (mended captions and bounce) or v3 (larger objects)."
+    )
     toy_transpose: bool = option(
         False, "Swap the toy clips' height and width, captions unchanged (a diagnostic: 'up' then moves sideways)."
     )
