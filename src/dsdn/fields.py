@@ -44,3 +44,10 @@ def doc_of(config_cls: type, name: str) -> str:
     """The help text of the option field ``name`` of ``config_cls`` (for another command's option of the same
     meaning)."""
     return next(spec["doc"] for f, spec in cli_fields(config_cls) if f.name == name)
+
+
+def option_like(config_cls: type, name: str) -> Any:
+    """A field that is the same option as ``config_cls``'s option field ``name``: its default, help and flags (for
+    another command's option of the same meaning)."""
+    f, spec = next((f, spec) for f, spec in cli_fields(config_cls) if f.name == name)
+    return option(f.default, spec["doc"], flags=spec["flags"])

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import DSDNInputError, check_choice, check_int, check_seed, invalid
-from ..fields import doc_of, option
+from ..fields import option, option_like
+from ..generate import GenerateConfig
 from ..paths import check_output_folder
 
 
@@ -37,15 +38,6 @@ class JudgeTrainConfig:
             raise invalid("width", self.width, "must be a multiple of 8 (group normalisation in 8 groups)")
 
 
-def _sampling(name: str):
-    """A sampling option of ``dsdn eval toy``, with the help of ``dsdn generate``'s option of the same name."""
-    from ..generate import GenerateConfig
-
-    default = {"cache_interval": 1, "cache_depth": 1, "scheduler": "ddim"}.get(name)
-    flags = ("--cross-frame-attention/--no-cross-frame-attention",) if name == "cross_frame_attention" else ()
-    return option(default, doc_of(GenerateConfig, name), flags=flags)
-
-
 @dataclass
 class ToyEvalConfig:
     """What ``dsdn eval toy`` samples and judges (validated on construction, before any model loads)."""
@@ -55,19 +47,19 @@ class ToyEvalConfig:
     heldout_prompts: int = option(12, "Prompts of the held-out compositions (cycled over seeds).")
     steps: int | None = option(None, "Denoising steps (default: the model's, else 25).")
     seed: int = option(0, "Prompt i uses seed + i.")
-    motion_coherence: float | None = _sampling("motion_coherence")
-    combiner: str | None = _sampling("combiner")
-    stream_sync: float | None = _sampling("stream_sync")
-    shared_noise: float | None = _sampling("shared_noise")
-    cross_frame_attention: bool | None = _sampling("cross_frame_attention")
-    carry_from: float | None = _sampling("carry_from")
-    early_coherence: float | None = _sampling("early_coherence")
-    early_until: float | None = _sampling("early_until")
-    guidance: float | None = _sampling("guidance")
-    motion_guidance: float | None = _sampling("motion_guidance")
-    scheduler: str = _sampling("scheduler")
-    cache_interval: int = _sampling("cache_interval")
-    cache_depth: int = _sampling("cache_depth")
+    motion_coherence: float | None = option_like(GenerateConfig, "motion_coherence")
+    combiner: str | None = option_like(GenerateConfig, "combiner")
+    stream_sync: float | None = option_like(GenerateConfig, "stream_sync")
+    shared_noise: float | None = option_like(GenerateConfig, "shared_noise")
+    cross_frame_attention: bool | None = option_like(GenerateConfig, "cross_frame_attention")
+    carry_from: float | None = option_like(GenerateConfig, "carry_from")
+    early_coherence: float | None = option_like(GenerateConfig, "early_coherence")
+    early_until: float | None = option_like(GenerateConfig, "early_until")
+    guidance: float | None = option_like(GenerateConfig, "guidance")
+    motion_guidance: float | None = option_like(GenerateConfig, "motion_guidance")
+    scheduler: str = option_like(GenerateConfig, "scheduler")
+    cache_interval: int = option_like(GenerateConfig, "cache_interval")
+    cache_depth: int = option_like(GenerateConfig, "cache_depth")
     save_dir: str | None = option(None, "Also write every judged clip as mp4 here.")
     judge: str | None = option(
         None, "A judge from 'dsdn eval train-judge': adds object accuracy and frame consistency."
