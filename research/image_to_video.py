@@ -1,6 +1,6 @@
 """Image-to-video on the toy world: does the clip start from the given picture and move the prompt's way?
 
-    python research/image_to_video.py [--model DIR] [--clips 16] [--steps N] [--strips i2v.png]
+    python research/image_to_video.py [--model DIR] [--clips 16] [--steps N] [--strips i2v.png] [--set NAME=VALUE]
 
 Each clip's picture is frame 1 of a real toy-world clip (the four directions in turn, object, colour and background drawn
 without repeats); the prompt names that object, colour and direction. Reports frame 1's PSNR against the
@@ -47,7 +47,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     ap.add_argument("--seed", type=int, default=0, help="clip k renders and samples with seed SEED + k")
     ap.add_argument("--strips", default=None, help="write a PNG: each clip's picture, then its generated frames")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a DSDNPipeline argument for every clip (a number), e.g. --set motion_coherence=1")  # fmt: skip
     args = ap.parse_args()
+    extra = {name: float(value) for name, value in (item.split("=", 1) for item in args.set)}
     world = model_toy_world(resolve_model_dir(args.model)) or "v1"
     pipe = load_pipeline(args.model, device="cpu")
     pipe.set_progress_bar_config(disable=True)
@@ -66,7 +69,7 @@ def main() -> None:
             image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
         prompt = f"a {colour} {obj} moving {motion}"
         video = pipe(prompt, image=image, num_inference_steps=args.steps, output_type="np", stream_sync=sync,
-                     generator=torch.Generator("cpu").manual_seed(seed)).frames[0]  # fmt: skip
+                     generator=torch.Generator("cpu").manual_seed(seed), **extra).frames[0]  # fmt: skip
         pixels = torch.from_numpy(image).permute(2, 0, 1)[None, :, None].float() / 127.5 - 1.0
         trip = pipe.frame_vae.decode(pipe.frame_vae.encode(pixels, sample=False))[0, :, 0]
         trip = ((trip.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import agrees, gen_kwargs
 
-from dsdn.carry import ObjectPath, carry_object, carry_start, read_path, smooth_path
+from dsdn.carry import ObjectCarry, ObjectPath, carry_object, carry_start, read_path, smooth_path
 from dsdn.errors import DSDNInputError
 
 SIZE, FRAMES = 24, 6  # read_path searches up to half the frame: 12 latent pixels, more than the 10 travelled
@@ -173,3 +173,18 @@ def test_a_smoothed_path_keeps_the_displacements_read_near_it(monkeypatch):
     monkeypatch.setattr(carry, "SMOOTH", 1.0)
     path = read_path(square_clip()[0])  # a steady path: nothing to move
     assert path.read is None and path.shifts.tolist() == [[STEP[0] * f, STEP[1] * f] for f in range(FRAMES)]
+
+
+def test_a_path_that_waits_then_jumps_is_smoothed_when_asked_and_only_then():
+    """Image-to-video's defect: the object stays at the picture's place for a frame, then jumps to its path."""
+    clip, _ = square_clip(step=(0, 2))
+    waits = clip.clone()
+    waits[:, 1] = clip[:, 0]  # frame 2 shows the object where frame 1 has it; the others are where they were
+    read = [[0.0, 0.0], [0.0, 0.0]] + [[0.0, 2.0 * f] for f in range(2, FRAMES)]
+    assert read_path(waits).shifts.tolist() == read and read_path(waits).read is None  # default: as read
+    smoothed = read_path(waits, smooth=1.0)
+    assert smoothed.read is not None and smoothed.read.tolist() == read
+    assert smoothed.shifts[1, 1] > 0.5  # frame 2 is moved toward the path
+    carry = ObjectCarry(0, smooth=1.0)
+    out = carry.apply(waits[None])
+    assert carry.paths[0].read is not None and out.shape == waits[None].shape

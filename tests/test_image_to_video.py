@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from dsdn.cli import app
 from dsdn.errors import DSDNInputError
+from dsdn.options import IMAGE_EARLY_COHERENCE
 
 
 def synced_pipe():
@@ -89,9 +90,43 @@ def test_cli_generate_from_a_picture_records_it_and_refuses_a_bad_one(trained_mo
               "--stream-sync", "1", "-q"]  # fmt: skip
     res = runner.invoke(app, ["generate", "a red ball", "--image", str(png), "--out", str(out), *common])
     assert res.exit_code == 0, res.output
-    assert json.loads(out.with_suffix(".json").read_text())["image"] == str(png)
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["image"] == str(png) and sidecar["early_coherence"] == IMAGE_EARLY_COHERENCE
     (tmp_path / "notes.txt").write_text("not a picture")
     for bad in ("missing.png", str(tmp_path / "notes.txt")):
         res = runner.invoke(app, ["generate", "a red ball", "--image", bad, "--out", str(tmp_path / "x.mp4"), *common])
         assert res.exit_code != 0 and "image=" in res.output and "Traceback" not in res.output
         assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.slow
+def test_a_picture_makes_the_early_steps_follow_the_motion_stream_unless_the_call_asks_for_a_gamma():
+    pipe = synced_pipe()
+    pipe.adapter.register_to_config(early_coherence=0.75, early_until=0.5)
+    assert pipe.sampling_settings()["early_coherence"] == 0.75
+    assert pipe.sampling_settings(image=True)["early_coherence"] == IMAGE_EARLY_COHERENCE == 1.0
+    assert pipe.sampling_settings(image=True, early_coherence=0.5)["early_coherence"] == 0.5
+    assert pipe.sampling_settings(image=True, motion_coherence=0.3)["early_coherence"] == 0.3
+    a = pipe("a red ball", image=picture(0), **gen_kwargs()).frames
+    assert_same_frames(a, pipe("a red ball", image=picture(0), early_coherence=1.0, **gen_kwargs()).frames)
+    assert_frames_differ(a, pipe("a red ball", image=picture(0), early_coherence=0.75, **gen_kwargs()).frames)
+
+
+@pytest.mark.slow
+def test_a_picture_smooths_object_carrys_path_and_text_alone_does_not(monkeypatch):
+    import dsdn.pipeline
+    from dsdn.carry import ObjectCarry
+    from dsdn.options import IMAGE_CARRY_SMOOTH
+
+    made = []
+
+    class Recorded(ObjectCarry):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self.smooth)
+
+    monkeypatch.setattr(dsdn.pipeline, "ObjectCarry", Recorded)
+    pipe = synced_pipe()
+    pipe("a red ball", image=picture(0), carry_from=0.5, **gen_kwargs())
+    pipe("a red ball", carry_from=0.5, **gen_kwargs())
+    assert made == [IMAGE_CARRY_SMOOTH, None]

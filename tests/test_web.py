@@ -126,3 +126,21 @@ def test_web_without_gradio_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # as if the extra were not installed
     with pytest.raises(DSDNInputError, match=r"pip install 'dsdn\[web\]'"):
         build_demo()
+
+
+@pytest.mark.slow
+def test_a_picture_sets_the_early_gamma_slider_to_image_to_videos_default(trained_model_dir, tmp_path):
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        _need(False, "gradio is not installed (pip install -e '.[web]')")
+    from dsdn.options import IMAGE_EARLY_COHERENCE
+    from dsdn.web import build_demo
+
+    demo = build_demo(str(trained_model_dir), device="cpu", out_dir=tmp_path)
+    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    (event,) = [f for f in fns if [getattr(c, "elem_id", None) for c in f.inputs] == ["image"]]
+    assert [c.elem_id for c in event.outputs] == ["early_gamma"]
+    early = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "early_gamma")
+    assert event.fn("first.png") == IMAGE_EARLY_COHERENCE
+    assert event.fn(None) == early.value  # cleared: the model's own early γ, as the page opened

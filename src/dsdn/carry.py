@@ -12,8 +12,9 @@ what the streams agree on (where the object goes, the background) and makes the 
   (so that one badly drawn frame cannot send the path astray for the rest of the clip), then refined to
   a quarter pixel (costs averaged over 3×3 latent pixels); frame 1's object is the set of pixels that,
   one by one, match better moved than staying in most frames that travelled a latent pixel or more;
-* with :data:`SMOOTH` above 0 (off: it steadied paths without raising the clean rate on the evaluation prompts,
-  docs/experiments/2026-12-05-a-smoothed-path-and-a-step-cache.md), the path read is smoothed (:func:`smooth_path`:
+* with :data:`SMOOTH` above 0 (off for text-to-video: it steadied paths without raising the clean rate on the
+  evaluation prompts, docs/experiments/2026-12-05-a-smoothed-path-and-a-step-cache.md; on for image-to-video, whose
+  object waits at the picture's place and then jumps), the path read is smoothed (:func:`smooth_path`:
   robust to single frames, piecewise straight, so a bounce keeps its turn); a frame read half a latent pixel or
   more off the smoothed path, one the streams drew ahead of its pace or off its line, is moved onto it, and its own
   drawing where it was read is replaced by background;
@@ -126,9 +127,10 @@ def _whole_shift(
     return grid[int(total.argmin())]
 
 
-def read_path(video: torch.Tensor) -> ObjectPath | None:
+def read_path(video: torch.Tensor, smooth: float | None = None) -> ObjectPath | None:
     """Frame 1's moving layer in ``video`` ``(C, F, h, w)`` (latents), or None when no frame travelled
-    :data:`MIN_TRAVEL` latent pixels."""
+    :data:`MIN_TRAVEL` latent pixels; ``smooth``: the weight of :func:`smooth_path` (default :data:`SMOOTH`)."""
+    smooth = SMOOTH if smooth is None else smooth
     c, f, h, w = video.shape
     video = video.float()
     first = video[:, 0]
@@ -157,9 +159,9 @@ def read_path(video: torch.Tensor) -> ObjectPath | None:
         return None
     read = torch.stack(shifts)
     mask = (torch.stack(votes).mean(0) > 0.5).float()
-    if SMOOTH <= 0:
+    if smooth <= 0:
         return ObjectPath(read, mask)
-    smooth = smooth_path(read, SMOOTH)
+    smooth = smooth_path(read, smooth)
     moved = (smooth - read).norm(dim=-1) >= SNAP  # only frames read off the smoothed path are moved onto it
     return (
         ObjectPath(torch.where(moved[:, None], smooth, read), mask, read)
@@ -220,15 +222,16 @@ def _erase_read_object(
 
 class ObjectCarry:
     """The carry of one sampling call: from step index ``start`` on, :meth:`apply` carries frame 1's object in
-    each clip of the synced clean video; the paths are read once, at the first call."""
+    each clip of the synced clean video; the paths are read once, at the first call (smoothed with weight
+    ``smooth``, default :data:`SMOOTH`)."""
 
-    def __init__(self, start: int, frame_vae=None):
-        self.start, self.frame_vae, self.paths = int(start), frame_vae, None
+    def __init__(self, start: int, frame_vae=None, smooth: float | None = None):
+        self.start, self.frame_vae, self.smooth, self.paths = int(start), frame_vae, smooth, None
 
     def apply(self, video: torch.Tensor) -> torch.Tensor:
         """``video`` ``(B, C, F, h, w)`` -> the same with each clip's object carried."""
         if self.paths is None:
-            self.paths = [read_path(clip) for clip in video]
+            self.paths = [read_path(clip, self.smooth) for clip in video]
         return torch.stack([clip if path is None else carry_object(clip, path, self.frame_vae)
                             for clip, path in zip(video, self.paths)])  # fmt: skip
 

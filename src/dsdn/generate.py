@@ -100,7 +100,7 @@ class GenerateConfig:
     early_coherence: float | None = option(
         None,
         "In [0, 1]: γ of the synced video during the first --early-until of the steps, where the layout is "
-        "decided (needs stream sync > 0; default: the model's, unless --motion-coherence is given).",
+        "decided (needs stream sync > 0; default: the model's, 1 with --image, unless --motion-coherence is given).",
     )
     early_until: float | None = option(
         None, "In [0, 1]: share of the steps synced with --early-coherence (0 = none; default: the model's)."
@@ -351,7 +351,7 @@ def generate_video(cfg: GenerateConfig, progress: bool = True, pipe=None) -> tup
         carry_from, cross_frame = cfg.travel.sampling_defaults(carry_from, cross_frame)
     sampling = pipe.sampling_settings(cfg.guidance, cfg.motion_guidance, cfg.motion_coherence, cfg.combiner,
                                       cfg.stream_sync, cfg.shared_noise, cross_frame, carry_from, cfg.early_coherence,
-                                      cfg.early_until)  # fmt: skip
+                                      cfg.early_until, cfg.image is not None)  # fmt: skip
     out = pipe(
         cfg.prompt if cfg.travel is None else dict(zip(cfg.travel.keys, cfg.travel.prompts)),
         travel_blend=cfg.travel_blend,

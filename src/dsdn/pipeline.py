@@ -30,7 +30,7 @@ from .frame_vae import FrameVAE
 from .loading import BASE_COMPONENTS, load_base
 from .long_video import ContextWindows
 from .motion_codec import combine_motion
-from .options import check_needs_sync
+from .options import IMAGE_CARRY_SMOOTH, check_needs_sync
 from .pipeline_files import PipelineFilesMixin
 from .prompt_travel import PromptTravel, per_frame_like
 from .sampling import SamplingMixin, eval_mode
@@ -200,7 +200,8 @@ class DSDNPipeline(
                 Every frame's starting noise is that of the picture's latent at the first step (``a·picture +
                 s·noise``, so the frames start where the picture has its object); at every step the synced video's
                 frame 1 is held at the picture and the motion stream is decomposed from that video, so it needs
-                ``stream_sync`` > 0.
+                ``stream_sync`` > 0. The early steps sync with γ = 1 unless a γ is given, and object carry smooths
+                its path (:data:`~dsdn.options.IMAGE_EARLY_COHERENCE`, :data:`~dsdn.options.IMAGE_CARRY_SMOOTH`).
             video: video-to-video (SDEdit on both streams): the source clip (an ``(F, H, W, 3)`` array, uint8 or in
                 [0, 1], an ``(F, 3, H, W)`` tensor in [0, 1], or a list of frames), its first ``num_frames`` frames
                 resized to ``height × width``. Both streams start from the source's latents (the motion stream's
@@ -254,8 +255,8 @@ class DSDNPipeline(
             early_coherence: γ with which stream sync combines the streams during the first ``early_until`` of the
                 steps, where the clip's layout (where the object is in each frame) is decided; a higher γ there
                 follows the motion stream's path, the later steps' ``motion_coherence`` keeps the content
-                stream's drawing (default: the model's when ``motion_coherence`` is not given, else
-                ``motion_coherence``).
+                stream's drawing (default: the model's when ``motion_coherence`` is not given, 1 with ``image``,
+                else ``motion_coherence``).
             early_until: in [0, 1], the share of the steps that sync with ``early_coherence``. Needs
                 ``stream_sync`` > 0; 0 has no early steps (default: the model's, else 0).
             cache_interval, cache_depth: the step cache (:mod:`dsdn.step_cache`): both UNets run whole every
@@ -309,7 +310,7 @@ class DSDNPipeline(
             raise invalid("travel_blend", travel_blend, "needs prompt travel (a {frame: text} prompt)")
         settings = self.sampling_settings(guidance_scale, motion_guidance_scale, motion_coherence, combiner, stream_sync,
                                           shared_noise, cross_frame_attention, carry_from, early_coherence,
-                                          early_until)  # fmt: skip
+                                          early_until, image is not None)  # fmt: skip
         check_needs_sync(settings["stream_sync"], settings["carry_from"], settings["early_until"])
         cache = StepCache(cache_interval, cache_depth, min(len(self.unet.down_blocks), len(self.unet.up_blocks)) - 1)
         if image is not None and settings["stream_sync"] <= 0.0:
@@ -386,7 +387,8 @@ class DSDNPipeline(
                 denoiser = partial(windows, denoiser)
             step_kwargs = self._step_kwargs(generator)
             start = carry_start(settings["carry_from"], len(timesteps))
-            carry = None if start is None else ObjectCarry(start, self.frame_vae)
+            smooth = IMAGE_CARRY_SMOOTH if image is not None else None  # the picture's object waits, then jumps
+            carry = None if start is None else ObjectCarry(start, self.frame_vae, smooth)
             self._num_timesteps = len(timesteps)
             early_steps = round(settings["early_until"] * len(timesteps))
             with self.progress_bar(total=len(timesteps)) as bar:

@@ -13,7 +13,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from .errors import DSDNInputError, check_choice, check_float, check_int, check_size, invalid
 from .motion_codec import agree_streams, decompose_motion
 from .objective import mix_shared_noise
-from .options import COMBINERS, source_settings
+from .options import COMBINERS, IMAGE_EARLY_COHERENCE, source_settings
 from .vocabulary import in_model_words
 
 logger = logging.getLogger(__name__)
@@ -248,10 +248,12 @@ class SamplingMixin:
         carry_from: float | None = None,
         early_coherence: float | None = None,
         early_until: float | None = None,
+        image: bool = False,
     ) -> dict:
         """What a call with these arguments samples with: each ``None`` replaced by the model's default;
         ``early_coherence`` is the model's only when the call gives no ``motion_coherence`` (a call that asks for
-        a γ samples with it at every step unless it asks for early steps too). The model's default
+        a γ samples with it at every step unless it asks for early steps too), and
+        :data:`IMAGE_EARLY_COHERENCE` when the call starts from a picture (``image``). The model's default
         ``carry_from`` and ``early_until`` work on the synced video, so they give way (to no carry, no early
         steps) when the call turns stream sync off; given with ``stream_sync=0`` they are the caller's error."""
         for name, value in (("stream_sync", stream_sync), ("shared_noise", shared_noise), ("carry_from", carry_from),
@@ -263,8 +265,10 @@ class SamplingMixin:
         if stream_sync is not None and stream_sync <= 0.0:
             carry_from = 1.0 if carry_from is None else carry_from
             early_until = 0.0 if early_until is None else early_until
-        if early_coherence is None:
-            early_coherence = getattr(config, "early_coherence", None) if motion_coherence is None else motion_coherence
+        if early_coherence is None and motion_coherence is None:
+            early_coherence = IMAGE_EARLY_COHERENCE if image else getattr(config, "early_coherence", None)
+        elif early_coherence is None:
+            early_coherence = motion_coherence
         motion_coherence = config.motion_coherence if motion_coherence is None else motion_coherence
         return {
             "guidance_scale": guidance_scale,

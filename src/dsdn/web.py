@@ -115,6 +115,7 @@ def build_demo(model: str | None = None, device: str = "auto", out_dir: str | Pa
             strength = gr.Slider(0.05, 1.0, value=V2V_STRENGTH, step=0.05, label="Strength (share redrawn)",
                                  elem_id="strength")  # fmt: skip
         source_use.change(lambda use: V2V_STRENGTH if use == REDRAW else TRANSFER_STRENGTH, source_use, strength)
+        image.change(lambda picture: pipe.sampling_settings(image=bool(picture))["early_coherence"], image, early)
         button = gr.Button("Generate", variant="primary", elem_id="generate")
         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True, height=384)
         button.click(
