@@ -13,9 +13,9 @@ V2V_STRENGTH = 0.6  # video-to-video: the share of the steps run from the source
 # Motion transfer: the share of the steps run from the reference clip, and the share of those during which the
 # motion stream is held at the reference's motion (chosen on toy-world pairs: docs/experiments, 2026-12-05).
 TRANSFER_STRENGTH, TRANSFER_HOLD = 0.8, 0.5
-# Image-to-video, when the call asks for no γ: the early steps' γ (every frame starts from the picture, so the motion
-# stream alone sets the path while the layout is decided) and object carry's path smoothing (the object waits at the
-# picture's place for a frame or two, then jumps; :func:`~dsdn.carry.smooth_path`'s weight). Chosen on toy-world
+# Image-to-video: the early steps' γ when the call asks for no γ (every frame starts from the picture, so the motion
+# stream alone sets the path while the layout is decided), and object carry's path smoothing (the object waits at
+# the picture's place for a frame or two, then jumps; :func:`~dsdn.carry.smooth_path`'s weight). Chosen on toy-world
 # pictures (research/image_to_video.py --seed 100; docs/experiments, 2026-12-05).
 IMAGE_EARLY_COHERENCE, IMAGE_CARRY_SMOOTH = 1.0, 1.0
 
