@@ -2,8 +2,9 @@
 
 DSDN's content stream is this base plus a LoRA, so a base that cannot draw a digit caps the videos'
 object identity. For each prompt of the evaluation's form it samples single frames and reports, per
-object kind (digits, shapes): the classifier's object identity, the asked colour, one object and no
-ghost (the strict judge's per-frame checks), and real frames' identity for reference.
+object kind (digits, shapes): the classifier's object identity, the asked colour, one object, no
+ghost and, for solid shapes, no marks inside the outline (the strict judge's per-frame checks; the
+mean share of marked inside pixels too), and real frames' identity for reference.
 
     python research/base_accuracy.py --base src/dsdn/default_model/base --judge outputs/judge
 """
@@ -55,7 +56,8 @@ def main() -> None:
             real_named = judge.classes[int(judge(judge._frames(real)).argmax(1))]
             for img, name in zip(images, named):
                 # (only its per-frame checks are read)
-                s = judge_strict(np.stack([img, img]), colour, "right", object_scale=object_scale(args.toy_world))
+                s = judge_strict(np.stack([img, img]), colour, "right", object_scale=object_scale(args.toy_world),
+                                 obj=obj)  # fmt: skip
                 rows.append(
                     {
                         "object": obj,
@@ -64,6 +66,8 @@ def main() -> None:
                         "colour_ok": s.colour_ok,
                         "one_object": s.one_object,
                         "no_ghost": not s.ghost,
+                        "no_marks": s.no_marks,  # None for digits: a stroke has no inside
+                        "mark_share": s.marks,
                         "real_identity": real_named == obj,
                     }
                 )
@@ -74,6 +78,10 @@ def main() -> None:
         sel = [r for r in rows if keep(r["object"])]
         out[kind] = {k: round(100 * float(np.mean([r[k] for r in sel])), 1)
                      for k in ("identity", "colour_ok", "one_object", "no_ghost", "real_identity")}  # fmt: skip
+        solid = [r for r in sel if r["no_marks"] is not None]
+        if solid:
+            out[kind]["no_marks"] = round(100 * float(np.mean([bool(r["no_marks"]) for r in solid])), 1)
+            out[kind]["mark_share"] = round(100 * float(np.mean([r["mark_share"] for r in solid])), 2)
         out[kind]["frames"] = len(sel)
         print(f"{kind:7s} " + "  ".join(f"{k} {v}" for k, v in out[kind].items()))
     per_object = {o: round(100 * float(np.mean([r["identity"] for r in rows if r["object"] == o])), 1) for o in OBJECTS}

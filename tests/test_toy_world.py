@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from dsdn.data import HELDOUT_COMBOS, MOTIONS, ClipSpec, ToyWorld, caption_for, render_clip
-from dsdn.data.toy_world import COLOURS, vocabulary
+from dsdn.data.toy_world import COLOURS, SHAPES, vocabulary
+from dsdn.errors import DSDNInputError
 
 
 def _centroids(video, colour):
@@ -146,3 +147,18 @@ def test_world_restricted_to_some_motions_has_only_those():
     for bad in ((), ("left", "sideways")):
         with pytest.raises(ValueError, match="motions="):
             ToyWorld(motions=bad)
+
+
+def test_shape_share_sets_the_mix_of_solid_shapes_and_digits():
+    def shapes(world):
+        return sum(world.spec(i).object in SHAPES for i in range(400))
+
+    assert 60 < shapes(ToyWorld("train", length=400, seed=1)) < 120  # 3 objects of 13 by default
+    assert 170 < shapes(ToyWorld("train", length=400, seed=1, shape_share=0.5)) < 230
+    assert shapes(ToyWorld("train", length=400, seed=1, shape_share=1.0)) == 400
+    assert shapes(ToyWorld("train", length=400, seed=1, shape_share=0.0)) == 0
+    heldout = ToyWorld("heldout", length=50, seed=1, shape_share=1.0)  # still only held-out combinations
+    assert {heldout.spec(i).combo for i in range(50)} <= HELDOUT_COMBOS
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(DSDNInputError, match="shape_share"):
+            ToyWorld(shape_share=bad)

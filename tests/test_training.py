@@ -412,6 +412,8 @@ def test_base_config_rejects_a_bad_token_weight():
             BaseTrainConfig(text_token_weight=bad)
     with pytest.raises(DSDNInputError, match="toy_world='v9'.*v2"):
         BaseTrainConfig(toy_world="v9")
+    with pytest.raises(DSDNInputError, match="shape_share"):
+        BaseTrainConfig(shape_share=2.0)
     with pytest.raises(DSDNInputError, match="text_bow_weight"):
         BaseTrainConfig(text_bow_weight=-0.1)
     with pytest.raises(DSDNInputError, match="dprime_every"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DSDNInputError
+from ..errors import DSDNInputError, check_float
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SHAPES = ("circle", "square", "triangle")
@@ -236,10 +236,14 @@ class ToyWorld:
             horizontal motion and "left"/"right" vertical motion (a diagnostic: does a model's
             trouble follow the words or the screen axis?).
         motions: only these motions (default: all of :data:`MOTIONS`), e.g. without ``"bouncing"``.
+        shape_share: the share of clips that show a solid shape (:data:`SHAPES`) rather than a digit; by
+            default every object is equally likely (3 shapes of 13 objects). A training mix, e.g. for a base
+            that must learn to draw solid shapes over the textured background.
     """
 
     def __init__(self, split: str = "train", length: int = 10_000, num_frames: int = 8, size: int = 64, seed: int = 0,
-                 version: str = "v1", transpose: bool = False, motions: tuple[str, ...] | None = None):  # fmt: skip
+                 version: str = "v1", transpose: bool = False, motions: tuple[str, ...] | None = None,
+                 shape_share: float | None = None):  # fmt: skip
         if split not in SPLITS:
             raise ValueError(f"split={split!r} is invalid: must be one of {', '.join(SPLITS)}")
         if version not in VERSIONS:
@@ -257,6 +261,8 @@ class ToyWorld:
         elif split == "heldout":
             combos = [k for k in sorted(HELDOUT_COMBOS) if k[2] in self.motions]  # every motion has some
         self.combos = combos
+        self.shape_share = None if shape_share is None else check_float("shape_share", shape_share, 0.0, 1.0)
+        self._kinds = ([k for k in combos if k[0] in SHAPES], [k for k in combos if k[0] not in SHAPES])
 
     def __len__(self) -> int:
         return self.length
@@ -265,7 +271,11 @@ class ToyWorld:
         if not 0 <= index < self.length:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, index])
-        o, c, m = self.combos[rng.integers(len(self.combos))]
+        combos = self.combos
+        if self.shape_share is not None:  # the kind first (a solid shape or a digit), then a combination of it
+            shapes, digits = self._kinds
+            combos = shapes if (rng.random() < self.shape_share and shapes) or not digits else digits
+        o, c, m = combos[rng.integers(len(combos))]
         return ClipSpec(
             o, c, m, speed=str(rng.choice(list(SPEEDS))), background=str(rng.choice(BACKGROUNDS)),
             seed=int(rng.integers(2**31)), version=self.version,

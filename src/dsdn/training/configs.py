@@ -58,6 +58,11 @@ class BaseTrainConfig:
         False, "Also add the attention-pooled caption to the UNet's timestep embedding (diffusers' 'text' type)."
     )
     toy_world: str = option("v1", "Toy-world version whose frames and captions it learns: v1, v2 or v3.")
+    shape_share: float | None = option(
+        None,
+        "Share of its toy-world clips that show a solid shape (circle, square, triangle), not a digit "
+        "(default: every object equally likely, 3 of 13).",
+    )
     vae_from: str | None = option(
         None, "Take the VAE from this base folder instead of training one (skips the first stage)."
     )
@@ -90,6 +95,8 @@ class BaseTrainConfig:
             if check_float(name, getattr(self, name), 0.0) == 0.0:
                 raise invalid(name, getattr(self, name), "must be greater than 0")
         check_choice("toy_world", self.toy_world, VERSIONS)
+        if self.shape_share is not None:
+            check_float("shape_share", self.shape_share, 0.0, 1.0)
         check_int("dprime_every", self.dprime_every, 0)
         check_int("checkpoint_every", self.checkpoint_every, 0)
         check_int("keep_checkpoints", self.keep_checkpoints, 1)
