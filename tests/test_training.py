@@ -334,6 +334,8 @@ def test_base_training_resumes_in_either_stage_as_if_never_stopped(tmp_path):
         train_base(_tiny_base_config(cut), progress=False)
     with pytest.raises(DSDNInputError, match="other settings .*unet_lr"):
         train_base(_tiny_base_config(cut, resume=True, unet_lr=1e-3), progress=False)
+    with pytest.raises(DSDNInputError, match="other settings .*shape_share"):
+        train_base(_tiny_base_config(cut, resume=True, shape_share=0.5), progress=False)
     with killed_after_checkpoint(4):  # in the text+UNet stage (6 steps)
         train_base(_tiny_base_config(cut, resume=True), progress=False)
     train_base(_tiny_base_config(cut, resume=True), progress=False)

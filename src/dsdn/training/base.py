@@ -128,8 +128,9 @@ class StageCheckpoints:
             except Exception as e:  # noqa: BLE001 (a damaged file raises what its reader raises)
                 logger.warning("skipping %s: it cannot be read (%s)", path, str(e).splitlines()[0] if str(e) else e)
                 continue
-            if state.get("settings") != self.settings:
-                changed = sorted(k for k in self.settings if state.get("settings", {}).get(k) != self.settings[k])
+            # A setting newer than the checkpoint reads as None there: its default, which that run had.
+            changed = sorted(k for k in self.settings if state.get("settings", {}).get(k) != self.settings[k])
+            if changed:
                 raise DSDNInputError(f"{path} is from a run with other settings ({', '.join(changed)}): "
                                      "resume with the same ones, or give another --out.")  # fmt: skip
             for name, m in self.modules.items():
