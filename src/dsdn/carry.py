@@ -161,10 +161,10 @@ def read_path(video: torch.Tensor, smooth: float | None = None) -> ObjectPath | 
     mask = (torch.stack(votes).mean(0) > 0.5).float()
     if smooth <= 0:
         return ObjectPath(read, mask)
-    smooth = smooth_path(read, smooth)
-    moved = (smooth - read).norm(dim=-1) >= SNAP  # only frames read off the smoothed path are moved onto it
+    steady = smooth_path(read, smooth)
+    moved = (steady - read).norm(dim=-1) >= SNAP  # only frames read off the smoothed path are moved onto it
     return (
-        ObjectPath(torch.where(moved[:, None], smooth, read), mask, read)
+        ObjectPath(torch.where(moved[:, None], steady, read), mask, read)
         if bool(moved.any())
         else ObjectPath(read, mask)
     )

@@ -274,7 +274,7 @@ class ToyWorld:
         combos = self.combos
         if self.shape_share is not None:  # the kind first (a solid shape or a digit), then a combination of it
             shapes, digits = self._kinds
-            combos = shapes if (rng.random() < self.shape_share and shapes) or not digits else digits
+            combos = (shapes if rng.random() < self.shape_share else digits) or self.combos  # (a kind may be absent)
         o, c, m = combos[rng.integers(len(combos))]
         return ClipSpec(
             o, c, m, speed=str(rng.choice(list(SPEEDS))), background=str(rng.choice(BACKGROUNDS)),

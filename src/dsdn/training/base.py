@@ -93,7 +93,8 @@ def cosine_schedule(optimizer, steps: int, warmup: int = 100):
 #: Run settings that a resumed run must share with the run it continues (the rest, e.g. the device, may change).
 _RESUME_KEYS = ("seed", "vae_steps", "vae_batch", "vae_lr", "unet_steps", "unet_batch", "unet_lr", "latent_pool_clips",
                 "num_frames", "size", "text_width", "unet_channels", "vae_channels", "text_token_weight",
-                "text_bow_weight", "snr_gamma", "pooled_text", "toy_world", "shape_share", "vae_from", "init_from", "freeze_text")  # fmt: skip
+                "text_bow_weight", "snr_gamma", "pooled_text", "toy_world", "shape_share", "vae_from", "init_from",
+                "freeze_text")  # fmt: skip
 
 
 class StageCheckpoints:
@@ -366,15 +367,8 @@ def train_base(cfg: BaseTrainConfig, progress: bool = True) -> Path:
 
     words = vocabulary()
     components = build_tiny_base(cfg, words)
-    world = ToyWorld(
-        "train",
-        length=100_000,
-        num_frames=cfg.num_frames,
-        size=cfg.size,
-        seed=cfg.seed,
-        version=cfg.toy_world,
-        shape_share=cfg.shape_share,
-    )
+    world = ToyWorld("train", length=100_000, num_frames=cfg.num_frames, size=cfg.size, seed=cfg.seed,
+                     version=cfg.toy_world, shape_share=cfg.shape_share)  # fmt: skip
     if cfg.init_from:
         _load_initial_base(components, cfg.init_from, words)
         log({"stage": "vae", "from": cfg.init_from, "scaling_factor": components["vae"].config.scaling_factor})
