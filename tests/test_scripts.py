@@ -284,3 +284,45 @@ def test_the_toy_world_feature_scripts_run_and_write_their_strips(trained_model_
     assert strips.is_file() and "%" in res.stdout and "[" in res.stdout  # rates with their intervals
     if first:
         assert res.stdout.startswith(first)
+
+
+@pytest.mark.slow
+def test_mark_levels_measures_a_faint_dimple_of_the_asked_shade(toy_base_dir, tmp_path):
+    from dsdn.data.toy_world import ClipSpec, render_clip
+    from dsdn.video_io import save_video
+
+    sys.path.insert(0, str(ROOT / "research"))
+    try:
+        from mark_levels import marked
+    finally:
+        sys.path.remove(str(ROOT / "research"))
+    video = render_clip(ClipSpec("square", "red", "right", "quickly", "textured", seed=2, version="v3"))
+    assert marked(video, "red", [30.0]) == {30.0: (0, 0.0)}  # a rendered shape is one colour inside
+    dimpled = video.copy()
+    red = np.abs(video.astype(int) - (230, 40, 40)).sum(-1) < 30
+    for f in range(len(dimpled)):
+        ys, xs = np.nonzero(red[f])
+        y, x = int(ys.mean()), int(xs.mean())
+        dimpled[f, y - 1 : y + 2, x - 1 : x + 2] = (160, 28, 28)  # 9 pixels of a darker red, ~72 from the fill
+    levels = marked(dimpled, "red", [45.0, 100.0])
+    assert levels[45.0][0] == 9 and levels[100.0] == (0, 0.0)
+    save_video(dimpled, tmp_path / "clips" / "000_a_red_square_moving_right.mp4", fps=8)
+    res = run_script(ROOT / "research" / "mark_levels.py", "--vae", str(toy_base_dir / "vae"), "--seeds", "0",
+                     "--clips", str(tmp_path / "clips"), "--deviations", "45")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("generated: clips") and "clips with a blob >= 6: 1" in res.stdout
+
+
+@pytest.mark.slow
+def test_decoder_finetune_changes_only_the_decoder(toy_base_dir, tmp_path):
+    from diffusers import AutoencoderKL
+
+    res = run_script(ROOT / "research" / "decoder_finetune.py", "--base", str(toy_base_dir), "--out",
+                     str(tmp_path / "vae"), "--steps", "2", "--batch", "2", "--toy-world", "v1")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    before = AutoencoderKL.from_pretrained(toy_base_dir, subfolder="vae").state_dict()
+    after = AutoencoderKL.from_pretrained(tmp_path / "vae").state_dict()
+    assert before.keys() == after.keys()
+    decoding = [k for k in before if k.startswith(("decoder.", "post_quant_conv."))]
+    assert decoding and any(not torch.equal(before[k], after[k]) for k in decoding)
+    assert all(torch.equal(before[k], after[k]) for k in before if k not in decoding)  # the latents are unchanged

@@ -179,6 +179,34 @@ def test_init_from_starts_from_a_trained_model_and_refuses_a_foreign_one(toy_bas
 
 
 @pytest.mark.slow
+def test_a_fine_tune_without_the_content_lora_trains_only_the_motion_parts(toy_base_dir, tmp_path):
+    first = train_video(_cfg(toy_base_dir, tmp_path / "first", steps=2, checkpoint_every=2), progress=False)
+    kept = train_video(
+        _cfg(
+            toy_base_dir, tmp_path / "kept", steps=2, checkpoint_every=1, init_from=str(first), train_content_lora=False
+        ),
+        progress=False,
+    )
+    a, b = load_file(first / "pytorch_lora_weights.safetensors"), load_file(kept / "pytorch_lora_weights.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    a, b = (
+        load_file(first / "diffusion_pytorch_model.safetensors"),
+        load_file(kept / "diffusion_pytorch_model.safetensors"),
+    )
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the motion stream and interaction learned
+    run = json.loads((tmp_path / "kept" / "run.json").read_text())
+    full = json.loads((tmp_path / "first" / "run.json").read_text())
+    assert 0 < run["resolved"]["trainable_parameters"] < full["resolved"]["trainable_parameters"]
+    with pytest.raises(DSDNInputError, match="train_content_lora=False"):
+        train_video(
+            _cfg(toy_base_dir, tmp_path / "kept", steps=3, checkpoint_every=1, init_from=str(first), resume=True),
+            progress=False,
+        )
+
+
+@pytest.mark.slow
 def test_trained_model_generates_and_refuses_unknown_words(toy_base_dir, tmp_path):
     model = train_video(_cfg(toy_base_dir, tmp_path / "run", steps=1, checkpoint_every=1), progress=False)
     pipe = DSDNPipeline.from_pretrained(model)

@@ -81,10 +81,12 @@ class DualStreamDenoiser(torch.nn.Module):
             for name, p in self.interaction.named_parameters():
                 yield f"interaction.{name}", p
 
-    def set_trainable(self) -> list[torch.nn.Parameter]:
-        """Freeze everything, then unfreeze exactly :meth:`trainable_parameters`; returns them."""
+    def set_trainable(self, content_lora: bool = True) -> list[torch.nn.Parameter]:
+        """Freeze everything, then unfreeze exactly :meth:`trainable_parameters` (without the content LoRA
+        when ``content_lora`` is False: the motion parts alone learn, as AnimateDiff trains its motion modules);
+        returns them."""
         self.requires_grad_(False)
-        params = [p for _, p in self.trainable_parameters()]
+        params = [p for n, p in self.trainable_parameters() if content_lora or not n.startswith("content.")]
         for p in params:
             p.requires_grad_(True)
         return params

@@ -217,6 +217,11 @@ class VideoTrainConfig(ClipData):
         "Train (and by default sample) the content stream with cross-frame attention: each frame's "
         "self-attention reads its clip's first frame.",
     )
+    train_content_lora: bool = option(
+        True,
+        "Train the content LoRA with the motion stream and interaction (--no-train-content-lora: it keeps its "
+        "initial weights, e.g. those of --init-from, and only the motion parts learn).",
+    )
     cache_latents: bool = option(True, "Encode every clip once before training.")
     checkpoint_every: int = option(250, "Steps between checkpoints.")
     keep_checkpoints: int = option(3, "Checkpoints kept (oldest are deleted).")

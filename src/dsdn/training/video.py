@@ -146,7 +146,7 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
         with torch.no_grad():
             for n, p in denoiser.trainable_parameters():
                 p.copy_(initial_sd[n])
-    params = denoiser.set_trainable()
+    params = denoiser.set_trainable(content_lora=cfg.train_content_lora)
     if cfg.gradient_checkpointing:
         checkpoint_blocks(unet)
         checkpoint_blocks(adapter.motion_unet)
@@ -159,6 +159,11 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
     ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
     start, end = 0, cfg.steps if cfg.stop_at is None else cfg.stop_at  # (stop_at: a shorter run, the same LR schedule)
     if resume_state is not None:
+        if bool(resume_state.get("train_content_lora", True)) != cfg.train_content_lora:
+            raise DSDNInputError(
+                f"{resumed_from} was trained with train_content_lora={not cfg.train_content_lora}: resume it with the "
+                "same setting, or start a new --out from its model with --init-from."
+            )
         optimizer.load_state_dict(resume_state["optimizer"])
         lr_scheduler.load_state_dict(resume_state["lr_scheduler"])
         start = int(resume_state["step"])
@@ -223,7 +228,8 @@ def train_video(cfg: VideoTrainConfig, progress: bool = True) -> Path:
             trainable = {n: p for n, p in accelerator.unwrap_model(ddp_denoiser).trainable_parameters()}
             path = runs.save_checkpoint(
                 out, step, trainable, optimizer, lr_scheduler, ema,
-                extra={"adapter_config": plain_config(adapter.config), "ema_step": ema.optimization_step if ema else 0},
+                extra={"adapter_config": plain_config(adapter.config), "ema_step": ema.optimization_step if ema else 0,
+                       "train_content_lora": cfg.train_content_lora},
                 keep=cfg.keep_checkpoints,
             )  # fmt: skip
         accelerator.wait_for_everyone()
