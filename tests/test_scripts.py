@@ -1,3 +1,4 @@
+import importlib
 import re
 import subprocess
 import sys
@@ -9,6 +10,15 @@ import torch
 from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def research_module(name: str):
+    """Import ``research/NAME.py`` (the research scripts are not a package)."""
+    sys.path.insert(0, str(ROOT / "research"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "research"))
 
 
 def _caption_gap(*args: str) -> str:
@@ -173,11 +183,7 @@ def test_judge_real_clips_passes_real_clips_after_an_mp4_round_trip():
 
 @pytest.mark.slow
 def test_travelling_noise_rolls_frame_one_and_judges_both_arms(trained_model_dir):
-    sys.path.insert(0, str(ROOT / "research"))
-    try:
-        from travelling_noise import travelling
-    finally:
-        sys.path.remove(str(ROOT / "research"))
+    travelling = research_module("travelling_noise").travelling
     noise = torch.randn(1, 4, 1, 6, 6)
     moved = travelling(noise, "left", 1)
     assert moved.shape == (1, 4, 8, 6, 6) and torch.equal(moved[:, :, 0], noise[:, :, 0])
@@ -196,11 +202,7 @@ def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch)
 
     import dsdn.carry as carry
 
-    sys.path.insert(0, str(ROOT / "research"))
-    try:
-        import carry_path_variants as variants
-    finally:
-        sys.path.remove(str(ROOT / "research"))
+    variants = research_module("carry_path_variants")
     clip = badly_drawn_clip((0, 1), 2)  # frame 3 not drawn
     want = [[0.0, float(f)] for f in range(3, FRAMES)]
     assert carry.read_path(clip).shifts[3:].tolist() == want
@@ -213,11 +215,7 @@ def test_carry_path_variants_swap_the_search_and_run_a_dsdn_command(monkeypatch)
 
 @pytest.mark.slow
 def test_image_to_video_reports_frame_one_psnr_direction_and_steadiness(trained_model_dir, tmp_path):
-    sys.path.insert(0, str(ROOT / "research"))
-    try:
-        from image_to_video import largest_step
-    finally:
-        sys.path.remove(str(ROOT / "research"))
+    largest_step = research_module("image_to_video").largest_step
     from dsdn.data.toy_world import ClipSpec, render_clip
 
     real = render_clip(ClipSpec("circle", "red", "right", "quickly", "textured", seed=1, version="v3"))
@@ -291,11 +289,7 @@ def test_mark_levels_measures_a_faint_dimple_of_the_asked_shade(toy_base_dir, tm
     from dsdn.data.toy_world import ClipSpec, render_clip
     from dsdn.video_io import save_video
 
-    sys.path.insert(0, str(ROOT / "research"))
-    try:
-        from mark_levels import marked
-    finally:
-        sys.path.remove(str(ROOT / "research"))
+    marked = research_module("mark_levels").marked
     video = render_clip(ClipSpec("square", "red", "right", "quickly", "textured", seed=2, version="v3"))
     assert marked(video, "red", [30.0]) == {30.0: (0, 0.0)}  # a rendered shape is one colour inside
     dimpled = video.copy()
