@@ -25,6 +25,7 @@ def main() -> None:
     from diffusers import AutoencoderKL
 
     from dsdn.data.toy_world import COLOURS, ToyWorld
+    from dsdn.training.base import random_frames
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=True, help="SD-format base folder whose vae/ is fine-tuned")
@@ -50,11 +51,7 @@ def main() -> None:
     ref = torch.tensor(list(COLOURS.values()), dtype=torch.float32) / 127.5 - 1  # (5, 3)
     t0 = time.time()
     for step in range(args.steps):
-        images = []
-        for i in rng.integers(len(world), size=args.batch):
-            video = world[int(i)]["video"]
-            images.append(video[rng.integers(video.shape[0])])
-        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x, _ = random_frames(world, rng, args.batch)
         with torch.no_grad():
             post = vae.encode(x).latent_dist
             z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)

@@ -72,7 +72,7 @@ def build_tiny_base(cfg: BaseTrainConfig, words: list[str]) -> dict:
     return dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sd_scheduler())
 
 
-def _frames(world: ToyWorld, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, list[str]]:
+def random_frames(world: ToyWorld, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, list[str]]:
     """``batch`` random single frames in [-1, 1] ``(B, 3, H, W)`` and their clips' captions."""
     images, captions = [], []
     for i in rng.integers(len(world), size=batch):
@@ -161,7 +161,7 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
     start = checkpoints.resume(opt, sched, rng, gen) if checkpoints and cfg.resume else 0
     for step in tqdm(range(start, cfg.vae_steps), desc="vae", initial=start, total=cfg.vae_steps,
                      disable=not progress):  # fmt: skip
-        x, _ = _frames(world, rng, cfg.vae_batch)
+        x, _ = random_frames(world, rng, cfg.vae_batch)
         x = x.to(device)
         post = vae.encode(x).latent_dist
         eps = torch.randn(post.mean.shape, generator=gen).to(device)
@@ -179,7 +179,7 @@ def train_vae(vae, world: ToyWorld, cfg: BaseTrainConfig, log, progress: bool = 
             checkpoints.save(step + 1, opt, sched, rng, gen, last=step + 1 == cfg.vae_steps)
     vae.eval()
     with torch.no_grad():
-        x, _ = _frames(world, np.random.default_rng([cfg.seed, 2]), 256)
+        x, _ = random_frames(world, np.random.default_rng([cfg.seed, 2]), 256)
         x = x.to(device)
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
